@@ -1,0 +1,1 @@
+"""egd: the daemon and command line, the I/O shell around `events` and `projections`."""
