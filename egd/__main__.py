@@ -1,0 +1,3 @@
+from egd.cli import main
+
+main()

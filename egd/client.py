@@ -1,0 +1,51 @@
+"""How commands find and talk to a daemon: NATS through `--nats-url` or the data dir, the admin API
+through the data dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from egd.datadir import DataDir
+from events.errors import StoreUnavailableError
+
+
+class Target(msgspec.Struct, frozen=True, kw_only=True):
+    nats_url: str
+    admin_url: str | None
+
+
+def resolve_target(nats_url: str | None, data_dir: Path) -> Target:
+    recorded = DataDir(data_dir)
+    admin_url = recorded.read_admin_url()
+    if nats_url is not None:
+        # The data dir's admin API speaks for this NATS only if the daemon there uses the same one.
+        return Target(nats_url=nats_url, admin_url=admin_url if recorded.read_nats_url() == nats_url else None)
+    recorded_url = recorded.read_nats_url()
+    if recorded_url is None:
+        raise StoreUnavailableError(
+            f"no running egd found in data dir {data_dir} (start one with `egd serve`, or pass --nats-url)"
+        )
+    return Target(nats_url=recorded_url, admin_url=admin_url)
+
+
+async def fetch_objects(admin_url: str, *, min_seq: int, query: dict[str, str]) -> list[dict[str, Any]]:
+    """The daemon's folded objects once it has folded `min_seq` (read-your-writes)."""
+    params = {**query, "min_seq": str(min_seq)}
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                f"{admin_url}/api/v1/objects", params=params, timeout=aiohttp.ClientTimeout(total=30)
+            ) as response,
+        ):
+            body = await response.read()
+            if response.status != 200:
+                raise StoreUnavailableError(f"egd admin API at {admin_url}: HTTP {response.status}: {body.decode()}")
+    except aiohttp.ClientError as exc:
+        raise StoreUnavailableError(f"cannot reach the egd admin API at {admin_url}: {exc}") from exc
+    items: list[dict[str, Any]] = msgspec.json.decode(body)["items"]
+    return items

@@ -1,0 +1,143 @@
+"""`egd apply` and `egd delete`: documents in, audited events out.
+
+Every document is validated before anything is published; a write whose resource changed since it was
+read is refused by the log (optimistic concurrency), never merged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import socket
+import sys
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from egd.client import resolve_target
+from egd.commands.options import audit_options, daemon_options
+from egd.documents import decode_documents, load_documents
+from events.jetstream import JetStreamEventStore
+from events.keys import ResourceKey, subject_filter, subject_for
+from projections.changeset import Audit, Current, PlannedChange, current_from_records, plan_apply, plan_delete
+from projections.errors import InvalidDocumentError
+from projections.resources.kinds import REGISTRY
+
+
+def make_audit(actor: str | None, reason: str, command: str) -> Audit:
+    return Audit(
+        actor=actor or getpass.getuser(),
+        source=f"egd {command}@{socket.gethostname()}",
+        reason=reason,
+        correlation_id=str(uuid.uuid4()),
+        occurred_at=datetime.now(UTC),
+    )
+
+
+def _filter_for(keys: Sequence[ResourceKey]) -> str:
+    kinds = {key.kind for key in keys}
+    return subject_filter(next(iter(kinds))) if len(kinds) == 1 else subject_filter()
+
+
+async def _read_current(store: JetStreamEventStore, keys: Sequence[ResourceKey]) -> dict[str, Current]:
+    """The last event of each subject that `keys` name."""
+    wanted = {subject_for(key) for key in keys}
+    return current_from_records(
+        [r async for r in store.read_latest_per_subject(_filter_for(keys)) if r.subject in wanted]
+    )
+
+
+async def apply_resources(
+    nats_url: str, resources: Sequence[tuple[ResourceKey, dict[str, Any]]], audit: Audit
+) -> list[PlannedChange]:
+    store = await JetStreamEventStore.connect(nats_url)
+    try:
+        current = await _read_current(store, [key for key, _ in resources])
+        plan = plan_apply(resources, current, audit)
+        await store.append([change.append for change in plan if change.append is not None])
+        return plan
+    finally:
+        await store.close()
+
+
+async def delete_resources(
+    nats_url: str, keys: Sequence[ResourceKey], audit: Audit, *, ignore_not_found: bool
+) -> list[PlannedChange]:
+    store = await JetStreamEventStore.connect(nats_url)
+    try:
+        plan = plan_delete(keys, await _read_current(store, keys), audit)
+        missing = [str(change.key) for change in plan if change.verb == "not found"]
+        if missing and not ignore_not_found:
+            raise InvalidDocumentError(", ".join(missing), "", "not found; nothing was deleted")
+        await store.append([change.append for change in plan if change.append is not None])
+        return plan
+    finally:
+        await store.close()
+
+
+def _report(plan: Sequence[PlannedChange]) -> None:
+    for change in plan:
+        group = f".{change.key.group}" if change.key.group else ""
+        click.echo(f"{change.key.kind.lower()}{group}/{change.key.name} {change.verb}")
+
+
+def _load(filenames: Sequence[str]) -> list[tuple[ResourceKey, dict[str, Any]]]:
+    sourced = load_documents(filenames, stdin=sys.stdin)
+    decoded = decode_documents(sourced)
+    return [(resource.key, source.document) for resource, source in zip(decoded, sourced, strict=True)]
+
+
+@click.command("apply")
+@click.option("-f", "--filename", "filenames", multiple=True, required=True, help="FILE, DIR or - (stdin).")
+@daemon_options
+@audit_options
+def apply_command(
+    filenames: tuple[str, ...], nats_url: str | None, data_dir: Path, actor: str | None, reason: str
+) -> None:
+    """Publish every document as an event; validate them all first, publish none if any is invalid."""
+    resources = _load(filenames)
+    target = resolve_target(nats_url, data_dir)
+    _report(asyncio.run(apply_resources(target.nats_url, resources, make_audit(actor, reason, "apply"))))
+
+
+@click.command("delete")
+@click.argument("kind", required=False)
+@click.argument("names", nargs=-1)
+@click.option("-f", "--filename", "filenames", multiple=True, help="Delete the objects these documents name.")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@click.option("--ignore-not-found", is_flag=True, help="Treat objects that do not exist as deleted.")
+@daemon_options
+@audit_options
+def delete_command(
+    kind: str | None,
+    names: tuple[str, ...],
+    filenames: tuple[str, ...],
+    namespace: str,
+    ignore_not_found: bool,
+    nats_url: str | None,
+    data_dir: Path,
+    actor: str | None,
+    reason: str,
+) -> None:
+    """Publish deletions: `egd delete -f FILE` or `egd delete KIND NAME... [-n NS]`."""
+    if filenames:
+        if kind:
+            raise click.UsageError("give either -f FILE or KIND NAME, not both")
+        keys = [key for key, _ in _load(filenames)]
+    else:
+        if not kind or not names:
+            raise click.UsageError("give -f FILE, or KIND and at least one NAME")
+        info = REGISTRY.resolve(kind)
+        if info is None:
+            raise click.BadParameter(f"unknown kind {kind!r}", param_hint="KIND")
+        keys = [
+            ResourceKey(group=info.group, kind=info.kind, namespace=namespace if info.namespaced else "", name=name)
+            for name in names
+        ]
+    target = resolve_target(nats_url, data_dir)
+    audit = make_audit(actor, reason, "delete")
+    _report(asyncio.run(delete_resources(target.nats_url, keys, audit, ignore_not_found=ignore_not_found)))

@@ -1,0 +1,33 @@
+"""Points in the log as users write them: a sequence number, an RFC 3339 time, or a time relative to now
+(`-2h`, `-30m`, `-1d`, `-45s`)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import click
+
+_RELATIVE = re.compile(r"-(?P<amount>\d+(?:\.\d+)?)(?P<unit>[smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_time(text: str, *, now: datetime | None = None) -> datetime:
+    now = now or datetime.now(UTC)
+    relative = _RELATIVE.fullmatch(text.strip())
+    if relative:
+        return now - timedelta(**{_UNITS[relative["unit"]]: float(relative["amount"])})
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is neither an RFC 3339 time nor a relative one like -2h") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class TimeParam(click.ParamType):
+    name = "TIME"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        return parse_time(str(value))

@@ -1,0 +1,89 @@
+"""`egd serve`: wires the stages together and runs them until SIGINT/SIGTERM.
+
+embedded nats-server (unless --nats-url) → event store → follower (fold) → admin HTTP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+import msgspec
+import structlog
+from aiohttp import web
+
+from egd.admin import AdminViews, build_admin_app
+from egd.datadir import DataDir
+from egd.follower import Follower
+from egd.metrics import Metrics
+from egd.natsserver import NatsServerProcess
+from egd.sequence_watch import SequenceWatch
+from events.jetstream import JetStreamEventStore
+from projections.state import ResourceState
+
+log = structlog.get_logger("egd.daemon")
+
+
+class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
+    data_dir: Path
+    nats_url: str | None = None
+    xds_address: tuple[str, int] = ("127.0.0.1", 18000)
+    admin_address: tuple[str, int] = ("127.0.0.1", 19000)
+    redis_url: str | None = None
+
+
+async def serve(options: ServeOptions) -> None:
+    data_dir = DataDir(options.data_dir)
+    lock_fd = data_dir.lock()
+    embedded: NatsServerProcess | None = None
+    runner: web.AppRunner | None = None
+    store: JetStreamEventStore | None = None
+    try:
+        nats_url = options.nats_url
+        if nats_url is None:
+            embedded = NatsServerProcess(data_dir.nats_store)
+            await embedded.start()
+            nats_url = embedded.url
+            log.info("embedded nats-server started", url=nats_url, store_dir=str(data_dir.nats_store))
+        store = await JetStreamEventStore.connect(nats_url)
+
+        metrics = Metrics()
+        state = ResourceState()
+        watch = SequenceWatch()
+        follower = Follower(store, state, metrics, watch)
+
+        views = AdminViews(state=state, watch=watch, metrics=metrics, is_ready=follower.caught_up.is_set)
+        runner = web.AppRunner(build_admin_app(views), access_log=None)
+        await runner.setup()
+        admin_host, admin_port = options.admin_address
+        await web.TCPSite(runner, admin_host, admin_port).start()
+        admin_url = f"http://{admin_host}:{admin_port}"
+        data_dir.record(nats_url=nats_url, admin_url=admin_url)
+        log.info("egd serving", nats_url=nats_url, admin_url=admin_url, data_dir=str(data_dir.path))
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        follow_task = asyncio.create_task(follower.run(), name="follower")
+        stop_task = asyncio.create_task(stop.wait(), name="stop")
+        done, pending = await asyncio.wait({follow_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for task in done:
+            task.result()  # a follower that failed takes the daemon down with its error
+        log.info("egd stopping")
+    finally:
+        data_dir.forget()
+        if runner is not None:
+            await runner.cleanup()
+        if store is not None:
+            await store.close()
+        if embedded is not None:
+            await embedded.stop()
+        os.close(lock_fd)

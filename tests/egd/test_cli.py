@@ -1,0 +1,133 @@
+"""The command line against a real `egd serve` with its embedded nats-server (DESIGN.md section 4)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from egd.natsserver import pick_free_port
+from tests.egd.daemon import Daemon, egd
+
+SITE = Path(__file__).resolve().parents[1] / "testdata" / "apply" / "site.yaml"
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    running = Daemon(tmp_path / "egd")
+    running.start()
+    yield running
+    assert running.stop() == 0, running.log()
+
+
+def with_daemon(daemon: Daemon, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    result = egd(*args, "--data-dir", str(daemon.data_dir), stdin=stdin)
+    return result.returncode, result.stdout, result.stderr
+
+
+def test_apply_get_reapply_change_delete(daemon: Daemon) -> None:
+    code, out, err = with_daemon(daemon, "apply", "-f", str(SITE), "--reason", "first rollout")
+    assert code == 0, err
+    assert out.splitlines() == [
+        "gatewayclass.gateway.networking.k8s.io/eg created",
+        "gateway.gateway.networking.k8s.io/edge created",
+        "httproute.gateway.networking.k8s.io/web.v1 created",
+    ]
+    code, out, _ = with_daemon(daemon, "get", "httproutes", "web.v1", "-o", "json")
+    assert code == 0
+    route = json.loads(out)
+    assert route["metadata"]["namespace"] == "default"
+    assert route["metadata"]["generation"] == 1
+    assert route["spec"]["hostnames"] == ["www.example.com"]
+
+    code, out, _ = with_daemon(daemon, "apply", "-f", str(SITE))
+    assert out.splitlines()[-1] == "httproute.gateway.networking.k8s.io/web.v1 unchanged"
+
+    changed = SITE.read_text().replace("www.example.com", "shop.example.com")
+    code, out, err = with_daemon(daemon, "apply", "-f", "-", stdin=changed)
+    assert code == 0, err
+    assert "httproute.gateway.networking.k8s.io/web.v1 configured" in out.splitlines()
+    code, out, _ = with_daemon(daemon, "get", "HTTPRoute", "web.v1", "-o", "yaml")
+    route = yaml.safe_load(out)
+    assert (route["metadata"]["generation"], route["spec"]["hostnames"]) == (2, ["shop.example.com"])
+
+    code, out, _ = with_daemon(daemon, "get", "gatewayclass")
+    assert out.splitlines()[0].split() == ["NAME", "GENERATION", "REVISION", "AGE"]
+    assert out.splitlines()[1].split()[:2] == ["eg", "1"]
+
+    code, out, _ = with_daemon(daemon, "delete", "httproute", "web.v1", "--reason", "retired")
+    assert (code, out.strip()) == (0, "httproute.gateway.networking.k8s.io/web.v1 deleted")
+    code, _, err = with_daemon(daemon, "get", "httproute", "web.v1")
+    assert code == 1 and "not found" in err
+
+    code, out, _ = with_daemon(daemon, "history", "httproute/web.v1", "-o", "json")
+    entries = [json.loads(line) for line in out.splitlines()]
+    assert [e["change"] for e in entries] == ["created", "configured", "deleted"]
+    assert entries[0]["reason"] == "first rollout" and entries[2]["reason"] == "retired"
+    assert entries[0]["actor"] and entries[0]["source"].startswith("egd apply@")
+    code, out, _ = with_daemon(daemon, "history")
+    assert len(out.splitlines()) == 1 + 5  # header, 3 created, configured, deleted
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        ("kind: [unclosed", "line 1"),
+        ("apiVersion: v1\nkind: Gizmo\nmetadata: {name: a}\n", "$.kind: unknown kind 'Gizmo'"),
+        ("apiVersion: v1\nkind: Service\nmetadata: {}\n", "$.metadata.name"),
+        ("apiVersion: v1\nkind: Service\nmetadata: {name: Bad_Name}\n", "$.metadata.name"),
+        ("apiVersion: v1\nkind: Service\nmetadata: {name: " + "a" * 254 + "}\n", "no more than 253"),
+        (
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\n"
+            "spec: {rules: [{backendRefs: [{name: s, port: eighty}]}]}\n",
+            "$.spec.rules[0].backendRefs[0].port",
+        ),
+    ],
+)
+def test_bad_input_is_refused_whole_with_document_and_field(
+    daemon: Daemon, tmp_path: Path, document: str, expected: str
+) -> None:
+    good = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: fine}\ndata: {a: b}\n"
+    bad_file = tmp_path / "bad.yaml"
+    bad_file.write_text(good + "---\n" + document)
+    code, out, err = with_daemon(daemon, "apply", "-f", str(bad_file))
+    assert code == 1
+    assert expected in err and "bad.yaml" in err
+    assert "Traceback" not in err
+    assert out == ""
+    code, out, _ = with_daemon(daemon, "history")
+    assert out.splitlines()[1:] == [], "nothing may be published when any document is invalid"
+
+
+def test_nats_down_is_exit_code_3(tmp_path: Path) -> None:
+    result = egd("get", "httproute", "--nats-url", f"nats://127.0.0.1:{pick_free_port()}")
+    assert result.returncode == 3
+    assert "Traceback" not in result.stderr and "nats" in result.stderr.lower()
+    result = egd("get", "httproute", "--data-dir", str(tmp_path / "nothing-here"))
+    assert result.returncode == 3 and "egd serve" in result.stderr
+
+
+def test_a_second_daemon_on_the_same_data_dir_is_refused(daemon: Daemon) -> None:
+    second = egd("serve", "--data-dir", str(daemon.data_dir), "--admin-address", f"127.0.0.1:{pick_free_port()}")
+    assert second.returncode == 1
+    assert "already running" in second.stderr
+
+
+def test_kill_9_and_restart_serves_exactly_the_fold_of_the_log(tmp_path: Path) -> None:
+    daemon = Daemon(tmp_path / "egd")
+    daemon.start()
+    try:
+        assert with_daemon(daemon, "apply", "-f", str(SITE))[0] == 0
+        assert with_daemon(daemon, "delete", "gateway", "edge")[0] == 0
+        before = with_daemon(daemon, "get", "httproute", "-A", "-o", "json")[1]
+        daemon.kill()
+        daemon.start()
+        after = with_daemon(daemon, "get", "httproute", "-A", "-o", "json")[1]
+        assert json.loads(after) == json.loads(before)
+        assert with_daemon(daemon, "get", "gateway", "edge")[0] == 1
+        assert json.loads(with_daemon(daemon, "get", "gatewayclass", "eg", "-o", "json")[1])["metadata"]["name"] == "eg"
+    finally:
+        assert daemon.stop() == 0, daemon.log()
