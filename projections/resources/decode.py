@@ -83,6 +83,7 @@ def decode_resource(doc: Any, position: str, *, default_namespace: str = "defaul
     if problem:
         raise InvalidDocumentError(where, "$.metadata.name", problem)
     namespace = meta.get("namespace")
+    key_namespace = ""
     if info.namespaced:
         if namespace is None:
             namespace = default_namespace
@@ -91,6 +92,7 @@ def decode_resource(doc: Any, position: str, *, default_namespace: str = "defaul
         problem = name_problem(namespace, name_format="dns1123-label")
         if problem:
             raise InvalidDocumentError(where, "$.metadata.namespace", problem)
+        key_namespace = namespace
     elif namespace:
         raise InvalidDocumentError(where, "$.metadata.namespace", f"{kind} is cluster-scoped and has no namespace")
     try:
@@ -100,7 +102,7 @@ def decode_resource(doc: Any, position: str, *, default_namespace: str = "defaul
         match = _AT_PATH.search(message)
         path = match.group("path") if match else "$"
         raise InvalidDocumentError(where, path, _AT_PATH.sub("", message)) from exc
-    key = ResourceKey(group=info.group, kind=info.kind, namespace=namespace if info.namespaced else "", name=name)
+    key = ResourceKey(group=info.group, kind=info.kind, namespace=key_namespace, name=name)
     return DecodedResource(info=info, key=key, model=model, document=doc, position=position)
 
 
