@@ -52,56 +52,69 @@ def describe_document(doc: object, position: str, *, default_namespace: str = "d
 
 def decode_resource(doc: Any, position: str, *, default_namespace: str = "default") -> DecodedResource:
     """Validate `doc` as a resource of a kind egd accepts; `position` says where it came from."""
-    where = describe_document(doc, position, default_namespace=default_namespace)
+    try:
+        return _decode(doc, position, default_namespace)
+    except _ProblemError as problem:
+        where = describe_document(doc, position, default_namespace=default_namespace)
+        raise InvalidDocumentError(where, problem.path, problem.message) from problem.__cause__
+
+
+class _ProblemError(Exception):
+    """What is wrong, before the document's description (costly to build) is known to be needed."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.message = message
+
+
+def _decode(doc: Any, position: str, default_namespace: str) -> DecodedResource:
     if not isinstance(doc, dict):
-        raise InvalidDocumentError(where, "$", f"a document must be a mapping, got {_json_type(doc)}")
+        raise _ProblemError("$", f"a document must be a mapping, got {_json_type(doc)}")
     api_version, kind = doc.get("apiVersion"), doc.get("kind")
     if not isinstance(kind, str) or not kind:
-        raise InvalidDocumentError(where, "$.kind", "is required" if kind is None else "must be a non-empty string")
+        raise _ProblemError("$.kind", "is required" if kind is None else "must be a non-empty string")
     if not isinstance(api_version, str) or not api_version:
-        raise InvalidDocumentError(
-            where, "$.apiVersion", "is required" if api_version is None else "must be a non-empty string"
-        )
+        raise _ProblemError("$.apiVersion", "is required" if api_version is None else "must be a non-empty string")
     info = REGISTRY.by_kind(kind)
     if info is None:
         known = ", ".join(sorted(i.kind for i in REGISTRY.kinds))
-        raise InvalidDocumentError(where, "$.kind", f"unknown kind {kind!r}; egd accepts {known}")
+        raise _ProblemError("$.kind", f"unknown kind {kind!r}; egd accepts {known}")
     if not info.accepts_api_version(api_version):
         wanted = ", ".join(f"{info.group}/{v}" if info.group else v for v in info.versions)
-        raise InvalidDocumentError(where, "$.apiVersion", f"{api_version!r} is not served for {kind}: {wanted}")
+        raise _ProblemError("$.apiVersion", f"{api_version!r} is not served for {kind}: {wanted}")
     meta = doc.get("metadata")
     if not isinstance(meta, dict):
-        raise InvalidDocumentError(
-            where, "$.metadata", "is required" if meta is None else f"must be a mapping, got {_json_type(meta)}"
+        raise _ProblemError(
+            "$.metadata", "is required" if meta is None else f"must be a mapping, got {_json_type(meta)}"
         )
     name = meta.get("name")
     if not isinstance(name, str):
-        raise InvalidDocumentError(
-            where, "$.metadata.name", "is required" if name is None else f"must be a string, got {_json_type(name)}"
+        raise _ProblemError(
+            "$.metadata.name", "is required" if name is None else f"must be a string, got {_json_type(name)}"
         )
     problem = name_problem(name, name_format=info.name_format)
     if problem:
-        raise InvalidDocumentError(where, "$.metadata.name", problem)
+        raise _ProblemError("$.metadata.name", problem)
     namespace = meta.get("namespace")
     key_namespace = ""
     if info.namespaced:
         if namespace is None:
             namespace = default_namespace
         if not isinstance(namespace, str):
-            raise InvalidDocumentError(where, "$.metadata.namespace", f"must be a string, got {_json_type(namespace)}")
+            raise _ProblemError("$.metadata.namespace", f"must be a string, got {_json_type(namespace)}")
         problem = name_problem(namespace, name_format="dns1123-label")
         if problem:
-            raise InvalidDocumentError(where, "$.metadata.namespace", problem)
+            raise _ProblemError("$.metadata.namespace", problem)
         key_namespace = namespace
     elif namespace:
-        raise InvalidDocumentError(where, "$.metadata.namespace", f"{kind} is cluster-scoped and has no namespace")
+        raise _ProblemError("$.metadata.namespace", f"{kind} is cluster-scoped and has no namespace")
     try:
         model = msgspec.convert(doc, type=info.model, strict=True)
     except msgspec.ValidationError as exc:
         message = str(exc)
         match = _AT_PATH.search(message)
         path = match.group("path") if match else "$"
-        raise InvalidDocumentError(where, path, _AT_PATH.sub("", message)) from exc
+        raise _ProblemError(path, _AT_PATH.sub("", message)) from exc
     key = ResourceKey(group=info.group, kind=info.kind, namespace=key_namespace, name=name)
     return DecodedResource(info=info, key=key, model=model, document=doc, position=position)
 
