@@ -2,7 +2,9 @@
 
     ProjectionError
      └── InvalidDocumentError   a document that does not decode as a resource egd accepts; names the
-                                document and the JSON path of the bad field
+          │                     document and the JSON path of the bad field
+          └── InvalidDocumentsError  every bad document of one input (`egd apply -f`), so that a user
+                                     fixes them all in one pass; `.errors` lists them
 
 Problems with a resource's *configuration* (a missing backend, a conflicting listener) are never
 exceptions: they become status conditions on the object.
@@ -21,3 +23,19 @@ class InvalidDocumentError(ProjectionError, ValueError):
         self.path = path
         self.message = message
         super().__init__(f"{document}: {path}: {message}" if path else f"{document}: {message}")
+
+
+class InvalidDocumentsError(InvalidDocumentError):
+    """Several documents of one input are invalid; `errors` holds one InvalidDocumentError each, in input order."""
+
+    def __init__(self, errors: list[InvalidDocumentError]) -> None:
+        if not errors:
+            raise ValueError("InvalidDocumentsError needs at least one error")
+        self.errors = errors
+        if len(errors) == 1:
+            only = errors[0]
+            super().__init__(only.document, only.path, only.message)
+        else:
+            lines = "\n".join(f"  {error}" for error in errors)
+            super().__init__(f"{len(errors)} invalid documents", "", lines)
+            self.args = (f"{len(errors)} invalid documents:\n{lines}",)
