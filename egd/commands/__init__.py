@@ -1,0 +1,1 @@
+"""One module per `egd` command (or pair of commands)."""
