@@ -11,6 +11,7 @@ Responses are written as bytes prepared by `projections.xds.wire` around each re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -64,11 +65,13 @@ class AggregatedDiscoveryServicer:
         hooks: XdsHooks | None = None,
         control_plane: str = "egd",
         send_timeout: float = 60.0,
+        answer_timeout: float = 5.0,
     ) -> None:
         self._bus = bus
         self._hooks = hooks or XdsHooks()
         self._control_plane = control_plane
         self._send_timeout = send_timeout
+        self._answer_timeout = answer_timeout
         self._ids = itertools.count(1)
         self.streams: dict[int, ConnectedStream] = {}
 
@@ -93,7 +96,7 @@ class AggregatedDiscoveryServicer:
     async def DeltaAggregatedResources(  # noqa: N802 - the gRPC method name
         self, requests: AsyncIterator[discovery_pb2.DeltaDiscoveryRequest], context: grpc.aio.ServicerContext[Any, Any]
     ) -> None:
-        state = DeltaStream()
+        state = DeltaStream(answer_timeout=self._answer_timeout)
 
         def apply(request: discovery_pb2.DeltaDiscoveryRequest) -> Acknowledgement | None:
             if not request.type_url:
@@ -110,8 +113,8 @@ class AggregatedDiscoveryServicer:
                 error_message=request.error_detail.message if has_error else "",
             )
 
-        def next_response(resources: ResourceSet) -> tuple[bytes, SentInfo] | None:
-            response = state.next_response(resources)
+        def next_response(resources: ResourceSet, now: float) -> tuple[bytes, SentInfo] | None:
+            response = state.next_response(resources, now)
             return None if response is None else self._encode_delta(response)
 
         await self._serve("delta", requests, context, state, apply, next_response)
@@ -119,7 +122,7 @@ class AggregatedDiscoveryServicer:
     async def StreamAggregatedResources(  # noqa: N802 - the gRPC method name
         self, requests: AsyncIterator[discovery_pb2.DiscoveryRequest], context: grpc.aio.ServicerContext[Any, Any]
     ) -> None:
-        state = SotwStream()
+        state = SotwStream(answer_timeout=self._answer_timeout)
 
         def apply(request: discovery_pb2.DiscoveryRequest) -> Acknowledgement | None:
             if not request.type_url:
@@ -134,8 +137,8 @@ class AggregatedDiscoveryServicer:
                 error_message=request.error_detail.message if has_error else "",
             )
 
-        def next_response(resources: ResourceSet) -> tuple[bytes, SentInfo] | None:
-            response = state.next_response(resources)
+        def next_response(resources: ResourceSet, now: float) -> tuple[bytes, SentInfo] | None:
+            response = state.next_response(resources, now)
             return None if response is None else self._encode_sotw(response)
 
         await self._serve("sotw", requests, context, state, apply, next_response)
@@ -181,7 +184,7 @@ class AggregatedDiscoveryServicer:
         context: grpc.aio.ServicerContext[Any, Any],
         state: DeltaStream | SotwStream,
         apply: Callable[[Any], Acknowledgement | None],
-        next_response: Callable[[ResourceSet], tuple[bytes, SentInfo] | None],
+        next_response: Callable[[ResourceSet, float], tuple[bytes, SentInfo] | None],
     ) -> None:
         first = await anext(aiter(requests), None)
         if first is None:
@@ -207,14 +210,16 @@ class AggregatedDiscoveryServicer:
             "xds.stream_opened", stream_id=info.stream_id, variant=variant, node_id=info.node_id, node_group=node_group
         )
         try:
+            loop = asyncio.get_running_loop()
             while True:
-                await watch.changed.wait()
-                watch.changed.clear()
+                await self._woken(watch, state.wake_at(), loop)
                 if problem:
                     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem[0])
                 if reader.done():
                     return
-                while (resources := watch.latest()) is not None and (prepared := next_response(resources)) is not None:
+                while (resources := watch.latest()) is not None and (
+                    prepared := next_response(resources, loop.time())
+                ) is not None:
                     data, sent = prepared
                     async with asyncio.timeout(self._send_timeout):
                         await context.write(data)
@@ -228,6 +233,17 @@ class AggregatedDiscoveryServicer:
             del self.streams[info.stream_id]
             self._call(self._hooks.on_disconnect, info)
             log.info("xds.stream_closed", stream_id=info.stream_id, node_id=info.node_id)
+
+    @staticmethod
+    async def _woken(watch: Watch[str, ResourceSet], wake_at: float | None, loop: asyncio.AbstractEventLoop) -> None:
+        """Until the stream has news (a request, a new resource set) or its wait for the client ends."""
+        if wake_at is None:
+            await watch.changed.wait()
+        else:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(wake_at):
+                    await watch.changed.wait()
+        watch.changed.clear()
 
     async def _read(
         self,

@@ -21,7 +21,8 @@ Rules (see /work/shared/XDS-NOTES.md, sections 3 to 9):
 - the first wildcard request of a type is always answered, even with nothing;
 - additions go out in `ADD_ORDER`, then removals in the reverse order, each as its own response;
 - every Cluster sent with EDS makes its ClusterLoadAssignment go out again (Envoy warms an updated
-  cluster until a new ClusterLoadAssignment arrives).
+  cluster until a new ClusterLoadAssignment arrives);
+- responses wait for the client's answers to earlier ones (see `DeltaStream`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ import msgspec
 from projections.xds.resources import (
     CLUSTER,
     CLUSTER_LOAD_ASSIGNMENT,
+    LISTENER,
+    ROUTE_CONFIGURATION,
     SECRET,
     ResourceSet,
     VersionedResource,
@@ -44,6 +47,15 @@ from projections.xds.resources import (
 WILDCARD = "*"
 # Old Envoys NACK a removal of an SDS secret they asked for ("Missing SDS resources", envoy#24373).
 DEFAULT_SILENT_WHEN_MISSING: frozenset[str] = frozenset({SECRET})
+# Make-before-break: a response of a type waits until the client answered the responses of these
+# types (and its own previous one). Envoy ACKs a Cluster only once it is warm, i.e. after its
+# ClusterLoadAssignment arrived, so endpoints do not wait for clusters; routes wait for both, so
+# they never point at a cluster Envoy is still warming.
+WAITS_FOR: dict[str, frozenset[str]] = {
+    CLUSTER: frozenset({SECRET}),
+    LISTENER: frozenset({SECRET, CLUSTER, CLUSTER_LOAD_ASSIGNMENT}),
+    ROUTE_CONFIGURATION: frozenset({SECRET, CLUSTER, CLUSTER_LOAD_ASSIGNMENT}),
+}
 # Responses remembered per type to explain a later ACK/NACK; older ones are forgotten.
 REMEMBERED_RESPONSES = 16
 
@@ -136,7 +148,7 @@ class DeltaSubscription:
             self.held.pop(name, None)
             self.acked.pop(name, None)
 
-    def _wants(self, name: str) -> bool:
+    def wants(self, name: str) -> bool:
         return self.wildcard or name in self.names
 
     def take_updates(self, available: Mapping[str, VersionedResource]) -> tuple[VersionedResource, ...] | None:
@@ -157,7 +169,7 @@ class DeltaSubscription:
 
     def take_removals(self, available: Mapping[str, VersionedResource], *, notify_missing: bool) -> tuple[str, ...]:
         """Names to send in `removed_resources` now (no longer held afterwards)."""
-        removed = {name for name in self.held if name not in available or not self._wants(name)}
+        removed = {name for name in self.held if name not in available or not self.wants(name)}
         missing = {name for name in self.forced if name not in available and name in self.names}
         self.forced -= missing
         if notify_missing:
@@ -168,18 +180,36 @@ class DeltaSubscription:
 
     def force(self, name: str) -> None:
         """Send `name` again even if unchanged, if this sub-stream wants it."""
-        if self._wants(name):
+        if self.wants(name):
             self.forced.add(name)
 
 
 class DeltaStream:
-    """Everything one delta ADS stream knows. Owned by one stream; never shared between streams."""
+    """Everything one delta ADS stream knows. Owned by one stream; never shared between streams.
 
-    def __init__(self, *, silent_when_missing: frozenset[str] = DEFAULT_SILENT_WHEN_MISSING) -> None:
+    Responses are gated on the client's answers (make-before-break across types): while a response
+    of some type awaits its ACK/NACK, nothing more of that type nor of the types that wait for it
+    (`WAITS_FOR`) is sent, and while a sent EDS cluster waits for the client to subscribe to its
+    ClusterLoadAssignment, no listener or route is sent. So a route never points at a cluster Envoy
+    is still warming. Removals go out only once every update is answered, in reverse order, one type at
+    a time. A client that does not answer within `answer_timeout` seconds is no longer waited for.
+    """
+
+    def __init__(
+        self,
+        *,
+        silent_when_missing: frozenset[str] = DEFAULT_SILENT_WHEN_MISSING,
+        answer_timeout: float = 5.0,
+    ) -> None:
         self.subscriptions: dict[str, DeltaSubscription] = {}
         self._silent_when_missing = silent_when_missing
+        self._answer_timeout = answer_timeout
         self._nonces = 0
         self._sent: dict[str, dict[str, SentResponse]] = {}
+        self._awaiting_answer: dict[str, tuple[str, float]] = {}
+        """type URL -> (latest nonce sent, when) until the client answers that nonce."""
+        self._awaiting_subscription: dict[str, float] = {}
+        """ClusterLoadAssignment name -> when its cluster was sent, until the client subscribes to it."""
 
     def apply_request(
         self,
@@ -198,10 +228,17 @@ class DeltaStream:
         if subscription is None:
             subscription = self.subscriptions[type_url] = DeltaSubscription()
         subscription.update(subscribe, unsubscribe, initial_versions or {})
+        if type_url == CLUSTER_LOAD_ASSIGNMENT:
+            for name in [n for n in self._awaiting_subscription if subscription.wants(n)]:
+                del self._awaiting_subscription[name]
         if not response_nonce:
             return None
+        if self._awaiting_answer.get(type_url, ("", 0.0))[0] == response_nonce:
+            del self._awaiting_answer[type_url]
         answered = self._sent.get(type_url, {}).pop(response_nonce, None)
         if has_error:
+            if type_url == CLUSTER:
+                self._awaiting_subscription.clear()  # a rejected cluster will not ask for its endpoints
             return Acknowledgement(
                 kind="nack",
                 type_url=type_url,
@@ -217,31 +254,62 @@ class DeltaStream:
                 subscription.acked.pop(name, None)
         return Acknowledgement(kind="ack", type_url=type_url, nonce=response_nonce, response=answered)
 
-    def next_response(self, resources: ResourceSet) -> DeltaResponse | None:
-        """The next response due against `resources`, in make-before-break order; None when all is sent."""
+    def next_response(self, resources: ResourceSet, now: float) -> DeltaResponse | None:
+        """The next response due against `resources`, in make-before-break order; None when there is
+        nothing to send now (all sent, or waiting for the client: see `wake_at`)."""
+        self._forget_expired(now)
         for type_url in order_for_adds(self.subscriptions):
+            if self._waiting(type_url):
+                continue
             subscription = self.subscriptions[type_url]
             updates = subscription.take_updates(resources.of_type(type_url))
-            if updates is None:
-                continue
-            if type_url == CLUSTER and (endpoints := self.subscriptions.get(CLUSTER_LOAD_ASSIGNMENT)) is not None:
-                for cluster in updates:
-                    if cluster.eds_service_name:
-                        endpoints.force(cluster.eds_service_name)
-            return self._respond(DeltaResponse(type_url=type_url, nonce=self._nonce(), resources=updates))
+            if updates is not None:
+                if type_url == CLUSTER:
+                    self._expect_endpoints(updates, now)
+                return self._respond(DeltaResponse(type_url=type_url, nonce=self._nonce(), resources=updates), now)
+        if self._awaiting_answer:
+            return None
         for type_url in order_for_removals(self.subscriptions):
             removed = self.subscriptions[type_url].take_removals(
                 resources.of_type(type_url), notify_missing=type_url not in self._silent_when_missing
             )
             if removed:
-                return self._respond(DeltaResponse(type_url=type_url, nonce=self._nonce(), removed=removed))
+                return self._respond(DeltaResponse(type_url=type_url, nonce=self._nonce(), removed=removed), now)
         return None
+
+    def _waiting(self, type_url: str) -> bool:
+        if type_url in self._awaiting_answer or any(t in self._awaiting_answer for t in WAITS_FOR.get(type_url, ())):
+            return True
+        return type_url in (LISTENER, ROUTE_CONFIGURATION) and bool(self._awaiting_subscription)
+
+    def wake_at(self) -> float | None:
+        """When waiting for the client stops (if it has not answered by then); None when not waiting."""
+        started = [when for _, when in self._awaiting_answer.values()] + list(self._awaiting_subscription.values())
+        return min(started) + self._answer_timeout if started else None
+
+    def _forget_expired(self, now: float) -> None:
+        limit = now - self._answer_timeout
+        for type_url in [t for t, (_, when) in self._awaiting_answer.items() if when <= limit]:
+            del self._awaiting_answer[type_url]
+        for name in [n for n, when in self._awaiting_subscription.items() if when <= limit]:
+            del self._awaiting_subscription[name]
+
+    def _expect_endpoints(self, clusters: tuple[VersionedResource, ...], now: float) -> None:
+        endpoints = self.subscriptions.get(CLUSTER_LOAD_ASSIGNMENT)
+        for cluster in clusters:
+            if not cluster.eds_service_name:
+                continue
+            if endpoints is not None and endpoints.wants(cluster.eds_service_name):
+                endpoints.force(cluster.eds_service_name)
+            else:
+                self._awaiting_subscription[cluster.eds_service_name] = now
 
     def _nonce(self) -> str:
         self._nonces += 1
         return str(self._nonces)
 
-    def _respond(self, response: DeltaResponse) -> DeltaResponse:
+    def _respond(self, response: DeltaResponse, now: float) -> DeltaResponse:
+        self._awaiting_answer[response.type_url] = (response.nonce, now)
         sent = self._sent.setdefault(response.type_url, {})
         sent[response.nonce] = SentResponse(
             type_url=response.type_url,

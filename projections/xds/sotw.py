@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 
 import msgspec
 
-from projections.xds.delta import REMEMBERED_RESPONSES, WILDCARD, Acknowledgement, SentResponse
+from projections.xds.delta import REMEMBERED_RESPONSES, WAITS_FOR, WILDCARD, Acknowledgement, SentResponse
 from projections.xds.resources import (
     CLUSTER,
     CLUSTER_LOAD_ASSIGNMENT,
@@ -83,9 +83,13 @@ class SotwSubscription:
 class SotwStream:
     """Everything one state-of-the-world ADS stream knows; never shared between streams."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, answer_timeout: float = 5.0) -> None:
         self.subscriptions: dict[str, SotwSubscription] = {}
+        self._answer_timeout = answer_timeout
+        self._awaiting_answer: dict[str, float] = {}
+        """type URL -> when its latest response was sent, until the client answers it."""
         self._nonces = 0
+        self._now = 0.0
         self._sent: dict[str, dict[str, SentResponse]] = {}
 
     def apply_request(
@@ -107,6 +111,7 @@ class SotwStream:
         subscription.update(resource_names)
         if not response_nonce or not subscription.nonce:
             return None
+        self._awaiting_answer.pop(type_url, None)
         answered = self._sent.get(type_url, {}).pop(response_nonce, None)
         if has_error:
             return Acknowledgement(
@@ -120,9 +125,16 @@ class SotwStream:
         subscription.acked_version = subscription.version_info
         return Acknowledgement(kind="ack", type_url=type_url, nonce=response_nonce, response=answered)
 
-    def next_response(self, resources: ResourceSet) -> SotwResponse | None:
-        """The next response due against `resources`, in make-before-break order; None when all is sent."""
+    def next_response(self, resources: ResourceSet, now: float) -> SotwResponse | None:
+        """The next response due against `resources`, in make-before-break order; None when there is
+        nothing to send now. While a response awaits its answer, nothing more of that type nor of the
+        types that wait for it (`WAITS_FOR`) is sent, and no removal, for at most `answer_timeout` seconds."""
+        for type_url in [t for t, when in self._awaiting_answer.items() if when <= now - self._answer_timeout]:
+            del self._awaiting_answer[type_url]
+        self._now = now
         for type_url in order_for_adds(self.subscriptions):
+            if self._waiting(type_url):
+                continue
             subscription = self.subscriptions[type_url]
             view = subscription.view(resources.of_type(type_url))
             if type_url in SOTW_FULL_STATE:
@@ -131,11 +143,20 @@ class SotwStream:
                 view = sorted([*view, *kept], key=lambda r: r.name)
             if response := self._maybe_respond(type_url, view):
                 return response
+        if self._awaiting_answer:
+            return None
         for type_url in order_for_removals(self.subscriptions):
             view = self.subscriptions[type_url].view(resources.of_type(type_url))
             if response := self._maybe_respond(type_url, view):
                 return response
         return None
+
+    def _waiting(self, type_url: str) -> bool:
+        return type_url in self._awaiting_answer or any(t in self._awaiting_answer for t in WAITS_FOR.get(type_url, ()))
+
+    def wake_at(self) -> float | None:
+        """When waiting for the client stops (if it has not answered by then); None when not waiting."""
+        return min(self._awaiting_answer.values()) + self._answer_timeout if self._awaiting_answer else None
 
     def _still_wanted(self, type_url: str, name: str) -> bool:
         subscription = self.subscriptions[type_url]
@@ -157,6 +178,7 @@ class SotwStream:
             type_url=type_url, nonce=str(self._nonces), version_info=version_info, resources=tuple(view)
         )
         subscription.must_respond = False
+        self._awaiting_answer[type_url] = self._now
         subscription.nonce = response.nonce
         subscription.version_info = version_info
         subscription.sent = {r.name: r for r in view}

@@ -12,6 +12,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from egd.bus import LatestValues
 from egd.xds import AggregatedDiscoveryServicer, StreamInfo, XdsHooks, start_xds_server
+from egd.xds.hooks import SentInfo
 from projections.xds.delta import Acknowledgement
 from projections.xds.resources import ResourceSet
 
@@ -24,6 +25,7 @@ class Recorded:
         self.nacks: list[tuple[StreamInfo, Acknowledgement]] = []
         self.connected: list[StreamInfo] = []
         self.disconnected: list[StreamInfo] = []
+        self.responses: list[tuple[StreamInfo, SentInfo]] = []
 
     def hooks(self) -> XdsHooks:
         return XdsHooks(
@@ -31,6 +33,7 @@ class Recorded:
             on_disconnect=self.disconnected.append,
             on_ack=lambda info, ack: self.acks.append((info, ack)),
             on_nack=lambda info, nack: self.nacks.append((info, nack)),
+            on_response=lambda info, sent: self.responses.append((info, sent)),
         )
 
 
@@ -45,10 +48,15 @@ class Server:
 class Stream:
     """One ADS stream from a real grpcio client: `send` requests, `recv` responses (read in the background)."""
 
-    def __init__(self, channel: grpc.aio.Channel, *, delta: bool, reading: bool = True) -> None:
+    def __init__(self, channel: grpc.aio.Channel, *, delta: bool, reading: bool = True, auto_ack: bool = True) -> None:
+        """`auto_ack`: ACK every response as it arrives, as Envoy does (the server waits for answers)."""
         stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
+        self._delta = delta
+        self._auto_ack = auto_ack
         self.call: Any = stub.DeltaAggregatedResources() if delta else stub.StreamAggregatedResources()
         self._responses: asyncio.Queue[Any] = asyncio.Queue()
+        self.sotw_names: dict[str, list[str]] = {}
+        self._writing = asyncio.Lock()
         self._reader: asyncio.Task[None] | None = None
         if reading:
             self.start_reading()
@@ -60,11 +68,26 @@ class Stream:
         try:
             async for response in self.call:
                 self._responses.put_nowait(response)
+                if self._auto_ack:
+                    await self.send(self.ack_of(response))
         except BaseException as error:
             self._responses.put_nowait(error)
 
+    def ack_of(self, response: Any) -> Any:
+        if self._delta:
+            return discovery_pb2.DeltaDiscoveryRequest(type_url=response.type_url, response_nonce=response.nonce)
+        return discovery_pb2.DiscoveryRequest(
+            type_url=response.type_url,
+            response_nonce=response.nonce,
+            version_info=response.version_info,
+            resource_names=self.sotw_names.get(response.type_url, ()),
+        )
+
     async def send(self, request: Any) -> None:
-        await self.call.write(request)
+        if not self._delta:
+            self.sotw_names[request.type_url] = list(request.resource_names)
+        async with self._writing:  # one write at a time on a grpc.aio call
+            await self.call.write(request)
 
     async def recv(self, within: float = 2.0) -> Any:
         response = await asyncio.wait_for(self._responses.get(), within)

@@ -41,8 +41,8 @@ def nack(response: Any, message: str) -> Any:
     )
 
 
-async def open_stream(channel: grpc.aio.Channel) -> Stream:
-    return Stream(channel, delta=True)
+async def open_stream(channel: grpc.aio.Channel, *, auto_ack: bool = True) -> Stream:
+    return Stream(channel, delta=True, auto_ack=auto_ack)
 
 
 async def test_legacy_wildcard_gets_everything_and_answers_even_when_empty(server: Server, channel: Any) -> None:
@@ -82,10 +82,8 @@ async def test_explicit_wildcard_and_names_subscribe_and_unsubscribe(server: Ser
     assert names(everything) == ["a", "b", "c"]
 
     # `*` + explicit a: a is answered again although the client holds it (it may have forgotten it)
-    await stream.send(ack(everything, resource_names_subscribe=["a"]))
-    again = await stream.recv()
-    assert names(again) == ["a"]
-    await stream.send(ack(again))
+    await stream.send(delta_request(CLUSTER, resource_names_subscribe=["a"]))
+    assert names(await stream.recv()) == ["a"]
     # unsubscribe a while still on `*`: a is in the wildcard set, so it is answered again
     await stream.send(delta_request(CLUSTER, resource_names_unsubscribe=["a"]))
     assert names(await stream.recv()) == ["a"]
@@ -115,10 +113,8 @@ async def test_explicit_names_for_endpoints_missing_ones_removed_then_sent_when_
     await stream.send(delta_request(CLUSTER_LOAD_ASSIGNMENT, node=node(), resource_names_subscribe=["a", "b"]))
     first = await stream.recv()
     assert names(first) == ["a"]
-    await stream.send(ack(first))
     missing = await stream.recv()
     assert (list(missing.resources), list(missing.removed_resources)) == ([], ["b"])
-    await stream.send(ack(missing))
     # still subscribed: b is delivered as soon as it exists; a, unchanged, is not resent
     server.bus.publish(GROUP, resource_set([endpoints("a", 80), endpoints("b", 81)]))
     appeared = await stream.recv()
@@ -142,7 +138,7 @@ async def test_nack_is_recorded_and_the_rejected_version_is_not_resent(
     server: Server, channel: Any, recorded: Recorded
 ) -> None:
     server.bus.publish(GROUP, resource_set([cluster("a"), cluster("b")]))
-    stream = await open_stream(channel)
+    stream = await open_stream(channel, auto_ack=False)
     await stream.send(delta_request(CLUSTER, node=node(node_id="nacker")))
     first = await stream.recv()
     await stream.send(nack(first, "cluster a: bad"))
@@ -172,17 +168,45 @@ async def test_nonces_are_per_type_answers_and_a_cluster_ack_is_apart_from_a_rou
     server: Server, channel: Any, recorded: Recorded
 ) -> None:
     server.bus.publish(GROUP, resource_set([cluster("a"), route("r", "a")]))
-    stream = await open_stream(channel)
+    stream = await open_stream(channel, auto_ack=False)
     await stream.send(delta_request(CLUSTER, node=node()))
     clusters = await stream.recv()
+    await stream.send(ack(clusters))
+    await stream.send(delta_request(CLUSTER_LOAD_ASSIGNMENT, resource_names_subscribe=["a"]))
+    missing = await stream.recv()  # (cluster a has no endpoints here)
+    await stream.send(ack(missing))
     await stream.send(delta_request(ROUTE_CONFIGURATION, resource_names_subscribe=["r"]))
     routes = await stream.recv()
     assert clusters.nonce != routes.nonce
     await stream.send(nack(routes, "bad route"))
-    await stream.send(ack(clusters))
-    await asyncio.sleep(0.2)
-    assert [(a.type_url, a.kind) for _, a in recorded.acks] == [(CLUSTER, "ack")]
-    assert [(a.type_url, a.kind) for _, a in recorded.nacks] == [(ROUTE_CONFIGURATION, "nack")]
+    # the route NACK does not hold up clusters
+    server.bus.publish(GROUP, resource_set([cluster("a", connect_timeout_ms=7), route("r", "a")]))
+    update = await stream.recv()
+    assert (update.type_url, names(update)) == (CLUSTER, ["a"])
+    await stream.send(ack(update))
+    await asyncio.sleep(0.1)
+    assert [(a.type_url, a.kind) for _, a in recorded.acks] == [
+        (CLUSTER, "ack"),
+        (CLUSTER_LOAD_ASSIGNMENT, "ack"),
+        (CLUSTER, "ack"),
+    ]
+    assert [(a.type_url, a.kind, a.error_message) for _, a in recorded.nacks] == [
+        (ROUTE_CONFIGURATION, "nack", "bad route")
+    ]
+
+
+async def test_responses_wait_for_answers_and_a_silent_client_is_not_waited_for_forever(
+    server: Server, recorded: Recorded
+) -> None:
+    server.servicer._answer_timeout = 0.5
+    server.bus.publish(GROUP, resource_set([cluster("a"), listener("l", 1, "r")]))
+    async with grpc.aio.insecure_channel(server.address) as channel:
+        stream = await open_stream(channel, auto_ack=False)
+        await stream.send(delta_request(CLUSTER, node=node()))
+        await stream.send(delta_request(LISTENER))
+        assert (await stream.recv()).type_url == CLUSTER
+        assert await stream.nothing_within(0.3)  # listeners wait for the clusters' ACK...
+        assert (await stream.recv(within=1.0)).type_url == LISTENER  # ...but not for ever
 
 
 async def test_reconnect_with_initial_resource_versions_sends_only_what_differs(server: Server, channel: Any) -> None:
@@ -321,9 +345,7 @@ async def test_a_slow_stream_gets_coalesced_versions_in_order_and_does_not_hold_
         fast_seen = [await fast.recv()]
         for i in range(1, 30):
             server.bus.publish(GROUP, version(i))
-            response = await fast.recv()  # the fast one is served while the slow one does not read
-            await fast.send(ack(response))
-            fast_seen.append(response)
+            fast_seen.append(await fast.recv())  # the fast one is served while the slow one does not read
 
         def number(response: Any) -> int:
             unpacked = cluster_pb2.Cluster()
