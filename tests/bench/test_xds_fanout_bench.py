@@ -28,7 +28,10 @@ ROUNDS = 9
 
 
 class Client:
-    def __init__(self, channel: grpc.aio.Channel, index: int, arrivals: dict[int, float]) -> None:
+    def __init__(
+        self, channel: grpc.aio.Channel, index: int, arrivals: dict[int, float], everyone: asyncio.Event
+    ) -> None:
+        self.everyone = everyone
         self.call: Any = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel).DeltaAggregatedResources()
         self.index = index
         self.arrivals = arrivals
@@ -40,6 +43,8 @@ class Client:
         async for response in self.call:
             if self.first.is_set():
                 self.arrivals[self.index] = time.perf_counter()
+                if len(self.arrivals) == STREAMS:
+                    self.everyone.set()
             self.first.set()
             await self.call.write(
                 discovery_pb2.DeltaDiscoveryRequest(type_url=response.type_url, response_nonce=response.nonce)
@@ -71,7 +76,8 @@ async def test_one_change_to_1000_delta_streams() -> None:
         rss_before = int((await command(process, "rss")).split()[1])
         channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for _ in range(CONNECTIONS)]
         arrivals: dict[int, float] = {}
-        clients = [Client(channels[i % CONNECTIONS], i, arrivals) for i in range(STREAMS)]
+        everyone = asyncio.Event()
+        clients = [Client(channels[i % CONNECTIONS], i, arrivals, everyone) for i in range(STREAMS)]
         tasks = [asyncio.create_task(c.run()) for c in clients]
         await asyncio.wait_for(asyncio.gather(*(c.first.wait() for c in clients)), 60)
         await asyncio.sleep(1.0)
@@ -80,10 +86,10 @@ async def test_one_change_to_1000_delta_streams() -> None:
         durations = []
         for round_number in range(1, ROUNDS + 1):
             arrivals.clear()
+            everyone.clear()
             started = time.perf_counter()
             await command(process, f"publish {round_number}")
-            while len(arrivals) < STREAMS:
-                await asyncio.sleep(0.001)
+            await asyncio.wait_for(everyone.wait(), 30)
             durations.append(max(arrivals.values()) - started)
             await asyncio.sleep(0.3)
         rss_after = int((await command(process, "rss")).split()[1])
