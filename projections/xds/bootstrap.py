@@ -1,0 +1,109 @@
+"""The Envoy bootstrap that connects an Envoy to egd: delta ADS for everything, one Gateway per Envoy.
+
+egd serves an Envoy the configuration of the Gateway named by its `node.cluster` (`<namespace>/<name>`).
+Several xDS addresses become the endpoints of one static cluster: the ADS stream goes to one of them
+and, when that connection fails, Envoy reconnects through the next (round robin).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+XDS_CLUSTER = "egd_xds"
+DEFAULT_XDS_ADDRESS = "127.0.0.1:18000"
+DEFAULT_ADMIN_PORT = 19901
+
+
+class XdsAddress(msgspec.Struct, frozen=True, kw_only=True):
+    host: str
+    port: int
+
+
+def parse_gateway(gateway: str) -> tuple[str, str]:
+    """`<namespace>/<name>` -> (namespace, name); ValueError otherwise."""
+    namespace, slash, name = gateway.partition("/")
+    if not slash or not namespace or not name or "/" in name:
+        raise ValueError(f"gateway must be <namespace>/<name>, got {gateway!r}")
+    return namespace, name
+
+
+def parse_address(address: str) -> XdsAddress:
+    """`host:port` or `[v6]:port` -> XdsAddress; ValueError otherwise."""
+    host, colon, port = address.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"xDS address must be host:port, got {address!r}")
+    return XdsAddress(host=host, port=int(port))
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _ads_source() -> dict[str, Any]:
+    return {"ads": {}, "resource_api_version": "V3"}
+
+
+def build_bootstrap(
+    *,
+    gateway: str,
+    xds_addresses: Sequence[XdsAddress],
+    admin_port: int = DEFAULT_ADMIN_PORT,
+    node_id: str = "",
+) -> dict[str, Any]:
+    """The bootstrap as a plain mapping (dump it as YAML or JSON)."""
+    namespace, name = parse_gateway(gateway)
+    if not xds_addresses:
+        raise ValueError("at least one xDS address is needed")
+    all_ips = all(_is_ip(a.host) for a in xds_addresses)
+    xds_cluster: dict[str, Any] = {
+        "name": XDS_CLUSTER,
+        "type": "STATIC" if all_ips else "STRICT_DNS",
+        "connect_timeout": "1s",
+        "lb_policy": "ROUND_ROBIN",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {
+                    "http2_protocol_options": {"connection_keepalive": {"interval": "30s", "timeout": "5s"}}
+                },
+            }
+        },
+        "load_assignment": {
+            "cluster_name": XDS_CLUSTER,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {"endpoint": {"address": {"socket_address": {"address": a.host, "port_value": a.port}}}}
+                        for a in xds_addresses
+                    ]
+                }
+            ],
+        },
+    }
+    if not all_ips:
+        xds_cluster["dns_lookup_family"] = "V4_PREFERRED"
+    return {
+        "node": {"id": node_id or f"{namespace}-{name}", "cluster": f"{namespace}/{name}"},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "dynamic_resources": {
+            "ads_config": {
+                "api_type": "DELTA_GRPC",
+                "transport_api_version": "V3",
+                "set_node_on_first_message_only": True,
+                "grpc_services": [{"envoy_grpc": {"cluster_name": XDS_CLUSTER}}],
+            },
+            "lds_config": _ads_source(),
+            "cds_config": _ads_source(),
+        },
+        "static_resources": {"clusters": [xds_cluster]},
+    }

@@ -1,0 +1,322 @@
+"""Incremental (delta) xDS, one stream at a time: subscriptions in, the next response out.
+
+The gRPC servicer feeds each `DeltaDiscoveryRequest` to `DeltaStream.apply_request` and, whenever
+it can send, asks `DeltaStream.next_response(resources)` for one response built against the latest
+resource set. Nothing here does I/O, and everything is per stream: nonces, subscriptions, what the
+client holds. Each type URL is its own sub-stream (its own subscriptions and ACK/NACK).
+
+What the client holds (`held`) is recorded when a response is *built*, not when it is ACKed: a NACKed
+version then compares equal and is not sent again in a loop; it goes out again only when it changes
+(or after a reconnect, when `initial_resource_versions` says what the client really holds).
+
+Rules (see /work/shared/XDS-NOTES.md, sections 3 to 9):
+- legacy wildcard: until a non-empty `resource_names_subscribe` for a type, an empty one means `*`;
+- in one request, `resource_names_unsubscribe` is applied before `resource_names_subscribe`, so a
+  name in both ends up subscribed;
+- a name in `resource_names_subscribe` is answered even if the client is believed to hold it, unless
+  the same request lists it in `initial_resource_versions` (then only a differing version is sent);
+- unsubscribing X while subscribed to `*` answers X again (or removes it if it is not in the wildcard set);
+- an explicit name that does not exist is answered in `removed_resources` (unless disabled for the
+  type) and stays subscribed: it is sent when it appears;
+- the first wildcard request of a type is always answered, even with nothing;
+- additions go out in `ADD_ORDER`, then removals in the reverse order, each as its own response;
+- every Cluster sent with EDS makes its ClusterLoadAssignment go out again (Envoy warms an updated
+  cluster until a new ClusterLoadAssignment arrives);
+- responses wait for the client's answers to earlier ones (see `DeltaStream`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Literal
+
+import msgspec
+
+from projections.xds.resources import (
+    CLUSTER,
+    CLUSTER_LOAD_ASSIGNMENT,
+    LISTENER,
+    ROUTE_CONFIGURATION,
+    SECRET,
+    ResourceSet,
+    VersionedResource,
+    order_for_adds,
+    order_for_removals,
+)
+
+WILDCARD = "*"
+# Old Envoys NACK a removal of an SDS secret they asked for ("Missing SDS resources", envoy#24373).
+DEFAULT_SILENT_WHEN_MISSING: frozenset[str] = frozenset({SECRET})
+# Make-before-break: a response of a type waits until the client answered the responses of these
+# types (and its own previous one). Envoy ACKs a Cluster only once it is warm, i.e. after its
+# ClusterLoadAssignment arrived, so endpoints do not wait for clusters; routes wait for both, so
+# they never point at a cluster Envoy is still warming.
+WAITS_FOR: dict[str, frozenset[str]] = {
+    CLUSTER: frozenset({SECRET}),
+    LISTENER: frozenset({SECRET, CLUSTER, CLUSTER_LOAD_ASSIGNMENT}),
+    ROUTE_CONFIGURATION: frozenset({SECRET, CLUSTER, CLUSTER_LOAD_ASSIGNMENT}),
+}
+# Responses remembered per type to explain a later ACK/NACK; older ones are forgotten.
+REMEMBERED_RESPONSES = 16
+
+
+class SentResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """What one response carried, kept until the client answers it."""
+
+    type_url: str
+    nonce: str
+    resources: tuple[tuple[str, str], ...]
+    """(name, version) pairs."""
+    removed: tuple[str, ...]
+
+
+class Acknowledgement(msgspec.Struct, frozen=True, kw_only=True):
+    """The client's answer to one response: an ACK, or a NACK with the client's error."""
+
+    kind: Literal["ack", "nack"]
+    type_url: str
+    nonce: str
+    response: SentResponse | None
+    """The response answered; None if this stream never sent that nonce (e.g. one from an older stream)."""
+    error_code: int = 0
+    error_message: str = ""
+
+
+class DeltaResponse(msgspec.Struct, frozen=True, kw_only=True):
+    type_url: str
+    nonce: str
+    resources: tuple[VersionedResource, ...] = ()
+    removed: tuple[str, ...] = ()
+
+
+class DeltaSubscription:
+    """One type URL's sub-stream: what the client asked for and what it holds."""
+
+    __slots__ = ("acked", "forced", "held", "legacy_wildcard", "must_respond", "names", "started", "wildcard")
+
+    def __init__(self) -> None:
+        self.wildcard = False
+        self.legacy_wildcard = True
+        self.started = False
+        self.names: set[str] = set()
+        self.held: dict[str, str] = {}
+        """name -> version the client holds as far as this stream knows; "" means unknown (resend)."""
+        self.forced: set[str] = set()
+        """Names to answer even if the client is believed to hold them."""
+        self.must_respond = False
+        self.acked: dict[str, str] = {}
+        """name -> version the client ACKed (for status pages)."""
+
+    def update(self, subscribe: Iterable[str], unsubscribe: Iterable[str], initial_versions: Mapping[str, str]) -> None:
+        subscribe, unsubscribe = list(subscribe), list(unsubscribe)
+        first = not self.started
+        self.started = True
+        if first:
+            self.held.update(initial_versions)
+        if self.legacy_wildcard:
+            if subscribe:
+                self.legacy_wildcard = False
+            elif first or self.wildcard:
+                if not self.wildcard:
+                    self.must_respond = True
+                self.wildcard = True
+        for name in unsubscribe:
+            self._unsubscribe(name)
+        for name in subscribe:
+            if name == WILDCARD:
+                if not self.wildcard:
+                    self.wildcard = True
+                    self.must_respond = True
+            else:
+                self.names.add(name)
+                if not (first and name in initial_versions):
+                    self.forced.add(name)
+
+    def _unsubscribe(self, name: str) -> None:
+        if name == WILDCARD:
+            self.wildcard = False
+            for held in [n for n in self.held if n not in self.names]:
+                del self.held[held]
+            return
+        if name not in self.names:
+            return  # unknown names are ignored
+        self.names.discard(name)
+        self.forced.discard(name)
+        if self.wildcard:
+            self.held[name] = ""  # answered again from the wildcard set, or removed if it is not there
+        else:
+            self.held.pop(name, None)
+            self.acked.pop(name, None)
+
+    def wants(self, name: str) -> bool:
+        return self.wildcard or name in self.names
+
+    def take_updates(self, available: Mapping[str, VersionedResource]) -> tuple[VersionedResource, ...] | None:
+        """Resources to send now (recorded as held), or None when no update response is due."""
+        candidates: Iterable[tuple[str, VersionedResource]] = (
+            available.items() if self.wildcard else ((n, available[n]) for n in self.names if n in available)
+        )
+        updates = tuple(
+            resource for name, resource in candidates if name in self.forced or self.held.get(name) != resource.version
+        )
+        if not updates and not self.must_respond:
+            return None
+        self.must_respond = False
+        for resource in updates:
+            self.held[resource.name] = resource.version
+            self.forced.discard(resource.name)
+        return tuple(sorted(updates, key=lambda r: r.name))
+
+    def take_removals(self, available: Mapping[str, VersionedResource], *, notify_missing: bool) -> tuple[str, ...]:
+        """Names to send in `removed_resources` now (no longer held afterwards)."""
+        removed = {name for name in self.held if name not in available or not self.wants(name)}
+        missing = {name for name in self.forced if name not in available and name in self.names}
+        self.forced -= missing
+        if notify_missing:
+            removed |= missing
+        for name in removed:
+            self.held.pop(name, None)
+        return tuple(sorted(removed))
+
+    def force(self, name: str) -> None:
+        """Send `name` again even if unchanged, if this sub-stream wants it."""
+        if self.wants(name):
+            self.forced.add(name)
+
+
+class DeltaStream:
+    """Everything one delta ADS stream knows. Owned by one stream; never shared between streams.
+
+    Responses are gated on the client's answers (make-before-break across types): while a response
+    of some type awaits its ACK/NACK, nothing more of that type nor of the types that wait for it
+    (`WAITS_FOR`) is sent, and while a sent EDS cluster waits for the client to subscribe to its
+    ClusterLoadAssignment, no listener or route is sent. So a route never points at a cluster Envoy
+    is still warming. Removals go out only once every update is answered, in reverse order, one type at
+    a time. A client that does not answer within `answer_timeout` seconds is no longer waited for.
+    """
+
+    def __init__(
+        self,
+        *,
+        silent_when_missing: frozenset[str] = DEFAULT_SILENT_WHEN_MISSING,
+        answer_timeout: float = 5.0,
+    ) -> None:
+        self.subscriptions: dict[str, DeltaSubscription] = {}
+        self._silent_when_missing = silent_when_missing
+        self._answer_timeout = answer_timeout
+        self._nonces = 0
+        self._sent: dict[str, dict[str, SentResponse]] = {}
+        self._awaiting_answer: dict[str, tuple[str, float]] = {}
+        """type URL -> (latest nonce sent, when) until the client answers that nonce."""
+        self._awaiting_subscription: dict[str, float] = {}
+        """ClusterLoadAssignment name -> when its cluster was sent, until the client subscribes to it."""
+
+    def apply_request(
+        self,
+        *,
+        type_url: str,
+        subscribe: Iterable[str] = (),
+        unsubscribe: Iterable[str] = (),
+        initial_versions: Mapping[str, str] | None = None,
+        response_nonce: str = "",
+        error_code: int = 0,
+        error_message: str = "",
+        has_error: bool = False,
+    ) -> Acknowledgement | None:
+        """Apply one request. Returns the ACK/NACK it carries, if it answers a response (`response_nonce`)."""
+        subscription = self.subscriptions.get(type_url)
+        if subscription is None:
+            subscription = self.subscriptions[type_url] = DeltaSubscription()
+        subscription.update(subscribe, unsubscribe, initial_versions or {})
+        if type_url == CLUSTER_LOAD_ASSIGNMENT:
+            for name in [n for n in self._awaiting_subscription if subscription.wants(n)]:
+                del self._awaiting_subscription[name]
+        if not response_nonce:
+            return None
+        if self._awaiting_answer.get(type_url, ("", 0.0))[0] == response_nonce:
+            del self._awaiting_answer[type_url]
+        answered = self._sent.get(type_url, {}).pop(response_nonce, None)
+        if has_error:
+            if type_url == CLUSTER:
+                self._awaiting_subscription.clear()  # a rejected cluster will not ask for its endpoints
+            return Acknowledgement(
+                kind="nack",
+                type_url=type_url,
+                nonce=response_nonce,
+                response=answered,
+                error_code=error_code,
+                error_message=error_message,
+            )
+        if answered is not None:
+            for name, version in answered.resources:
+                subscription.acked[name] = version
+            for name in answered.removed:
+                subscription.acked.pop(name, None)
+        return Acknowledgement(kind="ack", type_url=type_url, nonce=response_nonce, response=answered)
+
+    def next_response(self, resources: ResourceSet, now: float) -> DeltaResponse | None:
+        """The next response due against `resources`, in make-before-break order; None when there is
+        nothing to send now (all sent, or waiting for the client: see `wake_at`)."""
+        self._forget_expired(now)
+        for type_url in order_for_adds(self.subscriptions):
+            if self._waiting(type_url):
+                continue
+            subscription = self.subscriptions[type_url]
+            updates = subscription.take_updates(resources.of_type(type_url))
+            if updates is not None:
+                if type_url == CLUSTER:
+                    self._expect_endpoints(updates, now)
+                return self._respond(DeltaResponse(type_url=type_url, nonce=self._nonce(), resources=updates), now)
+        if self._awaiting_answer:
+            return None
+        for type_url in order_for_removals(self.subscriptions):
+            removed = self.subscriptions[type_url].take_removals(
+                resources.of_type(type_url), notify_missing=type_url not in self._silent_when_missing
+            )
+            if removed:
+                return self._respond(DeltaResponse(type_url=type_url, nonce=self._nonce(), removed=removed), now)
+        return None
+
+    def _waiting(self, type_url: str) -> bool:
+        if type_url in self._awaiting_answer or any(t in self._awaiting_answer for t in WAITS_FOR.get(type_url, ())):
+            return True
+        return type_url in (LISTENER, ROUTE_CONFIGURATION) and bool(self._awaiting_subscription)
+
+    def wake_at(self) -> float | None:
+        """When waiting for the client stops (if it has not answered by then); None when not waiting."""
+        started = [when for _, when in self._awaiting_answer.values()] + list(self._awaiting_subscription.values())
+        return min(started) + self._answer_timeout if started else None
+
+    def _forget_expired(self, now: float) -> None:
+        limit = now - self._answer_timeout
+        for type_url in [t for t, (_, when) in self._awaiting_answer.items() if when <= limit]:
+            del self._awaiting_answer[type_url]
+        for name in [n for n, when in self._awaiting_subscription.items() if when <= limit]:
+            del self._awaiting_subscription[name]
+
+    def _expect_endpoints(self, clusters: tuple[VersionedResource, ...], now: float) -> None:
+        endpoints = self.subscriptions.get(CLUSTER_LOAD_ASSIGNMENT)
+        for cluster in clusters:
+            if not cluster.eds_service_name:
+                continue
+            if endpoints is not None and endpoints.wants(cluster.eds_service_name):
+                endpoints.force(cluster.eds_service_name)
+            else:
+                self._awaiting_subscription[cluster.eds_service_name] = now
+
+    def _nonce(self) -> str:
+        self._nonces += 1
+        return str(self._nonces)
+
+    def _respond(self, response: DeltaResponse, now: float) -> DeltaResponse:
+        self._awaiting_answer[response.type_url] = (response.nonce, now)
+        sent = self._sent.setdefault(response.type_url, {})
+        sent[response.nonce] = SentResponse(
+            type_url=response.type_url,
+            nonce=response.nonce,
+            resources=tuple((r.name, r.version) for r in response.resources),
+            removed=response.removed,
+        )
+        while len(sent) > REMEMBERED_RESPONSES:
+            del sent[next(iter(sent))]
+        return response

@@ -1,0 +1,193 @@
+"""State-of-the-world xDS, one stream at a time: requests in, the next response out.
+
+The counterpart of `projections.xds.delta` for `StreamAggregatedResources`. Per type URL:
+- `resource_names` is the whole subscription; empty means wildcard until a non-empty list was sent
+  (legacy wildcard), `*` means wildcard;
+- a request whose `response_nonce` is not the last nonce sent for that type is stale and ignored
+  entirely (the client will answer the newer response). A nonce on the first request, before this
+  stream sent anything for the type, comes from an older stream: the request is treated as initial;
+- every response carries every subscribed resource that exists (what Envoy needs for LDS and CDS,
+  where an absent resource means deleted, and what envoyproxy/ratelimit needs for RateLimitConfig);
+- `version_info` is a hash of the (name, version) pairs sent, recorded when the response is built:
+  a NACK does not trigger a resend of the same content;
+- the first request of a wildcard type is answered even when there is nothing to send, and so is a
+  request whose subscription grew (names asked for again are sent again);
+- make-before-break: the additions go out in `ADD_ORDER` with removed resources still present in the
+  full-state types, then the removals go out in the reverse order;
+- every Cluster response makes the ClusterLoadAssignments go out again (cluster warming).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+
+import msgspec
+
+from projections.xds.delta import REMEMBERED_RESPONSES, WAITS_FOR, WILDCARD, Acknowledgement, SentResponse
+from projections.xds.resources import (
+    CLUSTER,
+    CLUSTER_LOAD_ASSIGNMENT,
+    SOTW_FULL_STATE,
+    ResourceSet,
+    VersionedResource,
+    order_for_adds,
+    order_for_removals,
+)
+
+
+class SotwResponse(msgspec.Struct, frozen=True, kw_only=True):
+    type_url: str
+    nonce: str
+    version_info: str
+    resources: tuple[VersionedResource, ...]
+
+
+def version_info_of(resources: Iterable[VersionedResource]) -> str:
+    digest = hashlib.sha256()
+    for resource in resources:
+        digest.update(f"{resource.name}\0{resource.version}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+class SotwSubscription:
+    __slots__ = ("acked_version", "explicit", "must_respond", "names", "nonce", "sent", "version_info", "wildcard")
+
+    def __init__(self) -> None:
+        self.wildcard = False
+        self.explicit = False
+        self.names: frozenset[str] = frozenset()
+        self.nonce = ""
+        self.version_info = ""
+        self.sent: dict[str, VersionedResource] = {}
+        self.must_respond = False
+        self.acked_version = ""
+
+    def update(self, resource_names: Iterable[str]) -> None:
+        names = frozenset(resource_names)
+        first = not self.nonce and not self.must_respond and not self.explicit and not self.wildcard
+        if names:
+            self.explicit = True
+        wildcard = WILDCARD in names or (not names and not self.explicit)
+        explicit = names - {WILDCARD}
+        if (wildcard and not self.wildcard) or (explicit - self.names) or first:
+            self.must_respond = True
+        self.wildcard, self.names = wildcard, explicit
+
+    def view(self, available: Mapping[str, VersionedResource]) -> list[VersionedResource]:
+        if self.wildcard:
+            return sorted(available.values(), key=lambda r: r.name)
+        return [available[n] for n in sorted(self.names) if n in available]
+
+
+class SotwStream:
+    """Everything one state-of-the-world ADS stream knows; never shared between streams."""
+
+    def __init__(self, *, answer_timeout: float = 5.0) -> None:
+        self.subscriptions: dict[str, SotwSubscription] = {}
+        self._answer_timeout = answer_timeout
+        self._awaiting_answer: dict[str, float] = {}
+        """type URL -> when its latest response was sent, until the client answers it."""
+        self._nonces = 0
+        self._now = 0.0
+        self._sent: dict[str, dict[str, SentResponse]] = {}
+
+    def apply_request(
+        self,
+        *,
+        type_url: str,
+        resource_names: Iterable[str] = (),
+        response_nonce: str = "",
+        error_code: int = 0,
+        error_message: str = "",
+        has_error: bool = False,
+    ) -> Acknowledgement | None:
+        """Apply one request; returns the ACK/NACK it carries. A stale request changes nothing."""
+        subscription = self.subscriptions.get(type_url)
+        if subscription is None:
+            subscription = self.subscriptions[type_url] = SotwSubscription()
+        if response_nonce and subscription.nonce and response_nonce != subscription.nonce:
+            return None  # stale: a newer response is on its way to the client
+        subscription.update(resource_names)
+        if not response_nonce or not subscription.nonce:
+            return None
+        self._awaiting_answer.pop(type_url, None)
+        answered = self._sent.get(type_url, {}).pop(response_nonce, None)
+        if has_error:
+            return Acknowledgement(
+                kind="nack",
+                type_url=type_url,
+                nonce=response_nonce,
+                response=answered,
+                error_code=error_code,
+                error_message=error_message,
+            )
+        subscription.acked_version = subscription.version_info
+        return Acknowledgement(kind="ack", type_url=type_url, nonce=response_nonce, response=answered)
+
+    def next_response(self, resources: ResourceSet, now: float) -> SotwResponse | None:
+        """The next response due against `resources`, in make-before-break order; None when there is
+        nothing to send now. While a response awaits its answer, nothing more of that type nor of the
+        types that wait for it (`WAITS_FOR`) is sent, and no removal, for at most `answer_timeout` seconds."""
+        for type_url in [t for t, when in self._awaiting_answer.items() if when <= now - self._answer_timeout]:
+            del self._awaiting_answer[type_url]
+        self._now = now
+        for type_url in order_for_adds(self.subscriptions):
+            if self._waiting(type_url):
+                continue
+            subscription = self.subscriptions[type_url]
+            view = subscription.view(resources.of_type(type_url))
+            if type_url in SOTW_FULL_STATE:
+                current = {r.name for r in view}
+                kept = [r for n, r in subscription.sent.items() if n not in current and self._still_wanted(type_url, n)]
+                view = sorted([*view, *kept], key=lambda r: r.name)
+            if response := self._maybe_respond(type_url, view):
+                return response
+        if self._awaiting_answer:
+            return None
+        for type_url in order_for_removals(self.subscriptions):
+            view = self.subscriptions[type_url].view(resources.of_type(type_url))
+            if response := self._maybe_respond(type_url, view):
+                return response
+        return None
+
+    def _waiting(self, type_url: str) -> bool:
+        return type_url in self._awaiting_answer or any(t in self._awaiting_answer for t in WAITS_FOR.get(type_url, ()))
+
+    def wake_at(self) -> float | None:
+        """When waiting for the client stops (if it has not answered by then); None when not waiting."""
+        return min(self._awaiting_answer.values()) + self._answer_timeout if self._awaiting_answer else None
+
+    def _still_wanted(self, type_url: str, name: str) -> bool:
+        subscription = self.subscriptions[type_url]
+        return subscription.wildcard or name in subscription.names
+
+    def _maybe_respond(self, type_url: str, view: list[VersionedResource]) -> SotwResponse | None:
+        subscription = self.subscriptions[type_url]
+        version_info = version_info_of(view)
+        if not subscription.must_respond and version_info == subscription.version_info:
+            return None
+        if not view and not subscription.sent and not subscription.wildcard and not subscription.must_respond:
+            return None
+        if not view and not subscription.wildcard and type_url not in SOTW_FULL_STATE:
+            # Nothing to say: a partial-state type has no deletion signal and no "does not exist" answer.
+            subscription.must_respond = False
+            return None
+        self._nonces += 1
+        response = SotwResponse(
+            type_url=type_url, nonce=str(self._nonces), version_info=version_info, resources=tuple(view)
+        )
+        subscription.must_respond = False
+        self._awaiting_answer[type_url] = self._now
+        subscription.nonce = response.nonce
+        subscription.version_info = version_info
+        subscription.sent = {r.name: r for r in view}
+        if type_url == CLUSTER and (endpoints := self.subscriptions.get(CLUSTER_LOAD_ASSIGNMENT)) is not None:
+            endpoints.must_respond = True
+        sent = self._sent.setdefault(type_url, {})
+        sent[response.nonce] = SentResponse(
+            type_url=type_url, nonce=response.nonce, resources=tuple((r.name, r.version) for r in view), removed=()
+        )
+        while len(sent) > REMEMBERED_RESPONSES:
+            del sent[next(iter(sent))]
+        return response
