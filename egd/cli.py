@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 import click
 
 from egd.commands.apply import apply_command, delete_command
+from egd.commands.bootstrap import bootstrap_command
 from egd.commands.get import get_command
 from egd.commands.history import history_command
 from egd.commands.serve import serve_command
@@ -45,5 +46,5 @@ def main() -> None:
     """egd: an event-sourced control plane for fleets of Envoy proxies."""
 
 
-for command in (serve_command, apply_command, delete_command, get_command, history_command):
+for command in (serve_command, apply_command, delete_command, get_command, history_command, bootstrap_command):
     main.add_command(command)

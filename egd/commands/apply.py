@@ -20,7 +20,7 @@ import click
 
 from egd.client import resolve_target
 from egd.commands.options import audit_options, daemon_options
-from egd.documents import decode_documents, load_documents
+from egd.documents import decode_documents, read_documents
 from events.jetstream import JetStreamEventStore
 from events.keys import ResourceKey, subject_filter, subject_for
 from projections.changeset import Audit, Current, PlannedChange, current_from_records, plan_apply, plan_delete
@@ -86,9 +86,11 @@ def _report(plan: Sequence[PlannedChange]) -> None:
 
 
 def _load(filenames: Sequence[str]) -> list[tuple[ResourceKey, dict[str, Any]]]:
-    sourced = load_documents(filenames, stdin=sys.stdin)
-    decoded = decode_documents(sourced)
-    return [(resource.key, source.document) for resource, source in zip(decoded, sourced, strict=True)]
+    """Every document of every `-f`, all validated before anything is published."""
+    sourced = [document for filename in filenames for document in read_documents(filename, stdin=sys.stdin)]
+    if not sourced:
+        raise InvalidDocumentError(", ".join(filenames), "", "no objects to process")
+    return [(resource.key, resource.document) for resource in decode_documents(sourced)]
 
 
 @click.command("apply")
