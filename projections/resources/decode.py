@@ -1,5 +1,9 @@
 """Decoding a Kubernetes-style document into its kind, key and typed model, with errors that name the
-document and the JSON path of the bad field."""
+document and the JSON path of the bad field.
+
+Models ignore fields they do not name (the stored event keeps the whole document), but the fields they name
+are checked strictly: types, enums, ranges, patterns and the cross-field rules of each kind.
+"""
 
 from __future__ import annotations
 
@@ -21,31 +25,43 @@ class DecodedResource(msgspec.Struct, frozen=True, kw_only=True):
     info: KindInfo
     key: ResourceKey
     model: msgspec.Struct
+    document: dict[str, Any] = {}  # as submitted: what the event stores
+    position: str = ""  # where the document came from: `routes.yaml, document 3 (line 20)`
 
 
-def describe_document(doc: object, position: str) -> str:
-    """How an error names a document: `HTTPRoute default/web (file.yaml, document 3)`."""
-    if isinstance(doc, dict):
-        kind = doc.get("kind") or "<no kind>"
-        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
-        assert isinstance(meta, dict)
-        name = meta.get("name") or "<no name>"
-        namespace = meta.get("namespace")
-        who = f"{namespace}/{name}" if namespace else f"{name}"
-        return f"{kind} {who} ({position})"
-    return position
+def describe_document(doc: object, position: str, *, default_namespace: str = "default") -> str:
+    """How an error names a document: `HTTPRoute default/web at routes.yaml, document 3 (line 20)`.
+
+    A namespaced kind without `metadata.namespace` is shown in `default_namespace`, where it would land.
+    """
+    if not isinstance(doc, dict):
+        return position
+    kind = doc.get("kind")
+    kind_text = kind if isinstance(kind, str) and kind else "<no kind>"
+    meta = doc.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    name = meta.get("name")
+    name_text = name if isinstance(name, str) and name else "<no name>"
+    namespace = meta.get("namespace")
+    if namespace is None and isinstance(kind, str):
+        info = REGISTRY.by_kind(kind)
+        namespace = default_namespace if info is not None and info.namespaced else None
+    who = f"{namespace}/{name_text}" if isinstance(namespace, str) and namespace else name_text
+    return f"{kind_text} {who} at {position}" if position else f"{kind_text} {who}"
 
 
 def decode_resource(doc: Any, position: str, *, default_namespace: str = "default") -> DecodedResource:
     """Validate `doc` as a resource of a kind egd accepts; `position` says where it came from."""
-    where = describe_document(doc, position)
+    where = describe_document(doc, position, default_namespace=default_namespace)
     if not isinstance(doc, dict):
-        raise InvalidDocumentError(where, "$", f"a document must be a mapping, got {type(doc).__name__}")
+        raise InvalidDocumentError(where, "$", f"a document must be a mapping, got {_json_type(doc)}")
     api_version, kind = doc.get("apiVersion"), doc.get("kind")
     if not isinstance(kind, str) or not kind:
-        raise InvalidDocumentError(where, "$.kind", "is required")
+        raise InvalidDocumentError(where, "$.kind", "is required" if kind is None else "must be a non-empty string")
     if not isinstance(api_version, str) or not api_version:
-        raise InvalidDocumentError(where, "$.apiVersion", "is required")
+        raise InvalidDocumentError(
+            where, "$.apiVersion", "is required" if api_version is None else "must be a non-empty string"
+        )
     info = REGISTRY.by_kind(kind)
     if info is None:
         known = ", ".join(sorted(i.kind for i in REGISTRY.kinds))
@@ -55,20 +71,28 @@ def decode_resource(doc: Any, position: str, *, default_namespace: str = "defaul
         raise InvalidDocumentError(where, "$.apiVersion", f"{api_version!r} is not served for {kind}: {wanted}")
     meta = doc.get("metadata")
     if not isinstance(meta, dict):
-        raise InvalidDocumentError(where, "$.metadata", "is required and must be a mapping")
+        raise InvalidDocumentError(
+            where, "$.metadata", "is required" if meta is None else f"must be a mapping, got {_json_type(meta)}"
+        )
     name = meta.get("name")
     if not isinstance(name, str):
-        raise InvalidDocumentError(where, "$.metadata.name", "is required and must be a string")
-    problem = name_problem(name)
+        raise InvalidDocumentError(
+            where, "$.metadata.name", "is required" if name is None else f"must be a string, got {_json_type(name)}"
+        )
+    problem = name_problem(name, name_format=info.name_format)
     if problem:
         raise InvalidDocumentError(where, "$.metadata.name", problem)
-    namespace = meta.get("namespace", default_namespace if info.namespaced else "")
+    namespace = meta.get("namespace")
+    key_namespace = ""
     if info.namespaced:
+        if namespace is None:
+            namespace = default_namespace
         if not isinstance(namespace, str):
-            raise InvalidDocumentError(where, "$.metadata.namespace", "must be a string")
-        problem = name_problem(namespace, label=True)
+            raise InvalidDocumentError(where, "$.metadata.namespace", f"must be a string, got {_json_type(namespace)}")
+        problem = name_problem(namespace, name_format="dns1123-label")
         if problem:
             raise InvalidDocumentError(where, "$.metadata.namespace", problem)
+        key_namespace = namespace
     elif namespace:
         raise InvalidDocumentError(where, "$.metadata.namespace", f"{kind} is cluster-scoped and has no namespace")
     try:
@@ -78,5 +102,22 @@ def decode_resource(doc: Any, position: str, *, default_namespace: str = "defaul
         match = _AT_PATH.search(message)
         path = match.group("path") if match else "$"
         raise InvalidDocumentError(where, path, _AT_PATH.sub("", message)) from exc
-    key = ResourceKey(group=info.group, kind=info.kind, namespace=namespace if info.namespaced else "", name=name)
-    return DecodedResource(info=info, key=key, model=model)
+    key = ResourceKey(group=info.group, kind=info.kind, namespace=key_namespace, name=name)
+    return DecodedResource(info=info, key=key, model=model, document=doc, position=position)
+
+
+def _json_type(value: object) -> str:
+    """The JSON name of a value's type, as a document's author sees it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 import msgspec
 
 DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+DNS1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 MAX_SUBDOMAIN_LENGTH = 253
 MAX_LABEL_LENGTH = 63
 
@@ -23,21 +25,40 @@ class ObjectMeta(K8sModel, frozen=True, kw_only=True):
     annotations: dict[str, str] = {}
 
 
-def name_problem(name: str, *, label: bool = False) -> str | None:
-    """Why `name` is not a valid DNS-1123 subdomain (or label), or None when it is."""
-    pattern, limit, what = (
-        (DNS1123_LABEL, MAX_LABEL_LENGTH, "DNS-1123 label")
-        if label
-        else (DNS1123_SUBDOMAIN, MAX_SUBDOMAIN_LENGTH, "DNS-1123 subdomain")
-    )
+NameFormat = Literal["dns1123-subdomain", "dns1123-label", "dns1035-label"]
+"""The rule an object's name must follow: most kinds take a subdomain; namespaces a DNS-1123 label; Services a
+DNS-1035 label (it becomes a DNS name, so it starts with a letter)."""
+
+_NAME_RULES: dict[str, tuple[re.Pattern[str], int, str, str]] = {
+    "dns1123-subdomain": (
+        DNS1123_SUBDOMAIN,
+        MAX_SUBDOMAIN_LENGTH,
+        "DNS-1123 subdomain",
+        "lower-case letters, digits, '-' or '.', starting and ending with a letter or digit",
+    ),
+    "dns1123-label": (
+        DNS1123_LABEL,
+        MAX_LABEL_LENGTH,
+        "DNS-1123 label",
+        "lower-case letters, digits or '-', starting and ending with a letter or digit",
+    ),
+    "dns1035-label": (
+        DNS1035_LABEL,
+        MAX_LABEL_LENGTH,
+        "DNS-1035 label",
+        "lower-case letters, digits or '-', starting with a letter and ending with a letter or digit",
+    ),
+}
+
+
+def name_problem(name: str, *, label: bool = False, name_format: NameFormat | None = None) -> str | None:
+    """Why `name` is not valid under `name_format` (default: a DNS-1123 subdomain, or label when `label`), or
+    None when it is."""
+    pattern, limit, what, rule = _NAME_RULES[name_format or ("dns1123-label" if label else "dns1123-subdomain")]
     if not name:
         return "is required"
     if len(name) > limit:
         return f"must be no more than {limit} characters (got {len(name)})"
     if not pattern.fullmatch(name):
-        return (
-            f"{name!r} is not a valid {what}: lower-case letters, digits and '-'"
-            + ("" if label else " or '.'")
-            + ", starting and ending with a letter or digit"
-        )
+        return f"{name!r} is not a valid {what}: {rule}"
     return None

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 
 import msgspec
 
+from projections.resources.meta import NameFormat
+
 
 class KindInfo(msgspec.Struct, frozen=True, kw_only=True):
     group: str  # "" for the core group
@@ -15,6 +17,7 @@ class KindInfo(msgspec.Struct, frozen=True, kw_only=True):
     namespaced: bool
     model: type[msgspec.Struct]
     short_names: tuple[str, ...] = ()
+    name_format: NameFormat = "dns1123-subdomain"  # the rule `metadata.name` must follow
 
     @property
     def api_version(self) -> str:

@@ -1,0 +1,22 @@
+"""EnvoyExtensionPolicy: Wasm, external processing and Lua extensions for a Gateway or route.
+
+Not translated yet: the model checks the targeting and keeps each extension's settings untyped.
+"""
+
+from __future__ import annotations
+
+from projections.resources.meta import K8sModel, ObjectMeta
+from projections.resources.policy import PolicyTargetReferences
+
+
+class EnvoyExtensionPolicySpec(PolicyTargetReferences, frozen=True, kw_only=True):
+    wasm: tuple[dict[str, object], ...] = ()
+    ext_proc: tuple[dict[str, object], ...] = ()
+    lua: tuple[dict[str, object], ...] = ()
+
+
+class EnvoyExtensionPolicy(K8sModel, frozen=True, kw_only=True):
+    api_version: str
+    kind: str
+    metadata: ObjectMeta
+    spec: EnvoyExtensionPolicySpec

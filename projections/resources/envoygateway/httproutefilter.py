@@ -1,0 +1,70 @@
+"""HTTPRouteFilter: Envoy Gateway's extension filters for HTTPRoute rules (regex URL rewrite, direct response,
+credential injection), referenced from a rule's `filters[].extensionRef`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from projections.resources.envoygateway.references import LocalObjectReference
+from projections.resources.meta import K8sModel, ObjectMeta
+
+
+class ReplaceRegexMatch(K8sModel, frozen=True, kw_only=True):
+    pattern: Annotated[str, msgspec.Meta(min_length=1)]
+    substitution: str
+
+
+class HTTPPathModifier(K8sModel, frozen=True, kw_only=True):
+    type: Literal["ReplaceRegexMatch"]
+    replace_regex_match: ReplaceRegexMatch | None = None
+
+    def __post_init__(self) -> None:
+        if self.replace_regex_match is None:
+            raise ValueError("a path modifier of type ReplaceRegexMatch needs replaceRegexMatch")
+
+
+class HTTPHostnameModifier(K8sModel, frozen=True, kw_only=True):
+    type: Literal["Header", "Backend"]
+    header: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.type == "Header") != (self.header is not None):
+            raise ValueError("header must be set for type Header, and only for it")
+
+
+class HTTPURLRewriteFilter(K8sModel, frozen=True, kw_only=True):
+    hostname: HTTPHostnameModifier | None = None
+    path: HTTPPathModifier | None = None
+
+
+class CustomResponseBody(K8sModel, frozen=True, kw_only=True):
+    type: Literal["Inline", "ValueRef"] = "Inline"
+    inline: str | None = None
+    value_ref: LocalObjectReference | None = None
+
+    def __post_init__(self) -> None:
+        if self.type == "Inline" and self.inline is None:
+            raise ValueError("a body of type Inline needs inline")
+        if self.type == "ValueRef" and self.value_ref is None:
+            raise ValueError("a body of type ValueRef needs valueRef")
+
+
+class HTTPDirectResponseFilter(K8sModel, frozen=True, kw_only=True):
+    content_type: str | None = None
+    body: CustomResponseBody | None = None
+    status_code: Annotated[int, msgspec.Meta(ge=200, le=599)] | None = None
+
+
+class HTTPRouteFilterSpec(K8sModel, frozen=True, kw_only=True):
+    url_rewrite: HTTPURLRewriteFilter | None = None
+    direct_response: HTTPDirectResponseFilter | None = None
+    credential_injection: dict[str, object] | None = None
+
+
+class HTTPRouteFilter(K8sModel, frozen=True, kw_only=True):
+    api_version: str
+    kind: str
+    metadata: ObjectMeta
+    spec: HTTPRouteFilterSpec

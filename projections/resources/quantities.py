@@ -1,0 +1,25 @@
+"""Scalar formats that Kubernetes and Gateway API documents share: ports, durations, quantities, IP ranges.
+
+Each is an `Annotated` type, so a value of the wrong shape fails decoding with the JSON path of the field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+"""A TCP/UDP port number."""
+
+Duration = Annotated[str, msgspec.Meta(pattern=r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")]
+"""A Gateway API duration (GEP-2257): up to four `<number><unit>` parts, units h, m, s, ms: `1h30m`, `250ms`."""
+
+Quantity = Annotated[str, msgspec.Meta(pattern=r"^[0-9]+(\.[0-9]+)?([EPTGMK]i|[EPTGMkmun])?$")] | int
+"""A Kubernetes resource quantity: `10Mi`, `500Ki`, `1k`, or a plain integer."""
+
+CIDR = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-fA-F.:]+/[0-9]{1,3}$")]
+"""An IPv4 or IPv6 address range in CIDR notation: `10.0.0.0/8`, `2001:db8::/32`."""
+
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+Percentage = Annotated[float, msgspec.Meta(ge=0, le=100)]
