@@ -86,11 +86,16 @@ def assemble_gateway(
 def _listener_status(gateway: GatewayContext, listener: ListenerContext, attached: int) -> ListenerStatus:
     if listener.ready and gateway.accepted:
         programmed = condition(
-            "Programmed", True, "Programmed", "Sending translated listener configuration to the data plane",
+            "Programmed",
+            True,
+            "Programmed",
+            "Sending translated listener configuration to the data plane",
             gateway.generation,
         )
     else:
-        programmed = condition("Programmed", False, "Invalid", "Listener is invalid, see other conditions", gateway.generation)
+        programmed = condition(
+            "Programmed", False, "Invalid", "Listener is invalid, see other conditions", gateway.generation
+        )
     accepted, conflicted, resolved = listener.conditions
     return ListenerStatus(
         name=listener.name,

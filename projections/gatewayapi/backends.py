@@ -56,7 +56,8 @@ def resolve_backend(reader: Reader, route: ResourceKey, ref: BackendRef) -> Targ
         return Problem(reason="BackendNotFound", message=f"Service {namespace}/{ref.name} not found")
     if ref.port is None:
         return Problem(
-            reason="BackendNotFound", message=f"A port must be given for a backend ref to Service {namespace}/{ref.name}"
+            reason="BackendNotFound",
+            message=f"A port must be given for a backend ref to Service {namespace}/{ref.name}",
         )
     service_port = next((p for p in found[1].spec.ports if p.port == ref.port), None)
     if service_port is None:
@@ -95,17 +96,21 @@ def build_destination(reader: Reader, target: Target) -> ir.Destination:
         if not isinstance(endpoint_slice, EndpointSlice):
             continue
         slice_port = next(
-            (p.port for p in endpoint_slice.ports if (p.name or "") == (port.name or "") and p.protocol == port.protocol),
+            (
+                p.port
+                for p in endpoint_slice.ports
+                if (p.name or "") == (port.name or "") and p.protocol == port.protocol
+            ),
             None,
         )
         if slice_port is None:
             continue
         kind = "FQDN" if endpoint_slice.address_type == "FQDN" else "IP"
-        for endpoint in endpoint_slice.endpoints:
-            if endpoint.conditions.ready is False:
+        for member in endpoint_slice.endpoints:
+            if member.conditions.ready is False:
                 continue
-            for address in endpoint.addresses:
-                endpoints.add(ir.Endpoint(address=address, port=slice_port, type=kind, zone=endpoint.zone))
+            for address in member.addresses:
+                endpoints.add(ir.Endpoint(address=address, port=slice_port, type=kind, zone=member.zone))
     return ir.hashed(
         ir.Destination(
             name=target.name,
@@ -145,7 +150,9 @@ def _backend_tls_policies(reader: Reader, service: ResourceKey, port_name: str |
         if not isinstance(policy, BackendTLSPolicy):
             continue
         if any(
-            ref.group == "" and ref.kind == "Service" and ref.name == service.name
+            ref.group == ""
+            and ref.kind == "Service"
+            and ref.name == service.name
             and (ref.section_name is None or ref.section_name == port_name)
             for ref in policy.spec.target_refs
         ):

@@ -135,7 +135,9 @@ def gateway_context(reader: Reader, key: ResourceKey) -> GatewayContext | None:
         address_problem = "Only one address per Gateway is supported"
     bind = addresses[0] if addresses and address_problem is None else DEFAULT_ADDRESS
 
-    listeners = _with_conflicts([_listener_context(reader, key, listener, generation) for listener in gateway.spec.listeners], generation)
+    listeners = _with_conflicts(
+        [_listener_context(reader, key, listener, generation) for listener in gateway.spec.listeners], generation
+    )
     valid = sum(1 for listener in listeners if listener.accepted)
     if not class_accepted:
         accepted = condition("Accepted", False, "Invalid", "The GatewayClass is not accepted", generation)

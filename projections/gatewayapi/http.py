@@ -144,9 +144,7 @@ class _Translation:
                     numerator, denominator = mirror.fraction.numerator, mirror.fraction.denominator
                 elif mirror.percent is not None:
                     numerator = mirror.percent
-                rule.mirrors.append(
-                    ir.Mirror(destination=resolved.name, numerator=numerator, denominator=denominator)
-                )
+                rule.mirrors.append(ir.Mirror(destination=resolved.name, numerator=numerator, denominator=denominator))
             elif kind == "ExtensionRef" and spec.extension_ref is not None:
                 self.extension(spec, rule)
             else:
@@ -197,7 +195,9 @@ class _Translation:
         return ir.Timeouts(request_ms=values[0], backend_request_ms=values[1])
 
 
-def _rank(path: ir.PathMatch | None, method: str | None, headers: int, query: int, key: ResourceKey, i: int, j: int) -> Rank:
+def _rank(
+    path: ir.PathMatch | None, method: str | None, headers: int, query: int, key: ResourceKey, i: int, j: int
+) -> Rank:
     path_rank = _PATH_RANK[path.type] if path else 0
     length = len(path.value) if path else 0
     return (-path_rank, -length, -(method is not None), -headers, -query, key.namespace, key.name, i, j)
@@ -249,11 +249,11 @@ def compile_http_route(reader: Reader, key: ResourceKey, route: HTTPRoute) -> Co
             path = _http_path(translation, match, rule)
             headers = tuple(ir.HeaderMatch(name=h.name, value=h.value, type=h.type) for h in match.headers)
             query = tuple(ir.QueryMatch(name=q.name, value=q.value, type=q.type) for q in match.query_params)
-            for m in (*match.headers, *match.query_params):
-                if m.type == "RegularExpression":
-                    _check_regex(translation, m.value)
-                elif m.type != "Exact":
-                    translation.fail(f"Match type {m.type} is not supported")
+            for match_type, value in [(h.type, h.value) for h in headers] + [(q.type, q.value) for q in query]:
+                if match_type == "RegularExpression":
+                    _check_regex(translation, value)
+                elif match_type != "Exact":
+                    translation.fail(f"Match type {match_type} is not supported")
             ir_route = _rule_route(
                 translation,
                 rule,

@@ -152,7 +152,9 @@ def _compile(reader: Reader, key: ResourceKey, route: msgspec.Struct) -> tuple[C
 
 def _attachment(key: ResourceKey, gateway: ResourceKey, attached: Attached, compiled: CompiledRoute) -> Attachment:
     if compiled.l4 is not None:
-        l4 = ir.hashed(msgspec.structs.replace(compiled.l4, sni_hostnames=tuple(h for h in attached.hostnames if h != "*")))
+        l4 = ir.hashed(
+            msgspec.structs.replace(compiled.l4, sni_hostnames=tuple(h for h in attached.hostnames if h != "*"))
+        )
         destinations = {b.destination for b in l4.backends}
         return Attachment(
             gateway=gateway, listener=attached.listener.name, l4=l4, destinations=tuple(sorted(destinations))

@@ -30,9 +30,7 @@ def format_time(when: datetime | None) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _conditions(
-    previous: Iterable[Condition], current: tuple[Condition, ...], when: str
-) -> tuple[Condition, ...]:
+def _conditions(previous: Iterable[Condition], current: tuple[Condition, ...], when: str) -> tuple[Condition, ...]:
     before = {c.type: c for c in previous}
     out = []
     for c in current:
@@ -61,7 +59,9 @@ def stamp(previous: Status | None, current: Status, when: datetime | None) -> St
         conditions = _conditions(old_gateway.conditions, current.conditions, at)
         return msgspec.structs.replace(current, conditions=conditions, listeners=listeners)
     if isinstance(current, RouteStatus):
-        old_parents = {p.parent_ref: p.conditions for p in previous.parents} if isinstance(previous, RouteStatus) else {}
+        old_parents = (
+            {p.parent_ref: p.conditions for p in previous.parents} if isinstance(previous, RouteStatus) else {}
+        )
         parents = tuple(
             msgspec.structs.replace(p, conditions=_conditions(old_parents.get(p.parent_ref, ()), p.conditions, at))
             for p in current.parents

@@ -31,7 +31,7 @@ from projections.gatewayapi.assemble import assemble_gateway
 from projections.gatewayapi.backends import Target, build_destination
 from projections.gatewayapi.gateways import GatewayContext, gateway_class_status, gateway_context
 from projections.gatewayapi.inputs import Inputs, Reader, Resource, Token, resource_tokens
-from projections.gatewayapi.routes import ROUTE_KINDS, RouteResult, translate_route
+from projections.gatewayapi.routes import ROUTE_KINDS, Attachment, RouteResult, translate_route
 from projections.gatewayapi.status import Status
 from projections.gatewayapi.transitions import stamp
 
@@ -252,7 +252,7 @@ class Translator:
             if self._irs.pop(name, None) is not None:
                 removed_irs.add(name)
             return
-        attachments = []
+        attachments: list[Attachment] = []
         for route in sorted(self._attached.get(key, ())):
             attachments.extend(a for a in self._routes[route].attachments if a.gateway == key)
         needed = {d for a in attachments for d in a.destinations}

@@ -190,9 +190,7 @@ class GatewayIR(IRStruct, frozen=True, kw_only=True):
 _encoder = msgspec.json.Encoder(order="sorted")
 _gateway_decoder = msgspec.json.Decoder(GatewayIR)
 
-Hashable = TypeVar(
-    "Hashable", HTTPRoute, VirtualHost, HTTPListener, L4Route, L4Listener, Destination, GatewayIR
-)
+Hashable = TypeVar("Hashable", HTTPRoute, VirtualHost, HTTPListener, L4Route, L4Listener, Destination, GatewayIR)
 
 
 def content_hash(piece: msgspec.Struct) -> str:

@@ -22,7 +22,12 @@ def b64(text: str) -> str:
 
 def gateway_class(name: str, variant: int) -> dict[str, Any]:
     controller = CONTROLLER if variant < 2 else "example.com/other"
-    return {"apiVersion": GW, "kind": "GatewayClass", "metadata": {"name": name}, "spec": {"controllerName": controller}}
+    return {
+        "apiVersion": GW,
+        "kind": "GatewayClass",
+        "metadata": {"name": name},
+        "spec": {"controllerName": controller},
+    }
 
 
 def gateway(name: str, variant: int) -> dict[str, Any]:
@@ -42,7 +47,9 @@ def gateway(name: str, variant: int) -> dict[str, Any]:
         )
     if variant == 2:
         listeners.append({"name": "http-2", "protocol": "HTTP", "port": 80, "hostname": "a.example.com"})
-        listeners.append({"name": "tcp", "protocol": "TCP", "port": 9000, "allowedRoutes": {"namespaces": {"from": "All"}}})
+        listeners.append(
+            {"name": "tcp", "protocol": "TCP", "port": 9000, "allowedRoutes": {"namespaces": {"from": "All"}}}
+        )
     if variant == 3:
         listeners.append({"name": "dup", "protocol": "HTTP", "port": 80})
     return {
@@ -59,12 +66,24 @@ def http_route(name: str, namespace: str, variant: int) -> dict[str, Any]:
         parents.append({"name": "gw-b", "namespace": "default", "sectionName": "https"})
     backends = [{"name": "svc-1", "port": 80, "weight": 2}, {"name": "svc-2", "namespace": "other", "port": 80}]
     if variant >= 2:
-        backends = [{"name": "be-1", "group": "gateway.envoyproxy.io", "kind": "Backend"}, {"name": "svc-2", "port": 81}]
+        backends = [
+            {"name": "be-1", "group": "gateway.envoyproxy.io", "kind": "Backend"},
+            {"name": "svc-2", "port": 81},
+        ]
     rules: list[dict[str, Any]] = [
         {"matches": [{"path": {"type": "PathPrefix", "value": f"/{name}"}}], "backendRefs": backends},
     ]
     if variant == 3:
-        rules.append({"filters": [{"type": "ExtensionRef", "extensionRef": {"group": "gateway.envoyproxy.io", "kind": "HTTPRouteFilter", "name": "f"}}]})
+        rules.append(
+            {
+                "filters": [
+                    {
+                        "type": "ExtensionRef",
+                        "extensionRef": {"group": "gateway.envoyproxy.io", "kind": "HTTPRouteFilter", "name": "f"},
+                    }
+                ]
+            }
+        )
     return {
         "apiVersion": GW,
         "kind": "HTTPRoute",
@@ -89,7 +108,12 @@ def service(name: str, namespace: str, variant: int) -> dict[str, Any]:
     ports = [{"name": "http", "port": 80}]
     if variant:
         ports.append({"name": "alt", "port": 81})
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace}, "spec": {"ports": ports}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"ports": ports},
+    }
 
 
 def endpoint_slice(name: str, namespace: str, variant: int) -> dict[str, Any]:
@@ -100,15 +124,17 @@ def endpoint_slice(name: str, namespace: str, variant: int) -> dict[str, Any]:
         "metadata": {"name": name, "namespace": namespace, "labels": {"kubernetes.io/service-name": service_name}},
         "addressType": "IPv4",
         "ports": [{"name": "http", "port": 8080}, {"name": "alt", "port": 8081}],
-        "endpoints": [
-            {"addresses": [f"10.0.{variant}.{i}"], "conditions": {"ready": i != variant}} for i in range(3)
-        ],
+        "endpoints": [{"addresses": [f"10.0.{variant}.{i}"], "conditions": {"ready": i != variant}} for i in range(3)],
     }
 
 
 def grant(name: str, variant: int) -> dict[str, Any]:
     to = [{"group": "", "kind": "Service"}] if variant == 0 else [{"group": "", "kind": "Secret", "name": "cert"}]
-    source = {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute" if variant == 0 else "Gateway", "namespace": "default"}
+    source = {
+        "group": "gateway.networking.k8s.io",
+        "kind": "HTTPRoute" if variant == 0 else "Gateway",
+        "namespace": "default",
+    }
     return {
         "apiVersion": "gateway.networking.k8s.io/v1beta1",
         "kind": "ReferenceGrant",
