@@ -31,5 +31,6 @@ def test_translate_names_the_bad_document(tmp_path: Path) -> None:
     bad.write_text("apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec: {}\n")
     result = CliRunner().invoke(translate_command, ["-f", str(bad)])
     assert result.exit_code == 1
-    assert "Gateway g" in result.output
-    assert "spec" in result.output
+    assert "Gateway default/g" in result.output
+    assert "$.spec" in result.output
+    assert "gatewayClassName" in result.output
