@@ -57,6 +57,8 @@ def attach(
 ) -> list[Attached] | Refusal:
     """The listeners of `gateway` that accept the route through `ref`. `hostnames` is None for route kinds
     without hostnames (TCPRoute, UDPRoute)."""
+    if not gateway.accepted:
+        return Refusal(reason="NoMatchingParent", message="The parent Gateway is not accepted")
     candidates = [
         listener
         for listener in gateway.listeners

@@ -62,7 +62,7 @@ class ListenerContext(msgspec.Struct, frozen=True, kw_only=True):
     selector: LabelSelector | None
     certificates: tuple[ir.Certificate, ...]
     accepted: bool
-    resolved: bool
+    resolved: bool  # its certificates resolved and it supports at least one route kind
     conflicted: bool
     conditions: tuple[Condition, ...]  # Accepted, Conflicted, ResolvedRefs
 
@@ -201,6 +201,8 @@ def _listener_context(reader: Reader, gateway: ResourceKey, listener: Listener, 
     else:
         kinds = [GroupKind(group=GROUP, kind=kind) for kind in possible]
     kinds = sorted(set(kinds), key=lambda gk: gk.kind)
+    # A listener with an unsupported kind among supported ones reports it but still carries the others.
+    usable = not problems and not any(reason != "InvalidRouteKinds" for reason, _ in unresolved) and bool(kinds)
 
     namespaces = listener.allowed_routes.namespaces
     if namespaces.from_ not in ("All", "Same", "Selector"):
@@ -231,7 +233,7 @@ def _listener_context(reader: Reader, gateway: ResourceKey, listener: Listener, 
         selector=namespaces.selector,
         certificates=certificates,
         accepted=not problems,
-        resolved=not unresolved,
+        resolved=usable,
         conflicted=False,
         conditions=(accepted, no_conflict, resolved),
     )
