@@ -3,13 +3,11 @@ destinations."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from projections import ir
+from projections.gatewayapi.attached import GatewayRoutes
 from projections.gatewayapi.gateways import GatewayContext, ListenerContext
-from projections.gatewayapi.http import RankedRoute
-from projections.gatewayapi.routes import Attachment
 from projections.gatewayapi.status import (
     GatewayStatus,
     GatewayStatusAddress,
@@ -20,33 +18,38 @@ from projections.gatewayapi.status import (
 
 def assemble_gateway(
     gateway: GatewayContext,
-    attachments: Iterable[Attachment],
+    routes: GatewayRoutes,
     destinations: Mapping[str, ir.Destination],
 ) -> tuple[ir.GatewayIR, GatewayStatus]:
-    """`attachments` are every route attachment to this Gateway; `destinations` holds at least those they use."""
-    by_listener: dict[str, list[Attachment]] = defaultdict(list)
-    for attachment in attachments:
-        by_listener[attachment.listener].append(attachment)
+    """`routes` holds every route attachment to this Gateway; `destinations` at least those they use."""
     prefix = f"{gateway.key.namespace}/{gateway.key.name}"
     address = gateway.addresses[0]
     http: list[ir.HTTPListener] = []
     l4: list[ir.L4Listener] = []
-    used: set[str] = set()
     listener_statuses: list[ListenerStatus] = []
     programmed_any = False
     for listener in gateway.listeners:
-        attached = by_listener.get(listener.name, [])
-        listener_statuses.append(_listener_status(gateway, listener, len(attached)))
+        attached = routes.listener(listener.name)
+        listener_statuses.append(_listener_status(gateway, listener, len(attached.routes)))
         if not listener.ready or not gateway.accepted:
             continue
         programmed_any = True
-        for attachment in attached:
-            used.update(attachment.destinations)
         name = f"{prefix}/{listener.name}"
         if listener.protocol in ("HTTP", "HTTPS"):
-            http.append(_http_listener(name, address, listener, attached))
+            tls = ir.TLSConfig(certificates=listener.certificates) if listener.protocol == "HTTPS" else None
+            http.append(
+                ir.hashed(
+                    ir.HTTPListener(
+                        name=name,
+                        address=address,
+                        port=listener.port,
+                        hostname=listener.hostname,
+                        tls=tls,
+                        virtual_hosts=attached.virtual_hosts(),
+                    )
+                )
+            )
         else:
-            routes = sorted((a.l4 for a in attached if a.l4 is not None), key=lambda r: r.name)
             l4.append(
                 ir.hashed(
                     ir.L4Listener(
@@ -56,7 +59,7 @@ def assemble_gateway(
                         port=listener.port,
                         hostname=listener.hostname,
                         tls=ir.TLSConfig(certificates=listener.certificates) if listener.certificates else None,
-                        routes=tuple(routes),
+                        routes=attached.l4_routes(),
                     )
                 )
             )
@@ -66,7 +69,7 @@ def assemble_gateway(
             addresses=gateway.addresses,
             http=tuple(http),
             l4=tuple(l4),
-            destinations=tuple(destinations[name] for name in sorted(used) if name in destinations),
+            destinations=tuple(destinations[name] for name in sorted(routes.destinations) if name in destinations),
         )
     )
     if gateway.accepted and programmed_any:
@@ -102,30 +105,4 @@ def _listener_status(gateway: GatewayContext, listener: ListenerContext, attache
         supported_kinds=listener.kinds,
         attached_routes=attached,
         conditions=(accepted, conflicted, programmed, resolved),
-    )
-
-
-def _http_listener(name: str, address: str, listener: ListenerContext, attached: list[Attachment]) -> ir.HTTPListener:
-    by_host: dict[str, list[RankedRoute]] = defaultdict(list)
-    for attachment in attached:
-        for ranked in attachment.http:
-            by_host[ranked.route.hostname].append(ranked)
-    virtual_hosts = []
-    for hostname in sorted(by_host):
-        routes = sorted(by_host[hostname], key=lambda r: r.rank)
-        virtual_hosts.append(
-            ir.hashed(
-                ir.VirtualHost(name=f"{name}/{hostname}", hostname=hostname, routes=tuple(r.route for r in routes))
-            )
-        )
-    tls = ir.TLSConfig(certificates=listener.certificates) if listener.protocol == "HTTPS" else None
-    return ir.hashed(
-        ir.HTTPListener(
-            name=name,
-            address=address,
-            port=listener.port,
-            hostname=listener.hostname,
-            tls=tls,
-            virtual_hosts=tuple(virtual_hosts),
-        )
     )

@@ -28,10 +28,11 @@ import msgspec
 from events.keys import ResourceKey
 from projections import ir
 from projections.gatewayapi.assemble import assemble_gateway
+from projections.gatewayapi.attached import GatewayRoutes
 from projections.gatewayapi.backends import Target, build_destination
 from projections.gatewayapi.gateways import GatewayContext, gateway_class_status, gateway_context
 from projections.gatewayapi.inputs import Inputs, Reader, Resource, Token, resource_tokens
-from projections.gatewayapi.routes import ROUTE_KINDS, Attachment, RouteResult, translate_route
+from projections.gatewayapi.routes import ROUTE_KINDS, RouteResult, translate_route
 from projections.gatewayapi.status import Status
 from projections.gatewayapi.transitions import stamp
 
@@ -71,7 +72,7 @@ class Translator:
         self._reads: dict[Unit, set[Token]] = {}
         self._contexts: dict[ResourceKey, GatewayContext] = {}
         self._routes: dict[ResourceKey, RouteResult] = {}
-        self._attached: dict[ResourceKey, dict[ResourceKey, None]] = defaultdict(dict)  # gateway -> routes
+        self._attached: dict[ResourceKey, GatewayRoutes] = {}  # gateway -> the routes attached to it
         self._targets: dict[str, Target] = {}
         self._destinations: dict[str, ir.Destination] = {}
         self._dest_users: dict[str, set[ResourceKey]] = defaultdict(set)  # destination -> gateways
@@ -223,10 +224,15 @@ class Translator:
         if before == after:
             return
         for attachment in before:
-            self._attached[attachment.gateway].pop(key, None)
+            attached = self._attached[attachment.gateway]
+            attached.remove(key, attachment)
+            if not attached:
+                del self._attached[attachment.gateway]
             dirty["assemble"].add(attachment.gateway)
         for attachment in after:
-            self._attached[attachment.gateway][key] = None
+            if attachment.gateway not in self._attached:
+                self._attached[attachment.gateway] = GatewayRoutes(attachment.gateway)
+            self._attached[attachment.gateway].add(key, attachment)
             dirty["assemble"].add(attachment.gateway)
 
     def _run_destination(self, name: str) -> bool:
@@ -252,17 +258,15 @@ class Translator:
             if self._irs.pop(name, None) is not None:
                 removed_irs.add(name)
             return
-        attachments: list[Attachment] = []
-        for route in sorted(self._attached.get(key, ())):
-            attachments.extend(a for a in self._routes[route].attachments if a.gateway == key)
-        needed = {d for a in attachments for d in a.destinations}
-        for dest in needed:
+        attached = self._attached.get(key) or GatewayRoutes(key)
+        for dest in attached.destinations:
             if dest not in self._destinations:
                 self._run_destination(dest)
-        gateway_ir, status = assemble_gateway(context, attachments, self._destinations)
-        self._use_destinations(key, {d.name for d in gateway_ir.destinations})
+        previous = self._irs.get(name)
+        gateway_ir, status = assemble_gateway(context, attached, self._destinations)
+        self._use_destinations(key, set(attached.destinations))
         self._set_status(key, status, changed)
-        if self._irs.get(name) != gateway_ir:
+        if previous is None or previous.hash != gateway_ir.hash:
             self._irs[name] = gateway_ir
             changed_irs.add(name)
 
