@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from events.keys import ResourceKey
+from projections.resources.decode import decode_resource
 
 # A dependency token: ("key", ResourceKey) for one object, ("list", kind, namespace) for every object of a kind
 # in a namespace, ("slices", namespace, service) for the EndpointSlices of a Service, and tokens the translator
@@ -34,6 +35,15 @@ class Resource(msgspec.Struct, frozen=True, kw_only=True):
     model: msgspec.Struct
     generation: int = 1
     changed_at: datetime | None = None
+
+
+def decode_input(
+    document: dict[str, Any], position: str, *, generation: int = 1, changed_at: datetime | None = None
+) -> Resource:
+    """A raw stored document as translation reads it; raises InvalidDocumentError when it does not decode
+    (such an object gets no IR: the caller reports it)."""
+    decoded = decode_resource(document, position)
+    return Resource(key=decoded.key, model=decoded.model, generation=generation, changed_at=changed_at)
 
 
 def resource_tokens(resource: Resource) -> Iterator[Token]:

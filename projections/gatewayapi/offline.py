@@ -11,9 +11,8 @@ from typing import Any
 
 import msgspec
 
-from projections.gatewayapi.inputs import Resource
+from projections.gatewayapi.inputs import Resource, decode_input
 from projections.gatewayapi.translator import Translation, translate
-from projections.resources.decode import decode_resource
 from projections.resources.kinds import REGISTRY
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -24,17 +23,10 @@ def resources_from_documents(documents: Iterable[tuple[Any, str]]) -> list[Resou
     """Decode `(document, position)` pairs; raises InvalidDocumentError naming the first bad one."""
     resources = []
     for document, position in documents:
-        decoded = decode_resource(document, position)
-        metadata = document.get("metadata", {})
+        metadata = document.get("metadata") if isinstance(document, dict) else None
         generation = metadata.get("generation", 1) if isinstance(metadata, dict) else 1
-        resources.append(
-            Resource(
-                key=decoded.key,
-                model=decoded.model,
-                generation=generation if isinstance(generation, int) else 1,
-                changed_at=EPOCH,
-            )
-        )
+        generation = generation if isinstance(generation, int) else 1
+        resources.append(decode_input(document, position, generation=generation, changed_at=EPOCH))
     return resources
 
 

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from events.keys import ResourceKey
 from projections.gatewayapi.translator import Deleted, Translator, translate
+from projections.ir import encode_gateway_ir
 from tests.projections.gatewayapi.universe import SLOTS, resource
 
 # An event: (slot, variant) applies that variant of the slot's object; variant -1 deletes it.
@@ -69,3 +70,14 @@ def test_replay_gives_identical_status_and_times(sequence: list[tuple[int, int]]
             translator.apply([change], at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=step))
         outputs.append((translator.gateways, translator.statuses))
     assert outputs[0] == outputs[1]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.permutations(range(len(SLOTS))))
+def test_input_order_does_not_change_the_ir_bytes(order: list[int]) -> None:
+    expected = translate(resource(slot, 0) for slot in range(len(SLOTS)))
+    shuffled = translate(resource(slot, 0) for slot in order)
+    assert [encode_gateway_ir(g) for g in shuffled.gateways.values()] == [
+        encode_gateway_ir(g) for g in expected.gateways.values()
+    ]
+    assert shuffled.statuses == expected.statuses
