@@ -16,6 +16,7 @@ from egd.commands.bootstrap import bootstrap_command
 from egd.commands.get import get_command
 from egd.commands.history import history_command
 from egd.commands.serve import serve_command
+from egd.commands.translate import translate_command
 from egd.datadir import DaemonAlreadyRunningError
 from events.errors import ConflictError, InvalidKeyError, StoreUnavailableError
 from projections.errors import InvalidDocumentError
@@ -46,5 +47,13 @@ def main() -> None:
     """egd: an event-sourced control plane for fleets of Envoy proxies."""
 
 
-for command in (serve_command, apply_command, delete_command, get_command, history_command, bootstrap_command):
+for command in (
+    serve_command,
+    apply_command,
+    delete_command,
+    get_command,
+    history_command,
+    bootstrap_command,
+    translate_command,
+):
     main.add_command(command)

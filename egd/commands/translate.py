@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 import yaml
 
-from projections.errors import InvalidDocumentError
+from egd.documents import read_documents
 from projections.gatewayapi.offline import OUTPUT_TYPES, translate_documents
 
 
 def _read_documents(source: str) -> list[tuple[Any, str]]:
-    paths = (
-        [Path(source)]
-        if source == "-" or not Path(source).is_dir()
-        else sorted(p for p in Path(source).iterdir() if p.suffix in (".yaml", ".yml", ".json"))
-    )
-    documents: list[tuple[Any, str]] = []
-    for path in paths:
-        text = sys.stdin.read() if source == "-" else path.read_text()
-        name = "<stdin>" if source == "-" else str(path)
-        loaded = [d for d in yaml.safe_load_all(text) if d is not None]
-        documents.extend((d, f"{name}, document {i + 1}") for i, d in enumerate(loaded))
-    return documents
+    return [(sourced.document, str(sourced.source)) for sourced in read_documents(source, stdin=sys.stdin)]
 
 
 @click.command("translate")
@@ -40,14 +28,7 @@ def _read_documents(source: str) -> list[tuple[Any, str]]:
 )
 def translate_command(source: str, output_format: str, output_type: str) -> None:
     """Translate documents offline and print the statuses and IR (no daemon, no NATS)."""
-    try:
-        documents = _read_documents(source)
-    except (OSError, yaml.YAMLError) as exc:
-        raise click.ClickException(f"cannot read {source}: {exc}") from exc
-    try:
-        output = translate_documents(documents, output_type)
-    except InvalidDocumentError as exc:
-        raise click.ClickException(str(exc)) from exc
+    output = translate_documents(_read_documents(source), output_type)
     if output_format == "json":
         click.echo(json.dumps(output, indent=2))
     else:

@@ -6,20 +6,20 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
-from egd.commands.translate import translate_command
+from egd.cli import main
 
 CASE = Path(__file__).resolve().parents[1] / "testdata" / "translate" / "httproute-basic.in.yaml"
 
 
 def test_translate_prints_the_golden_output() -> None:
-    result = CliRunner().invoke(translate_command, ["-f", str(CASE)])
+    result = CliRunner().invoke(main, ["translate", "-f", str(CASE)])
     assert result.exit_code == 0, result.output
     golden = CASE.with_name("httproute-basic.out.yaml").read_text()
     assert yaml.safe_load(result.output) == yaml.safe_load(golden)
 
 
 def test_translate_json_status_only() -> None:
-    result = CliRunner().invoke(translate_command, ["-f", str(CASE), "-o", "json", "--output-type", "status"])
+    result = CliRunner().invoke(main, ["translate", "-f", str(CASE), "-o", "json", "--output-type", "status"])
     assert result.exit_code == 0, result.output
     output = json.loads(result.output)
     assert list(output) == ["statuses"]
@@ -29,7 +29,7 @@ def test_translate_json_status_only() -> None:
 def test_translate_names_the_bad_document(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec: {}\n")
-    result = CliRunner().invoke(translate_command, ["-f", str(bad)])
+    result = CliRunner().invoke(main, ["translate", "-f", str(bad)])
     assert result.exit_code == 1
     assert "Gateway default/g" in result.output
     assert "$.spec" in result.output

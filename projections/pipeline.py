@@ -1,0 +1,82 @@
+"""The incremental pipeline: one log record in, the state, the Gateway API translation and the list of
+invalid objects updated, with what changed.
+
+    LogRecord ─fold─► ResourceState ─decode─► Translator (per-Gateway IR + status)
+
+Pure and synchronous like every projection; the daemon feeds it records and publishes what changed. While
+catching up with a long log the daemon folds state only (`translate=False`) and translates everything once
+(`translate_all`) when it has caught up: the cost of a restart then does not grow with translation work per
+historical event.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from events.keys import ResourceKey
+from events.schema import LogRecord
+from projections.errors import InvalidDocumentError
+from projections.gatewayapi.inputs import Resource, decode_input
+from projections.gatewayapi.translator import Changes, Deleted, Translator
+from projections.state import ResourceState, StateChange, StoredObject, fold
+
+
+class InvalidObject(msgspec.Struct, frozen=True, kw_only=True):
+    """An object whose latest document does not decode as its kind: translation keeps its last valid
+    version (if any) and this says why the latest one is not used."""
+
+    key: ResourceKey
+    revision: int
+    error: str
+
+
+class Step(msgspec.Struct, frozen=True, kw_only=True):
+    state: StateChange | None  # None: the record was quarantined
+    translation: Changes
+
+
+NO_CHANGES = Changes()
+
+
+class Pipeline:
+    def __init__(self, state: ResourceState | None = None) -> None:
+        self.state = state or ResourceState()
+        self.translator = Translator()
+        self.invalid: dict[ResourceKey, InvalidObject] = {}
+
+    def fold(self, record: LogRecord, *, translate: bool = True) -> Step:
+        change = fold(self.state, record)
+        if change is None or not translate:
+            return Step(state=change, translation=NO_CHANGES)
+        return Step(state=change, translation=self._translate_change(change))
+
+    def translate_all(self) -> Changes:
+        """Translate the whole current state (after catching up, or after loading a snapshot)."""
+        self.translator = Translator()
+        self.invalid = {}
+        resources = [r for r in map(self._decode, self.state.objects.values()) if r is not None]
+        return self.translator.apply(resources)
+
+    def _translate_change(self, change: StateChange) -> Changes:
+        if change.after is None:
+            self.invalid.pop(change.key, None)
+            return self.translator.apply([Deleted(key=change.key)], at=change.audit.at)
+        resource = self._decode(change.after)
+        if resource is None:
+            return NO_CHANGES
+        return self.translator.apply([resource], at=change.audit.at)
+
+    def _decode(self, stored: StoredObject) -> Resource | None:
+        try:
+            resource = decode_input(
+                stored.object,
+                f"revision {stored.revision}",
+                generation=stored.generation,
+                changed_at=stored.last_change.at,
+            )
+        except InvalidDocumentError as exc:
+            self.invalid[stored.key] = InvalidObject(key=stored.key, revision=stored.revision, error=str(exc))
+            return None
+        self.invalid.pop(stored.key, None)
+        return resource
+
