@@ -12,6 +12,7 @@ from typing import Protocol
 
 import msgspec
 
+from events.keys import subject_for
 from events.schema import Event, LogRecord
 
 
@@ -29,10 +30,30 @@ class Appended(msgspec.Struct, frozen=True, kw_only=True):
     duplicate: bool = False
 
 
+ATOMIC_BATCH_LIMIT = 1000
+"""The most events one atomic write holds: JetStream's limit for an atomic batch publish."""
+
+
+def check_expectations(batch: Sequence[Append]) -> None:
+    """Reject a batch where an expected revision follows an earlier event of the same resource: that
+    revision cannot be known before the batch is stored (JetStream refuses such a batch too)."""
+    seen: set[str] = set()
+    for item in batch:
+        subject = subject_for(item.event.key)
+        if item.expected_revision is not None and subject in seen:
+            raise ValueError(f"{subject}: an expected revision may only go with the first event of a resource")
+        seen.add(subject)
+
+
 class EventStore(Protocol):
     async def append(self, batch: Sequence[Append]) -> list[Appended]:
-        """Append every event, pipelined, in order. Raises ConflictError naming the first stale write;
-        events of the batch before it are stored, so callers validate before appending."""
+        """Append every event in order; return one `Appended` per event.
+
+        Atomic per chunk of `ATOMIC_BATCH_LIMIT` events: a chunk with a stale expected revision stores
+        nothing and raises ConflictError naming the first stale write; earlier chunks stay stored and later
+        ones are not sent. An event identical to one stored within the duplicate window (a retry) is not
+        stored again: its `Appended` has `duplicate=True` and the sequence of the first copy (such a chunk
+        is then written event by event). Raises ValueError for a batch `check_expectations` rejects."""
         ...
 
     def read(self, *, from_seq: int = 1, from_time: datetime | None = None) -> AsyncIterator[LogRecord]:
@@ -51,4 +72,8 @@ class EventStore(Protocol):
 
     async def last_seq(self) -> int:
         """The sequence of the last record in the log (0 when empty)."""
+        ...
+
+    async def close(self) -> None:
+        """Release the connection; iterators still open end."""
         ...

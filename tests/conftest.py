@@ -1,0 +1,31 @@
+"""Shared fixtures: a real nats-server per test (JetStream, own store dir, free loopback port) and stores on it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from egd.natsserver import NatsServerProcess
+from events.jetstream import JetStreamEventStore
+
+
+@pytest.fixture
+async def nats_server(tmp_path: Path) -> AsyncIterator[NatsServerProcess]:
+    """A fresh nats-server for one test (starts in about 15 ms), stopped afterwards."""
+    server = NatsServerProcess(tmp_path / "nats")
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def jetstream_store(nats_server: NatsServerProcess) -> AsyncIterator[JetStreamEventStore]:
+    store = await JetStreamEventStore.connect(nats_server.url)
+    try:
+        yield store
+    finally:
+        await store.close()
