@@ -215,17 +215,24 @@ class JetStreamEventStore:
 
         connection = _LogConnection()
         try:
-            await connection.connect(
-                servers,
-                connect_timeout=connect_timeout,  # type: ignore[arg-type]  # used as a float
-                allow_reconnect=True,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.2,  # type: ignore[arg-type]  # used as a float
-                reconnected_cb=reconnected,
-                error_cb=_ignore_error,
+            # nats-py retries an initial connection as long as reconnects are allowed: bound it here.
+            await asyncio.wait_for(
+                connection.connect(
+                    servers,
+                    connect_timeout=connect_timeout,  # type: ignore[arg-type]  # used as a float
+                    allow_reconnect=True,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.2,  # type: ignore[arg-type]  # used as a float
+                    reconnected_cb=reconnected,
+                    error_cb=_ignore_error,
+                ),
+                timeout=connect_timeout * 2,
             )
         except (OSError, TimeoutError, nats.errors.NoServersError) as exc:
-            reason = str(exc) or type(exc).__name__
+            await connection.close()
+            reason = str(exc) or (
+                f"no answer within {connect_timeout * 2:g}s" if isinstance(exc, TimeoutError) else type(exc).__name__
+            )
             raise StoreUnavailableError(f"cannot reach NATS at {', '.join(servers)}: {reason}") from exc
         store = cls(connection, stream=stream, request_timeout=request_timeout, give_up_after=give_up_after)
         try:

@@ -24,7 +24,7 @@ def parse_time(text: str, *, now: datetime | None = None) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-class TimeParam(click.ParamType):
+class TimeParam(click.ParamType[datetime]):
     name = "TIME"
 
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> datetime:

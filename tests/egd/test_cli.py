@@ -75,11 +75,11 @@ def test_apply_get_reapply_change_delete(daemon: Daemon) -> None:
 @pytest.mark.parametrize(
     ("document", "expected"),
     [
-        ("kind: [unclosed", "line 1"),
+        ("kind: [unclosed", "malformed YAML"),
         ("apiVersion: v1\nkind: Gizmo\nmetadata: {name: a}\n", "$.kind: unknown kind 'Gizmo'"),
         ("apiVersion: v1\nkind: Service\nmetadata: {}\n", "$.metadata.name"),
         ("apiVersion: v1\nkind: Service\nmetadata: {name: Bad_Name}\n", "$.metadata.name"),
-        ("apiVersion: v1\nkind: Service\nmetadata: {name: " + "a" * 254 + "}\n", "no more than 253"),
+        ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: " + "a" * 254 + "}\n", "no more than 253"),
         (
             "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\n"
             "spec: {rules: [{backendRefs: [{name: s, port: eighty}]}]}\n",
