@@ -73,11 +73,13 @@ def config(*descriptors: Descriptor, domain: str = "d") -> RateLimitConfig:
         ),
         (
             lambda: config(Descriptor(key="a", value="b", share_threshold=True, rate_limit=MINUTE_5)),
-            "rate limit config 'cfg' (domain 'd'): descriptors[0]: share_threshold can only be used with wildcard values",
+            "rate limit config 'cfg' (domain 'd'): descriptors[0]: "
+            "share_threshold can only be used with wildcard values",
         ),
         (
             lambda: config(Descriptor(key="a", rate_limit=RateLimitPolicy(unit=Unit.DAY, requests_per_unit=2**32))),
-            "rate limit config 'cfg' (domain 'd'): descriptors[0].rate_limit: requests_per_unit 4294967296 is not a uint32",
+            "rate limit config 'cfg' (domain 'd'): descriptors[0].rate_limit: "
+            "requests_per_unit 4294967296 is not a uint32",
         ),
     ],
 )
@@ -95,7 +97,7 @@ def test_duplicate_domain_is_refused_unless_merged() -> None:
     merged = RateLimitIndex([first, second], merge_domains=True)
     assert merged.domains == {"d"}
     clash = RateLimitConfig(name="third", domain="d", descriptors=(Descriptor(key="a", rate_limit=MINUTE_5),))
-    with pytest.raises(RateLimitConfigError, match="duplicate descriptor composite key 'd.a'"):
+    with pytest.raises(RateLimitConfigError, match=r"duplicate descriptor composite key 'd\.a'"):
         RateLimitIndex([first, clash], merge_domains=True)
 
 
@@ -162,7 +164,8 @@ def test_yaml_round_trip_is_byte_stable() -> None:
         ),
         (
             "domain: d\ndescriptors: [a]\n",
-            "rate limit config 'x.yaml': descriptors[0]: config error, yaml file contains list of type other than map: a",
+            "rate limit config 'x.yaml': descriptors[0]: "
+            "config error, yaml file contains list of type other than map: a",
         ),
         ("descriptors: []\n", "rate limit config 'x.yaml': config file cannot have empty domain"),
         ("domain: [\n", None),

@@ -358,7 +358,11 @@ def test_windows_are_aligned_to_the_epoch(now: float, unit: Unit) -> None:
 @given(st.integers(0, 1000), st.integers(0, 1000), st.integers(0, 100))
 def test_over_limit_iff_counter_exceeds_limit(limit: int, before: int, hits: int) -> None:
     loaded = RateLimitIndex(
-        [from_yaml(f"domain: d\ndescriptors:\n- {{key: k, rate_limit: {{unit: second, requests_per_unit: {limit}}}}}", "x")]
+        [
+            from_yaml(
+                f"domain: d\ndescriptors:\n- {{key: k, rate_limit: {{unit: second, requests_per_unit: {limit}}}}}", "x"
+            )
+        ]
     )
     planned = plan_request(loaded, "d", [RequestDescriptor(entries=(("k", "v"),), hits_addend=hits)], now=NOW)
     status = decide(planned, [before + hits], now=NOW).statuses[0]
