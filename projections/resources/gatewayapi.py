@@ -1,7 +1,413 @@
-"""Gateway API kinds (gateway.networking.k8s.io v1, v1beta1 and v1alpha2)."""
+"""Gateway API kinds (gateway.networking.k8s.io v1, v1beta1, v1alpha2 and v1alpha3).
+
+The models name the fields translation reads; defaults follow the Gateway API CRDs (a parentRef's group is
+`gateway.networking.k8s.io` and kind `Gateway`, a backendRef's kind is `Service` and weight 1, ...).
+"""
 
 from __future__ import annotations
 
+import msgspec
+
+from projections.resources.meta import K8sModel, ObjectMeta
 from projections.resources.registry import KindInfo
 
-KINDS: list[KindInfo] = []
+GROUP = "gateway.networking.k8s.io"
+
+
+# --- shared pieces -------------------------------------------------------------------------------------------
+
+
+class LabelSelectorRequirement(K8sModel, frozen=True, kw_only=True):
+    key: str
+    operator: str  # In, NotIn, Exists, DoesNotExist
+    values: tuple[str, ...] = ()
+
+
+class LabelSelector(K8sModel, frozen=True, kw_only=True):
+    match_labels: dict[str, str] = {}
+    match_expressions: tuple[LabelSelectorRequirement, ...] = ()
+
+
+class ParentReference(K8sModel, frozen=True, kw_only=True):
+    name: str
+    group: str = GROUP
+    kind: str = "Gateway"
+    namespace: str | None = None
+    section_name: str | None = None
+    port: int | None = None
+
+
+class BackendRef(K8sModel, frozen=True, kw_only=True):
+    name: str
+    group: str = ""
+    kind: str = "Service"
+    namespace: str | None = None
+    port: int | None = None
+    weight: int = 1
+
+
+class SecretObjectReference(K8sModel, frozen=True, kw_only=True):
+    name: str
+    group: str = ""
+    kind: str = "Secret"
+    namespace: str | None = None
+
+
+class LocalObjectReference(K8sModel, frozen=True, kw_only=True):
+    group: str
+    kind: str
+    name: str
+
+
+# --- GatewayClass --------------------------------------------------------------------------------------------
+
+
+class ParametersReference(K8sModel, frozen=True, kw_only=True):
+    group: str
+    kind: str
+    name: str
+    namespace: str | None = None
+
+
+class GatewayClassSpec(K8sModel, frozen=True, kw_only=True):
+    controller_name: str
+    parameters_ref: ParametersReference | None = None
+    description: str | None = None
+
+
+class GatewayClass(K8sModel, frozen=True, kw_only=True):
+    api_version: str
+    kind: str
+    metadata: ObjectMeta
+    spec: GatewayClassSpec
+
+
+# --- Gateway -------------------------------------------------------------------------------------------------
+
+
+class RouteGroupKind(K8sModel, frozen=True, kw_only=True):
+    kind: str
+    group: str = GROUP
+
+
+class RouteNamespaces(K8sModel, frozen=True, kw_only=True):
+    from_: str = msgspec.field(default="Same", name="from")  # All, Same, Selector
+    selector: LabelSelector | None = None
+
+
+class AllowedRoutes(K8sModel, frozen=True, kw_only=True):
+    namespaces: RouteNamespaces = RouteNamespaces()
+    kinds: tuple[RouteGroupKind, ...] = ()
+
+
+class GatewayTLSConfig(K8sModel, frozen=True, kw_only=True):
+    mode: str = "Terminate"  # Terminate, Passthrough
+    certificate_refs: tuple[SecretObjectReference, ...] = ()
+    options: dict[str, str] = {}
+
+
+class Listener(K8sModel, frozen=True, kw_only=True):
+    name: str
+    port: int
+    protocol: str  # HTTP, HTTPS, TLS, TCP, UDP
+    hostname: str | None = None
+    tls: GatewayTLSConfig | None = None
+    allowed_routes: AllowedRoutes = AllowedRoutes()
+
+
+class GatewayAddress(K8sModel, frozen=True, kw_only=True):
+    value: str
+    type: str = "IPAddress"
+
+
+class GatewaySpec(K8sModel, frozen=True, kw_only=True):
+    gateway_class_name: str
+    listeners: tuple[Listener, ...]
+    addresses: tuple[GatewayAddress, ...] = ()
+
+
+class Gateway(K8sModel, frozen=True, kw_only=True):
+    api_version: str
+    kind: str
+    metadata: ObjectMeta
+    spec: GatewaySpec
+
+
+# --- HTTPRoute -----------------------------------------------------------------------------------------------
+
+
+class HTTPPathMatch(K8sModel, frozen=True, kw_only=True):
+    type: str = "PathPrefix"  # Exact, PathPrefix, RegularExpression
+    value: str = "/"
+
+
+class HTTPHeaderMatch(K8sModel, frozen=True, kw_only=True):
+    name: str
+    value: str
+    type: str = "Exact"  # Exact, RegularExpression
+
+
+class HTTPQueryParamMatch(K8sModel, frozen=True, kw_only=True):
+    name: str
+    value: str
+    type: str = "Exact"
+
+
+class HTTPRouteMatch(K8sModel, frozen=True, kw_only=True):
+    path: HTTPPathMatch | None = None
+    headers: tuple[HTTPHeaderMatch, ...] = ()
+    query_params: tuple[HTTPQueryParamMatch, ...] = ()
+    method: str | None = None
+
+
+class HTTPHeader(K8sModel, frozen=True, kw_only=True):
+    name: str
+    value: str
+
+
+class HTTPHeaderFilter(K8sModel, frozen=True, kw_only=True):
+    set: tuple[HTTPHeader, ...] = ()
+    add: tuple[HTTPHeader, ...] = ()
+    remove: tuple[str, ...] = ()
+
+
+class HTTPPathModifier(K8sModel, frozen=True, kw_only=True):
+    type: str  # ReplaceFullPath, ReplacePrefixMatch
+    replace_full_path: str | None = None
+    replace_prefix_match: str | None = None
+
+
+class HTTPRequestRedirectFilter(K8sModel, frozen=True, kw_only=True):
+    scheme: str | None = None
+    hostname: str | None = None
+    path: HTTPPathModifier | None = None
+    port: int | None = None
+    status_code: int = 302
+
+
+class HTTPURLRewriteFilter(K8sModel, frozen=True, kw_only=True):
+    hostname: str | None = None
+    path: HTTPPathModifier | None = None
+
+
+class Fraction(K8sModel, frozen=True, kw_only=True):
+    numerator: int
+    denominator: int = 100
+
+
+class HTTPRequestMirrorFilter(K8sModel, frozen=True, kw_only=True):
+    backend_ref: BackendRef
+    percent: int | None = None
+    fraction: Fraction | None = None
+
+
+class HTTPRouteFilter(K8sModel, frozen=True, kw_only=True):
+    type: str  # RequestHeaderModifier, ResponseHeaderModifier, RequestMirror, RequestRedirect, URLRewrite, ExtensionRef
+    request_header_modifier: HTTPHeaderFilter | None = None
+    response_header_modifier: HTTPHeaderFilter | None = None
+    request_mirror: HTTPRequestMirrorFilter | None = None
+    request_redirect: HTTPRequestRedirectFilter | None = None
+    url_rewrite: HTTPURLRewriteFilter | None = None
+    extension_ref: LocalObjectReference | None = None
+
+
+class HTTPBackendRef(BackendRef, frozen=True, kw_only=True):
+    filters: tuple[HTTPRouteFilter, ...] = ()
+
+
+class HTTPRouteTimeouts(K8sModel, frozen=True, kw_only=True):
+    request: str | None = None
+    backend_request: str | None = None
+
+
+class HTTPRouteRule(K8sModel, frozen=True, kw_only=True):
+    name: str | None = None
+    matches: tuple[HTTPRouteMatch, ...] = ()
+    filters: tuple[HTTPRouteFilter, ...] = ()
+    backend_refs: tuple[HTTPBackendRef, ...] = ()
+    timeouts: HTTPRouteTimeouts | None = None
+
+
+class HTTPRouteSpec(K8sModel, frozen=True, kw_only=True):
+    parent_refs: tuple[ParentReference, ...] = ()
+    hostnames: tuple[str, ...] = ()
+    rules: tuple[HTTPRouteRule, ...] = (HTTPRouteRule(),)
+
+
+class HTTPRoute(K8sModel, frozen=True, kw_only=True):
+    api_version: str
+    kind: str
+    metadata: ObjectMeta
+    spec: HTTPRouteSpec
+
+
+# --- GRPCRoute -----------------------------------------------------------------------------------------------
+
+
+class GRPCMethodMatch(K8sModel, frozen=True, kw_only=True):
+    type: str = "Exact"  # Exact, RegularExpression
+    service: str | None = None
+    method: str | None = None
+
+
+class GRPCHeaderMatch(K8sModel, frozen=True, kw_only=True):
+    name: str
+    value: str
+    type: str = "Exact"
+
+
+class GRPCRouteMatch(K8sModel, frozen=True, kw_only=True):
+    method: GRPCMethodMatch | None = None
+    headers: tuple[GRPCHeaderMatch, ...] = ()
+
+
+class GRPCBackendRef(BackendRef, frozen=True, kw_only=True):
+    filters: tuple[HTTPRouteFilter, ...] = ()
+
+
+class GRPCRouteRule(K8sModel, frozen=True, kw_only=True):
+    name: str | None = None
+    matches: tuple[GRPCRouteMatch, ...] = ()
+    filters: tuple[HTTPRouteFilter, ...] = ()
+    backend_refs: tuple[GRPCBackendRef, ...] = ()
+
+
+class GRPCRouteSpec(K8sModel, frozen=True, kw_only=True):
+    parent_refs: tuple[ParentReference, ...] = ()
+    hostnames: tuple[str, ...] = ()
+    rules: tuple[GRPCRouteRule, ...] = (GRPCRouteRule(),)
+
+
+class GRPCRoute(K8sModel, frozen=True, kw_only=True):
+    api_version: str
+    kind: str
+    metadata: ObjectMeta
+    spec: GRPCRouteSpec
+
+
+# --- TLSRoute, TCPRoute, UDPRoute ----------------------------------------------------------------------------
+
+
+class L4RouteRule(K8sModel, frozen=True, kw_only=True):
+    name: str | None = None
+    backend_refs: tuple[BackendRef, ...] = ()
+
+
+class TLSRouteSpec(K8sModel, frozen=True, kw_only=True):
+    parent_refs: tuple[ParentReference, ...] = ()
+    hostnames: tuple[str, ...] = ()
+    rules: tuple[L4RouteRule, ...] = ()
+
+
+class TLSRoute(K8sModel, frozen=True, kw_only=True):
+    api_version: str
+    kind: str
+    metadata: ObjectMeta
+    spec: TLSRouteSpec
+
+
+class L4RouteSpec(K8sModel, frozen=True, kw_only=True):
+    parent_refs: tuple[ParentReference, ...] = ()
+    rules: tuple[L4RouteRule, ...] = ()
+
+
+class TCPRoute(K8sModel, frozen=True, kw_only=True):
+    api_version: str
+    kind: str
+    metadata: ObjectMeta
+    spec: L4RouteSpec
+
+
+class UDPRoute(K8sModel, frozen=True, kw_only=True):
+    api_version: str
+    kind: str
+    metadata: ObjectMeta
+    spec: L4RouteSpec
+
+
+# --- ReferenceGrant ------------------------------------------------------------------------------------------
+
+
+class ReferenceGrantFrom(K8sModel, frozen=True, kw_only=True):
+    group: str
+    kind: str
+    namespace: str
+
+
+class ReferenceGrantTo(K8sModel, frozen=True, kw_only=True):
+    group: str
+    kind: str
+    name: str | None = None
+
+
+class ReferenceGrantSpec(K8sModel, frozen=True, kw_only=True):
+    from_: tuple[ReferenceGrantFrom, ...] = msgspec.field(name="from")
+    to: tuple[ReferenceGrantTo, ...]
+
+
+class ReferenceGrant(K8sModel, frozen=True, kw_only=True):
+    api_version: str
+    kind: str
+    metadata: ObjectMeta
+    spec: ReferenceGrantSpec
+
+
+# --- BackendTLSPolicy ----------------------------------------------------------------------------------------
+
+
+class LocalPolicyTargetReferenceWithSectionName(K8sModel, frozen=True, kw_only=True):
+    group: str
+    kind: str
+    name: str
+    section_name: str | None = None
+
+
+class SubjectAltName(K8sModel, frozen=True, kw_only=True):
+    type: str  # Hostname, URI
+    hostname: str | None = None
+    uri: str | None = None
+
+
+class BackendTLSPolicyValidation(K8sModel, frozen=True, kw_only=True):
+    hostname: str
+    ca_certificate_refs: tuple[LocalObjectReference, ...] = ()
+    well_known_ca_certificates: str | None = None
+    subject_alt_names: tuple[SubjectAltName, ...] = ()
+
+
+class BackendTLSPolicySpec(K8sModel, frozen=True, kw_only=True):
+    target_refs: tuple[LocalPolicyTargetReferenceWithSectionName, ...]
+    validation: BackendTLSPolicyValidation
+    options: dict[str, str] = {}
+
+
+class BackendTLSPolicy(K8sModel, frozen=True, kw_only=True):
+    api_version: str
+    kind: str
+    metadata: ObjectMeta
+    spec: BackendTLSPolicySpec
+
+
+def _kind(kind: str, plural: str, model: type[msgspec.Struct], versions: tuple[str, ...], *short: str) -> KindInfo:
+    return KindInfo(
+        group=GROUP,
+        versions=versions,
+        kind=kind,
+        plural=plural,
+        namespaced=kind != "GatewayClass",
+        model=model,
+        short_names=short,
+    )
+
+
+KINDS = [
+    _kind("GatewayClass", "gatewayclasses", GatewayClass, ("v1", "v1beta1"), "gc"),
+    _kind("Gateway", "gateways", Gateway, ("v1", "v1beta1"), "gtw"),
+    _kind("HTTPRoute", "httproutes", HTTPRoute, ("v1", "v1beta1")),
+    _kind("GRPCRoute", "grpcroutes", GRPCRoute, ("v1", "v1alpha2")),
+    _kind("ReferenceGrant", "referencegrants", ReferenceGrant, ("v1beta1", "v1", "v1alpha2"), "refgrant"),
+    _kind("TLSRoute", "tlsroutes", TLSRoute, ("v1alpha2", "v1alpha3")),
+    _kind("TCPRoute", "tcproutes", TCPRoute, ("v1alpha2",)),
+    _kind("UDPRoute", "udproutes", UDPRoute, ("v1alpha2",)),
+    _kind("BackendTLSPolicy", "backendtlspolicies", BackendTLSPolicy, ("v1", "v1alpha3"), "btlspolicy"),
+]

@@ -1,0 +1,54 @@
+"""`egd translate -f FILE [-o json|yaml] [--output-type status|ir|all]`: offline translation, no daemon."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from projections.errors import InvalidDocumentError
+from projections.gatewayapi.offline import OUTPUT_TYPES, translate_documents
+
+
+def _read_documents(source: str) -> list[tuple[Any, str]]:
+    paths = (
+        [Path(source)]
+        if source == "-" or not Path(source).is_dir()
+        else sorted(p for p in Path(source).iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+    )
+    documents: list[tuple[Any, str]] = []
+    for path in paths:
+        text = sys.stdin.read() if source == "-" else path.read_text()
+        name = "<stdin>" if source == "-" else str(path)
+        loaded = [d for d in yaml.safe_load_all(text) if d is not None]
+        documents.extend((d, f"{name}, document {i + 1}") for i, d in enumerate(loaded))
+    return documents
+
+
+@click.command("translate")
+@click.option("-f", "--filename", "source", required=True, help="File or directory of documents, or - for stdin.")
+@click.option("-o", "--output", "output_format", type=click.Choice(["yaml", "json"]), default="yaml")
+@click.option(
+    "--output-type",
+    type=click.Choice(OUTPUT_TYPES),
+    default="all",
+    help="What to print: statuses, the IR per Gateway, or both.",
+)
+def translate_command(source: str, output_format: str, output_type: str) -> None:
+    """Translate documents offline and print the statuses and IR (no daemon, no NATS)."""
+    try:
+        documents = _read_documents(source)
+    except (OSError, yaml.YAMLError) as exc:
+        raise click.ClickException(f"cannot read {source}: {exc}") from exc
+    try:
+        output = translate_documents(documents, output_type)
+    except InvalidDocumentError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if output_format == "json":
+        click.echo(json.dumps(output, indent=2))
+    else:
+        click.echo(yaml.safe_dump(output, sort_keys=False, width=120), nl=False)

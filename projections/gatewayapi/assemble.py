@@ -1,0 +1,108 @@
+"""A Gateway's IR and status from its validated listeners, the routes attached to them and their
+destinations."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from projections import ir
+from projections.gatewayapi.attached import GatewayRoutes
+from projections.gatewayapi.gateways import GatewayContext, ListenerContext
+from projections.gatewayapi.status import (
+    GatewayStatus,
+    GatewayStatusAddress,
+    ListenerStatus,
+    condition,
+)
+
+
+def assemble_gateway(
+    gateway: GatewayContext,
+    routes: GatewayRoutes,
+    destinations: Mapping[str, ir.Destination],
+) -> tuple[ir.GatewayIR, GatewayStatus]:
+    """`routes` holds every route attachment to this Gateway; `destinations` at least those they use."""
+    prefix = f"{gateway.key.namespace}/{gateway.key.name}"
+    address = gateway.addresses[0]
+    http: list[ir.HTTPListener] = []
+    l4: list[ir.L4Listener] = []
+    listener_statuses: list[ListenerStatus] = []
+    programmed_any = False
+    for listener in gateway.listeners:
+        attached = routes.listener(listener.name)
+        listener_statuses.append(_listener_status(gateway, listener, len(attached.routes)))
+        if not listener.ready or not gateway.accepted:
+            continue
+        programmed_any = True
+        name = f"{prefix}/{listener.name}"
+        if listener.protocol in ("HTTP", "HTTPS"):
+            tls = ir.TLSConfig(certificates=listener.certificates) if listener.protocol == "HTTPS" else None
+            http.append(
+                ir.hashed(
+                    ir.HTTPListener(
+                        name=name,
+                        address=address,
+                        port=listener.port,
+                        hostname=listener.hostname,
+                        tls=tls,
+                        virtual_hosts=attached.virtual_hosts(),
+                    )
+                )
+            )
+        else:
+            l4.append(
+                ir.hashed(
+                    ir.L4Listener(
+                        name=name,
+                        protocol=listener.protocol,
+                        address=address,
+                        port=listener.port,
+                        hostname=listener.hostname,
+                        tls=ir.TLSConfig(certificates=listener.certificates) if listener.certificates else None,
+                        routes=attached.l4_routes(),
+                    )
+                )
+            )
+    gateway_ir = ir.hashed(
+        ir.GatewayIR(
+            name=prefix,
+            addresses=gateway.addresses,
+            http=tuple(http),
+            l4=tuple(l4),
+            destinations=tuple(destinations[name] for name in sorted(routes.destinations) if name in destinations),
+        )
+    )
+    if gateway.accepted and programmed_any:
+        programmed = condition("Programmed", True, "Programmed", "Address assigned to the Gateway", gateway.generation)
+    elif gateway.accepted:
+        programmed = condition("Programmed", False, "Invalid", "The Gateway has no ready listeners", gateway.generation)
+    else:
+        programmed = condition("Programmed", False, "Invalid", "The Gateway is not accepted", gateway.generation)
+    status = GatewayStatus(
+        addresses=tuple(GatewayStatusAddress(type=gateway.address_type, value=a) for a in gateway.addresses),
+        conditions=(gateway.accepted_condition, programmed),
+        listeners=tuple(listener_statuses),
+    )
+    return gateway_ir, status
+
+
+def _listener_status(gateway: GatewayContext, listener: ListenerContext, attached: int) -> ListenerStatus:
+    if listener.ready and gateway.accepted:
+        programmed = condition(
+            "Programmed",
+            True,
+            "Programmed",
+            "Sending translated listener configuration to the data plane",
+            gateway.generation,
+        )
+    else:
+        programmed = condition(
+            "Programmed", False, "Invalid", "Listener is invalid, see other conditions", gateway.generation
+        )
+    accepted, conflicted, resolved = listener.conditions
+    return ListenerStatus(
+        name=listener.name,
+        supported_kinds=listener.kinds,
+        attached_routes=attached,
+        conditions=(accepted, conflicted, programmed, resolved),
+    )

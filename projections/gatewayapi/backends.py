@@ -1,0 +1,162 @@
+"""Backend references: resolving a route's backendRef to a destination, and a destination to its endpoints.
+
+A Service resolves through its EndpointSlices (label `kubernetes.io/service-name`; ports matched by name;
+ready endpoints only); an Envoy Gateway Backend through its ip, fqdn or unix endpoints. Resolution (does the
+target exist, may the route refer to it) is the route's concern; the endpoints are the destination's, so an
+EndpointSlice change touches destinations only.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from events.keys import ResourceKey
+from projections import ir
+from projections.gatewayapi.grants import reference_permitted
+from projections.gatewayapi.inputs import Reader
+from projections.resources.core import EndpointSlice, Service
+from projections.resources.envoygateway import Backend
+from projections.resources.gatewayapi import BackendRef, BackendTLSPolicy
+
+EG_GROUP = "gateway.envoyproxy.io"
+
+
+class Target(msgspec.Struct, frozen=True, kw_only=True, order=True):
+    """What a destination is built from: a Service port or a Backend."""
+
+    name: str  # the Destination's name
+    key: ResourceKey
+    port: int | None = None
+    protocol: str = "TCP"
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True):
+    reason: str  # a ResolvedRefs reason
+    message: str
+
+
+def resolve_backend(reader: Reader, route: ResourceKey, ref: BackendRef) -> Target | Problem:
+    """The destination a backendRef names, or why it names none."""
+    namespace = ref.namespace or route.namespace
+    target = ResourceKey(group=ref.group, kind=ref.kind, namespace=namespace, name=ref.name)
+    if (ref.group, ref.kind) not in (("", "Service"), (EG_GROUP, "Backend")):
+        group = ref.group or "core"
+        return Problem(reason="InvalidKind", message=f"Kind {group}/{ref.kind} is not supported as a backend")
+    if not reference_permitted(reader, route, target):
+        return Problem(
+            reason="RefNotPermitted",
+            message=f"Backend ref to {ref.kind} {namespace}/{ref.name} not permitted by any ReferenceGrant",
+        )
+    if ref.kind == "Backend":
+        if reader.model(target, Backend) is None:
+            return Problem(reason="BackendNotFound", message=f"Backend {namespace}/{ref.name} not found")
+        return Target(name=f"backend/{namespace}/{ref.name}", key=target)
+    found = reader.model(target, Service)
+    if found is None:
+        return Problem(reason="BackendNotFound", message=f"Service {namespace}/{ref.name} not found")
+    if ref.port is None:
+        return Problem(
+            reason="BackendNotFound",
+            message=f"A port must be given for a backend ref to Service {namespace}/{ref.name}",
+        )
+    service_port = next((p for p in found[1].spec.ports if p.port == ref.port), None)
+    if service_port is None:
+        return Problem(reason="BackendNotFound", message=f"Port {ref.port} not found on Service {namespace}/{ref.name}")
+    return Target(
+        name=f"service/{namespace}/{ref.name}/{ref.port}", key=target, port=ref.port, protocol=service_port.protocol
+    )
+
+
+def build_destination(reader: Reader, target: Target) -> ir.Destination:
+    """The destination `target` names, with its current endpoints and attached BackendTLSPolicies."""
+    if target.key.kind == "Backend":
+        return ir.hashed(_backend_destination(reader, target))
+    found = reader.model(target.key, Service)
+    if found is None:
+        return ir.hashed(ir.Destination(name=target.name))
+    service = found[1]
+    port = next((p for p in service.spec.ports if p.port == target.port), None)
+    if port is None:
+        return ir.hashed(ir.Destination(name=target.name))
+    policies = _backend_tls_policies(reader, target.key, port.name)
+    if service.spec.type == "ExternalName" and service.spec.external_name:
+        endpoint = ir.Endpoint(address=service.spec.external_name, port=port.port, type="FQDN")
+        return ir.hashed(
+            ir.Destination(
+                name=target.name,
+                protocol=port.protocol,
+                app_protocol=port.app_protocol,
+                endpoints=(endpoint,),
+                policies=policies,
+            )
+        )
+    endpoints: set[ir.Endpoint] = set()
+    for resource in reader.slices_of(target.key.namespace, target.key.name):
+        endpoint_slice = resource.model
+        if not isinstance(endpoint_slice, EndpointSlice):
+            continue
+        slice_port = next(
+            (
+                p.port
+                for p in endpoint_slice.ports
+                if (p.name or "") == (port.name or "") and p.protocol == port.protocol
+            ),
+            None,
+        )
+        if slice_port is None:
+            continue
+        kind = "FQDN" if endpoint_slice.address_type == "FQDN" else "IP"
+        for member in endpoint_slice.endpoints:
+            if member.conditions.ready is False:
+                continue
+            for address in member.addresses:
+                endpoints.add(ir.Endpoint(address=address, port=slice_port, type=kind, zone=member.zone))
+    return ir.hashed(
+        ir.Destination(
+            name=target.name,
+            protocol=port.protocol,
+            app_protocol=port.app_protocol,
+            endpoints=tuple(sorted(endpoints, key=lambda e: (e.address, e.port, e.type, e.zone or ""))),
+            policies=policies,
+        )
+    )
+
+
+def _backend_destination(reader: Reader, target: Target) -> ir.Destination:
+    found = reader.model(target.key, Backend)
+    if found is None:
+        return ir.Destination(name=target.name)
+    backend = found[1]
+    endpoints: list[ir.Endpoint] = []
+    for endpoint in backend.spec.endpoints:
+        if endpoint.ip is not None:
+            endpoints.append(ir.Endpoint(address=endpoint.ip.address, port=endpoint.ip.port, type="IP"))
+        elif endpoint.fqdn is not None:
+            endpoints.append(ir.Endpoint(address=endpoint.fqdn.hostname, port=endpoint.fqdn.port, type="FQDN"))
+        elif endpoint.unix is not None:
+            endpoints.append(ir.Endpoint(address=endpoint.unix.path, type="Unix"))
+    app_protocol = backend.spec.app_protocols[0] if backend.spec.app_protocols else None
+    return ir.Destination(
+        name=target.name,
+        app_protocol=app_protocol,
+        endpoints=tuple(sorted(set(endpoints), key=lambda e: (e.address, e.port, e.type))),
+    )
+
+
+def _backend_tls_policies(reader: Reader, service: ResourceKey, port_name: str | None) -> tuple[ir.AttachedPolicy, ...]:
+    attached = []
+    for resource in reader.listed("BackendTLSPolicy", service.namespace):
+        policy = resource.model
+        if not isinstance(policy, BackendTLSPolicy):
+            continue
+        if any(
+            ref.group == ""
+            and ref.kind == "Service"
+            and ref.name == service.name
+            and (ref.section_name is None or ref.section_name == port_name)
+            for ref in policy.spec.target_refs
+        ):
+            attached.append(
+                ir.AttachedPolicy(kind="BackendTLSPolicy", namespace=resource.key.namespace, name=resource.key.name)
+            )
+    return tuple(attached)

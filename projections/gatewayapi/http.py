@@ -1,0 +1,348 @@
+"""HTTPRoute and GRPCRoute rules -> IR routes (before hostnames are known), with their precedence rank.
+
+Precedence among routes of one virtual host follows Gateway API: Exact path over RegularExpression over
+PathPrefix, then the longer path, then a method match, then more header matches, then more query param
+matches; ties go to the route's namespace/name, then rule order, then match order.
+"""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+
+from events.keys import ResourceKey
+from projections import ir
+from projections.gatewayapi.backends import EG_GROUP, Problem, Target, resolve_backend
+from projections.gatewayapi.inputs import Reader
+from projections.resources.envoygateway import HTTPRouteFilter as EGHTTPRouteFilter
+from projections.resources.gatewayapi import (
+    BackendRef,
+    GRPCRoute,
+    GRPCRouteMatch,
+    HTTPHeaderFilter,
+    HTTPRoute,
+    HTTPRouteFilter,
+    HTTPRouteMatch,
+)
+
+_PATH_RANK = {"Exact": 3, "RegularExpression": 2, "PathPrefix": 1}
+_DURATION = re.compile(r"^(?:[0-9]{1,5}(?:h|ms|m|s)){1,4}$")
+_DURATION_PART = re.compile(r"([0-9]{1,5})(h|ms|m|s)")
+_UNIT_MS = {"h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
+# Rank: (-path kind, -path length, -has method, -headers, -query params, namespace, name, rule, match).
+Rank = tuple[int, int, int, int, int, str, str, int, int]
+
+
+class RankedRoute(msgspec.Struct, frozen=True, kw_only=True):
+    rank: Rank
+    route: ir.HTTPRoute
+
+
+class CompiledRoute(msgspec.Struct, frozen=True, kw_only=True):
+    """A route's rules as IR routes without hostname, and what translating them found wrong."""
+
+    routes: tuple[RankedRoute, ...] = ()
+    unresolved: tuple[Problem, ...] = ()  # ResolvedRefs=False, first one reported
+    unsupported: Problem | None = None  # Accepted=False: the route is not programmed at all
+    targets: tuple[Target, ...] = ()
+    l4: ir.L4Route | None = None  # TLS, TCP and UDP routes: one route whatever the listener
+
+
+def parse_duration(text: str) -> int | None:
+    """Milliseconds in a Gateway API duration (`1h2m3s4ms`), or None when it is not one."""
+    if not _DURATION.match(text):
+        return None
+    return sum(int(n) * _UNIT_MS[unit] for n, unit in _DURATION_PART.findall(text))
+
+
+class _Rule:
+    """Mutable accumulator while one rule is translated."""
+
+    def __init__(self) -> None:
+        self.request_headers: ir.HeaderModifier | None = None
+        self.response_headers: ir.HeaderModifier | None = None
+        self.redirect: ir.Redirect | None = None
+        self.url_rewrite: ir.URLRewrite | None = None
+        self.direct_response: ir.DirectResponse | None = None
+        self.mirrors: list[ir.Mirror] = []
+
+
+def _header_modifier(spec: HTTPHeaderFilter) -> ir.HeaderModifier:
+    return ir.HeaderModifier(
+        set=tuple((h.name, h.value) for h in spec.set),
+        add=tuple((h.name, h.value) for h in spec.add),
+        remove=tuple(spec.remove),
+    )
+
+
+class _Translation:
+    def __init__(self, reader: Reader, key: ResourceKey) -> None:
+        self.reader = reader
+        self.key = key
+        self.unresolved: list[Problem] = []
+        self.unsupported: Problem | None = None
+        self.targets: set[Target] = set()
+
+    def fail(self, message: str) -> None:
+        if self.unsupported is None:
+            self.unsupported = Problem(reason="UnsupportedValue", message=message)
+
+    def backends(self, refs: tuple[BackendRef, ...]) -> tuple[tuple[ir.WeightedBackend, ...], int]:
+        backends: list[ir.WeightedBackend] = []
+        invalid = 0
+        for ref in refs:
+            resolved = resolve_backend(self.reader, self.key, ref)
+            if isinstance(resolved, Problem):
+                self.unresolved.append(resolved)
+                invalid += ref.weight
+                continue
+            self.targets.add(resolved)
+            if ref.weight > 0:
+                backends.append(ir.WeightedBackend(destination=resolved.name, weight=ref.weight))
+        return tuple(backends), invalid
+
+    def filters(self, filters: tuple[HTTPRouteFilter, ...], rule: _Rule, *, grpc: bool) -> None:
+        for spec in filters:
+            kind = spec.type
+            if kind == "RequestHeaderModifier" and spec.request_header_modifier is not None:
+                rule.request_headers = _header_modifier(spec.request_header_modifier)
+            elif kind == "ResponseHeaderModifier" and spec.response_header_modifier is not None:
+                rule.response_headers = _header_modifier(spec.response_header_modifier)
+            elif kind == "RequestRedirect" and spec.request_redirect is not None and not grpc:
+                redirect = spec.request_redirect
+                path = redirect.path
+                rule.redirect = ir.Redirect(
+                    scheme=redirect.scheme,
+                    hostname=redirect.hostname,
+                    port=redirect.port,
+                    status_code=redirect.status_code,
+                    path_type=path.type if path else None,
+                    path_value=(path.replace_full_path if path.type == "ReplaceFullPath" else path.replace_prefix_match)
+                    if path
+                    else None,
+                )
+            elif kind == "URLRewrite" and spec.url_rewrite is not None and not grpc:
+                rewrite = spec.url_rewrite
+                path = rewrite.path
+                rule.url_rewrite = ir.URLRewrite(
+                    hostname=rewrite.hostname,
+                    path_type=path.type if path else None,
+                    path_value=(path.replace_full_path if path.type == "ReplaceFullPath" else path.replace_prefix_match)
+                    if path
+                    else None,
+                )
+            elif kind == "RequestMirror" and spec.request_mirror is not None:
+                mirror = spec.request_mirror
+                resolved = resolve_backend(self.reader, self.key, mirror.backend_ref)
+                if isinstance(resolved, Problem):
+                    self.unresolved.append(resolved)
+                    continue
+                self.targets.add(resolved)
+                numerator, denominator = 100, 100
+                if mirror.fraction is not None:
+                    numerator, denominator = mirror.fraction.numerator, mirror.fraction.denominator
+                elif mirror.percent is not None:
+                    numerator = mirror.percent
+                rule.mirrors.append(ir.Mirror(destination=resolved.name, numerator=numerator, denominator=denominator))
+            elif kind == "ExtensionRef" and spec.extension_ref is not None:
+                self.extension(spec, rule)
+            else:
+                self.fail(f"Filter type {kind} is not supported on {self.key.kind} or misses its configuration")
+
+    def extension(self, spec: HTTPRouteFilter, rule: _Rule) -> None:
+        ref = spec.extension_ref
+        assert ref is not None
+        if (ref.group, ref.kind) != (EG_GROUP, "HTTPRouteFilter"):
+            self.unresolved.append(
+                Problem(reason="InvalidKind", message=f"Extension filter kind {ref.group}/{ref.kind} is not supported")
+            )
+            rule.direct_response = ir.DirectResponse(status=500)
+            return
+        key = ResourceKey(group=EG_GROUP, kind="HTTPRouteFilter", namespace=self.key.namespace, name=ref.name)
+        found = self.reader.model(key, EGHTTPRouteFilter)
+        if found is None:
+            self.unresolved.append(
+                Problem(reason="BackendNotFound", message=f"HTTPRouteFilter {key.namespace}/{ref.name} not found")
+            )
+            rule.direct_response = ir.DirectResponse(status=500)
+            return
+        extension = found[1].spec
+        if extension.direct_response is not None:
+            response = extension.direct_response
+            body = response.body.inline if response.body is not None and response.body.inline is not None else ""
+            rule.direct_response = ir.DirectResponse(status=response.status_code or 200, body=body)
+        if extension.url_rewrite is not None and extension.url_rewrite.path is not None:
+            path = extension.url_rewrite.path
+            if path.replace_regex_match is not None:
+                rule.url_rewrite = ir.URLRewrite(
+                    path_type="ReplaceRegexMatch",
+                    path_value=f"{path.replace_regex_match.pattern} -> {path.replace_regex_match.substitution}",
+                )
+
+    def timeouts(self, request: str | None, backend_request: str | None) -> ir.Timeouts | None:
+        if request is None and backend_request is None:
+            return None
+        values: list[int | None] = []
+        for text in (request, backend_request):
+            if text is None:
+                values.append(None)
+                continue
+            ms = parse_duration(text)
+            if ms is None:
+                self.fail(f"Timeout {text!r} is not a valid duration")
+            values.append(ms)
+        return ir.Timeouts(request_ms=values[0], backend_request_ms=values[1])
+
+
+def _rank(
+    path: ir.PathMatch | None, method: str | None, headers: int, query: int, key: ResourceKey, i: int, j: int
+) -> Rank:
+    path_rank = _PATH_RANK[path.type] if path else 0
+    length = len(path.value) if path else 0
+    return (-path_rank, -length, -(method is not None), -headers, -query, key.namespace, key.name, i, j)
+
+
+def _check_regex(translation: _Translation, pattern: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        translation.fail(f"Regular expression {pattern!r} is not valid: {exc}")
+
+
+def _rule_route(
+    translation: _Translation,
+    rule: _Rule,
+    backends: tuple[ir.WeightedBackend, ...],
+    invalid: int,
+    has_refs: bool,
+    **fields: object,
+) -> ir.HTTPRoute:
+    direct = rule.direct_response
+    if rule.redirect is None and direct is None and (not has_refs or (not backends and invalid == 0)):
+        direct = ir.DirectResponse(status=500)
+    route = ir.HTTPRoute(
+        hostname="",
+        backends=() if rule.redirect or direct else backends,
+        invalid_backend_weight=0 if rule.redirect or direct else invalid,
+        direct_response=direct if rule.redirect is None else None,
+        redirect=rule.redirect,
+        url_rewrite=rule.url_rewrite,
+        request_headers=rule.request_headers,
+        response_headers=rule.response_headers,
+        mirrors=tuple(rule.mirrors),
+        **fields,  # type: ignore[arg-type]
+    )
+    return route
+
+
+def compile_http_route(reader: Reader, key: ResourceKey, route: HTTPRoute) -> CompiledRoute:
+    translation = _Translation(reader, key)
+    ranked: list[RankedRoute] = []
+    for i, spec in enumerate(route.spec.rules):
+        rule = _Rule()
+        translation.filters(spec.filters, rule, grpc=False)
+        backends, invalid = translation.backends(spec.backend_refs)
+        timeouts = translation.timeouts(spec.timeouts.request, spec.timeouts.backend_request) if spec.timeouts else None
+        matches = spec.matches or (HTTPRouteMatch(),)
+        for j, match in enumerate(matches):
+            path = _http_path(translation, match, rule)
+            headers = tuple(ir.HeaderMatch(name=h.name, value=h.value, type=h.type) for h in match.headers)
+            query = tuple(ir.QueryMatch(name=q.name, value=q.value, type=q.type) for q in match.query_params)
+            for match_type, value in [(h.type, h.value) for h in headers] + [(q.type, q.value) for q in query]:
+                if match_type == "RegularExpression":
+                    _check_regex(translation, value)
+                elif match_type != "Exact":
+                    translation.fail(f"Match type {match_type} is not supported")
+            ir_route = _rule_route(
+                translation,
+                rule,
+                backends,
+                invalid,
+                bool(spec.backend_refs),
+                name=f"httproute/{key.namespace}/{key.name}/rule/{i}/match/{j}",
+                path=path,
+                method=match.method,
+                headers=headers,
+                query_params=query,
+                timeouts=timeouts,
+            )
+            rank = _rank(path, match.method, len(headers), len(query), key, i, j)
+            ranked.append(RankedRoute(rank=rank, route=ir_route))
+    return _compiled(translation, ranked)
+
+
+def _http_path(translation: _Translation, match: HTTPRouteMatch, rule: _Rule) -> ir.PathMatch:
+    path = match.path
+    if path is None:
+        return ir.PathMatch(type="PathPrefix", value="/")
+    if path.type == "RegularExpression":
+        _check_regex(translation, path.value)
+    elif path.type in ("Exact", "PathPrefix"):
+        if not path.value.startswith("/"):
+            translation.fail(f"Path {path.value!r} must start with '/'")
+    else:
+        translation.fail(f"Path match type {path.type} is not supported")
+    if rule.url_rewrite and rule.url_rewrite.path_type == "ReplacePrefixMatch" and path.type != "PathPrefix":
+        translation.fail("URLRewrite with ReplacePrefixMatch requires a PathPrefix match")
+    return ir.PathMatch(type=path.type, value=path.value)
+
+
+def compile_grpc_route(reader: Reader, key: ResourceKey, route: GRPCRoute) -> CompiledRoute:
+    translation = _Translation(reader, key)
+    ranked: list[RankedRoute] = []
+    for i, spec in enumerate(route.spec.rules):
+        rule = _Rule()
+        translation.filters(spec.filters, rule, grpc=True)
+        backends, invalid = translation.backends(spec.backend_refs)
+        matches = spec.matches or (GRPCRouteMatch(),)
+        for j, match in enumerate(matches):
+            path = _grpc_path(translation, match)
+            headers = tuple(ir.HeaderMatch(name=h.name, value=h.value, type=h.type) for h in match.headers)
+            for h in match.headers:
+                if h.type == "RegularExpression":
+                    _check_regex(translation, h.value)
+            ir_route = _rule_route(
+                translation,
+                rule,
+                backends,
+                invalid,
+                bool(spec.backend_refs),
+                name=f"grpcroute/{key.namespace}/{key.name}/rule/{i}/match/{j}",
+                grpc=True,
+                path=path,
+                headers=headers,
+            )
+            rank = _rank(path, None, len(headers), 0, key, i, j)
+            ranked.append(RankedRoute(rank=rank, route=ir_route))
+    return _compiled(translation, ranked)
+
+
+def _grpc_path(translation: _Translation, match: GRPCRouteMatch) -> ir.PathMatch:
+    """gRPC calls are `POST /<service>/<method>`: a method match becomes a path match."""
+    method = match.method
+    if method is None or (method.service is None and method.method is None):
+        return ir.PathMatch(type="PathPrefix", value="/")
+    if method.type == "RegularExpression":
+        for part in (method.service, method.method):
+            if part is not None:
+                _check_regex(translation, part)
+        service = method.service or "[^/]+"
+        name = method.method or "[^/]+"
+        return ir.PathMatch(type="RegularExpression", value=f"/{service}/{name}")
+    if method.type != "Exact":
+        translation.fail(f"Method match type {method.type} is not supported")
+    if method.service and method.method:
+        return ir.PathMatch(type="Exact", value=f"/{method.service}/{method.method}")
+    if method.service:
+        return ir.PathMatch(type="PathPrefix", value=f"/{method.service}/")
+    return ir.PathMatch(type="RegularExpression", value=f"/[^/]+/{re.escape(method.method or '')}")
+
+
+def _compiled(translation: _Translation, ranked: list[RankedRoute]) -> CompiledRoute:
+    return CompiledRoute(
+        routes=tuple(ranked),
+        unresolved=tuple(translation.unresolved),
+        unsupported=translation.unsupported,
+        targets=tuple(sorted(translation.targets)),
+    )

@@ -1,0 +1,156 @@
+"""What translation reads: decoded resources, indexed, behind a reader that records every read.
+
+Translation never looks at the store directly: each unit of work reads through a `Reader`, which records a
+token for every key and every query it asked, so that the incremental translator knows exactly which units
+an event can affect. A read of a key that does not exist is recorded too: creating it later must wake the
+reader up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any, TypeVar
+
+import msgspec
+
+from events.keys import ResourceKey
+from projections.resources.decode import decode_resource
+
+# A dependency token: ("key", ResourceKey) for one object, ("list", kind, namespace) for every object of a kind
+# in a namespace, ("slices", namespace, service) for the EndpointSlices of a Service, and tokens the translator
+# defines for the results of its own units (see `translator`).
+Token = tuple[Any, ...]
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+M = TypeVar("M", bound=msgspec.Struct)
+
+
+class Resource(msgspec.Struct, frozen=True, kw_only=True):
+    """One decoded object as translation sees it."""
+
+    key: ResourceKey
+    model: msgspec.Struct
+    generation: int = 1
+    changed_at: datetime | None = None
+
+
+def decode_input(
+    document: dict[str, Any], position: str, *, generation: int = 1, changed_at: datetime | None = None
+) -> Resource:
+    """A raw stored document as translation reads it; raises InvalidDocumentError when it does not decode
+    (such an object gets no IR: the caller reports it)."""
+    decoded = decode_resource(document, position)
+    return Resource(key=decoded.key, model=decoded.model, generation=generation, changed_at=changed_at)
+
+
+def resource_tokens(resource: Resource) -> Iterator[Token]:
+    """Every token a change to `resource` (its arrival, update or removal) invalidates."""
+    key = resource.key
+    yield ("key", key)
+    yield ("list", key.kind, key.namespace)
+    if key.kind == "EndpointSlice":
+        service = _labels(resource.model).get(SERVICE_NAME_LABEL)
+        if service:
+            yield ("slices", key.namespace, service)
+
+
+def _labels(model: msgspec.Struct) -> dict[str, str]:
+    metadata = getattr(model, "metadata", None)
+    labels = getattr(metadata, "labels", None)
+    return labels if isinstance(labels, dict) else {}
+
+
+class Inputs:
+    """The current objects, indexed by key, by (kind, namespace) and EndpointSlices by Service."""
+
+    def __init__(self, resources: Iterable[Resource] = ()) -> None:
+        self._by_key: dict[ResourceKey, Resource] = {}
+        self._by_kind: dict[tuple[str, str], dict[str, Resource]] = {}
+        self._slices: dict[tuple[str, str], dict[str, Resource]] = {}
+        for resource in resources:
+            self.put(resource)
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def __iter__(self) -> Iterator[Resource]:
+        return iter(self._by_key.values())
+
+    def get(self, key: ResourceKey) -> Resource | None:
+        return self._by_key.get(key)
+
+    def put(self, resource: Resource) -> Resource | None:
+        """Store `resource`; returns the object it replaces."""
+        previous = self.remove(resource.key)
+        key = resource.key
+        self._by_key[key] = resource
+        self._by_kind.setdefault((key.kind, key.namespace), {})[key.name] = resource
+        if key.kind == "EndpointSlice":
+            service = _labels(resource.model).get(SERVICE_NAME_LABEL)
+            if service:
+                self._slices.setdefault((key.namespace, service), {})[key.name] = resource
+        return previous
+
+    def remove(self, key: ResourceKey) -> Resource | None:
+        previous = self._by_key.pop(key, None)
+        if previous is None:
+            return None
+        self._by_kind[(key.kind, key.namespace)].pop(key.name, None)
+        if key.kind == "EndpointSlice":
+            service = _labels(previous.model).get(SERVICE_NAME_LABEL)
+            if service:
+                self._slices[(key.namespace, service)].pop(key.name, None)
+        return previous
+
+    def of_kind(self, kind: str) -> list[Resource]:
+        """Every object of `kind` in every namespace, sorted by key (for full translation)."""
+        found = [r for (k, _), objs in self._by_kind.items() if k == kind for r in objs.values()]
+        return sorted(found, key=lambda r: r.key)
+
+    def listed(self, kind: str, namespace: str) -> list[Resource]:
+        objs = self._by_kind.get((kind, namespace), {})
+        return [objs[name] for name in sorted(objs)]
+
+    def slices_of(self, namespace: str, service: str) -> list[Resource]:
+        objs = self._slices.get((namespace, service), {})
+        return [objs[name] for name in sorted(objs)]
+
+
+class Reader:
+    """A read-only view of `Inputs` for one unit of work; `tokens` holds what the unit read."""
+
+    def __init__(self, inputs: Inputs) -> None:
+        self._inputs = inputs
+        self.tokens: set[Token] = set()
+
+    def get(self, key: ResourceKey) -> Resource | None:
+        self.tokens.add(("key", key))
+        return self._inputs.get(key)
+
+    def model(self, key: ResourceKey, kind: type[M]) -> tuple[Resource, M] | None:
+        """The object at `key` if it exists and decodes as `kind`."""
+        resource = self.get(key)
+        if resource is None or not isinstance(resource.model, kind):
+            return None
+        return resource, resource.model
+
+    def listed(self, kind: str, namespace: str) -> list[Resource]:
+        self.tokens.add(("list", kind, namespace))
+        return self._inputs.listed(kind, namespace)
+
+    def slices_of(self, namespace: str, service: str) -> list[Resource]:
+        self.tokens.add(("slices", namespace, service))
+        return self._inputs.slices_of(namespace, service)
+
+    def depend(self, token: Token) -> None:
+        self.tokens.add(token)
+
+    def namespace_labels(self, namespace: str) -> dict[str, str]:
+        """A namespace's labels, with the `kubernetes.io/metadata.name` label Kubernetes always sets."""
+        resource = self.get(ResourceKey(group="", kind="Namespace", namespace="", name=namespace))
+        labels = dict(_labels(resource.model)) if resource else {}
+        labels[NAMESPACE_NAME_LABEL] = namespace
+        return labels

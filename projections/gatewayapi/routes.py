@@ -1,0 +1,183 @@
+"""One route (HTTP, gRPC, TLS, TCP, UDP) -> its status per parent and what it adds to each listener.
+
+A route's result depends on the route, its parents' listeners, and what its backends resolve to; it never
+looks at other routes, so a change to one route re-translates that route only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import msgspec
+
+from events.keys import ResourceKey
+from projections import ir
+from projections.gatewayapi.attachment import Attached, Refusal, attach, gateway_key
+from projections.gatewayapi.backends import Problem, Target, resolve_backend
+from projections.gatewayapi.gateways import GatewayContext
+from projections.gatewayapi.http import CompiledRoute, RankedRoute, compile_grpc_route, compile_http_route
+from projections.gatewayapi.inputs import Reader
+from projections.gatewayapi.status import (
+    CONTROLLER_NAME,
+    ParentRefStatus,
+    RouteParentStatus,
+    RouteStatus,
+    condition,
+)
+from projections.resources.gatewayapi import (
+    GRPCRoute,
+    HTTPRoute,
+    ParentReference,
+    TCPRoute,
+    TLSRoute,
+    UDPRoute,
+)
+
+ROUTE_KINDS = ("GRPCRoute", "HTTPRoute", "TCPRoute", "TLSRoute", "UDPRoute")
+_MODELS: dict[str, type[msgspec.Struct]] = {
+    "GRPCRoute": GRPCRoute,
+    "HTTPRoute": HTTPRoute,
+    "TCPRoute": TCPRoute,
+    "TLSRoute": TLSRoute,
+    "UDPRoute": UDPRoute,
+}
+
+GatewayLookup = Callable[[Reader, ResourceKey], GatewayContext | None]
+
+
+class Attachment(msgspec.Struct, frozen=True, kw_only=True):
+    """What a route adds to one listener of one Gateway."""
+
+    gateway: ResourceKey
+    listener: str
+    http: tuple[RankedRoute, ...] = ()
+    l4: ir.L4Route | None = None
+    destinations: tuple[str, ...] = ()
+
+
+class RouteResult(msgspec.Struct, frozen=True, kw_only=True):
+    key: ResourceKey
+    status: RouteStatus | None  # None when no parent is ours
+    attachments: tuple[Attachment, ...] = ()
+    targets: tuple[Target, ...] = ()
+
+
+def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -> RouteResult | None:
+    """The route at `key` translated against its parents; None when it does not exist."""
+    resource = reader.get(key)
+    model_type = _MODELS.get(key.kind)
+    if resource is None or model_type is None or not isinstance(resource.model, model_type):
+        return None
+    route = resource.model
+    generation = resource.generation
+    compiled, hostnames = _compile(reader, key, route)
+    parents: list[RouteParentStatus] = []
+    attachments: list[Attachment] = []
+    parent_refs: tuple[ParentReference, ...] = route.spec.parent_refs  # type: ignore[attr-defined]
+    for ref in parent_refs:
+        target = gateway_key(key, ref)
+        if target is None:
+            continue
+        gateway = gateways(reader, target)
+        if gateway is None:
+            continue
+        if compiled.unsupported is not None:
+            accepted = condition("Accepted", False, "UnsupportedValue", compiled.unsupported.message, generation)
+            attached: list[Attached] | Refusal = []
+        else:
+            attached = attach(reader, key, ref, gateway, hostnames)
+            if isinstance(attached, Refusal):
+                accepted = condition("Accepted", False, attached.reason, attached.message, generation)
+            else:
+                accepted = condition("Accepted", True, "Accepted", "Route is accepted", generation)
+        if compiled.unresolved:
+            problem = compiled.unresolved[0]
+            resolved = condition("ResolvedRefs", False, problem.reason, problem.message, generation)
+        else:
+            resolved = condition(
+                "ResolvedRefs", True, "ResolvedRefs", "Resolved all the Object references for the Route", generation
+            )
+        parents.append(
+            RouteParentStatus(
+                parent_ref=ParentRefStatus(
+                    group=ref.group,
+                    kind=ref.kind,
+                    name=ref.name,
+                    namespace=ref.namespace,
+                    section_name=ref.section_name,
+                    port=ref.port,
+                ),
+                controller_name=CONTROLLER_NAME,
+                conditions=(accepted, resolved),
+            )
+        )
+        if not isinstance(attached, Refusal):
+            attachments.extend(_attachment(key, target, one, compiled) for one in attached)
+    return RouteResult(
+        key=key,
+        status=RouteStatus(parents=tuple(parents)) if parents else None,
+        attachments=_merged(attachments),
+        targets=compiled.targets if attachments else (),
+    )
+
+
+def _compile(reader: Reader, key: ResourceKey, route: msgspec.Struct) -> tuple[CompiledRoute, tuple[str, ...] | None]:
+    """The route's rules translated once, whatever listeners it attaches to; with the hostnames to intersect
+    (None for kinds without hostnames)."""
+    if isinstance(route, HTTPRoute):
+        return compile_http_route(reader, key, route), route.spec.hostnames
+    if isinstance(route, GRPCRoute):
+        return compile_grpc_route(reader, key, route), route.spec.hostnames
+    assert isinstance(route, TLSRoute | TCPRoute | UDPRoute)
+    backends: list[ir.WeightedBackend] = []
+    unresolved: list[Problem] = []
+    targets: set[Target] = set()
+    invalid = 0
+    for rule in route.spec.rules:
+        for ref in rule.backend_refs:
+            resolved = resolve_backend(reader, key, ref)
+            if isinstance(resolved, Problem):
+                unresolved.append(resolved)
+                invalid += ref.weight
+                continue
+            targets.add(resolved)
+            if ref.weight > 0:
+                backends.append(ir.WeightedBackend(destination=resolved.name, weight=ref.weight))
+    template = ir.L4Route(
+        name=f"{key.kind.lower()}/{key.namespace}/{key.name}", backends=tuple(backends), invalid_backend_weight=invalid
+    )
+    compiled = CompiledRoute(l4=template, unresolved=tuple(unresolved), targets=tuple(sorted(targets)))
+    return compiled, route.spec.hostnames if isinstance(route, TLSRoute) else None
+
+
+def _attachment(key: ResourceKey, gateway: ResourceKey, attached: Attached, compiled: CompiledRoute) -> Attachment:
+    if compiled.l4 is not None:
+        l4 = ir.hashed(
+            msgspec.structs.replace(compiled.l4, sni_hostnames=tuple(h for h in attached.hostnames if h != "*"))
+        )
+        destinations = {b.destination for b in l4.backends}
+        return Attachment(
+            gateway=gateway, listener=attached.listener.name, l4=l4, destinations=tuple(sorted(destinations))
+        )
+    http: list[RankedRoute] = []
+    destinations = set()
+    for hostname in attached.hostnames:
+        for ranked in compiled.routes:
+            route = ir.hashed(msgspec.structs.replace(ranked.route, hostname=hostname))
+            http.append(RankedRoute(rank=ranked.rank, route=route))
+    for ranked in compiled.routes:
+        destinations.update(b.destination for b in ranked.route.backends)
+        destinations.update(m.destination for m in ranked.route.mirrors)
+    return Attachment(
+        gateway=gateway, listener=attached.listener.name, http=tuple(http), destinations=tuple(sorted(destinations))
+    )
+
+
+def _merged(attachments: list[Attachment]) -> tuple[Attachment, ...]:
+    """One attachment per (gateway, listener), in a stable order: two parentRefs may name the same listener."""
+    merged: dict[tuple[ResourceKey, str], Attachment] = {}
+    for attachment in attachments:
+        slot = (attachment.gateway, attachment.listener)
+        if slot not in merged:
+            merged[slot] = attachment
+    return tuple(merged[slot] for slot in sorted(merged))

@@ -1,0 +1,235 @@
+"""IR types: a Gateway's listeners, virtual hosts, routes and destinations.
+
+Identity: `name` fields are stable across translations and unique within their parent:
+  GatewayIR.name        `<namespace>/<gateway>`
+  HTTPListener.name     `<namespace>/<gateway>/<listener>`
+  VirtualHost.name      `<listener name>/<hostname>`
+  HTTPRoute.name        `<kind>/<namespace>/<route>/rule/<i>/match/<j>` (unique within a virtual host)
+  L4Route.name          `<kind>/<namespace>/<route>` (unique within a listener)
+  Destination.name      `service/<namespace>/<name>/<port>` or `backend/<namespace>/<name>`
+Content hash: `hash` is sha256 over the canonical JSON of the piece with `hash` blank (`hashed` fills it);
+a parent's hash covers its children's hashes, so an unchanged hash means an unchanged subtree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TypeVar
+
+import msgspec
+
+
+class IRStruct(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Base of every IR struct: immutable, keyword-only, defaults left out of the wire form."""
+
+
+class AttachedPolicy(IRStruct, frozen=True, kw_only=True):
+    """Room for policies: which policy object applies to this piece. Policy stages fill in what it means."""
+
+    kind: str
+    namespace: str
+    name: str
+
+
+class Certificate(IRStruct, frozen=True, kw_only=True):
+    name: str  # `<namespace>/<secret>`
+    certificate_chain: str
+    private_key: str
+
+
+class TLSConfig(IRStruct, frozen=True, kw_only=True):
+    certificates: tuple[Certificate, ...] = ()
+
+
+class PathMatch(IRStruct, frozen=True, kw_only=True):
+    type: str  # Exact, PathPrefix, RegularExpression
+    value: str
+
+
+class HeaderMatch(IRStruct, frozen=True, kw_only=True):
+    name: str
+    value: str
+    type: str = "Exact"
+
+
+class QueryMatch(IRStruct, frozen=True, kw_only=True):
+    name: str
+    value: str
+    type: str = "Exact"
+
+
+class HeaderModifier(IRStruct, frozen=True, kw_only=True):
+    set: tuple[tuple[str, str], ...] = ()
+    add: tuple[tuple[str, str], ...] = ()
+    remove: tuple[str, ...] = ()
+
+
+class Redirect(IRStruct, frozen=True, kw_only=True):
+    scheme: str | None = None
+    hostname: str | None = None
+    port: int | None = None
+    status_code: int = 302
+    path_type: str | None = None  # ReplaceFullPath, ReplacePrefixMatch
+    path_value: str | None = None
+
+
+class URLRewrite(IRStruct, frozen=True, kw_only=True):
+    hostname: str | None = None
+    path_type: str | None = None
+    path_value: str | None = None
+
+
+class DirectResponse(IRStruct, frozen=True, kw_only=True):
+    status: int
+    body: str = ""
+
+
+class WeightedBackend(IRStruct, frozen=True, kw_only=True):
+    destination: str  # a Destination.name in the same GatewayIR
+    weight: int
+
+
+class Mirror(IRStruct, frozen=True, kw_only=True):
+    destination: str
+    numerator: int = 100
+    denominator: int = 100
+
+
+class Timeouts(IRStruct, frozen=True, kw_only=True):
+    request_ms: int | None = None
+    backend_request_ms: int | None = None
+
+
+class HTTPRoute(IRStruct, frozen=True, kw_only=True):
+    name: str
+    hostname: str
+    grpc: bool = False
+    path: PathMatch | None = None
+    method: str | None = None
+    headers: tuple[HeaderMatch, ...] = ()
+    query_params: tuple[QueryMatch, ...] = ()
+    backends: tuple[WeightedBackend, ...] = ()
+    # Share of traffic (in the same weight units as `backends`) answered with HTTP 500: the weight of invalid
+    # or missing backends, as Gateway API requires.
+    invalid_backend_weight: int = 0
+    direct_response: DirectResponse | None = None
+    redirect: Redirect | None = None
+    url_rewrite: URLRewrite | None = None
+    request_headers: HeaderModifier | None = None
+    response_headers: HeaderModifier | None = None
+    mirrors: tuple[Mirror, ...] = ()
+    timeouts: Timeouts | None = None
+    policies: tuple[AttachedPolicy, ...] = ()
+    hash: str = ""
+
+
+class VirtualHost(IRStruct, frozen=True, kw_only=True):
+    name: str
+    hostname: str  # `*` when the listener and its routes leave the host open
+    routes: tuple[HTTPRoute, ...] = ()  # in Gateway API precedence order: the first match wins
+    hash: str = ""
+
+
+class HTTPListener(IRStruct, frozen=True, kw_only=True):
+    name: str
+    address: str
+    port: int
+    hostname: str | None = None  # the listener's hostname (the SNI to match for HTTPS)
+    tls: TLSConfig | None = None  # present for HTTPS listeners
+    virtual_hosts: tuple[VirtualHost, ...] = ()
+    policies: tuple[AttachedPolicy, ...] = ()
+    hash: str = ""
+
+
+class L4Route(IRStruct, frozen=True, kw_only=True):
+    name: str
+    sni_hostnames: tuple[str, ...] = ()  # TLSRoute only: server names this route matches
+    backends: tuple[WeightedBackend, ...] = ()
+    invalid_backend_weight: int = 0
+    hash: str = ""
+
+
+class L4Listener(IRStruct, frozen=True, kw_only=True):
+    """A TCP, UDP or TLS passthrough listener."""
+
+    name: str
+    protocol: str  # TCP, UDP, TLS
+    address: str
+    port: int
+    hostname: str | None = None
+    tls: TLSConfig | None = None  # a TLS listener that terminates
+    routes: tuple[L4Route, ...] = ()
+    hash: str = ""
+
+
+class Endpoint(IRStruct, frozen=True, kw_only=True):
+    address: str  # an IP, a hostname (fqdn) or a unix socket path
+    port: int = 0
+    type: str = "IP"  # IP, FQDN, Unix
+    zone: str | None = None
+
+
+class Destination(IRStruct, frozen=True, kw_only=True):
+    name: str
+    protocol: str = "TCP"  # TCP, UDP
+    app_protocol: str | None = None
+    endpoints: tuple[Endpoint, ...] = ()
+    policies: tuple[AttachedPolicy, ...] = ()
+    hash: str = ""
+
+
+class GatewayIR(IRStruct, frozen=True, kw_only=True):
+    name: str
+    addresses: tuple[str, ...] = ()
+    http: tuple[HTTPListener, ...] = ()
+    l4: tuple[L4Listener, ...] = ()
+    destinations: tuple[Destination, ...] = ()
+    hash: str = ""
+
+
+_encoder = msgspec.json.Encoder(order="sorted")
+_gateway_decoder = msgspec.json.Decoder(GatewayIR)
+
+Hashable = TypeVar("Hashable", HTTPRoute, VirtualHost, HTTPListener, L4Route, L4Listener, Destination, GatewayIR)
+
+
+# The children of each piece: a parent's hash covers its own fields and its children's hashes, never their
+# content again, so hashing a parent whose children are already hashed costs one short encode.
+_CHILDREN: dict[type, tuple[str, ...]] = {}
+
+
+def content_hash(piece: msgspec.Struct) -> str:
+    """sha256 over the canonical JSON of `piece` without its children and `hash` (which must be blank),
+    followed by its children's hashes."""
+    fields = _CHILDREN.get(type(piece), ())
+    shell = msgspec.structs.replace(piece, **{name: () for name in fields}) if fields else piece
+    digest = hashlib.sha256(_encoder.encode(shell))
+    for name in fields:
+        for child in getattr(piece, name):
+            digest.update(child.hash.encode())
+    return digest.hexdigest()[:32]
+
+
+def hashed(piece: Hashable) -> Hashable:
+    """`piece` with its `hash` field set to the hash of its content."""
+    blank = msgspec.structs.replace(piece, hash="") if piece.hash else piece
+    return msgspec.structs.replace(blank, hash=content_hash(blank))
+
+
+def encode_gateway_ir(ir: GatewayIR) -> bytes:
+    """Canonical bytes: the same IR gives the same bytes on every run and replica."""
+    return _encoder.encode(ir)
+
+
+def decode_gateway_ir(data: bytes) -> GatewayIR:
+    return _gateway_decoder.decode(data)
+
+
+_CHILDREN.update(
+    {
+        VirtualHost: ("routes",),
+        HTTPListener: ("virtual_hosts",),
+        L4Listener: ("routes",),
+        GatewayIR: ("http", "l4", "destinations"),
+    }
+)

@@ -1,0 +1,202 @@
+"""A small universe of related objects (every variant a real document) for property-based tests: a few
+names per kind, a few variants per name, so that random event sequences hit every dependency edge."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from projections.gatewayapi.inputs import Resource
+from projections.resources.decode import decode_resource
+
+GW = "gateway.networking.k8s.io/v1"
+CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
+NAMESPACES = ("default", "other")
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+KEY = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def gateway_class(name: str, variant: int) -> dict[str, Any]:
+    controller = CONTROLLER if variant < 2 else "example.com/other"
+    return {
+        "apiVersion": GW,
+        "kind": "GatewayClass",
+        "metadata": {"name": name},
+        "spec": {"controllerName": controller},
+    }
+
+
+def gateway(name: str, variant: int) -> dict[str, Any]:
+    listeners: list[dict[str, Any]] = [
+        {"name": "http", "protocol": "HTTP", "port": 80, "allowedRoutes": {"namespaces": {"from": "All"}}}
+    ]
+    if variant in (1, 3):
+        listeners.append(
+            {
+                "name": "https",
+                "protocol": "HTTPS",
+                "port": 443,
+                "hostname": "*.example.com",
+                "tls": {"certificateRefs": [{"name": "cert", "namespace": "other"}]},
+                "allowedRoutes": {"namespaces": {"from": "Same"}},
+            }
+        )
+    if variant == 2:
+        listeners.append({"name": "http-2", "protocol": "HTTP", "port": 80, "hostname": "a.example.com"})
+        listeners.append(
+            {"name": "tcp", "protocol": "TCP", "port": 9000, "allowedRoutes": {"namespaces": {"from": "All"}}}
+        )
+    if variant == 3:
+        listeners.append({"name": "dup", "protocol": "HTTP", "port": 80})
+    return {
+        "apiVersion": GW,
+        "kind": "Gateway",
+        "metadata": {"name": name, "namespace": "default", "generation": variant + 1},
+        "spec": {"gatewayClassName": "eg" if variant != 4 else "other", "listeners": listeners},
+    }
+
+
+def http_route(name: str, namespace: str, variant: int) -> dict[str, Any]:
+    parents = [{"name": "gw-a", "namespace": "default"}]
+    if variant % 2:
+        parents.append({"name": "gw-b", "namespace": "default", "sectionName": "https"})
+    backends = [{"name": "svc-1", "port": 80, "weight": 2}, {"name": "svc-2", "namespace": "other", "port": 80}]
+    if variant >= 2:
+        backends = [
+            {"name": "be-1", "group": "gateway.envoyproxy.io", "kind": "Backend"},
+            {"name": "svc-2", "port": 81},
+        ]
+    rules: list[dict[str, Any]] = [
+        {"matches": [{"path": {"type": "PathPrefix", "value": f"/{name}"}}], "backendRefs": backends},
+    ]
+    if variant == 3:
+        rules.append(
+            {
+                "filters": [
+                    {
+                        "type": "ExtensionRef",
+                        "extensionRef": {"group": "gateway.envoyproxy.io", "kind": "HTTPRouteFilter", "name": "f"},
+                    }
+                ]
+            }
+        )
+    return {
+        "apiVersion": GW,
+        "kind": "HTTPRoute",
+        "metadata": {"name": name, "namespace": namespace, "generation": variant + 1},
+        "spec": {"parentRefs": parents, "hostnames": ["a.example.com"] if variant == 1 else [], "rules": rules},
+    }
+
+
+def tcp_route(name: str, variant: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1alpha2",
+        "kind": "TCPRoute",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "parentRefs": [{"name": "gw-a" if variant else "gw-b", "sectionName": "tcp"}],
+            "rules": [{"backendRefs": [{"name": "svc-1", "port": 80 + variant}]}],
+        },
+    }
+
+
+def service(name: str, namespace: str, variant: int) -> dict[str, Any]:
+    ports = [{"name": "http", "port": 80}]
+    if variant:
+        ports.append({"name": "alt", "port": 81})
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"ports": ports},
+    }
+
+
+def endpoint_slice(name: str, namespace: str, variant: int) -> dict[str, Any]:
+    service_name = "svc-1" if variant < 3 else "svc-2"
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"kubernetes.io/service-name": service_name}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080}, {"name": "alt", "port": 8081}],
+        "endpoints": [{"addresses": [f"10.0.{variant}.{i}"], "conditions": {"ready": i != variant}} for i in range(3)],
+    }
+
+
+def grant(name: str, variant: int) -> dict[str, Any]:
+    to = [{"group": "", "kind": "Service"}] if variant == 0 else [{"group": "", "kind": "Secret", "name": "cert"}]
+    source = {
+        "group": "gateway.networking.k8s.io",
+        "kind": "HTTPRoute" if variant == 0 else "Gateway",
+        "namespace": "default",
+    }
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1beta1",
+        "kind": "ReferenceGrant",
+        "metadata": {"name": name, "namespace": "other"},
+        "spec": {"from": [source], "to": to},
+    }
+
+
+def secret(variant: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "cert", "namespace": "other"},
+        "type": "kubernetes.io/tls" if variant == 0 else "Opaque",
+        "data": {"tls.crt": b64(PEM), "tls.key": b64(KEY)},
+    }
+
+
+def backend(variant: int) -> dict[str, Any]:
+    endpoint = {"ip": {"address": f"192.168.0.{variant}", "port": 8080}} if variant else {"unix": {"path": "/run/s"}}
+    return {
+        "apiVersion": "gateway.envoyproxy.io/v1alpha1",
+        "kind": "Backend",
+        "metadata": {"name": "be-1", "namespace": "default"},
+        "spec": {"endpoints": [endpoint]},
+    }
+
+
+def route_filter(variant: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "gateway.envoyproxy.io/v1alpha1",
+        "kind": "HTTPRouteFilter",
+        "metadata": {"name": "f", "namespace": "default"},
+        "spec": {"directResponse": {"statusCode": 200 + variant, "body": {"type": "Inline", "inline": "hi"}}},
+    }
+
+
+# (slot name, number of variants, builder)
+SLOTS: list[tuple[str, int, Any]] = [
+    ("gc/eg", 3, lambda v: gateway_class("eg", v)),
+    ("gw/a", 5, lambda v: gateway("gw-a", v)),
+    ("gw/b", 5, lambda v: gateway("gw-b", v)),
+    ("route/default/r1", 4, lambda v: http_route("r1", "default", v)),
+    ("route/default/r2", 4, lambda v: http_route("r2", "default", v)),
+    ("route/other/r3", 4, lambda v: http_route("r3", "other", v)),
+    ("tcp/t1", 2, lambda v: tcp_route("t1", v)),
+    ("svc/default/svc-1", 2, lambda v: service("svc-1", "default", v)),
+    ("svc/default/svc-2", 2, lambda v: service("svc-2", "default", v)),
+    ("svc/other/svc-2", 2, lambda v: service("svc-2", "other", v)),
+    ("eps/default/s1", 4, lambda v: endpoint_slice("s1", "default", v)),
+    ("eps/default/s2", 4, lambda v: endpoint_slice("s2", "default", v)),
+    ("eps/other/s3", 4, lambda v: endpoint_slice("s3", "other", v)),
+    ("grant/g1", 2, lambda v: grant("g1", v)),
+    ("grant/g2", 2, lambda v: grant("g2", v)),
+    ("secret/cert", 2, secret),
+    ("backend/be-1", 3, backend),
+    ("filter/f", 2, route_filter),
+]
+
+
+def resource(slot: int, variant: int, revision: int = 1) -> Resource:
+    _, count, build = SLOTS[slot]
+    document = build(variant % count)
+    decoded = decode_resource(document, f"slot {slot}")
+    return Resource(key=decoded.key, model=decoded.model, generation=document["metadata"].get("generation", 1))
