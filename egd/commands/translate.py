@@ -1,4 +1,4 @@
-"""`egd translate -f FILE [-o json|yaml] [--output-type status|ir|all]`: offline translation, no daemon."""
+"""`egd translate -f FILE [-o json|yaml] [--output-type status|ir|xds|all]`: offline translation, no daemon."""
 
 from __future__ import annotations
 
@@ -11,7 +11,21 @@ import click
 import yaml
 
 from projections.errors import InvalidDocumentError
-from projections.gatewayapi.offline import OUTPUT_TYPES, translate_documents
+from projections.gatewayapi.offline import OUTPUT_TYPES, resources_from_documents, translate_documents
+from projections.gatewayapi.translator import translate
+from projections.xds.translate import build_resource_set
+from projections.xds.translate.render import resource_documents
+
+
+def xds_output(documents: list[tuple[Any, str]]) -> dict[str, Any]:
+    """Per Gateway (node group), its Envoy resources as proto3 JSON, sorted by type URL and name."""
+    gateways = translate(resources_from_documents(documents)).gateways
+    return {
+        "xds": [
+            {"gateway": name, "resources": resource_documents(build_resource_set(gateways[name]))}
+            for name in sorted(gateways)
+        ]
+    }
 
 
 def _read_documents(source: str) -> list[tuple[Any, str]]:
@@ -34,9 +48,9 @@ def _read_documents(source: str) -> list[tuple[Any, str]]:
 @click.option("-o", "--output", "output_format", type=click.Choice(["yaml", "json"]), default="yaml")
 @click.option(
     "--output-type",
-    type=click.Choice(OUTPUT_TYPES),
+    type=click.Choice([*OUTPUT_TYPES, "xds"]),
     default="all",
-    help="What to print: statuses, the IR per Gateway, or both.",
+    help="What to print: statuses, the IR per Gateway, both (all), or the Envoy resources per Gateway (xds).",
 )
 def translate_command(source: str, output_format: str, output_type: str) -> None:
     """Translate documents offline and print the statuses and IR (no daemon, no NATS)."""
@@ -45,7 +59,7 @@ def translate_command(source: str, output_format: str, output_type: str) -> None
     except (OSError, yaml.YAMLError) as exc:
         raise click.ClickException(f"cannot read {source}: {exc}") from exc
     try:
-        output = translate_documents(documents, output_type)
+        output = xds_output(documents) if output_type == "xds" else translate_documents(documents, output_type)
     except InvalidDocumentError as exc:
         raise click.ClickException(str(exc)) from exc
     if output_format == "json":
