@@ -341,7 +341,7 @@ async def test_envoy_accepts_every_golden_case(server: Server, recorded: Recorde
                 server.bus.publish(GROUP, resources)
                 expected = {t: {n: r.version for n, r in resources.of_type(t).items()} for t in resources.by_type}
 
-                async def settled(expected: dict[str, dict[str, str]] = expected) -> bool:
+                async def settled(expected: dict[str, dict[str, str]] = expected, case: str = case) -> bool:
                     if recorded.nacks:
                         raise AssertionError(f"{case}: Envoy NACKed {recorded.nacks[0]}")
                     return any(
