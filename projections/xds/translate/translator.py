@@ -105,26 +105,32 @@ def _route_configuration(
         return previous
     old = previous.virtual_hosts if previous is not None else {}
     built: dict[str, _BuiltVirtualHost] = {}
-    taken: set[str] = set()
-    for listener in ordered:
-        for virtual_host in listener.virtual_hosts:
-            if len(ordered) > 1:  # one domain per route configuration: the most specific listener has it
-                if virtual_host.hostname in taken:
-                    continue
-                taken.add(virtual_host.hostname)
-            cached = old.get(virtual_host.name)
-            built[virtual_host.name] = (
-                cached
-                if cached is not None and cached.hash == virtual_host.hash
-                else _build_virtual_host(virtual_host, cached)
-            )
-    value = route_configuration_bytes(name, (v.record for v in built.values()))
-    digest = hashlib.sha256(f"{BUILD_VERSION}\n{name}\n".encode())
-    for built_host in built.values():
-        digest.update(built_host.hash.encode())
-    resource = VersionedResource(name=name, version=digest.hexdigest(), body=any_bytes(ROUTE_CONFIGURATION, value))
-    http2 = frozenset().union(*(v.http2_destinations for v in built.values()))
+    for virtual_host in _served_virtual_hosts(ordered):
+        cached = old.get(virtual_host.name)
+        if cached is None or cached.hash != virtual_host.hash:
+            cached = _build_virtual_host(virtual_host, cached)
+        built[virtual_host.name] = cached
+    hosts = built.values()
+    value = route_configuration_bytes(name, [v.record for v in hosts])
+    version = hashlib.sha256(f"{BUILD_VERSION}\n{name}\n{''.join([v.hash for v in hosts])}".encode()).hexdigest()
+    resource = VersionedResource(name=name, version=version, body=any_bytes(ROUTE_CONFIGURATION, value))
+    http2 = frozenset().union(*[v.http2_destinations for v in hosts if v.http2_destinations])
     return _BuiltRouteConfiguration(key=key, resource=resource, virtual_hosts=built, http2_destinations=http2)
+
+
+def _served_virtual_hosts(listeners: list[ir.HTTPListener]) -> Iterable[ir.VirtualHost]:
+    """The virtual hosts of listeners sharing a route configuration, each domain once: the most specific
+    listener (first in `listeners`) serves it."""
+    if len(listeners) == 1:
+        return listeners[0].virtual_hosts
+    taken: set[str] = set()
+    served = []
+    for listener in listeners:
+        for virtual_host in listener.virtual_hosts:
+            if virtual_host.hostname not in taken:
+                taken.add(virtual_host.hostname)
+                served.append(virtual_host)
+    return served
 
 
 def _listener_key(group: SocketGroup) -> tuple[object, ...]:
@@ -184,6 +190,7 @@ class XdsTranslator:
         self._clusters: dict[str, tuple[str, VersionedResource]] = {}
         self._load_assignments: dict[str, tuple[str, VersionedResource]] = {}
         self._secrets: dict[str, tuple[ir.Certificate, VersionedResource]] = {}
+        self._destinations_key: tuple[tuple[str, ...], frozenset[str]] | None = None
 
     @property
     def resources(self) -> ResourceSet:
@@ -200,10 +207,16 @@ class XdsTranslator:
         by_type = {
             LISTENER: self._build_listeners(groups, previous),
             ROUTE_CONFIGURATION: route_configurations,
-            CLUSTER: self._build_clusters(gateway, http2, previous),
-            CLUSTER_LOAD_ASSIGNMENT: self._build_load_assignments(gateway, previous),
             SECRET: self._build_secrets(gateway, previous),
         }
+        destinations_key = (tuple(d.hash for d in gateway.destinations), http2)
+        if destinations_key == self._destinations_key:  # the common case: a route changed, no backend did
+            by_type[CLUSTER] = previous.by_type.get(CLUSTER, {})
+            by_type[CLUSTER_LOAD_ASSIGNMENT] = previous.by_type.get(CLUSTER_LOAD_ASSIGNMENT, {})
+        else:
+            by_type[CLUSTER] = self._build_clusters(gateway, http2, previous)
+            by_type[CLUSTER_LOAD_ASSIGNMENT] = self._build_load_assignments(gateway, previous)
+            self._destinations_key = destinations_key
         self._current = ResourceSet(by_type={t: m for t, m in by_type.items() if m})
         return XdsUpdate(resources=self._current, changes=diff(previous, self._current))
 

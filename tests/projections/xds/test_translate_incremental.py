@@ -18,7 +18,7 @@ from projections.xds.resources import (
     ResourceSet,
     diff,
 )
-from projections.xds.translate import XdsTranslator, build_resource_set
+from projections.xds.translate import XdsFleet, XdsTranslator, build_resource_set
 from projections.xds.translate.names import http_route_configuration_name
 from projections.xds.translate.render import decode_resource
 from projections.xds.translate.routes import build_route_configuration
@@ -161,3 +161,19 @@ def test_grpc_routes_get_an_http2_cluster_beside_the_plain_one() -> None:
     assert "service/default/s0/80" in clusters
     h2 = decode_resource(CLUSTER, clusters["service/default/s0/80/h2"].body)
     assert h2.eds_cluster_config.service_name == "service/default/s0/80"  # one load assignment for both
+
+
+def test_fleet_keeps_one_translator_per_gateway_and_removes_everything_on_delete() -> None:
+    fleet = XdsFleet()
+    gateway = _one_listener_gateway(20)
+    other = msgspec.structs.replace(gateway, name="default/other")
+    first = fleet.apply(gateway)
+    assert fleet.apply(ir.hashed(other)).resources == build_resource_set(ir.hashed(other))
+    assert fleet.apply(gateway).changes == {}
+    removed = fleet.remove(GATEWAY)
+    assert removed.resources == ResourceSet()
+    assert {t: set(d.removed) for t, d in removed.changes.items()} == {
+        t: set(first.resources.of_type(t)) for t in first.resources.by_type
+    }
+    assert fleet.resources(GATEWAY) is None
+    assert fleet.resources("default/other") is not None
