@@ -1,4 +1,4 @@
-"""`egd translate -f FILE [-o json|yaml] [--output-type status|ir|all]`: offline translation, no daemon."""
+"""`egd translate -f FILE [-o json|yaml] [--output-type status|ir|xds|all]`: offline translation, no daemon."""
 
 from __future__ import annotations
 
@@ -10,7 +10,21 @@ import click
 import yaml
 
 from egd.documents import read_documents
-from projections.gatewayapi.offline import OUTPUT_TYPES, translate_documents
+from projections.gatewayapi.offline import OUTPUT_TYPES, resources_from_documents, translate_documents
+from projections.gatewayapi.translator import translate
+from projections.xds.translate import build_resource_set
+from projections.xds.translate.render import resource_documents
+
+
+def xds_output(documents: list[tuple[Any, str]]) -> dict[str, Any]:
+    """Per Gateway (node group), its Envoy resources as proto3 JSON, sorted by type URL and name."""
+    gateways = translate(resources_from_documents(documents)).gateways
+    return {
+        "xds": [
+            {"gateway": name, "resources": resource_documents(build_resource_set(gateways[name]))}
+            for name in sorted(gateways)
+        ]
+    }
 
 
 def _read_documents(source: str) -> list[tuple[Any, str]]:
@@ -22,13 +36,14 @@ def _read_documents(source: str) -> list[tuple[Any, str]]:
 @click.option("-o", "--output", "output_format", type=click.Choice(["yaml", "json"]), default="yaml")
 @click.option(
     "--output-type",
-    type=click.Choice(OUTPUT_TYPES),
+    type=click.Choice([*OUTPUT_TYPES, "xds"]),
     default="all",
-    help="What to print: statuses, the IR per Gateway, or both.",
+    help="What to print: statuses, the IR per Gateway, both (all), or the Envoy resources per Gateway (xds).",
 )
 def translate_command(source: str, output_format: str, output_type: str) -> None:
     """Translate documents offline and print the statuses and IR (no daemon, no NATS)."""
-    output = translate_documents(_read_documents(source), output_type)
+    documents = _read_documents(source)
+    output = xds_output(documents) if output_type == "xds" else translate_documents(documents, output_type)
     if output_format == "json":
         click.echo(json.dumps(output, indent=2))
     else:

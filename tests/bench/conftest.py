@@ -12,8 +12,10 @@ ROUNDS = int(os.environ.get("EGD_BENCH_ROUNDS", "5"))
 def report(name: str, samples: list[float], unit: str, better: str = "higher") -> None:
     median = statistics.median(samples)
     spread = (max(samples) - min(samples)) / median * 100 if median else 0.0
-    print(f"\nBENCH {name}: median {median:,.1f} {unit} over {len(samples)} rounds "
-          f"(min {min(samples):,.1f}, max {max(samples):,.1f}, spread {spread:.0f}%, {better} is better)")
+    print(
+        f"\nBENCH {name}: median {median:,.1f} {unit} over {len(samples)} rounds "
+        f"(min {min(samples):,.1f}, max {max(samples):,.1f}, spread {spread:.0f}%, {better} is better)"
+    )
 
 
 def measure(rounds: int, run: Callable[[], float]) -> list[float]:

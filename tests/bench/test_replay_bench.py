@@ -24,16 +24,21 @@ def route_document(i: int) -> dict[str, Any]:
         "spec": {
             "parentRefs": [{"name": "edge"}],
             "hostnames": [f"h{i}.example.com"],
-            "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": f"/p{i}"}}],
-                       "backendRefs": [{"name": "web", "port": 80}]}],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": f"/p{i}"}}],
+                    "backendRefs": [{"name": "web", "port": 80}],
+                }
+            ],
         },
     }
 
 
 def route_event(i: int, now: datetime) -> ResourceApplied:
     document = route_document(i)
-    key = ResourceKey(group="gateway.networking.k8s.io", kind="HTTPRoute", namespace="default",
-                      name=document["metadata"]["name"])
+    key = ResourceKey(
+        group="gateway.networking.k8s.io", kind="HTTPRoute", namespace="default", name=document["metadata"]["name"]
+    )
     return ResourceApplied(key=key, object=document, actor="bench", occurred_at=now)
 
 

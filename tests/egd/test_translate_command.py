@@ -34,3 +34,21 @@ def test_translate_names_the_bad_document(tmp_path: Path) -> None:
     assert "Gateway default/g" in result.output
     assert "$.spec" in result.output
     assert "gatewayClassName" in result.output
+
+
+def test_translate_xds_prints_resources_sorted_by_type_and_name() -> None:
+    result = CliRunner().invoke(translate_command, ["-f", str(CASE), "-o", "json", "--output-type", "xds"])
+    assert result.exit_code == 0, result.output
+    output = json.loads(result.output)
+    assert [g["gateway"] for g in output["xds"]] == ["envoy-gateway/gateway-1"]
+    resources = output["xds"][0]["resources"]
+    keys = [(r["type_url"], r["name"]) for r in resources]
+    assert keys == sorted(keys)
+    assert {r["type_url"].rsplit(".", 1)[-1] for r in resources} == {
+        "Cluster",
+        "ClusterLoadAssignment",
+        "Listener",
+        "RouteConfiguration",
+    }
+    golden = yaml.safe_load((CASE.parents[1] / "xds" / "httproute-basic.out.yaml").read_text())
+    assert resources == golden[0]["resources"]

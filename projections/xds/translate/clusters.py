@@ -1,0 +1,92 @@
+"""Destination -> Cluster (EDS, or STRICT_DNS for hostnames) and ClusterLoadAssignment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2, protocol_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
+from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
+from google.protobuf import any_pb2, duration_pb2
+
+from projections import ir
+from projections.xds.translate.names import cluster_name
+
+CONNECT_TIMEOUT = duration_pb2.Duration(seconds=10)
+HTTP2_APP_PROTOCOLS = frozenset({"h2c", "kubernetes.io/h2c", "gateway.envoyproxy.io/h2c", "grpc"})
+_HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+
+def ads_source() -> Any:
+    return config_source_pb2.ConfigSource(
+        ads=config_source_pb2.AggregatedConfigSource(), resource_api_version=config_source_pb2.V3
+    )
+
+
+def resolves_by_dns(destination: ir.Destination) -> bool:
+    """Hostname endpoints: Envoy resolves them itself (STRICT_DNS), so there is no ClusterLoadAssignment."""
+    return any(e.type == "FQDN" for e in destination.endpoints)
+
+
+def speaks_http2(destination: ir.Destination) -> bool:
+    return destination.app_protocol in HTTP2_APP_PROTOCOLS
+
+
+def _address(endpoint: ir.Endpoint, protocol: str) -> Any:
+    if endpoint.type == "Unix":
+        return address_pb2.Address(pipe=address_pb2.Pipe(path=endpoint.address))
+    return address_pb2.Address(
+        socket_address=address_pb2.SocketAddress(
+            address=endpoint.address,
+            port_value=endpoint.port,
+            protocol=address_pb2.SocketAddress.UDP if protocol == "UDP" else address_pb2.SocketAddress.TCP,
+        )
+    )
+
+
+def build_load_assignment(destination: ir.Destination) -> Any:
+    """The endpoints of `destination`, one locality per zone (in order of first appearance)."""
+    zones: dict[str | None, list[Any]] = {}
+    for endpoint in destination.endpoints:
+        zones.setdefault(endpoint.zone, []).append(
+            endpoint_components_pb2.LbEndpoint(
+                endpoint=endpoint_components_pb2.Endpoint(address=_address(endpoint, destination.protocol))
+            )
+        )
+    return endpoint_pb2.ClusterLoadAssignment(
+        cluster_name=destination.name,
+        endpoints=[
+            endpoint_components_pb2.LocalityLbEndpoints(
+                locality=base_pb2.Locality(zone=zone) if zone else None, lb_endpoints=lb_endpoints
+            )
+            for zone, lb_endpoints in zones.items()
+        ],
+    )
+
+
+def _http2_options() -> Any:
+    options = http_protocol_options_pb2.HttpProtocolOptions(
+        explicit_http_config=http_protocol_options_pb2.HttpProtocolOptions.ExplicitHttpConfig(
+            http2_protocol_options=protocol_pb2.Http2ProtocolOptions()
+        )
+    )
+    packed = any_pb2.Any()
+    packed.Pack(options)
+    return packed
+
+
+def build_cluster(destination: ir.Destination, *, http2: bool = False) -> Any:
+    """The cluster for `destination`; `http2` for the variant gRPC routes use (named `<destination>/h2`)."""
+    cluster = cluster_pb2.Cluster(name=cluster_name(destination.name, http2=http2), connect_timeout=CONNECT_TIMEOUT)
+    if resolves_by_dns(destination):
+        cluster.type = cluster_pb2.Cluster.STRICT_DNS
+        cluster.dns_lookup_family = cluster_pb2.Cluster.V4_PREFERRED
+        cluster.load_assignment.CopyFrom(build_load_assignment(destination))
+    else:
+        cluster.type = cluster_pb2.Cluster.EDS
+        cluster.eds_cluster_config.eds_config.CopyFrom(ads_source())
+        cluster.eds_cluster_config.service_name = destination.name
+    if http2 or speaks_http2(destination):
+        cluster.typed_extension_protocol_options[_HTTP_PROTOCOL_OPTIONS].CopyFrom(_http2_options())
+    return cluster

@@ -1,0 +1,198 @@
+"""The IR listeners bound to one socket -> one Listener.
+
+Gateway listeners that share a port share an Envoy Listener: the plain-HTTP ones one filter chain (an
+HTTP connection manager reading its routes over RDS), every HTTPS listener its own filter chain matched
+by SNI with its certificates over SDS, TLS passthrough routes one chain each matched by SNI, a TCP or
+terminated-TLS listener a TCP proxy chain. UDP listeners get a UDP proxy listener filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from envoy.config.core.v3 import address_pb2, base_pb2
+from envoy.config.listener.v3 import listener_components_pb2 as lc
+from envoy.config.listener.v3 import listener_pb2, udp_listener_config_pb2
+from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+from envoy.extensions.filters.udp.udp_proxy.v3 import route_pb2 as udp_route_pb2
+from envoy.extensions.filters.udp.udp_proxy.v3 import udp_proxy_pb2
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2, tls_pb2
+from google.protobuf import any_pb2
+from xds.core.v3 import extension_pb2
+from xds.type.matcher.v3 import matcher_pb2
+
+from projections import ir
+from projections.xds.translate.clusters import ads_source
+from projections.xds.translate.names import INVALID_BACKEND_CLUSTER, cluster_name, listener_name
+
+
+def _packed(message: Any) -> Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def _stat_prefix(name: str) -> str:
+    return name.replace("/", "-")
+
+
+class SocketGroup:
+    """The IR listeners bound to one (transport, address, port), in IR order."""
+
+    def __init__(self, gateway: str, transport: str, address: str, port: int) -> None:
+        self.gateway = gateway
+        self.transport = transport
+        self.address = address
+        self.port = port
+        self.http: list[ir.HTTPListener] = []
+        self.https: list[ir.HTTPListener] = []
+        self.l4: list[ir.L4Listener] = []
+
+    @property
+    def name(self) -> str:
+        return listener_name(self.gateway, self.transport, self.address, self.port)
+
+
+def _http_filter_chain(name: str, route_configuration: str, tls: Any = None, server_names: Sequence[str] = ()) -> Any:
+    manager = hcm.HttpConnectionManager(
+        stat_prefix=_stat_prefix(route_configuration),
+        rds=hcm.Rds(config_source=ads_source(), route_config_name=route_configuration),
+        http_filters=[hcm.HttpFilter(name="envoy.filters.http.router", typed_config=_packed(router_pb2.Router()))],
+    )
+    chain = lc.FilterChain(
+        name=name,
+        filters=[lc.Filter(name="envoy.filters.network.http_connection_manager", typed_config=_packed(manager))],
+    )
+    _secure(chain, tls, server_names)
+    return chain
+
+
+def _secure(chain: Any, tls: Any, server_names: Sequence[str]) -> None:
+    if server_names:
+        chain.filter_chain_match.server_names.extend(server_names)
+    if tls is not None:
+        chain.transport_socket.CopyFrom(base_pb2.TransportSocket(name="envoy.transport_sockets.tls", typed_config=tls))
+
+
+def _downstream_tls(config: ir.TLSConfig, *, http: bool) -> Any:
+    context = tls_pb2.DownstreamTlsContext(
+        common_tls_context=tls_pb2.CommonTlsContext(
+            tls_certificate_sds_secret_configs=[
+                secret_pb2.SdsSecretConfig(name=c.name, sds_config=ads_source()) for c in config.certificates
+            ],
+            alpn_protocols=["h2", "http/1.1"] if http else [],
+        )
+    )
+    return _packed(context)
+
+
+def _tcp_proxy(name: str, route: ir.L4Route | None) -> Any:
+    proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=_stat_prefix(name))
+    weights: dict[str, int] = {}
+    for backend in route.backends if route is not None else ():
+        if backend.weight > 0:
+            name = cluster_name(backend.destination)
+            weights[name] = weights.get(name, 0) + backend.weight
+    if route is not None and route.invalid_backend_weight and weights:
+        weights[INVALID_BACKEND_CLUSTER] = route.invalid_backend_weight
+    if len(weights) > 1:
+        proxy.weighted_clusters.clusters.extend(
+            tcp_proxy_pb2.TcpProxy.WeightedCluster.ClusterWeight(name=n, weight=w) for n, w in weights.items()
+        )
+    else:
+        # No valid backend: a cluster that does not exist, so Envoy closes each connection.
+        proxy.cluster = next(iter(weights), INVALID_BACKEND_CLUSTER)
+    return lc.Filter(name="envoy.filters.network.tcp_proxy", typed_config=_packed(proxy))
+
+
+def _address(group: SocketGroup) -> Any:
+    protocol = address_pb2.SocketAddress.UDP if group.transport == "udp" else address_pb2.SocketAddress.TCP
+    return address_pb2.Address(
+        socket_address=address_pb2.SocketAddress(address=group.address, port_value=group.port, protocol=protocol)
+    )
+
+
+def _udp_listener(group: SocketGroup) -> Any:
+    listener = group.l4[0]
+    route = listener.routes[0] if listener.routes else None
+    backends = [b for b in route.backends if b.weight > 0] if route is not None else []
+    target = cluster_name(backends[0].destination) if backends else INVALID_BACKEND_CLUSTER
+    action = extension_pb2.TypedExtensionConfig(name="route", typed_config=_packed(udp_route_pb2.Route(cluster=target)))
+    proxy = udp_proxy_pb2.UdpProxyConfig(
+        stat_prefix=_stat_prefix(listener.name),
+        matcher=matcher_pb2.Matcher(on_no_match=matcher_pb2.Matcher.OnMatch(action=action)),
+    )
+    return listener_pb2.Listener(
+        name=group.name,
+        address=_address(group),
+        udp_listener_config=udp_listener_config_pb2.UdpListenerConfig(),
+        listener_filters=[lc.ListenerFilter(name="envoy.filters.udp_listener.udp_proxy", typed_config=_packed(proxy))],
+    )
+
+
+class _Chains:
+    """Filter chains of one listener; a second chain with the same SNI match is dropped (Envoy would refuse it)."""
+
+    def __init__(self) -> None:
+        self.chains: list[Any] = []
+        self._taken: set[str] = set()
+        self._catch_all = False
+
+    def claim(self, server_names: Sequence[str]) -> list[str] | None:
+        if not server_names:
+            if self._catch_all:
+                return None
+            self._catch_all = True
+            return []
+        free = [n for n in server_names if n not in self._taken]
+        self._taken.update(free)
+        return free or None
+
+
+def build_listener(group: SocketGroup, http_route_configuration: str) -> Any | None:
+    """The Listener of `group`, or None when it would have nothing to serve."""
+    if group.transport == "udp":
+        return _udp_listener(group) if group.l4 and group.l4[0].routes else None
+    chains = _Chains()
+    if group.http and chains.claim(()) is not None:
+        chains.chains.append(_http_filter_chain(http_route_configuration, http_route_configuration))
+    for listener in group.https:
+        names = chains.claim([listener.hostname] if listener.hostname else [])
+        if names is not None and listener.tls is not None:
+            tls = _downstream_tls(listener.tls, http=True)
+            chains.chains.append(_http_filter_chain(listener.name, listener.name, tls, names))
+    for l4 in group.l4:
+        _add_l4_chains(chains, l4)
+    if not chains.chains:
+        return None
+    listener = listener_pb2.Listener(name=group.name, address=_address(group), filter_chains=chains.chains)
+    if group.https or any(g.protocol == "TLS" for g in group.l4):
+        listener.listener_filters.append(
+            lc.ListenerFilter(
+                name="envoy.filters.listener.tls_inspector", typed_config=_packed(tls_inspector_pb2.TlsInspector())
+            )
+        )
+    return listener
+
+
+def _add_l4_chains(chains: _Chains, l4: ir.L4Listener) -> None:
+    if l4.protocol == "TLS" and l4.tls is None:  # passthrough: one chain per route, by SNI
+        for route in l4.routes:
+            names = chains.claim(route.sni_hostnames)
+            if names is not None:
+                chain = lc.FilterChain(name=route.name, filters=[_tcp_proxy(route.name, route)])
+                _secure(chain, None, names)
+                chains.chains.append(chain)
+        return
+    if not l4.routes:
+        return
+    names = chains.claim([l4.hostname] if l4.protocol == "TLS" and l4.hostname else [])
+    if names is None:
+        return
+    chain = lc.FilterChain(name=l4.name, filters=[_tcp_proxy(l4.name, l4.routes[0])])
+    _secure(chain, _downstream_tls(l4.tls, http=False) if l4.tls is not None else None, names)
+    chains.chains.append(chain)

@@ -1,0 +1,35 @@
+"""Protobuf wire format for splicing: a message made of already-serialised parts.
+
+A repeated message field is, on the wire, one `tag length bytes` record per element, and a parser
+accepts fields in any order. So a RouteConfiguration is its `name` record, then one record per
+VirtualHost, then its remaining fields; a VirtualHost is likewise `name`, `domains`, its Route records,
+then the rest. Serialised in field-number order, exactly as `SerializeToString(deterministic=True)`
+writes them, the spliced bytes equal the bytes of the whole message built at once (tests check this).
+"""
+
+from __future__ import annotations
+
+_LENGTH_DELIMITED = 2
+
+
+def varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def field_record(number: int, payload: bytes) -> bytes:
+    """The record of a length-delimited field (a sub-message, string or bytes) numbered `number`."""
+    return varint(number << 3 | _LENGTH_DELIMITED) + varint(len(payload)) + payload
+
+
+_ANY_TYPE_URL = 1
+_ANY_VALUE = 2
+
+
+def any_bytes(type_url: str, value: bytes) -> bytes:
+    """A serialised `google.protobuf.Any` holding the serialised message `value`."""
+    return field_record(_ANY_TYPE_URL, type_url.encode()) + field_record(_ANY_VALUE, value)

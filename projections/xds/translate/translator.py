@@ -1,0 +1,309 @@
+"""`XdsTranslator`: one Gateway's IR -> its `ResourceSet`, rebuilding only the pieces whose IR hash changed.
+
+The caches follow the resources' own nesting, keyed by IR names and checked by IR content hashes:
+
+    route configuration (by name)  <- IR listeners' hashes
+      virtual host (by name)        <- VirtualHost.hash
+        route record (by hash)      <- HTTPRoute.hash
+    listener (by name)              <- what its filter chains read (listener shells, L4 routes)
+    cluster, load assignment        <- Destination.hash
+    secret                          <- the certificate's content
+
+A changed route rebuilds its Route, splices its VirtualHost from the cached records of the other routes,
+and its RouteConfiguration from the cached records of the other virtual hosts. Nothing else is touched:
+the other resources keep the very same `VersionedResource`, and a type with no change keeps the very
+same mapping, so `diff` skips it without looking inside.
+
+A cache entry is only ever kept for what the latest IR has, so memory follows the configuration.
+Versions are content hashes: of the serialised message for small resources, and for a
+RouteConfiguration of the IR hashes it was built from (the bytes are a pure function of them) and of
+`BUILD_VERSION`, so equal IR gives equal versions on every replica without hashing a megabyte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+
+import msgspec
+
+from projections import ir
+from projections.xds.resources import (
+    CLUSTER,
+    CLUSTER_LOAD_ASSIGNMENT,
+    LISTENER,
+    ROUTE_CONFIGURATION,
+    SECRET,
+    ResourceSet,
+    TypeDiff,
+    VersionedResource,
+    diff,
+    versioned,
+)
+from projections.xds.translate.clusters import build_cluster, build_load_assignment, resolves_by_dns
+from projections.xds.translate.listeners import SocketGroup, build_listener
+from projections.xds.translate.names import cluster_name, http_route_configuration_name
+from projections.xds.translate.routes import route_configuration_bytes, route_record, virtual_host_record
+from projections.xds.translate.secrets import build_secret
+from projections.xds.translate.splice import any_bytes
+
+BUILD_VERSION = "egd-xds-1"
+"""Part of every RouteConfiguration version: change it whenever the same IR starts giving other bytes."""
+
+
+class XdsUpdate(msgspec.Struct, frozen=True, kw_only=True):
+    resources: ResourceSet
+    changes: dict[str, TypeDiff]
+    """Per type URL, the names updated (new or changed version) and removed since the previous update."""
+
+
+class _BuiltVirtualHost(msgspec.Struct, kw_only=True):
+    hash: str
+    record: bytes
+    routes: dict[str, bytes]  # route hash -> its record
+    http2_destinations: frozenset[str]  # destinations its gRPC routes reach
+
+
+class _BuiltRouteConfiguration(msgspec.Struct, kw_only=True):
+    key: tuple[str, ...]
+    resource: VersionedResource
+    virtual_hosts: dict[str, _BuiltVirtualHost]
+    http2_destinations: frozenset[str]
+
+
+def _specificity(listener: ir.HTTPListener) -> tuple[int, int]:
+    """Exact hostnames first, then longer wildcards, then listeners without a hostname (Gateway API order)."""
+    hostname = listener.hostname
+    if not hostname:
+        return (2, 0)
+    return (1, -len(hostname)) if hostname.startswith("*") else (0, 0)
+
+
+def _build_virtual_host(virtual_host: ir.VirtualHost, previous: _BuiltVirtualHost | None) -> _BuiltVirtualHost:
+    reusable = previous.routes if previous is not None else {}
+    routes = {r.hash: reusable.get(r.hash) or route_record(r) for r in virtual_host.routes}
+    http2 = frozenset(
+        destination
+        for r in virtual_host.routes
+        if r.grpc
+        for destination in (*(b.destination for b in r.backends), *(m.destination for m in r.mirrors))
+    )
+    return _BuiltVirtualHost(
+        hash=virtual_host.hash,
+        record=virtual_host_record(virtual_host, (routes[r.hash] for r in virtual_host.routes)),
+        routes=routes,
+        http2_destinations=http2,
+    )
+
+
+def _route_configuration(
+    name: str, listeners: Iterable[ir.HTTPListener], previous: _BuiltRouteConfiguration | None
+) -> _BuiltRouteConfiguration:
+    ordered = sorted(listeners, key=_specificity)
+    key = tuple(listener.hash for listener in ordered)
+    if previous is not None and previous.key == key:
+        return previous
+    old = previous.virtual_hosts if previous is not None else {}
+    built: dict[str, _BuiltVirtualHost] = {}
+    for virtual_host in _served_virtual_hosts(ordered):
+        cached = old.get(virtual_host.name)
+        if cached is None or cached.hash != virtual_host.hash:
+            cached = _build_virtual_host(virtual_host, cached)
+        built[virtual_host.name] = cached
+    hosts = built.values()
+    value = route_configuration_bytes(name, [v.record for v in hosts])
+    version = hashlib.sha256(f"{BUILD_VERSION}\n{name}\n{''.join([v.hash for v in hosts])}".encode()).hexdigest()
+    resource = VersionedResource(name=name, version=version, body=any_bytes(ROUTE_CONFIGURATION, value))
+    http2 = frozenset().union(*[v.http2_destinations for v in hosts if v.http2_destinations])
+    return _BuiltRouteConfiguration(key=key, resource=resource, virtual_hosts=built, http2_destinations=http2)
+
+
+def _served_virtual_hosts(listeners: list[ir.HTTPListener]) -> Iterable[ir.VirtualHost]:
+    """The virtual hosts of listeners sharing a route configuration, each domain once: the most specific
+    listener (first in `listeners`) serves it."""
+    if len(listeners) == 1:
+        return listeners[0].virtual_hosts
+    taken: set[str] = set()
+    served = []
+    for listener in listeners:
+        for virtual_host in listener.virtual_hosts:
+            if virtual_host.hostname not in taken:
+                taken.add(virtual_host.hostname)
+                served.append(virtual_host)
+    return served
+
+
+def _listener_key(group: SocketGroup) -> tuple[object, ...]:
+    """What a Listener reads: the HTTP listeners' shells (not their routes, which go over RDS), all of L4."""
+    return (
+        tuple((x.name, x.hostname, tuple(c.name for c in x.tls.certificates) if x.tls else ()) for x in group.https),
+        bool(group.http),
+        tuple(x.hash for x in group.l4),
+    )
+
+
+def _socket_groups(gateway: ir.GatewayIR) -> dict[str, SocketGroup]:
+    groups: dict[str, SocketGroup] = {}
+
+    def group(transport: str, address: str, port: int) -> SocketGroup:
+        made = SocketGroup(gateway.name, transport, address, port)
+        return groups.setdefault(made.name, made)
+
+    for http in gateway.http:
+        found = group("tcp", http.address, http.port)
+        (found.https if http.tls is not None else found.http).append(http)
+    for l4 in gateway.l4:
+        group("udp" if l4.protocol == "UDP" else "tcp", l4.address, l4.port).l4.append(l4)
+    return groups
+
+
+class _TypeBuilder:
+    """The new mapping of one type, sharing the previous mapping when nothing in it changed."""
+
+    def __init__(self, previous: Mapping[str, VersionedResource]) -> None:
+        self._previous = previous
+        self.resources: dict[str, VersionedResource] = {}
+        self._changed = False
+
+    def put(self, resource: VersionedResource) -> None:
+        if self._previous.get(resource.name) is not resource:
+            self._changed = True
+        self.resources[resource.name] = resource
+
+    def result(self) -> dict[str, VersionedResource]:
+        unchanged = not self._changed and len(self.resources) == len(self._previous)
+        return self._previous if unchanged and isinstance(self._previous, dict) else self.resources
+
+
+def _same_or(cached: tuple[object, VersionedResource] | None, fresh: VersionedResource) -> VersionedResource:
+    """The cached resource when `fresh` has its version (the IR changed elsewhere): unchanged stays identical."""
+    return cached[1] if cached is not None and cached[1].version == fresh.version else fresh
+
+
+class XdsTranslator:
+    """Holds one node group's caches; `update` turns each new GatewayIR into its ResourceSet."""
+
+    def __init__(self) -> None:
+        self._current = ResourceSet()
+        self._route_configurations: dict[str, _BuiltRouteConfiguration] = {}
+        self._listeners: dict[str, tuple[tuple[object, ...], VersionedResource | None]] = {}
+        self._clusters: dict[str, tuple[str, VersionedResource]] = {}
+        self._load_assignments: dict[str, tuple[str, VersionedResource]] = {}
+        self._secrets: dict[str, tuple[ir.Certificate, VersionedResource]] = {}
+        self._destinations_key: tuple[tuple[str, ...], frozenset[str]] | None = None
+
+    @property
+    def resources(self) -> ResourceSet:
+        return self._current
+
+    def update(self, gateway: ir.GatewayIR) -> ResourceSet:
+        return self.apply(gateway).resources
+
+    def apply(self, gateway: ir.GatewayIR) -> XdsUpdate:
+        previous = self._current
+        groups = _socket_groups(gateway)
+        route_configurations = self._build_route_configurations(gateway, groups, previous)
+        http2 = frozenset().union(*(r.http2_destinations for r in self._route_configurations.values()))
+        by_type = {
+            LISTENER: self._build_listeners(groups, previous),
+            ROUTE_CONFIGURATION: route_configurations,
+            SECRET: self._build_secrets(gateway, previous),
+        }
+        destinations_key = (tuple(d.hash for d in gateway.destinations), http2)
+        if destinations_key == self._destinations_key:  # the common case: a route changed, no backend did
+            by_type[CLUSTER] = previous.by_type.get(CLUSTER, {})
+            by_type[CLUSTER_LOAD_ASSIGNMENT] = previous.by_type.get(CLUSTER_LOAD_ASSIGNMENT, {})
+        else:
+            by_type[CLUSTER] = self._build_clusters(gateway, http2, previous)
+            by_type[CLUSTER_LOAD_ASSIGNMENT] = self._build_load_assignments(gateway, previous)
+            self._destinations_key = destinations_key
+        self._current = ResourceSet(by_type={t: m for t, m in by_type.items() if m})
+        return XdsUpdate(resources=self._current, changes=diff(previous, self._current))
+
+    def _build_route_configurations(
+        self, gateway: ir.GatewayIR, groups: Mapping[str, SocketGroup], previous: ResourceSet
+    ) -> dict[str, VersionedResource]:
+        wanted: dict[str, list[ir.HTTPListener]] = {}
+        for group in groups.values():
+            if group.http:
+                wanted[http_route_configuration_name(gateway.name, group.port)] = group.http
+            for listener in group.https:
+                wanted[listener.name] = [listener]
+        built = {
+            name: _route_configuration(name, listeners, self._route_configurations.get(name))
+            for name, listeners in wanted.items()
+        }
+        self._route_configurations = built
+        out = _TypeBuilder(previous.of_type(ROUTE_CONFIGURATION))
+        for entry in built.values():
+            out.put(entry.resource)
+        return out.result()
+
+    def _build_listeners(
+        self, groups: Mapping[str, SocketGroup], previous: ResourceSet
+    ) -> dict[str, VersionedResource]:
+        kept: dict[str, tuple[tuple[object, ...], VersionedResource | None]] = {}
+        out = _TypeBuilder(previous.of_type(LISTENER))
+        for name, group in groups.items():
+            key = _listener_key(group)
+            cached = self._listeners.get(name)
+            if cached is None or cached[0] != key:
+                message = build_listener(group, http_route_configuration_name(group.gateway, group.port))
+                cached = (key, versioned(message) if message is not None else None)
+            kept[name] = cached
+            if cached[1] is not None:
+                out.put(cached[1])
+        self._listeners = kept
+        return out.result()
+
+    def _build_clusters(
+        self, gateway: ir.GatewayIR, http2: frozenset[str], previous: ResourceSet
+    ) -> dict[str, VersionedResource]:
+        kept: dict[str, tuple[str, VersionedResource]] = {}
+        out = _TypeBuilder(previous.of_type(CLUSTER))
+        for destination in gateway.destinations:
+            for variant in (False, True) if destination.name in http2 else (False,):
+                name = cluster_name(destination.name, http2=variant)
+                cached = self._clusters.get(name)
+                if cached is None or cached[0] != destination.hash:
+                    fresh = _same_or(cached, versioned(build_cluster(destination, http2=variant)))
+                    cached = (destination.hash, fresh)
+                kept[name] = cached
+                out.put(cached[1])
+        self._clusters = kept
+        return out.result()
+
+    def _build_load_assignments(self, gateway: ir.GatewayIR, previous: ResourceSet) -> dict[str, VersionedResource]:
+        kept: dict[str, tuple[str, VersionedResource]] = {}
+        out = _TypeBuilder(previous.of_type(CLUSTER_LOAD_ASSIGNMENT))
+        for destination in gateway.destinations:
+            if resolves_by_dns(destination):
+                continue
+            cached = self._load_assignments.get(destination.name)
+            if cached is None or cached[0] != destination.hash:
+                cached = (destination.hash, _same_or(cached, versioned(build_load_assignment(destination))))
+            kept[destination.name] = cached
+            out.put(cached[1])
+        self._load_assignments = kept
+        return out.result()
+
+    def _build_secrets(self, gateway: ir.GatewayIR, previous: ResourceSet) -> dict[str, VersionedResource]:
+        kept: dict[str, tuple[ir.Certificate, VersionedResource]] = {}
+        out = _TypeBuilder(previous.of_type(SECRET))
+        tls_configs = [x.tls for x in gateway.http if x.tls] + [x.tls for x in gateway.l4 if x.tls]
+        for config in tls_configs:
+            for certificate in config.certificates:
+                if certificate.name in kept:
+                    continue
+                cached = self._secrets.get(certificate.name)
+                if cached is None or cached[0] != certificate:
+                    cached = (certificate, versioned(build_secret(certificate)))
+                kept[certificate.name] = cached
+                out.put(cached[1])
+        self._secrets = kept
+        return out.result()
+
+
+def build_resource_set(gateway: ir.GatewayIR) -> ResourceSet:
+    """The resources of `gateway`, built from scratch (what `XdsTranslator.update` must always equal)."""
+    return XdsTranslator().update(gateway)

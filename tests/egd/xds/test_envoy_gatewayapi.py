@@ -1,0 +1,352 @@
+"""End to end: Gateway API documents -> translator -> IR -> XdsTranslator -> ADS server -> a real Envoy 1.40,
+with real HTTP, HTTPS (a self-signed certificate from a Secret, chosen by SNI) and TCP traffic to local backends."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime
+import json
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import msgspec
+import pytest
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from projections.gatewayapi.offline import resources_from_documents
+from projections.gatewayapi.translator import translate
+from projections.ir import Certificate, GatewayIR, hashed
+from projections.xds.resources import CLUSTER, LISTENER, ROUTE_CONFIGURATION
+from projections.xds.translate import XdsTranslator, build_resource_set
+from tests.egd.xds.conftest import GROUP, Recorded, Server
+from tests.egd.xds.envoy_process import free_port, run_envoy
+from tests.egd.xds.test_envoy_delta import eventually
+from tests.projections.xds.test_translate_golden import CASE_NAMES, CASES, gateways_of
+
+pytestmark = pytest.mark.slow
+SECURE_HOST = "secure.example.com"
+
+
+async def start_http_backend(name: str) -> tuple[web.AppRunner, int]:
+    async def echo(request: web.Request) -> web.Response:
+        body = {"backend": name, "path": request.path, "headers": dict(request.headers)}
+        return web.json_response(body)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", echo)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, port
+
+
+async def start_tcp_echo() -> tuple[asyncio.Server, int]:
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        data = await reader.read(1024)
+        writer.write(b"echo:" + data)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    return server, int(server.sockets[0].getsockname()[1])
+
+
+def self_signed(hostname: str) -> tuple[bytes, bytes]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    pem_key = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM), pem_key
+
+
+def _service(name: str, port: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"ports": [{"name": "p", "port": 80, "targetPort": port}]},
+        },
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {"name": f"{name}-1", "namespace": "default", "labels": {"kubernetes.io/service-name": name}},
+            "addressType": "IPv4",
+            "ports": [{"name": "p", "port": port}],
+            "endpoints": [{"addresses": ["127.0.0.1"]}],
+        },
+    ]
+
+
+def _rule(path: str, *backends: tuple[str, int], **extra: Any) -> dict[str, Any]:
+    return {
+        "matches": [{"path": {"type": "PathPrefix", "value": path}, **extra.pop("match", {})}],
+        "backendRefs": [{"name": name, "port": 80, "weight": weight} for name, weight in backends],
+        **extra,
+    }
+
+
+def documents(ports: dict[str, int], certificate: tuple[bytes, bytes], alpha_path: str = "/alpha") -> list[Any]:
+    gw = "gateway.networking.k8s.io/v1"
+    listeners = [
+        {"name": "http", "protocol": "HTTP", "port": ports["http"]},
+        {
+            "name": "https",
+            "protocol": "HTTPS",
+            "port": ports["https"],
+            "hostname": SECURE_HOST,
+            "tls": {"certificateRefs": [{"name": "secure-cert"}]},
+        },
+        {"name": "tcp", "protocol": "TCP", "port": ports["tcp"], "allowedRoutes": {"kinds": [{"kind": "TCPRoute"}]}},
+    ]
+    http_rules = [
+        _rule(alpha_path, ("alpha", 1)),
+        _rule("/pick", ("beta", 1), match={"headers": [{"name": "x-pick", "value": "beta"}]}),
+        _rule("/pick", ("alpha", 1)),
+        _rule("/split", ("alpha", 1), ("beta", 1)),
+        _rule("/missing", ("nowhere", 1)),
+        {
+            "matches": [{"path": {"type": "PathPrefix", "value": "/old"}}],
+            "filters": [
+                {"type": "RequestRedirect", "requestRedirect": {"hostname": "new.example.com", "statusCode": 301}}
+            ],
+        },
+        _rule(
+            "/headers",
+            ("alpha", 1),
+            filters=[
+                {
+                    "type": "RequestHeaderModifier",
+                    "requestHeaderModifier": {"set": [{"name": "x-added", "value": "1"}]},
+                },
+                {
+                    "type": "ResponseHeaderModifier",
+                    "responseHeaderModifier": {"add": [{"name": "x-response", "value": "yes"}]},
+                },
+            ],
+        ),
+    ]
+    chain, key = certificate
+    return [
+        {
+            "apiVersion": gw,
+            "kind": "GatewayClass",
+            "metadata": {"name": "eg"},
+            "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"},
+        },
+        {
+            "apiVersion": gw,
+            "kind": "Gateway",
+            "metadata": {"name": "eg", "namespace": "default"},
+            "spec": {
+                "gatewayClassName": "eg",
+                "addresses": [{"type": "IPAddress", "value": "127.0.0.1"}],
+                "listeners": listeners,
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "secure-cert", "namespace": "default"},
+            "type": "kubernetes.io/tls",
+            "data": {"tls.crt": base64.b64encode(chain).decode(), "tls.key": base64.b64encode(key).decode()},
+        },
+        *_service("alpha", ports["alpha"]),
+        *_service("beta", ports["beta"]),
+        *_service("echo", ports["echo"]),
+        {
+            "apiVersion": gw,
+            "kind": "HTTPRoute",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"parentRefs": [{"name": "eg", "sectionName": "http"}], "rules": http_rules},
+        },
+        {
+            "apiVersion": gw,
+            "kind": "HTTPRoute",
+            "metadata": {"name": "secure", "namespace": "default"},
+            "spec": {"parentRefs": [{"name": "eg", "sectionName": "https"}], "rules": [_rule("/", ("beta", 1))]},
+        },
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1alpha2",
+            "kind": "TCPRoute",
+            "metadata": {"name": "tcp", "namespace": "default"},
+            "spec": {
+                "parentRefs": [{"name": "eg", "sectionName": "tcp"}],
+                "rules": [{"backendRefs": [{"name": "echo", "port": 80}]}],
+            },
+        },
+    ]
+
+
+def gateway_ir(docs: list[Any]) -> GatewayIR:
+    return translate(resources_from_documents([(d, f"document {i}") for i, d in enumerate(docs)])).gateways[GROUP]
+
+
+@pytest.fixture
+async def backends() -> AsyncIterator[dict[str, int]]:
+    runners = {name: await start_http_backend(name) for name in ("alpha", "beta")}
+    echo, echo_port = await start_tcp_echo()
+    try:
+        yield {"alpha": runners["alpha"][1], "beta": runners["beta"][1], "echo": echo_port}
+    finally:
+        for runner, _ in runners.values():
+            await runner.cleanup()
+        echo.close()
+        await echo.wait_closed()
+
+
+async def fetch(
+    session: aiohttp.ClientSession, port: int, path: str, **options: Any
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    try:
+        async with session.get(
+            f"http://127.0.0.1:{port}{path}",
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=3),
+            **options,
+        ) as response:
+            body = await response.text()
+            parsed = json.loads(body) if response.content_type == "application/json" else {}
+            return response.status, parsed, dict(response.headers)
+    except aiohttp.ClientError:
+        return 0, {}, {}
+
+
+async def test_gateway_api_through_real_envoy(
+    server: Server, recorded: Recorded, backends: dict[str, int], tmp_path: Path
+) -> None:
+    ports = {**backends, "http": free_port(), "https": free_port(), "tcp": free_port()}
+    certificate = self_signed(SECURE_HOST)
+    translator = XdsTranslator()
+    server.bus.publish(GROUP, translator.update(gateway_ir(documents(ports, certificate))))
+    http = ports["http"]
+    async with (
+        run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="gwapi") as _,
+        aiohttp.ClientSession() as s,
+    ):
+
+        async def backend_of(path: str, **options: Any) -> str | None:
+            return (await fetch(s, http, path, **options))[1].get("backend")
+
+        async def serves_alpha() -> bool:
+            return await backend_of("/alpha/x") == "alpha"
+
+        await eventually(serves_alpha, what="HTTP traffic through Envoy")
+        assert recorded.nacks == []
+
+        # path prefix and header matches
+        assert await backend_of("/pick") == "alpha"
+        assert await backend_of("/pick", headers={"x-pick": "beta"}) == "beta"
+        assert (await fetch(s, http, "/alphabet"))[0] == 404  # prefixes match whole path elements
+        # weighted split: both backends answer
+        seen = [await backend_of("/split") for _ in range(40)]
+        assert {"alpha", "beta"} <= set(seen)
+        assert 5 <= seen.count("alpha") <= 35
+        # redirect
+        status, _, headers = await fetch(s, http, "/old/page")
+        assert status == 301
+        assert headers["Location"].startswith("http://new.example.com")
+        # header modifiers, both ways
+        status, body, headers = await fetch(s, http, "/headers")
+        assert body["headers"].get("x-added") == "1"
+        assert headers.get("x-response") == "yes"
+        # a backend that does not exist answers 500
+        assert (await fetch(s, http, "/missing"))[0] == 500
+
+        # HTTPS: the certificate from the Secret, chosen by SNI
+        context = ssl.create_default_context(cadata=certificate[0].decode())
+        async with s.get(
+            f"https://127.0.0.1:{ports['https']}/",
+            ssl=context,
+            server_hostname=SECURE_HOST,
+            headers={"Host": SECURE_HOST},
+            timeout=aiohttp.ClientTimeout(total=3),
+        ) as response:
+            assert response.status == 200
+            assert (await response.json())["backend"] == "beta"
+
+        # TCPRoute
+        reader, writer = await asyncio.open_connection("127.0.0.1", ports["tcp"])
+        writer.write(b"ping")
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(100), 3) == b"echo:ping"
+        writer.close()
+
+        # one route changed: only its RouteConfiguration is pushed, and traffic follows
+        pushed_before = len(recorded.responses)
+        server.bus.publish(GROUP, translator.update(gateway_ir(documents(ports, certificate, alpha_path="/first"))))
+
+        async def moved() -> bool:
+            return await backend_of("/first/x") == "alpha"
+
+        await eventually(moved, what="the changed route")
+        pushed = [sent for _, sent in recorded.responses[pushed_before:]]
+        assert {p.type_url for p in pushed} == {ROUTE_CONFIGURATION}
+        assert sum(p.resources for p in pushed) == 1
+        assert {CLUSTER, LISTENER} <= {a.type_url for _, a in recorded.acks}
+        assert recorded.nacks == []
+
+
+def on_loopback(gateway: GatewayIR, ports: dict[int, int], certificate: tuple[bytes, bytes]) -> GatewayIR:
+    """`gateway` with every listener on 127.0.0.1, its port mapped through `ports` (free ones), and a real
+    certificate in place of the golden files' placeholder PEM."""
+
+    def moved(listener: Any) -> Any:
+        port = ports.setdefault(listener.port, free_port())
+        tls = listener.tls
+        if tls is not None:
+            real = [
+                Certificate(name=c.name, certificate_chain=certificate[0].decode(), private_key=certificate[1].decode())
+                for c in tls.certificates
+            ]
+            tls = msgspec.structs.replace(tls, certificates=tuple(real))
+        return hashed(msgspec.structs.replace(listener, address="127.0.0.1", port=port, tls=tls))
+
+    return hashed(
+        msgspec.structs.replace(
+            gateway, http=tuple(moved(x) for x in gateway.http), l4=tuple(moved(x) for x in gateway.l4)
+        )
+    )
+
+
+async def test_envoy_accepts_every_golden_case(server: Server, recorded: Recorded, tmp_path: Path) -> None:
+    """Each golden case in turn is the whole configuration of one real Envoy: it ACKs every resource."""
+    certificate = self_signed("example.com")
+    async with run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="goldens"):
+        for case in CASE_NAMES:
+            for gateway in gateways_of(CASES / f"{case}.in.yaml").values():
+                resources = build_resource_set(on_loopback(gateway, {}, certificate))
+                server.bus.publish(GROUP, resources)
+                expected = {t: {n: r.version for n, r in resources.of_type(t).items()} for t in resources.by_type}
+
+                async def settled(expected: dict[str, dict[str, str]] = expected, case: str = case) -> bool:
+                    if recorded.nacks:
+                        raise AssertionError(f"{case}: Envoy NACKed {recorded.nacks[0]}")
+                    return any(
+                        {t: v for t, v in s.acked_versions().items() if v} == expected
+                        for s in server.servicer.streams.values()
+                    )
+
+                await eventually(settled, within=10, what=f"{case}: every resource ACKed")
