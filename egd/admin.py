@@ -1,12 +1,21 @@
-"""Admin HTTP: health, readiness, Prometheus metrics, and read-only views of what the daemon folded.
+"""Admin HTTP: health, readiness, Prometheus metrics, and read-only views of what the daemon serves.
 
-`/api/v1/objects` takes `min_seq`: it answers once the fold has reached that stream sequence (or 504), which
-is how `egd get` reads its own writes.
+    /healthz  /readyz  /metrics
+    /api/v1/sequence                       the folded stream sequence
+    /api/v1/objects?kind=&namespace=&name=&min_seq=   objects with their Gateway API status
+    /api/v1/invalid                        objects whose latest document does not decode (and why)
+    /api/v1/quarantine                     log records that are not valid events
+    /api/v1/ir?gateway=NS/NAME             the IR per Gateway
+    /api/v1/xds?gateway=NS/NAME            the Envoy resources per Gateway, with versions
+    /api/v1/envoys                         connected Envoys: node, Gateway, ACKed versions, recent NACKs
+
+`min_seq` makes a request wait until the fold has reached that stream sequence (or answer 504): that is how
+`egd get` reads its own writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -15,7 +24,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from egd.metrics import Metrics
 from egd.sequence_watch import SequenceWatch
-from projections.state import ResourceState, as_document
+from egd.xds.servicer import ConnectedStream
+from projections.pipeline import Pipeline
+from projections.xds.translate.fleet import XdsFleet
+from projections.xds.translate.render import resource_documents
 
 MIN_SEQ_WAIT_SECONDS = 10.0
 
@@ -25,9 +37,11 @@ _json = msgspec.json.Encoder()
 class AdminViews(msgspec.Struct, kw_only=True):
     """What the admin server reads; each stage of the daemon contributes its part."""
 
-    state: ResourceState
+    pipeline: Pipeline
     watch: SequenceWatch
     metrics: Metrics
+    xds: XdsFleet
+    streams: Mapping[int, ConnectedStream]
     is_ready: Callable[[], bool]
 
 
@@ -36,6 +50,8 @@ def _json_response(body: Any, status: int = 200) -> web.Response:
 
 
 def build_admin_app(views: AdminViews) -> web.Application:
+    pipeline = views.pipeline
+
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok\n")
 
@@ -48,34 +64,80 @@ def build_admin_app(views: AdminViews) -> web.Application:
         return web.Response(body=generate_latest(views.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def sequence(_: web.Request) -> web.Response:
-        return _json_response({"folded_seq": views.state.last_seq})
+        return _json_response({"folded_seq": pipeline.state.last_seq})
 
     async def objects(request: web.Request) -> web.Response:
         min_seq = int(request.query.get("min_seq", "0"))
         if not await views.watch.wait_for(min_seq, within=MIN_SEQ_WAIT_SECONDS):
             return _json_response(
-                {"error": f"the daemon has not folded sequence {min_seq} yet (at {views.state.last_seq})"}, 504
+                {"error": f"the daemon has not folded sequence {min_seq} yet (at {pipeline.state.last_seq})"}, 504
             )
         kind = request.query.get("kind")
         namespace = request.query.get("namespace")
         name = request.query.get("name")
-        items = [
-            as_document(stored)
-            for key, stored in sorted(views.state.objects.items())
-            if (kind is None or key.kind == kind)
-            and (namespace is None or key.namespace == namespace)
-            and (name is None or key.name == name)
-        ]
-        return _json_response({"folded_seq": views.state.last_seq, "items": items})
+        items = []
+        for key, stored in sorted(pipeline.state.objects.items()):
+            if (
+                (kind is None or key.kind == kind)
+                and (namespace is None or key.namespace == namespace)
+                and (name is None or key.name == name)
+            ):
+                items.append(pipeline.document(stored))
+        return _json_response({"folded_seq": pipeline.state.last_seq, "items": items})
+
+    async def invalid(_: web.Request) -> web.Response:
+        return _json_response(sorted(pipeline.invalid.values(), key=lambda bad: bad.key))
 
     async def quarantine(_: web.Request) -> web.Response:
-        return _json_response({"count": views.state.quarantine_count, "recent": list(views.state.quarantined)})
+        state = pipeline.state
+        return _json_response({"count": state.quarantine_count, "recent": list(state.quarantined)})
+
+    async def gateway_ir(request: web.Request) -> web.Response:
+        wanted = request.query.get("gateway")
+        gateways = pipeline.translator.gateways
+        return _json_response([ir for name, ir in gateways.items() if wanted is None or name == wanted])
+
+    async def xds(request: web.Request) -> web.Response:
+        wanted = request.query.get("gateway")
+        names = [wanted] if wanted else sorted(pipeline.translator.gateways)
+        out = []
+        for name in names:
+            resources = views.xds.resources(name)
+            if resources is not None:
+                out.append({"gateway": name, "resources": resource_documents(resources)})
+        return _json_response(out)
+
+    async def envoys(_: web.Request) -> web.Response:
+        return _json_response(
+            [
+                {
+                    "stream_id": stream.info.stream_id,
+                    "variant": stream.info.variant,
+                    "node_id": stream.info.node_id,
+                    "gateway": stream.info.node_group,
+                    "peer": stream.info.peer,
+                    "acked_versions": stream.acked_versions(),
+                    "recent_nacks": [
+                        {"type_url": n.type_url, "nonce": n.nonce, "code": n.error_code, "message": n.error_message}
+                        for n in stream.nacks
+                    ],
+                }
+                for stream in views.streams.values()
+            ]
+        )
 
     app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/api/v1/sequence", sequence)
-    app.router.add_get("/api/v1/objects", objects)
-    app.router.add_get("/api/v1/quarantine", quarantine)
+    for path, handler in (
+        ("/healthz", healthz),
+        ("/readyz", readyz),
+        ("/metrics", metrics),
+        ("/api/v1/sequence", sequence),
+        ("/api/v1/objects", objects),
+        ("/api/v1/invalid", invalid),
+        ("/api/v1/quarantine", quarantine),
+        ("/api/v1/ir", gateway_ir),
+        ("/api/v1/xds", xds),
+        ("/api/v1/envoys", envoys),
+    ):
+        app.router.add_get(path, handler)
     return app

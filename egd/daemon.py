@@ -1,6 +1,8 @@
 """`egd serve`: wires the stages together and runs them until SIGINT/SIGTERM.
 
-embedded nats-server (unless --nats-url) → event store → follower (fold) → admin HTTP
+embedded nats-server (unless --nats-url) → event store → follower (fold + translate)
+    → xDS publisher → bus → ADS server → Envoys
+admin HTTP reads the pipeline, the bus and the ADS server's streams.
 """
 
 from __future__ import annotations
@@ -11,18 +13,24 @@ import os
 import signal
 from pathlib import Path
 
+import grpc
 import msgspec
 import structlog
 from aiohttp import web
 
 from egd.admin import AdminViews, build_admin_app
+from egd.bus import LatestValues
 from egd.datadir import DataDir
 from egd.follower import Follower
 from egd.metrics import Metrics
 from egd.natsserver import NatsServerProcess
 from egd.sequence_watch import SequenceWatch
+from egd.xds.publisher import XdsPublisher
+from egd.xds.servicer import AggregatedDiscoveryServicer, start_xds_server
+from egd.xds.telemetry import metered_hooks
 from events.jetstream import JetStreamEventStore
-from projections.state import ResourceState
+from projections.pipeline import Pipeline
+from projections.xds.resources import ResourceSet
 
 log = structlog.get_logger("egd.daemon")
 
@@ -40,6 +48,7 @@ async def serve(options: ServeOptions) -> None:
     lock_fd = data_dir.lock()
     embedded: NatsServerProcess | None = None
     runner: web.AppRunner | None = None
+    xds_server: grpc.aio.Server | None = None
     store: JetStreamEventStore | None = None
     try:
         nats_url = options.nats_url
@@ -51,35 +60,58 @@ async def serve(options: ServeOptions) -> None:
         store = await JetStreamEventStore.connect(nats_url)
 
         metrics = Metrics()
-        state = ResourceState()
+        pipeline = Pipeline()
         watch = SequenceWatch()
-        follower = Follower(store, state, metrics, watch)
+        bus: LatestValues[str, ResourceSet] = LatestValues()
+        publisher = XdsPublisher(bus, metrics)
+        follower = Follower(store, pipeline, metrics, watch, on_translated=publisher.mark)
+        servicer = AggregatedDiscoveryServicer(bus, hooks=metered_hooks(metrics))
+        xds_host, xds_port = options.xds_address
+        xds_server, _ = await start_xds_server(servicer, f"{xds_host}:{xds_port}")
 
-        views = AdminViews(state=state, watch=watch, metrics=metrics, is_ready=follower.caught_up.is_set)
+        views = AdminViews(
+            pipeline=pipeline,
+            watch=watch,
+            metrics=metrics,
+            xds=publisher.fleet,
+            streams=servicer.streams,
+            is_ready=lambda: follower.caught_up.is_set() and not publisher.pending(),
+        )
         runner = web.AppRunner(build_admin_app(views), access_log=None)
         await runner.setup()
         admin_host, admin_port = options.admin_address
         await web.TCPSite(runner, admin_host, admin_port).start()
         admin_url = f"http://{admin_host}:{admin_port}"
         data_dir.record(nats_url=nats_url, admin_url=admin_url)
-        log.info("egd serving", nats_url=nats_url, admin_url=admin_url, data_dir=str(data_dir.path))
+        log.info(
+            "egd serving",
+            nats_url=nats_url,
+            admin_url=admin_url,
+            xds_address=f"{xds_host}:{xds_port}",
+            data_dir=str(data_dir.path),
+        )
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        follow_task = asyncio.create_task(follower.run(), name="follower")
-        stop_task = asyncio.create_task(stop.wait(), name="stop")
-        done, pending = await asyncio.wait({follow_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        tasks = {
+            asyncio.create_task(follower.run(), name="follower"),
+            asyncio.create_task(publisher.run(pipeline), name="xds-publisher"),
+            asyncio.create_task(stop.wait(), name="stop"),
+        }
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         for task in done:
-            task.result()  # a follower that failed takes the daemon down with its error
+            task.result()  # a stage that failed takes the daemon down with its error
         log.info("egd stopping")
     finally:
         data_dir.forget()
+        if xds_server is not None:
+            await xds_server.stop(grace=1.0)
         if runner is not None:
             await runner.cleanup()
         if store is not None:

@@ -1,5 +1,9 @@
-"""The follower: reads the log from where the state stands, folds every record, and says when it has
-caught up with the stream."""
+"""The follower: reads the log from where the state stands, folds every record through the pipeline, and
+says when it has caught up with the stream.
+
+While catching up it folds state only and translates once at the end (a restart's cost does not grow with
+translation work per historical event); after that every record is translated as it arrives.
+"""
 
 from __future__ import annotations
 
@@ -12,70 +16,85 @@ import structlog
 from egd.metrics import Metrics
 from egd.sequence_watch import SequenceWatch
 from events.store import EventStore
-from projections.state import ResourceState, StateChange, fold
+from projections.gatewayapi.translator import Changes
+from projections.pipeline import Pipeline
 
 log = structlog.get_logger("egd.follower")
 
-ChangeListener = Callable[[StateChange], None]
+TranslationListener = Callable[[Changes], None]
 
 
 class Follower:
     def __init__(
         self,
         store: EventStore,
-        state: ResourceState,
+        pipeline: Pipeline,
         metrics: Metrics,
         watch: SequenceWatch,
-        listeners: tuple[ChangeListener, ...] = (),
+        on_translated: TranslationListener,
     ) -> None:
         self.store = store
-        self.state = state
+        self.pipeline = pipeline
         self.metrics = metrics
         self.watch = watch
-        self.listeners = listeners
+        self.on_translated = on_translated
         self.caught_up = asyncio.Event()
         self.catch_up_target = 0
 
     async def run(self) -> None:
+        state = self.pipeline.state
         self.catch_up_target = await self.store.last_seq()
         self.metrics.stream_seq.set(self.catch_up_target)
         started = time.perf_counter()
-        log.info("catching up", from_seq=self.state.last_seq, to_seq=self.catch_up_target)
-        if self.state.last_seq >= self.catch_up_target:
-            self._mark_caught_up(started)
-        async for record in self.store.follow(after_seq=self.state.last_seq):
-            change = fold(self.state, record)
+        log.info("catching up", from_seq=state.last_seq, to_seq=self.catch_up_target)
+        if state.last_seq >= self.catch_up_target:
+            self._finish_catching_up(started)
+        async for record in self.store.follow(after_seq=state.last_seq):
+            live = self.caught_up.is_set()
+            translate_started = time.perf_counter()
+            step = self.pipeline.fold(record, translate=live)
             self.metrics.events_folded.inc()
             self.metrics.folded_seq.set(record.seq)
             if record.seq > self.catch_up_target:
                 self.metrics.stream_seq.set(record.seq)
-            if change is None:
+            if step.state is None:
                 self.metrics.events_quarantined.inc()
-                bad = self.state.quarantined[-1]
-                log.warning("event quarantined", seq=record.seq, subject=record.subject, error=bad.error)
-            else:
-                if self.caught_up.is_set():
-                    log.info(
-                        "event folded",
-                        seq=record.seq,
-                        resource=str(change.key),
-                        change=change.verb,
-                        actor=change.audit.actor,
-                        correlation_id=change.audit.correlation_id,
-                    )
-                for listener in self.listeners:
-                    listener(change)
-            self.metrics.objects.set(len(self.state.objects))
+                log.warning(
+                    "event quarantined", seq=record.seq, subject=record.subject, error=state.quarantined[-1].error
+                )
+            elif live:
+                self.metrics.translate_seconds.observe(time.perf_counter() - translate_started)
+                change = step.state
+                invalid = self.pipeline.invalid.get(change.key)
+                log.info(
+                    "event folded",
+                    seq=record.seq,
+                    resource=str(change.key),
+                    change=change.verb,
+                    actor=change.audit.actor,
+                    correlation_id=change.audit.correlation_id,
+                    gateways=len(step.translation.gateways) + len(step.translation.gateways_removed),
+                    invalid=invalid.error if invalid is not None and invalid.revision == record.seq else None,
+                )
+                self.on_translated(step.translation)
+            self.metrics.objects.set(len(state.objects))
             self.watch.advance(record.seq)
-            if not self.caught_up.is_set() and record.seq >= self.catch_up_target:
-                self._mark_caught_up(started)
+            if not live and record.seq >= self.catch_up_target:
+                self._finish_catching_up(started)
 
-    def _mark_caught_up(self, started: float) -> None:
+    def _finish_catching_up(self, started: float) -> None:
+        folded = time.perf_counter()
+        changes = self.pipeline.translate_all()
+        self.on_translated(changes)
         self.caught_up.set()
+        state = self.pipeline.state
         log.info(
             "caught up",
-            seq=self.state.last_seq,
-            objects=len(self.state.objects),
-            quarantined=self.state.quarantine_count,
-            seconds=round(time.perf_counter() - started, 3),
+            seq=state.last_seq,
+            objects=len(state.objects),
+            gateways=len(changes.gateways),
+            invalid=len(self.pipeline.invalid),
+            quarantined=state.quarantine_count,
+            fold_seconds=round(folded - started, 3),
+            translate_seconds=round(time.perf_counter() - folded, 3),
         )

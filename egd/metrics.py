@@ -4,31 +4,37 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+_FAST_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0)
+
 
 class Metrics:
     """One registry per daemon, so that tests can run several daemons in one process."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.events_folded = Counter(
-            "egd_events_folded", "Log records folded into the state projection", registry=self.registry
-        )
+        r = self.registry = CollectorRegistry()
+        self.events_folded = Counter("egd_events_folded", "Log records folded into the state", registry=r)
         self.events_quarantined = Counter(
-            "egd_events_quarantined",
-            "Log records that are not valid events, kept but not folded",
-            registry=self.registry,
+            "egd_events_quarantined", "Log records that are not valid events, kept but not folded", registry=r
         )
-        self.folded_seq = Gauge(
-            "egd_folded_sequence", "Stream sequence of the last folded record", registry=self.registry
+        self.folded_seq = Gauge("egd_folded_sequence", "Stream sequence of the last folded record", registry=r)
+        self.stream_seq = Gauge("egd_stream_sequence", "Last stream sequence known to the follower", registry=r)
+        self.objects = Gauge("egd_objects", "Objects in the current state", registry=r)
+        self.translate_seconds = Histogram(
+            "egd_translate_seconds", "Time to fold and translate one live event", buckets=_FAST_BUCKETS, registry=r
         )
-        self.stream_seq = Gauge(
-            "egd_stream_sequence", "Last stream sequence known to the follower", registry=self.registry
+        self.xds_build_seconds = Histogram(
+            "egd_xds_build_seconds", "Time to build one Gateway's xDS resources", buckets=_FAST_BUCKETS, registry=r
         )
-        self.objects = Gauge("egd_objects", "Objects in the current state", registry=self.registry)
-        self.fold_seconds = Histogram(
-            "egd_fold_batch_seconds",
-            "Time to fold one batch of records",
-            buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0),
-            registry=self.registry,
+        self.xds_responses = Counter("egd_xds_responses", "xDS responses sent", ["variant", "type"], registry=r)
+        self.xds_response_bytes = Counter(
+            "egd_xds_response_bytes", "Bytes of xDS responses sent", ["variant", "type"], registry=r
         )
-        self.nats_reconnects = Counter("egd_nats_reconnects", "Reconnections to NATS", registry=self.registry)
+        self.xds_acks = Counter("egd_xds_acks", "xDS ACKs received", ["type"], registry=r)
+        self.xds_nacks = Counter("egd_xds_nacks", "xDS NACKs received", ["type"], registry=r)
+        self.xds_streams = Gauge("egd_xds_streams", "Connected xDS streams", ["variant"], registry=r)
+        self.nats_reconnects = Counter("egd_nats_reconnects", "Reconnections to NATS", registry=r)
+
+
+def short_type(type_url: str) -> str:
+    """`type.googleapis.com/envoy.config.cluster.v3.Cluster` → `Cluster`: a bounded label value."""
+    return type_url.rsplit(".", 1)[-1]

@@ -11,6 +11,8 @@ historical event.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from events.keys import ResourceKey
@@ -18,7 +20,7 @@ from events.schema import LogRecord
 from projections.errors import InvalidDocumentError
 from projections.gatewayapi.inputs import Resource, decode_input
 from projections.gatewayapi.translator import Changes, Deleted, Translator
-from projections.state import ResourceState, StateChange, StoredObject, fold
+from projections.state import ResourceState, StateChange, StoredObject, as_document, fold
 
 
 class InvalidObject(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,6 +59,14 @@ class Pipeline:
         resources = [r for r in map(self._decode, self.state.objects.values()) if r is not None]
         return self.translator.apply(resources)
 
+    def document(self, stored: StoredObject) -> dict[str, Any]:
+        """The object as `egd get` shows it: server-side metadata filled in, Gateway API status added."""
+        document = as_document(stored)
+        status = self.translator.status(stored.key)
+        if status is not None:
+            document["status"] = msgspec.to_builtins(status)
+        return document
+
     def _translate_change(self, change: StateChange) -> Changes:
         if change.after is None:
             self.invalid.pop(change.key, None)
@@ -79,4 +89,3 @@ class Pipeline:
             return None
         self.invalid.pop(stored.key, None)
         return resource
-

@@ -19,8 +19,8 @@ import yaml
 from egd.client import Target, fetch_objects, resolve_target
 from egd.commands.options import daemon_options
 from events.jetstream import JetStreamEventStore
+from projections.pipeline import Pipeline
 from projections.resources.kinds import REGISTRY
-from projections.state import ResourceState, as_document, fold
 
 
 async def read_objects(target: Target, query: dict[str, str]) -> list[dict[str, Any]]:
@@ -28,14 +28,15 @@ async def read_objects(target: Target, query: dict[str, str]) -> list[dict[str, 
     try:
         if target.admin_url is not None:
             return await fetch_objects(target.admin_url, min_seq=await store.last_seq(), query=query)
-        state = ResourceState()
+        pipeline = Pipeline()
         async for record in store.read():
-            fold(state, record)
+            pipeline.fold(record, translate=False)
     finally:
         await store.close()
+    pipeline.translate_all()
     return [
-        as_document(stored)
-        for key, stored in sorted(state.objects.items())
+        pipeline.document(stored)
+        for key, stored in sorted(pipeline.state.objects.items())
         if all(getattr(key, field) == value for field, value in query.items())
     ]
 

@@ -87,6 +87,13 @@ class Translator:
     def gateways(self) -> dict[str, ir.GatewayIR]:
         return dict(sorted(self._irs.items()))
 
+    def gateway(self, name: str) -> ir.GatewayIR | None:
+        """The IR of one Gateway (`<namespace>/<name>`), without copying the others."""
+        return self._irs.get(name)
+
+    def status(self, key: ResourceKey) -> Status | None:
+        return self._statuses.get(key)
+
     @property
     def statuses(self) -> dict[ResourceKey, Status]:
         return dict(sorted(self._statuses.items()))

@@ -1,0 +1,62 @@
+"""The xDS publisher: turns the Gateways whose IR changed into resource sets on the bus.
+
+Changes are marked as the follower translates them and built when the publisher next runs, so a burst of
+events costs one build per Gateway, not one per event (the follower drains what NATS has delivered before
+the loop lets the publisher run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import structlog
+
+from egd.bus import LatestValues
+from egd.metrics import Metrics
+from projections.gatewayapi.translator import Changes
+from projections.pipeline import Pipeline
+from projections.xds.resources import ResourceSet
+from projections.xds.translate.fleet import XdsFleet
+
+log = structlog.get_logger("egd.xds.publisher")
+
+
+class XdsPublisher:
+    def __init__(self, bus: LatestValues[str, ResourceSet], metrics: Metrics) -> None:
+        self.bus = bus
+        self.metrics = metrics
+        self.fleet = XdsFleet()
+        self._dirty: set[str] = set()
+        self._wake = asyncio.Event()
+
+    def mark(self, changes: Changes) -> None:
+        if changes.gateways or changes.gateways_removed:
+            self._dirty.update(changes.gateways)
+            self._dirty.update(changes.gateways_removed)
+            self._wake.set()
+
+    def pending(self) -> bool:
+        return bool(self._dirty)
+
+    async def run(self, pipeline: Pipeline) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            self.publish(pipeline)
+
+    def publish(self, pipeline: Pipeline) -> None:
+        dirty, self._dirty = sorted(self._dirty), set()
+        for name in dirty:
+            started = time.perf_counter()
+            gateway = pipeline.translator.gateway(name)
+            update = self.fleet.apply(gateway) if gateway is not None else self.fleet.remove(name)
+            self.bus.publish(name, update.resources)
+            self.metrics.xds_build_seconds.observe(time.perf_counter() - started)
+            log.info(
+                "xds published",
+                gateway=name,
+                removed_gateway=gateway is None,
+                updated={t.rsplit(".", 1)[-1]: len(c.updated) for t, c in update.changes.items() if c.updated},
+                removed={t.rsplit(".", 1)[-1]: len(c.removed) for t, c in update.changes.items() if c.removed},
+            )
