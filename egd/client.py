@@ -11,6 +11,7 @@ import msgspec
 
 from egd.datadir import DataDir
 from events.errors import StoreUnavailableError
+from events.jetstream import JetStreamEventStore
 
 
 class Target(msgspec.Struct, frozen=True, kw_only=True):
@@ -30,6 +31,15 @@ def resolve_target(nats_url: str | None, data_dir: Path) -> Target:
             f"no running egd found in data dir {data_dir} (start one with `egd serve`, or pass --nats-url)"
         )
     return Target(nats_url=recorded_url, admin_url=admin_url)
+
+
+def nats_servers(nats_url: str) -> list[str]:
+    """`--nats-url` takes one URL or a comma-separated list (the servers of a cluster)."""
+    return [url.strip() for url in nats_url.split(",") if url.strip()]
+
+
+async def open_store(nats_url: str, *, replicas: int = 1) -> JetStreamEventStore:
+    return await JetStreamEventStore.connect(nats_servers(nats_url), replicas=replicas)
 
 
 async def fetch_objects(admin_url: str, *, min_seq: int, query: dict[str, str]) -> list[dict[str, Any]]:

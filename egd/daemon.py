@@ -20,6 +20,7 @@ from aiohttp import web
 
 from egd.admin import AdminViews, build_admin_app
 from egd.bus import LatestValues
+from egd.client import open_store
 from egd.datadir import DataDir
 from egd.follower import Follower
 from egd.metrics import Metrics
@@ -41,6 +42,7 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     xds_address: tuple[str, int] = ("127.0.0.1", 18000)
     admin_address: tuple[str, int] = ("127.0.0.1", 19000)
     redis_url: str | None = None
+    stream_replicas: int = 1
 
 
 async def serve(options: ServeOptions) -> None:
@@ -57,7 +59,7 @@ async def serve(options: ServeOptions) -> None:
             await embedded.start()
             nats_url = embedded.url
             log.info("embedded nats-server started", url=nats_url, store_dir=str(data_dir.nats_store))
-        store = await JetStreamEventStore.connect(nats_url)
+        store = await open_store(nats_url, replicas=options.stream_replicas)
 
         metrics = Metrics()
         pipeline = Pipeline()

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from egd.client import resolve_target
+from egd.client import open_store, resolve_target
 from egd.commands.options import audit_options, daemon_options
 from egd.documents import decode_documents, read_documents
 from events.jetstream import JetStreamEventStore
@@ -54,7 +54,7 @@ async def _read_current(store: JetStreamEventStore, keys: Sequence[ResourceKey])
 async def apply_resources(
     nats_url: str, resources: Sequence[tuple[ResourceKey, dict[str, Any]]], audit: Audit
 ) -> list[PlannedChange]:
-    store = await JetStreamEventStore.connect(nats_url)
+    store = await open_store(nats_url)
     try:
         current = await _read_current(store, [key for key, _ in resources])
         plan = plan_apply(resources, current, audit)
@@ -67,7 +67,7 @@ async def apply_resources(
 async def delete_resources(
     nats_url: str, keys: Sequence[ResourceKey], audit: Audit, *, ignore_not_found: bool
 ) -> list[PlannedChange]:
-    store = await JetStreamEventStore.connect(nats_url)
+    store = await open_store(nats_url)
     try:
         plan = plan_delete(keys, await _read_current(store, keys), audit)
         missing = [str(change.key) for change in plan if change.verb == "not found"]

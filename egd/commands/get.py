@@ -16,15 +16,14 @@ import click
 import msgspec
 import yaml
 
-from egd.client import Target, fetch_objects, resolve_target
+from egd.client import Target, fetch_objects, open_store, resolve_target
 from egd.commands.options import daemon_options
-from events.jetstream import JetStreamEventStore
 from projections.pipeline import Pipeline
 from projections.resources.kinds import REGISTRY
 
 
 async def read_objects(target: Target, query: dict[str, str]) -> list[dict[str, Any]]:
-    store = await JetStreamEventStore.connect(target.nats_url)
+    store = await open_store(target.nats_url)
     try:
         if target.admin_url is not None:
             return await fetch_objects(target.admin_url, min_seq=await store.last_seq(), query=query)

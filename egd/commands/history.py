@@ -9,16 +9,15 @@ from pathlib import Path
 import click
 import msgspec
 
-from egd.client import resolve_target
+from egd.client import open_store, resolve_target
 from egd.commands.options import daemon_options
 from egd.commands.points import TimeParam
-from events.jetstream import JetStreamEventStore
 from projections.history import HistoryEntry, HistoryFilter, history
 from projections.resources.kinds import REGISTRY
 
 
 async def read_history(nats_url: str, selection: HistoryFilter) -> list[HistoryEntry]:
-    store = await JetStreamEventStore.connect(nats_url)
+    store = await open_store(nats_url)
     try:
         return history([record async for record in store.read()], selection)
     finally:

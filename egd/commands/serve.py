@@ -25,6 +25,13 @@ from egd.logs import configure_logging
 )
 @click.option("--xds-address", default="127.0.0.1:18000", show_default=True, help="HOST:PORT of the xDS server.")
 @click.option("--admin-address", default="127.0.0.1:19000", show_default=True, help="HOST:PORT of admin HTTP.")
+@click.option(
+    "--stream-replicas",
+    type=click.IntRange(1, 5),
+    default=1,
+    show_default=True,
+    help="Replicas of the event stream when egd creates it (3 on a 3-node NATS cluster).",
+)
 @click.option("--redis-url", default=None, help="Redis for rate-limit counters shared by all replicas.")
 @click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
@@ -35,6 +42,7 @@ def serve_command(
     xds_address: str,
     admin_address: str,
     redis_url: str | None,
+    stream_replicas: int,
     log_level: str,
 ) -> None:
     """Run the daemon: fold the event log and serve xDS, rate limits and the admin API."""
@@ -45,5 +53,6 @@ def serve_command(
         xds_address=host_port(xds_address),
         admin_address=host_port(admin_address),
         redis_url=redis_url,
+        stream_replicas=stream_replicas,
     )
     asyncio.run(serve(options))
