@@ -214,18 +214,20 @@ class JetStreamEventStore:
                 store._on_reconnected()
 
         connection = _LogConnection()
+        connecting = connection.connect(
+            servers,
+            connect_timeout=connect_timeout,  # type: ignore[arg-type]  # used as a float
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,  # once connected; the first connection is bounded by wait_for
+            reconnect_time_wait=0.2,  # type: ignore[arg-type]  # used as a float
+            reconnected_cb=reconnected,
+            error_cb=_ignore_error,
+        )
         try:
-            await connection.connect(
-                servers,
-                connect_timeout=connect_timeout,  # type: ignore[arg-type]  # used as a float
-                allow_reconnect=True,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.2,  # type: ignore[arg-type]  # used as a float
-                reconnected_cb=reconnected,
-                error_cb=_ignore_error,
-            )
+            await asyncio.wait_for(connecting, connect_timeout)
         except (OSError, TimeoutError, nats.errors.NoServersError) as exc:
-            reason = str(exc) or type(exc).__name__
+            await connection.close()
+            reason = f"no answer within {connect_timeout}s" if isinstance(exc, TimeoutError) else repr(exc)
             raise StoreUnavailableError(f"cannot reach NATS at {', '.join(servers)}: {reason}") from exc
         store = cls(connection, stream=stream, request_timeout=request_timeout, give_up_after=give_up_after)
         try:
