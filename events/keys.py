@@ -20,6 +20,7 @@ ALL_RESOURCES_SUBJECT = f"{SUBJECT_PREFIX}.>"
 CLUSTER_SCOPE_TOKEN = "_"
 
 _PLAIN_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
+_PLAIN_TOKEN = re.compile(r"[A-Za-z0-9-]+")
 _ESCAPED_TOKEN = re.compile(r"(?:[A-Za-z0-9-]|_[0-9A-F]{2})+")
 
 
@@ -39,6 +40,8 @@ def encode_token(text: str) -> str:
     """Escape one subject token; the inverse of `decode_token`."""
     if not text:
         raise InvalidKeyError("a subject token cannot be empty")
+    if _PLAIN_TOKEN.fullmatch(text):
+        return text
     out: list[str] = []
     for byte in text.encode("utf-8"):
         out.append(chr(byte) if byte in _PLAIN_BYTES else f"_{byte:02X}")
