@@ -65,12 +65,13 @@ _TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def _retry_while_reconnecting(give_up_after: float) -> tenacity.AsyncRetrying:
-    """Retry policy for I/O across a lost connection or a restarting server; never for anything else."""
+def _retry_while_reconnecting(give_up_after: float | None) -> tenacity.AsyncRetrying:
+    """Retry policy for I/O across a lost connection or a restarting server; never for anything else.
+    `give_up_after=None` retries for as long as it takes (a live follower outlives any outage)."""
     return tenacity.AsyncRetrying(
         retry=tenacity.retry_if_exception_type(_TRANSIENT_ERRORS),
         wait=tenacity.wait_exponential(multiplier=0.05, max=1.0),
-        stop=tenacity.stop_after_delay(give_up_after),
+        stop=tenacity.stop_never if give_up_after is None else tenacity.stop_after_delay(give_up_after),
         reraise=True,
     )
 
@@ -406,14 +407,17 @@ class JetStreamEventStore:
         raise AssertionError("unreachable: tenacity reraises")
 
     async def read(self, *, from_seq: int = 1, from_time: datetime | None = None) -> AsyncIterator[LogRecord]:
+        start_time = None if from_time is None else _rfc3339(from_time)
         end = await self.last_seq()
         if end < from_seq:
             return
-        if from_time is None:
+        if start_time is None:
             first_policy: dict[str, Any] = {"deliver_policy": "by_start_sequence", "opt_start_seq": from_seq}
         else:
-            first_policy = {"deliver_policy": "by_start_time", "opt_start_time": _rfc3339(from_time)}
-        feed = _ConsumerFeed(self, ALL_RESOURCES_SUBJECT, first_policy, resume_after_last=True)
+            first_policy = {"deliver_policy": "by_start_time", "opt_start_time": start_time}
+        feed = _ConsumerFeed(
+            self, ALL_RESOURCES_SUBJECT, first_policy, resume_after_last=True, give_up_after=self._give_up_after
+        )
         async for record in feed.records(stop_when_caught_up=True):
             if record.seq > end:
                 break
@@ -423,7 +427,8 @@ class JetStreamEventStore:
 
     async def read_latest_per_subject(self, subject_filter: str) -> AsyncIterator[LogRecord]:
         seen: set[str] = set()
-        feed = _ConsumerFeed(self, subject_filter, {"deliver_policy": "last_per_subject"}, resume_after_last=False)
+        policy = {"deliver_policy": "last_per_subject"}
+        feed = _ConsumerFeed(self, subject_filter, policy, resume_after_last=False, give_up_after=self._give_up_after)
         async for record in feed.records(stop_when_caught_up=True):
             if record.subject not in seen:
                 seen.add(record.subject)
@@ -431,7 +436,7 @@ class JetStreamEventStore:
 
     async def follow(self, *, after_seq: int) -> AsyncIterator[LogRecord]:
         policy = {"deliver_policy": "by_start_sequence", "opt_start_seq": after_seq + 1}
-        feed = _ConsumerFeed(self, ALL_RESOURCES_SUBJECT, policy, resume_after_last=True)
+        feed = _ConsumerFeed(self, ALL_RESOURCES_SUBJECT, policy, resume_after_last=True, give_up_after=None)
         async for record in feed.records():
             yield record
 
@@ -473,9 +478,16 @@ class _ConsumerFeed:
     """
 
     def __init__(
-        self, store: JetStreamEventStore, subject_filter: str, policy: dict[str, Any], *, resume_after_last: bool
+        self,
+        store: JetStreamEventStore,
+        subject_filter: str,
+        policy: dict[str, Any],
+        *,
+        resume_after_last: bool,
+        give_up_after: float | None,
     ) -> None:
         self._store = store
+        self._give_up_after = give_up_after
         self._filter = subject_filter
         self._policy = policy
         self._resume_after_last = resume_after_last
@@ -547,7 +559,7 @@ class _ConsumerFeed:
     async def _open(self, policy: dict[str, Any]) -> None:
         await self._close_consumer()
         try:
-            async for attempt in _retry_while_reconnecting(self._store._give_up_after):
+            async for attempt in _retry_while_reconnecting(self._give_up_after):
                 with attempt:
                     await self._create_consumer(policy)
         except _TRANSIENT_ERRORS as exc:
