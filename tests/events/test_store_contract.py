@@ -254,3 +254,13 @@ async def test_close_ends_a_follower(store: EventStore) -> None:
 async def test_from_time_must_be_timezone_aware(store: EventStore) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         await collect(store.read(from_time=datetime(2025, 1, 1)))
+
+
+async def test_a_retried_batch_with_expected_revisions_is_all_duplicates(store: EventStore) -> None:
+    batch = [Append(event=applied(name), expected_revision=0) for name in ("a", "b", "c")]
+    first = await store.append(batch)
+
+    retried = await store.append(batch)
+
+    assert [(a.seq, a.duplicate) for a in retried] == [(a.seq, True) for a in first]
+    assert await store.last_seq() == 3
