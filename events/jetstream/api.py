@@ -46,6 +46,16 @@ class ConsumerCreated(msgspec.Struct, frozen=True):
     error: ApiError | None = None
 
 
+class StreamState(msgspec.Struct, frozen=True):
+    last_seq: int = 0
+
+
+class StreamInfo(msgspec.Struct, frozen=True):
+    state: StreamState | None = None
+    error: ApiError | None = None
+
+
+decode_stream_info = msgspec.json.Decoder(StreamInfo).decode
 decode_ack = msgspec.json.Decoder(PubAck).decode
 decode_msg_get = msgspec.json.Decoder(MsgGetReply).decode
 decode_consumer_created = msgspec.json.Decoder(ConsumerCreated).decode

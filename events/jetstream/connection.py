@@ -16,6 +16,7 @@ from events.errors import StoreUnavailableError
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,  # nats.errors.TimeoutError is an asyncio.TimeoutError, which is TimeoutError
+    ConnectionError,  # the socket dropped under a write
     nats.errors.NoRespondersError,  # JetStream not ready yet after a restart
     nats.errors.ConnectionReconnectingError,
     nats.errors.OutboundBufferLimitError,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Self
 
 import msgspec
+import nats.js.errors
 
 from events.codec import encode_event, message_id
 from events.errors import ConflictError, EventStoreError, StoreUnavailableError
@@ -23,6 +25,7 @@ from events.jetstream.api import (
     PubAck,
     decode_ack,
     decode_msg_get,
+    decode_stream_info,
     encode_json,
     header_value,
 )
@@ -94,7 +97,8 @@ class JetStreamEventStore:
         for feed in list(self._feeds):
             feed.stop()
         if not self._nc.is_closed:
-            await self._nc.close()
+            with contextlib.suppress(ConnectionError):  # nats-py flushes into a socket that may be gone
+                await self._nc.close()
 
     # -- writing ----------------------------------------------------------------------------------------
 
@@ -192,9 +196,14 @@ class JetStreamEventStore:
         try:
             async for attempt in retry_while_reconnecting(self._give_up_after):
                 with attempt:
-                    info = await self._nc.jsm().stream_info(self.stream)
-                    last: int = info.state.last_seq
-                    return last
+                    reply = await self._nc.request(f"$JS.API.STREAM.INFO.{self.stream}", b"", self._request_timeout)
+                    info = decode_stream_info(reply.data)
+                    if info.error is not None and info.error.code == 503:
+                        raise nats.js.errors.ServiceUnavailableError(description=info.error.description)
+                    if info.error is not None or info.state is None:
+                        detail = info.error.description if info.error else "no state"
+                        raise EventStoreError(f"cannot read stream {self.stream}: {detail}")
+                    return info.state.last_seq
         except TRANSIENT_ERRORS as exc:
             raise StoreUnavailableError(f"JetStream did not answer for stream {self.stream}: {exc!r}") from exc
         raise AssertionError("unreachable: tenacity reraises")

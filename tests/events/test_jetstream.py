@@ -102,3 +102,18 @@ async def test_follow_neither_skips_nor_repeats_across_a_server_restart(
 
     assert [r.seq for r in seen] == list(range(1, total + 1))
     assert [r.data for r in seen] == [encode_event(item.event) for item in batch]
+
+
+async def test_writes_give_up_with_store_unavailable_when_the_server_stays_away(
+    nats_server: NatsServerProcess,
+) -> None:
+    store = await JetStreamEventStore.connect(nats_server.url, request_timeout=0.3, give_up_after=1.0)
+    try:
+        await nats_server.stop()
+
+        with pytest.raises(StoreUnavailableError, match="did not acknowledge"):
+            await store.append(appends("a"))
+        with pytest.raises(StoreUnavailableError):
+            await store.last_seq()
+    finally:
+        await store.close()
