@@ -93,6 +93,7 @@ class NatsServerProcess:
 
     def command(self) -> list[str]:
         args = [str(nats_server_binary()), "-a", self.host, "-p", str(self.port), "-js", "-sd", str(self.store_dir)]
+        args += ["--ports_file_dir", str(self.store_dir)]
         if self.monitor_port is not None:
             args += ["-m", str(self.monitor_port)]
         if self.server_name is not None:
@@ -100,7 +101,11 @@ class NatsServerProcess:
         return [*args, *self.extra_args]
 
     async def start(self) -> None:
-        """Start the server and wait (at most `start_timeout` seconds) until it accepts connections."""
+        """Start the server and wait (at most `start_timeout` seconds) until it accepts connections.
+
+        Ready means this very process wrote its ports file (it does once its listeners are up) and the port
+        answers: another server already on the port must not pass for this one.
+        """
         if self.running:
             raise NatsServerError(f"nats-server already running on {self.url}")
         self.store_dir.mkdir(parents=True, exist_ok=True)
@@ -110,7 +115,8 @@ class NatsServerProcess:
             )
         self._process = process
         deadline = time.monotonic() + self.start_timeout
-        while not _accepts_connections(self.host, self.port):
+        ports_file = self.store_dir / f"nats-server_{process.pid}.ports"
+        while not (ports_file.exists() and _accepts_connections(self.host, self.port)):
             if process.returncode is not None:
                 self._process = None
                 raise NatsServerError(f"nats-server exited with code {process.returncode} on start\n{self.log_tail()}")

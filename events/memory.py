@@ -100,6 +100,8 @@ class MemoryEventStore:
         return Appended(seq=seq, subject=item.subject)
 
     async def read(self, *, from_seq: int = 1, from_time: datetime | None = None) -> AsyncIterator[LogRecord]:
+        if from_time is not None and from_time.tzinfo is None:
+            raise ValueError("from_time must be timezone-aware")
         end = len(self._log)
         for record in self._log[max(from_seq, 1) - 1 : end]:
             if from_time is None or record.stored_at >= from_time:

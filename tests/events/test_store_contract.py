@@ -235,3 +235,32 @@ async def test_follow_delivers_the_tail_then_live_records(store: EventStore) -> 
     await publisher
 
     assert seen == [2, 3, 4, 5, 6]
+
+
+async def test_close_ends_a_follower(store: EventStore) -> None:
+    await store.append(appends("a"))
+
+    async def follow_all() -> list[int]:
+        async with aclosing(store.follow(after_seq=0)) as records:
+            return [record.seq async for record in records]
+
+    follower = asyncio.create_task(follow_all())
+    await asyncio.sleep(0.1)
+    await store.close()
+
+    assert await asyncio.wait_for(follower, 5) == [1]
+
+
+async def test_from_time_must_be_timezone_aware(store: EventStore) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await collect(store.read(from_time=datetime(2025, 1, 1)))
+
+
+async def test_a_retried_batch_with_expected_revisions_is_all_duplicates(store: EventStore) -> None:
+    batch = [Append(event=applied(name), expected_revision=0) for name in ("a", "b", "c")]
+    first = await store.append(batch)
+
+    retried = await store.append(batch)
+
+    assert [(a.seq, a.duplicate) for a in retried] == [(a.seq, True) for a in first]
+    assert await store.last_seq() == 3
