@@ -26,10 +26,12 @@ from egd.follower import Follower
 from egd.metrics import Metrics
 from egd.natsserver import NatsServerProcess
 from egd.sequence_watch import SequenceWatch
+from egd.snapshotter import SnapshotPolicy, Snapshotter, load_newest_valid
 from egd.xds.publisher import XdsPublisher
 from egd.xds.servicer import AggregatedDiscoveryServicer, start_xds_server
 from egd.xds.telemetry import metered_hooks
 from events.jetstream import JetStreamEventStore
+from events.jetstream.snapshots import JetStreamSnapshots
 from projections.pipeline import Pipeline
 from projections.xds.resources import ResourceSet
 
@@ -43,6 +45,7 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     admin_address: tuple[str, int] = ("127.0.0.1", 19000)
     redis_url: str | None = None
     stream_replicas: int = 1
+    snapshots: SnapshotPolicy = SnapshotPolicy()
 
 
 async def serve(options: ServeOptions) -> None:
@@ -62,7 +65,9 @@ async def serve(options: ServeOptions) -> None:
         store = await open_store(nats_url, replicas=options.stream_replicas)
 
         metrics = Metrics()
-        pipeline = Pipeline()
+        snapshots = await JetStreamSnapshots.open(store, replicas=options.stream_replicas)
+        pipeline = Pipeline(await load_newest_valid(snapshots, await store.last_seq()))
+        snapshotter = Snapshotter(snapshots, pipeline.state, options.snapshots)
         watch = SequenceWatch()
         bus: LatestValues[str, ResourceSet] = LatestValues()
         publisher = XdsPublisher(bus, metrics)
@@ -100,6 +105,7 @@ async def serve(options: ServeOptions) -> None:
         tasks = {
             asyncio.create_task(follower.run(), name="follower"),
             asyncio.create_task(publisher.run(pipeline), name="xds-publisher"),
+            asyncio.create_task(snapshotter.run(follower.caught_up), name="snapshotter"),
             asyncio.create_task(stop.wait(), name="stop"),
         }
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -109,6 +115,8 @@ async def serve(options: ServeOptions) -> None:
                 await task
         for task in done:
             task.result()  # a stage that failed takes the daemon down with its error
+        if follower.caught_up.is_set():
+            await snapshotter.save()
         log.info("egd stopping")
     finally:
         data_dir.forget()

@@ -11,6 +11,7 @@ from egd.commands.options import host_port
 from egd.daemon import ServeOptions, serve
 from egd.datadir import DEFAULT_DATA_DIR
 from egd.logs import configure_logging
+from egd.snapshotter import SnapshotPolicy
 
 
 @click.command("serve")
@@ -32,6 +33,20 @@ from egd.logs import configure_logging
     show_default=True,
     help="Replicas of the event stream when egd creates it (3 on a 3-node NATS cluster).",
 )
+@click.option(
+    "--snapshot-every-events",
+    type=click.IntRange(1),
+    default=10_000,
+    show_default=True,
+    help="Write a snapshot of the folded state after this many events.",
+)
+@click.option(
+    "--snapshot-every-seconds",
+    type=click.FloatRange(0.1),
+    default=60.0,
+    show_default=True,
+    help="...or after this many seconds, whichever comes first.",
+)
 @click.option("--redis-url", default=None, help="Redis for rate-limit counters shared by all replicas.")
 @click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
@@ -43,6 +58,8 @@ def serve_command(
     admin_address: str,
     redis_url: str | None,
     stream_replicas: int,
+    snapshot_every_events: int,
+    snapshot_every_seconds: float,
     log_level: str,
 ) -> None:
     """Run the daemon: fold the event log and serve xDS, rate limits and the admin API."""
@@ -54,5 +71,6 @@ def serve_command(
         admin_address=host_port(admin_address),
         redis_url=redis_url,
         stream_replicas=stream_replicas,
+        snapshots=SnapshotPolicy(every_events=snapshot_every_events, every_seconds=snapshot_every_seconds),
     )
     asyncio.run(serve(options))

@@ -93,6 +93,11 @@ class JetStreamEventStore:
             raise
         return cls(connection, stream=stream, request_timeout=request_timeout, give_up_after=give_up_after)
 
+    @property
+    def connection(self) -> LogConnection:
+        """The NATS connection, for stores that live beside the stream (snapshots, delivery audit)."""
+        return self._nc
+
     async def close(self) -> None:
         for feed in list(self._feeds):
             feed.stop()

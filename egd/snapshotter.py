@@ -1,0 +1,72 @@
+"""Snapshots of the folded state: loaded on start so that a restart replays only the tail of the log, and
+written every N events or T seconds once the daemon has caught up (and once more on shutdown)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import msgspec
+import structlog
+
+from events.jetstream.snapshots import JetStreamSnapshots
+from projections.snapshot import SnapshotRejectedError, decode_snapshot, encode_snapshot
+from projections.state import ResourceState
+
+log = structlog.get_logger("egd.snapshots")
+
+
+class SnapshotPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    every_events: int = 10_000
+    every_seconds: float = 60.0
+
+
+async def load_newest_valid(snapshots: JetStreamSnapshots, last_seq: int) -> ResourceState | None:
+    """The newest snapshot that decodes, checks out and is of this log (and not ahead of it); None if none."""
+    async for seq, data in snapshots.newest_first():
+        if seq > last_seq:
+            log.warning("snapshot ignored", seq=seq, reason=f"ahead of the log's last sequence {last_seq}")
+            continue
+        try:
+            state = decode_snapshot(data, snapshots.log_identity)
+        except SnapshotRejectedError as exc:
+            log.warning("snapshot ignored", seq=seq, reason=str(exc))
+            continue
+        log.info("snapshot loaded", seq=seq, objects=len(state.objects), bytes=len(data))
+        return state
+    return None
+
+
+class Snapshotter:
+    def __init__(self, snapshots: JetStreamSnapshots, state: ResourceState, policy: SnapshotPolicy) -> None:
+        self.snapshots = snapshots
+        self.state = state
+        self.policy = policy
+        self.saved_seq = state.last_seq
+        self.saved_at = time.monotonic()
+
+    async def run(self, caught_up: asyncio.Event) -> None:
+        await caught_up.wait()
+        while True:
+            await asyncio.sleep(min(1.0, self.policy.every_seconds))
+            behind = self.state.last_seq - self.saved_seq
+            if behind >= self.policy.every_events or (
+                behind > 0 and time.monotonic() - self.saved_at >= self.policy.every_seconds
+            ):
+                await self.save()
+
+    async def save(self) -> None:
+        if self.state.last_seq == self.saved_seq:
+            return
+        started = time.perf_counter()
+        seq = self.state.last_seq
+        data = encode_snapshot(self.state, self.snapshots.log_identity)
+        await self.snapshots.save(seq, data)
+        self.saved_seq, self.saved_at = seq, time.monotonic()
+        log.info(
+            "snapshot written",
+            seq=seq,
+            objects=len(self.state.objects),
+            bytes=len(data),
+            seconds=round(time.perf_counter() - started, 3),
+        )
