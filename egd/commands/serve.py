@@ -34,6 +34,12 @@ from egd.snapshotter import SnapshotPolicy
     help="Replicas of the event stream when egd creates it (3 on a 3-node NATS cluster).",
 )
 @click.option(
+    "--snapshots/--no-snapshots",
+    default=True,
+    show_default=True,
+    help="Load the newest snapshot on start and write new ones (off: replay the whole log).",
+)
+@click.option(
     "--snapshot-every-events",
     type=click.IntRange(1),
     default=10_000,
@@ -58,6 +64,7 @@ def serve_command(
     admin_address: str,
     redis_url: str | None,
     stream_replicas: int,
+    snapshots: bool,
     snapshot_every_events: int,
     snapshot_every_seconds: float,
     log_level: str,
@@ -71,6 +78,8 @@ def serve_command(
         admin_address=host_port(admin_address),
         redis_url=redis_url,
         stream_replicas=stream_replicas,
-        snapshots=SnapshotPolicy(every_events=snapshot_every_events, every_seconds=snapshot_every_seconds),
+        snapshots=SnapshotPolicy(
+            enabled=snapshots, every_events=snapshot_every_events, every_seconds=snapshot_every_seconds
+        ),
     )
     asyncio.run(serve(options))
