@@ -1,8 +1,8 @@
 """Snapshots of the state projection: the fold at sequence S, so that a restart replays only the tail.
 
 Format: a msgpack header-and-body struct, versioned, with a sha256 of the body; the body is msgpack
-compressed with zlib (level 1: documents compress about fivefold, and a restart fetches fewer bytes). A snapshot that does not
-decode, fails its checksum, has another format version, or was taken of another log (the stream's
+compressed with zlib (level 1: documents compress well, and a restart fetches fewer bytes). A snapshot that
+does not decode, fails its checksum, has another format version, or was taken of another log (the stream's
 identity differs) is rejected with SnapshotRejectedError, never trusted.
 """
 
