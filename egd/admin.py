@@ -8,6 +8,8 @@
     /api/v1/ir?gateway=NS/NAME             the IR per Gateway
     /api/v1/xds?gateway=NS/NAME            the Envoy resources per Gateway, with versions
     /api/v1/envoys                         connected Envoys: node, Gateway, ACKed versions, recent NACKs
+    /api/v1/digest                         the folded sequence and a digest of each Gateway's xDS: replicas
+                                           at the same sequence (and nothing pending) serve the same bytes
 
 `min_seq` makes a request wait until the fold has reached that stream sequence (or answer 504): that is how
 `egd get` reads its own writes.
@@ -26,6 +28,7 @@ from egd.metrics import Metrics
 from egd.sequence_watch import SequenceWatch
 from egd.xds.servicer import ConnectedStream
 from projections.pipeline import Pipeline
+from projections.xds.resources import digest
 from projections.xds.translate.fleet import XdsFleet
 from projections.xds.translate.render import resource_documents
 
@@ -43,6 +46,7 @@ class AdminViews(msgspec.Struct, kw_only=True):
     xds: XdsFleet
     streams: Mapping[int, ConnectedStream]
     is_ready: Callable[[], bool]
+    xds_pending: Callable[[], bool]
 
 
 def _json_response(body: Any, status: int = 200) -> web.Response:
@@ -126,6 +130,16 @@ def build_admin_app(views: AdminViews) -> web.Application:
             ]
         )
 
+    async def xds_digest(_: web.Request) -> web.Response:
+        gateways = {}
+        for name in sorted(pipeline.translator.gateways):
+            resources = views.xds.resources(name)
+            if resources is not None:
+                gateways[name] = digest(resources)
+        return _json_response(
+            {"folded_seq": pipeline.state.last_seq, "xds_pending": views.xds_pending(), "gateways": gateways}
+        )
+
     app = web.Application()
     for path, handler in (
         ("/healthz", healthz),
@@ -138,6 +152,7 @@ def build_admin_app(views: AdminViews) -> web.Application:
         ("/api/v1/ir", gateway_ir),
         ("/api/v1/xds", xds),
         ("/api/v1/envoys", envoys),
+        ("/api/v1/digest", xds_digest),
     ):
         app.router.add_get(path, handler)
     return app

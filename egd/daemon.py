@@ -24,6 +24,7 @@ from egd.bus import LatestValues
 from egd.client import open_store
 from egd.datadir import DataDir
 from egd.follower import Follower
+from egd.lag import LagWatch
 from egd.metrics import Metrics
 from egd.natsserver import NatsServerProcess
 from egd.sequence_watch import SequenceWatch
@@ -46,6 +47,7 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     admin_address: tuple[str, int] = ("127.0.0.1", 19000)
     redis_url: str | None = None
     stream_replicas: int = 1
+    max_ready_lag: int = 1000
     snapshots: SnapshotPolicy = SnapshotPolicy()
 
 
@@ -75,11 +77,12 @@ async def serve(options: ServeOptions) -> None:
         snapshots = await JetStreamSnapshots.open(store, replicas=options.stream_replicas)
         loaded = await load_newest_valid(snapshots, await store.last_seq()) if options.snapshots.enabled else None
         pipeline = Pipeline(loaded)
-        snapshotter = Snapshotter(snapshots, pipeline.state, options.snapshots)
+        snapshotter = Snapshotter(snapshots, pipeline.state, options.snapshots, metrics)
         watch = SequenceWatch()
         bus: LatestValues[str, ResourceSet] = LatestValues()
         publisher = XdsPublisher(bus, metrics)
         follower = Follower(store, pipeline, metrics, watch, on_translated=publisher.mark)
+        lag = LagWatch(store, pipeline.state, metrics, max_lag=options.max_ready_lag)
         servicer = AggregatedDiscoveryServicer(bus, hooks=metered_hooks(metrics))
         xds_host, xds_port = options.xds_address
         xds_server, _ = await start_xds_server(servicer, f"{xds_host}:{xds_port}")
@@ -90,7 +93,8 @@ async def serve(options: ServeOptions) -> None:
             metrics=metrics,
             xds=publisher.fleet,
             streams=servicer.streams,
-            is_ready=lambda: follower.caught_up.is_set() and not publisher.pending(),
+            is_ready=lambda: follower.caught_up.is_set() and not publisher.pending() and lag.within_bounds(),
+            xds_pending=publisher.pending,
         )
         runner = web.AppRunner(build_admin_app(views), access_log=None)
         await runner.setup()
@@ -113,6 +117,7 @@ async def serve(options: ServeOptions) -> None:
         tasks = {
             asyncio.create_task(follower.run(), name="follower"),
             asyncio.create_task(publisher.run(pipeline), name="xds-publisher"),
+            asyncio.create_task(lag.run(), name="lag-watch"),
             asyncio.create_task(stop.wait(), name="stop"),
         }
         if options.snapshots.enabled:

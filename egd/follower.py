@@ -44,7 +44,6 @@ class Follower:
     async def run(self) -> None:
         state = self.pipeline.state
         self.catch_up_target = await self.store.last_seq()
-        self.metrics.stream_seq.set(self.catch_up_target)
         started = time.perf_counter()
         log.info("catching up", from_seq=state.last_seq, to_seq=self.catch_up_target)
         if state.last_seq >= self.catch_up_target:
@@ -55,8 +54,6 @@ class Follower:
             step = self.pipeline.fold(record, translate=live)
             self.metrics.events_folded.inc()
             self.metrics.folded_seq.set(record.seq)
-            if record.seq > self.catch_up_target:
-                self.metrics.stream_seq.set(record.seq)
             if step.state is None:
                 self.metrics.events_quarantined.inc()
                 log.warning(

@@ -18,6 +18,11 @@ class Metrics:
         )
         self.folded_seq = Gauge("egd_folded_sequence", "Stream sequence of the last folded record", registry=r)
         self.stream_seq = Gauge("egd_stream_sequence", "Last stream sequence known to the follower", registry=r)
+        self.fold_lag = Gauge("egd_fold_lag", "Stream sequence minus folded sequence", registry=r)
+        self.snapshot_seq = Gauge(
+            "egd_snapshot_sequence", "Sequence of the last snapshot written or loaded", registry=r
+        )
+        self.snapshot_age = Gauge("egd_snapshot_age_seconds", "Seconds since the last snapshot was written", registry=r)
         self.objects = Gauge("egd_objects", "Objects in the current state", registry=r)
         self.translate_seconds = Histogram(
             "egd_translate_seconds", "Time to fold and translate one live event", buckets=_FAST_BUCKETS, registry=r

@@ -9,6 +9,7 @@ import time
 import msgspec
 import structlog
 
+from egd.metrics import Metrics
 from events.jetstream.snapshots import JetStreamSnapshots
 from projections.snapshot import SnapshotRejectedError, decode_snapshot, encode_snapshot
 from projections.state import ResourceState
@@ -35,15 +36,24 @@ async def load_newest_valid(snapshots: JetStreamSnapshots, last_seq: int) -> Res
         except SnapshotRejectedError as exc:
             log.warning("snapshot ignored", seq=seq, reason=str(exc))
             continue
-        log.info("snapshot loaded", seq=seq, objects=len(state.objects), bytes=len(data),
-                 fetch_seconds=round(fetched - started, 3), decode_seconds=round(time.perf_counter() - fetched, 3))
+        log.info(
+            "snapshot loaded",
+            seq=seq,
+            objects=len(state.objects),
+            bytes=len(data),
+            fetch_seconds=round(fetched - started, 3),
+            decode_seconds=round(time.perf_counter() - fetched, 3),
+        )
         return state
     return None
 
 
 class Snapshotter:
-    def __init__(self, snapshots: JetStreamSnapshots, state: ResourceState, policy: SnapshotPolicy) -> None:
+    def __init__(
+        self, snapshots: JetStreamSnapshots, state: ResourceState, policy: SnapshotPolicy, metrics: Metrics
+    ) -> None:
         self.snapshots = snapshots
+        self.metrics = metrics
         self.state = state
         self.policy = policy
         self.saved_seq = state.last_seq
@@ -53,6 +63,7 @@ class Snapshotter:
         await caught_up.wait()
         while True:
             await asyncio.sleep(min(1.0, self.policy.every_seconds))
+            self.metrics.snapshot_age.set(time.monotonic() - self.saved_at)
             behind = self.state.last_seq - self.saved_seq
             if behind >= self.policy.every_events or (
                 behind > 0 and time.monotonic() - self.saved_at >= self.policy.every_seconds
@@ -67,6 +78,7 @@ class Snapshotter:
         data = encode_snapshot(self.state, self.snapshots.log_identity)
         await self.snapshots.save(seq, data)
         self.saved_seq, self.saved_at = seq, time.monotonic()
+        self.metrics.snapshot_seq.set(seq)
         log.info(
             "snapshot written",
             seq=seq,

@@ -34,6 +34,13 @@ from egd.snapshotter import SnapshotPolicy
     help="Replicas of the event stream when egd creates it (3 on a 3-node NATS cluster).",
 )
 @click.option(
+    "--max-ready-lag",
+    type=click.IntRange(0),
+    default=1000,
+    show_default=True,
+    help="/readyz answers 503 while the fold is more than this many events behind the stream.",
+)
+@click.option(
     "--snapshots/--no-snapshots",
     default=True,
     show_default=True,
@@ -64,6 +71,7 @@ def serve_command(
     admin_address: str,
     redis_url: str | None,
     stream_replicas: int,
+    max_ready_lag: int,
     snapshots: bool,
     snapshot_every_events: int,
     snapshot_every_seconds: float,
@@ -78,6 +86,7 @@ def serve_command(
         admin_address=host_port(admin_address),
         redis_url=redis_url,
         stream_replicas=stream_replicas,
+        max_ready_lag=max_ready_lag,
         snapshots=SnapshotPolicy(
             enabled=snapshots, every_events=snapshot_every_events, every_seconds=snapshot_every_seconds
         ),

@@ -168,3 +168,13 @@ def diff(previous: ResourceSet, next: ResourceSet) -> dict[str, TypeDiff]:
         if updated or removed:
             changes[type_url] = TypeDiff(updated=updated, removed=removed)
     return changes
+
+
+def digest(resources: ResourceSet) -> str:
+    """sha256 over every (type URL, name, version) in sorted order: two replicas serving the same bytes to a
+    node group have the same digest (versions are content hashes)."""
+    hasher = hashlib.sha256()
+    for type_url in sorted(resources.by_type):
+        for name, resource in sorted(resources.by_type[type_url].items()):
+            hasher.update(f"{type_url}\0{name}\0{resource.version}\n".encode())
+    return hasher.hexdigest()
