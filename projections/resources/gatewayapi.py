@@ -371,7 +371,7 @@ class SubjectAltName(K8sModel, frozen=True, kw_only=True):
 class BackendTLSPolicyValidation(K8sModel, frozen=True, kw_only=True):
     hostname: str
     ca_certificate_refs: tuple[LocalObjectReference, ...] = ()
-    well_known_ca_certificates: str | None = None
+    well_known_ca_certificates: str | None = msgspec.field(default=None, name="wellKnownCACertificates")  # System
     subject_alt_names: tuple[SubjectAltName, ...] = ()
 
 
