@@ -37,7 +37,7 @@ def test_translate_names_the_bad_document(tmp_path: Path) -> None:
 
 
 def test_translate_xds_prints_resources_sorted_by_type_and_name() -> None:
-    result = CliRunner().invoke(translate_command, ["-f", str(CASE), "-o", "json", "--output-type", "xds"])
+    result = CliRunner().invoke(main, ["translate", "-f", str(CASE), "-o", "json", "--output-type", "xds"])
     assert result.exit_code == 0, result.output
     output = json.loads(result.output)
     assert [g["gateway"] for g in output["xds"]] == ["envoy-gateway/gateway-1"]
