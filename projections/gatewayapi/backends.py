@@ -16,7 +16,8 @@ from projections.gatewayapi.grants import reference_permitted
 from projections.gatewayapi.inputs import Reader
 from projections.resources.core import EndpointSlice, Service
 from projections.resources.envoygateway import Backend
-from projections.resources.gatewayapi import BackendRef, BackendTLSPolicy
+from projections.resources.gatewayapi import BackendTLSPolicy
+from projections.resources.references import BackendRef
 
 EG_GROUP = "gateway.envoyproxy.io"
 

@@ -17,7 +17,6 @@ from projections.gatewayapi.backends import EG_GROUP, Problem, Target, resolve_b
 from projections.gatewayapi.inputs import Reader
 from projections.resources.envoygateway import HTTPRouteFilter as EGHTTPRouteFilter
 from projections.resources.gatewayapi import (
-    BackendRef,
     GRPCRoute,
     GRPCRouteMatch,
     HTTPHeaderFilter,
@@ -25,6 +24,7 @@ from projections.resources.gatewayapi import (
     HTTPRouteFilter,
     HTTPRouteMatch,
 )
+from projections.resources.references import BackendRef
 
 _PATH_RANK = {"Exact": 3, "RegularExpression": 2, "PathPrefix": 1}
 _DURATION = re.compile(r"^(?:[0-9]{1,5}(?:h|ms|m|s)){1,4}$")
