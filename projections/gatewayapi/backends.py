@@ -15,11 +15,10 @@ from projections import ir
 from projections.gatewayapi.grants import reference_permitted
 from projections.gatewayapi.inputs import Reader
 from projections.resources.core import EndpointSlice, Service
+from projections.resources.envoygateway import GROUP as EG_GROUP
 from projections.resources.envoygateway import Backend
 from projections.resources.gatewayapi import BackendTLSPolicy
 from projections.resources.references import BackendRef
-
-EG_GROUP = "gateway.envoyproxy.io"
 
 
 class Target(msgspec.Struct, frozen=True, kw_only=True, order=True):

@@ -13,8 +13,9 @@ import msgspec
 
 from events.keys import ResourceKey
 from projections import ir
-from projections.gatewayapi.backends import EG_GROUP, Problem, Target, resolve_backend
+from projections.gatewayapi.backends import Problem, Target, resolve_backend
 from projections.gatewayapi.inputs import Reader
+from projections.resources.envoygateway import GROUP as EG_GROUP
 from projections.resources.envoygateway import HTTPRouteFilter as EGHTTPRouteFilter
 from projections.resources.gatewayapi import (
     GRPCRoute,

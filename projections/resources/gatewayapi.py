@@ -9,11 +9,11 @@ from __future__ import annotations
 import msgspec
 
 from projections.resources.meta import K8sModel, K8sObject, LabelSelector
-from projections.resources.policy import LocalPolicyTargetReferenceWithSectionName
+from projections.resources.policy import GATEWAY_API_GROUP, LocalPolicyTargetReferenceWithSectionName
 from projections.resources.references import BackendRef, LocalObjectReference, SecretObjectReference
 from projections.resources.registry import KindInfo
 
-GROUP = "gateway.networking.k8s.io"
+GROUP = GATEWAY_API_GROUP
 
 
 # --- shared pieces -------------------------------------------------------------------------------------------
