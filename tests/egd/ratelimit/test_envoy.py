@@ -17,10 +17,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from egd.natsserver import pick_free_port
 from egd.ratelimit.counters import MemoryCounters
 from egd.ratelimit.service import RateLimitService
 from tests.egd.ratelimit.conftest import fixed_clock, load
-from tests.egd.xds.envoy_process import envoy_binary, free_port
+from tests.egd.xds.envoy_process import envoy_binary
 
 CONFIG = """
 domain: e2e
@@ -134,7 +135,7 @@ async def backend_port() -> AsyncIterator[int]:
     app.router.add_get("/{tail:.*}", hello)
     runner = web.AppRunner(app)
     await runner.setup()
-    port = free_port()
+    port = pick_free_port()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     yield port
@@ -171,7 +172,7 @@ async def test_envoy_enforces_limits_from_the_current_config_set(
     service = RateLimitService(counters=MemoryCounters(clock=fixed_clock), clock=fixed_clock)
     load(service, CONFIG)
     running = await start(service)
-    listener_port, admin_port = free_port(), free_port()
+    listener_port, admin_port = pick_free_port(), pick_free_port()
     with tempfile.TemporaryDirectory() as tmp:
         envoy = await start_envoy(
             bootstrap(listener_port, admin_port, running.port, backend_port), admin_port, Path(tmp)

@@ -9,10 +9,10 @@ import grpc
 import pytest
 import redis.asyncio as redis_asyncio
 
+from egd.natsserver import pick_free_port
 from egd.ratelimit.counters import CounterStoreError, RedisCounters
 from egd.ratelimit.service import RateLimitHooks, RateLimitService
 from tests.egd.ratelimit.conftest import REDIS_URL, fixed_clock, load, request
-from tests.egd.xds.envoy_process import free_port
 
 CONFIG = """
 domain: shared
@@ -57,7 +57,7 @@ async def test_two_servers_sharing_redis_enforce_one_limit(start: Start, redis_p
 
 async def test_redis_outage_fails_open_and_is_counted(start: Start, redis_prefix: str) -> None:
     failures: list[tuple[CounterStoreError, bool]] = []
-    down = f"redis://127.0.0.1:{free_port()}/0"
+    down = f"redis://127.0.0.1:{pick_free_port()}/0"
     running = await start(
         redis_service(redis_prefix, down, hooks=RateLimitHooks(store_failed=lambda e, o: failures.append((e, o))))
     )
@@ -71,7 +71,7 @@ async def test_redis_outage_fails_open_and_is_counted(start: Start, redis_prefix
 
 
 async def test_redis_outage_without_fail_open_is_unavailable(start: Start, redis_prefix: str) -> None:
-    down = f"redis://127.0.0.1:{free_port()}/0"
+    down = f"redis://127.0.0.1:{pick_free_port()}/0"
     running = await start(redis_service(redis_prefix, down, fail_open=False))
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await running.ask(request("shared", [("user", "dave")]))
