@@ -15,7 +15,7 @@ import contextlib
 import itertools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import grpc
 import structlog
@@ -34,6 +34,28 @@ log = structlog.get_logger("egd.xds")
 
 class _InvalidRequestError(Exception):
     pass
+
+
+class _AnswerFields(TypedDict):
+    type_url: str
+    response_nonce: str
+    has_error: bool
+    error_code: int
+    error_message: str
+
+
+def _answer_fields(request: discovery_pb2.DiscoveryRequest | discovery_pb2.DeltaDiscoveryRequest) -> _AnswerFields:
+    """What delta and SotW requests both carry: the type URL (required on ADS) and the ACK/NACK they answer with."""
+    if not request.type_url:
+        raise _InvalidRequestError("type URL is required for ADS")
+    has_error = request.HasField("error_detail")
+    return _AnswerFields(
+        type_url=request.type_url,
+        response_nonce=request.response_nonce,
+        has_error=has_error,
+        error_code=request.error_detail.code if has_error else 0,
+        error_message=request.error_detail.message if has_error else "",
+    )
 
 
 @dataclass(slots=True)
@@ -99,18 +121,11 @@ class AggregatedDiscoveryServicer:
         state = DeltaStream(answer_timeout=self._answer_timeout)
 
         def apply(request: discovery_pb2.DeltaDiscoveryRequest) -> Acknowledgement | None:
-            if not request.type_url:
-                raise _InvalidRequestError("type URL is required for ADS")
-            has_error = request.HasField("error_detail")
             return state.apply_request(
-                type_url=request.type_url,
                 subscribe=request.resource_names_subscribe,
                 unsubscribe=request.resource_names_unsubscribe,
                 initial_versions=request.initial_resource_versions,
-                response_nonce=request.response_nonce,
-                has_error=has_error,
-                error_code=request.error_detail.code if has_error else 0,
-                error_message=request.error_detail.message if has_error else "",
+                **_answer_fields(request),
             )
 
         def next_response(resources: ResourceSet, now: float) -> tuple[bytes, SentInfo] | None:
@@ -125,17 +140,7 @@ class AggregatedDiscoveryServicer:
         state = SotwStream(answer_timeout=self._answer_timeout)
 
         def apply(request: discovery_pb2.DiscoveryRequest) -> Acknowledgement | None:
-            if not request.type_url:
-                raise _InvalidRequestError("type URL is required for ADS")
-            has_error = request.HasField("error_detail")
-            return state.apply_request(
-                type_url=request.type_url,
-                resource_names=request.resource_names,
-                response_nonce=request.response_nonce,
-                has_error=has_error,
-                error_code=request.error_detail.code if has_error else 0,
-                error_message=request.error_detail.message if has_error else "",
-            )
+            return state.apply_request(resource_names=request.resource_names, **_answer_fields(request))
 
         def next_response(resources: ResourceSet, now: float) -> tuple[bytes, SentInfo] | None:
             response = state.next_response(resources, now)

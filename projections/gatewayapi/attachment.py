@@ -9,7 +9,7 @@ from events.keys import ResourceKey
 from projections.gatewayapi.gateways import GatewayContext, ListenerContext
 from projections.gatewayapi.hostnames import route_hostnames
 from projections.gatewayapi.inputs import Reader
-from projections.resources.gatewayapi import GROUP, LabelSelector, ParentReference
+from projections.resources.gatewayapi import GROUP, ParentReference
 
 
 class Attached(msgspec.Struct, frozen=True, kw_only=True):
@@ -20,25 +20,6 @@ class Attached(msgspec.Struct, frozen=True, kw_only=True):
 class Refusal(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
     message: str
-
-
-def selector_matches(selector: LabelSelector, labels: dict[str, str]) -> bool:
-    if any(labels.get(key) != value for key, value in selector.match_labels.items()):
-        return False
-    for requirement in selector.match_expressions:
-        present = requirement.key in labels
-        value = labels.get(requirement.key)
-        if requirement.operator == "In" and value not in requirement.values:
-            return False
-        if requirement.operator == "NotIn" and present and value in requirement.values:
-            return False
-        if requirement.operator == "Exists" and not present:
-            return False
-        if requirement.operator == "DoesNotExist" and present:
-            return False
-        if requirement.operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
-            return False
-    return True
 
 
 def gateway_key(route: ResourceKey, ref: ParentReference) -> ResourceKey | None:
@@ -108,4 +89,4 @@ def _namespace_allowed(reader: Reader, listener: ListenerContext, gateway: Resou
         return namespace == gateway.namespace
     if listener.selector is None:
         return False
-    return selector_matches(listener.selector, reader.namespace_labels(namespace))
+    return listener.selector.matches(reader.namespace_labels(namespace))

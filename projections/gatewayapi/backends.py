@@ -14,11 +14,11 @@ from events.keys import ResourceKey
 from projections import ir
 from projections.gatewayapi.grants import reference_permitted
 from projections.gatewayapi.inputs import Reader
-from projections.resources.core import EndpointSlice, Service
+from projections.resources.core import EndpointSlice, Service, ServicePort
+from projections.resources.envoygateway import GROUP as EG_GROUP
 from projections.resources.envoygateway import Backend
-from projections.resources.gatewayapi import BackendRef, BackendTLSPolicy
-
-EG_GROUP = "gateway.envoyproxy.io"
+from projections.resources.gatewayapi import BackendTLSPolicy
+from projections.resources.references import BackendRef
 
 
 class Target(msgspec.Struct, frozen=True, kw_only=True, order=True):
@@ -78,20 +78,27 @@ def build_destination(reader: Reader, target: Target) -> ir.Destination:
     port = next((p for p in service.spec.ports if p.port == target.port), None)
     if port is None:
         return ir.hashed(ir.Destination(name=target.name))
-    policies = _backend_tls_policies(reader, target.key, port.name)
     if service.spec.type == "ExternalName" and service.spec.external_name:
-        endpoint = ir.Endpoint(address=service.spec.external_name, port=port.port, type="FQDN")
-        return ir.hashed(
-            ir.Destination(
-                name=target.name,
-                protocol=port.protocol,
-                app_protocol=port.app_protocol,
-                endpoints=(endpoint,),
-                policies=policies,
-            )
+        endpoints: tuple[ir.Endpoint, ...] = (
+            ir.Endpoint(address=service.spec.external_name, port=port.port, type="FQDN"),
         )
+    else:
+        endpoints = _slice_endpoints(reader, target.key, port)
+    return ir.hashed(
+        ir.Destination(
+            name=target.name,
+            protocol=port.protocol,
+            app_protocol=port.app_protocol,
+            endpoints=endpoints,
+            policies=_backend_tls_policies(reader, target.key, port.name),
+        )
+    )
+
+
+def _slice_endpoints(reader: Reader, service: ResourceKey, port: ServicePort) -> tuple[ir.Endpoint, ...]:
+    """The ready endpoints of `service`'s EndpointSlices on `port` (matched by name and protocol), sorted."""
     endpoints: set[ir.Endpoint] = set()
-    for resource in reader.slices_of(target.key.namespace, target.key.name):
+    for resource in reader.slices_of(service.namespace, service.name):
         endpoint_slice = resource.model
         if not isinstance(endpoint_slice, EndpointSlice):
             continue
@@ -111,15 +118,7 @@ def build_destination(reader: Reader, target: Target) -> ir.Destination:
                 continue
             for address in member.addresses:
                 endpoints.add(ir.Endpoint(address=address, port=slice_port, type=kind, zone=member.zone))
-    return ir.hashed(
-        ir.Destination(
-            name=target.name,
-            protocol=port.protocol,
-            app_protocol=port.app_protocol,
-            endpoints=tuple(sorted(endpoints, key=lambda e: (e.address, e.port, e.type, e.zone or ""))),
-            policies=policies,
-        )
-    )
+    return tuple(sorted(endpoints, key=lambda e: (e.address, e.port, e.type, e.zone or "")))
 
 
 def _backend_destination(reader: Reader, target: Target) -> ir.Destination:

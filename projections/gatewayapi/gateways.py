@@ -29,9 +29,9 @@ from projections.resources.gatewayapi import (
     GROUP,
     Gateway,
     GatewayClass,
-    LabelSelector,
     Listener,
 )
+from projections.resources.meta import LabelSelector
 
 DEFAULT_ADDRESS = "0.0.0.0"
 TLS_SECRET_TYPE = "kubernetes.io/tls"

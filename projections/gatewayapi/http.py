@@ -13,11 +13,11 @@ import msgspec
 
 from events.keys import ResourceKey
 from projections import ir
-from projections.gatewayapi.backends import EG_GROUP, Problem, Target, resolve_backend
+from projections.gatewayapi.backends import Problem, Target, resolve_backend
 from projections.gatewayapi.inputs import Reader
+from projections.resources.envoygateway import GROUP as EG_GROUP
 from projections.resources.envoygateway import HTTPRouteFilter as EGHTTPRouteFilter
 from projections.resources.gatewayapi import (
-    BackendRef,
     GRPCRoute,
     GRPCRouteMatch,
     HTTPHeaderFilter,
@@ -25,9 +25,11 @@ from projections.resources.gatewayapi import (
     HTTPRouteFilter,
     HTTPRouteMatch,
 )
+from projections.resources.quantities import DURATION_PATTERN
+from projections.resources.references import BackendRef
 
 _PATH_RANK = {"Exact": 3, "RegularExpression": 2, "PathPrefix": 1}
-_DURATION = re.compile(r"^(?:[0-9]{1,5}(?:h|ms|m|s)){1,4}$")
+_DURATION = re.compile(DURATION_PATTERN)
 _DURATION_PART = re.compile(r"([0-9]{1,5})(h|ms|m|s)")
 _UNIT_MS = {"h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
 # Rank: (-path kind, -path length, -has method, -headers, -query params, namespace, name, rule, match).

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from projections.resources.meta import K8sModel, ObjectMeta
+from projections.resources.meta import K8sModel, K8sObject
 from projections.resources.quantities import Port
 from projections.resources.registry import KindInfo
 
@@ -61,10 +61,7 @@ class ServiceSpec(K8sModel, frozen=True, kw_only=True):
         return self.cluster_ip == "None"
 
 
-class Service(K8sModel, frozen=True, kw_only=True):
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class Service(K8sObject, frozen=True, kw_only=True):
     spec: ServiceSpec = ServiceSpec()
 
     def port_named(self, port: int) -> ServicePort | None:
@@ -75,10 +72,7 @@ class Service(K8sModel, frozen=True, kw_only=True):
 # --- Secret and ConfigMap ------------------------------------------------------------------------------------
 
 
-class Secret(K8sModel, frozen=True, kw_only=True):
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class Secret(K8sObject, frozen=True, kw_only=True):
     type: str = "Opaque"  # kubernetes.io/tls, kubernetes.io/basic-auth, ... or any custom type
     data: dict[str, Base64] = {}  # values base64-encoded
     string_data: dict[str, str] = {}  # values as plain text; win over `data` for the same key
@@ -100,10 +94,7 @@ class Secret(K8sModel, frozen=True, kw_only=True):
         return None
 
 
-class ConfigMap(K8sModel, frozen=True, kw_only=True):
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class ConfigMap(K8sObject, frozen=True, kw_only=True):
     data: dict[str, str] = {}
     binary_data: dict[str, Base64] = {}
     immutable: bool = False
@@ -139,10 +130,7 @@ class EndpointPort(K8sModel, frozen=True, kw_only=True):
     app_protocol: str | None = None
 
 
-class EndpointSlice(K8sModel, frozen=True, kw_only=True):
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class EndpointSlice(K8sObject, frozen=True, kw_only=True):
     address_type: Literal["IPv4", "IPv6", "FQDN"]
     endpoints: Annotated[tuple[Endpoint, ...], msgspec.Meta(max_length=1000)] = ()
     ports: Annotated[tuple[EndpointPort, ...], msgspec.Meta(max_length=100)] = ()

@@ -8,24 +8,15 @@ from __future__ import annotations
 
 import msgspec
 
-from projections.resources.meta import K8sModel, ObjectMeta
+from projections.resources.meta import K8sModel, K8sObject, LabelSelector
+from projections.resources.policy import GATEWAY_API_GROUP, LocalPolicyTargetReferenceWithSectionName
+from projections.resources.references import BackendRef, LocalObjectReference, SecretObjectReference
 from projections.resources.registry import KindInfo
 
-GROUP = "gateway.networking.k8s.io"
+GROUP = GATEWAY_API_GROUP
 
 
 # --- shared pieces -------------------------------------------------------------------------------------------
-
-
-class LabelSelectorRequirement(K8sModel, frozen=True, kw_only=True):
-    key: str
-    operator: str  # In, NotIn, Exists, DoesNotExist
-    values: tuple[str, ...] = ()
-
-
-class LabelSelector(K8sModel, frozen=True, kw_only=True):
-    match_labels: dict[str, str] = {}
-    match_expressions: tuple[LabelSelectorRequirement, ...] = ()
 
 
 class ParentReference(K8sModel, frozen=True, kw_only=True):
@@ -35,28 +26,6 @@ class ParentReference(K8sModel, frozen=True, kw_only=True):
     namespace: str | None = None
     section_name: str | None = None
     port: int | None = None
-
-
-class BackendRef(K8sModel, frozen=True, kw_only=True):
-    name: str
-    group: str = ""
-    kind: str = "Service"
-    namespace: str | None = None
-    port: int | None = None
-    weight: int = 1
-
-
-class SecretObjectReference(K8sModel, frozen=True, kw_only=True):
-    name: str
-    group: str = ""
-    kind: str = "Secret"
-    namespace: str | None = None
-
-
-class LocalObjectReference(K8sModel, frozen=True, kw_only=True):
-    group: str
-    kind: str
-    name: str
 
 
 # --- GatewayClass --------------------------------------------------------------------------------------------
@@ -75,10 +44,7 @@ class GatewayClassSpec(K8sModel, frozen=True, kw_only=True):
     description: str | None = None
 
 
-class GatewayClass(K8sModel, frozen=True, kw_only=True):
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class GatewayClass(K8sObject, frozen=True, kw_only=True):
     spec: GatewayClassSpec
 
 
@@ -126,10 +92,7 @@ class GatewaySpec(K8sModel, frozen=True, kw_only=True):
     addresses: tuple[GatewayAddress, ...] = ()
 
 
-class Gateway(K8sModel, frozen=True, kw_only=True):
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class Gateway(K8sObject, frozen=True, kw_only=True):
     spec: GatewaySpec
 
 
@@ -234,10 +197,7 @@ class HTTPRouteSpec(K8sModel, frozen=True, kw_only=True):
     rules: tuple[HTTPRouteRule, ...] = (HTTPRouteRule(),)
 
 
-class HTTPRoute(K8sModel, frozen=True, kw_only=True):
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class HTTPRoute(K8sObject, frozen=True, kw_only=True):
     spec: HTTPRouteSpec
 
 
@@ -278,10 +238,7 @@ class GRPCRouteSpec(K8sModel, frozen=True, kw_only=True):
     rules: tuple[GRPCRouteRule, ...] = (GRPCRouteRule(),)
 
 
-class GRPCRoute(K8sModel, frozen=True, kw_only=True):
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class GRPCRoute(K8sObject, frozen=True, kw_only=True):
     spec: GRPCRouteSpec
 
 
@@ -299,10 +256,7 @@ class TLSRouteSpec(K8sModel, frozen=True, kw_only=True):
     rules: tuple[L4RouteRule, ...] = ()
 
 
-class TLSRoute(K8sModel, frozen=True, kw_only=True):
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class TLSRoute(K8sObject, frozen=True, kw_only=True):
     spec: TLSRouteSpec
 
 
@@ -311,17 +265,11 @@ class L4RouteSpec(K8sModel, frozen=True, kw_only=True):
     rules: tuple[L4RouteRule, ...] = ()
 
 
-class TCPRoute(K8sModel, frozen=True, kw_only=True):
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class TCPRoute(K8sObject, frozen=True, kw_only=True):
     spec: L4RouteSpec
 
 
-class UDPRoute(K8sModel, frozen=True, kw_only=True):
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class UDPRoute(K8sObject, frozen=True, kw_only=True):
     spec: L4RouteSpec
 
 
@@ -345,21 +293,11 @@ class ReferenceGrantSpec(K8sModel, frozen=True, kw_only=True):
     to: tuple[ReferenceGrantTo, ...]
 
 
-class ReferenceGrant(K8sModel, frozen=True, kw_only=True):
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class ReferenceGrant(K8sObject, frozen=True, kw_only=True):
     spec: ReferenceGrantSpec
 
 
 # --- BackendTLSPolicy ----------------------------------------------------------------------------------------
-
-
-class LocalPolicyTargetReferenceWithSectionName(K8sModel, frozen=True, kw_only=True):
-    group: str
-    kind: str
-    name: str
-    section_name: str | None = None
 
 
 class SubjectAltName(K8sModel, frozen=True, kw_only=True):
@@ -371,7 +309,7 @@ class SubjectAltName(K8sModel, frozen=True, kw_only=True):
 class BackendTLSPolicyValidation(K8sModel, frozen=True, kw_only=True):
     hostname: str
     ca_certificate_refs: tuple[LocalObjectReference, ...] = ()
-    well_known_ca_certificates: str | None = None
+    well_known_ca_certificates: str | None = msgspec.field(default=None, name="wellKnownCACertificates")  # System
     subject_alt_names: tuple[SubjectAltName, ...] = ()
 
 
@@ -381,10 +319,7 @@ class BackendTLSPolicySpec(K8sModel, frozen=True, kw_only=True):
     options: dict[str, str] = {}
 
 
-class BackendTLSPolicy(K8sModel, frozen=True, kw_only=True):
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class BackendTLSPolicy(K8sObject, frozen=True, kw_only=True):
     spec: BackendTLSPolicySpec
 
 

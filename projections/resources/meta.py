@@ -1,4 +1,4 @@
-"""ObjectMeta and the Kubernetes naming rules."""
+"""The parts every Kubernetes object shares (ObjectMeta, label selectors) and the Kubernetes naming rules."""
 
 from __future__ import annotations
 
@@ -23,6 +23,42 @@ class ObjectMeta(K8sModel, frozen=True, kw_only=True):
     namespace: str = ""
     labels: dict[str, str] = {}
     annotations: dict[str, str] = {}
+
+
+class K8sObject(K8sModel, frozen=True, kw_only=True):
+    """Base of every kind's model: the fields all objects have; each kind adds its own (`spec`, `data`...)."""
+
+    api_version: str
+    kind: str
+    metadata: ObjectMeta
+
+
+class LabelSelectorRequirement(K8sModel, frozen=True, kw_only=True):
+    key: str
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: tuple[str, ...] = ()
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        if self.operator == "In":
+            return labels.get(self.key) in self.values
+        if self.operator == "NotIn":
+            return self.key not in labels or labels[self.key] not in self.values
+        if self.operator == "Exists":
+            return self.key in labels
+        return self.key not in labels  # DoesNotExist
+
+
+class LabelSelector(K8sModel, frozen=True, kw_only=True):
+    """A Kubernetes label selector (meta/v1); the requirements of both fields are ANDed."""
+
+    match_labels: dict[str, str] = {}
+    match_expressions: tuple[LabelSelectorRequirement, ...] = ()
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        """Whether an object with `labels` is selected (an empty selector selects everything)."""
+        return all(labels.get(key) == value for key, value in self.match_labels.items()) and all(
+            requirement.matches(labels) for requirement in self.match_expressions
+        )
 
 
 NameFormat = Literal["dns1123-subdomain", "dns1123-label", "dns1035-label"]

@@ -6,24 +6,11 @@ optionally narrowed to a listener or rule by `sectionName`) or by label (`target
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Protocol
 
-from projections.resources.meta import K8sModel
+from projections.resources.meta import K8sModel, LabelSelector
 
 GATEWAY_API_GROUP = "gateway.networking.k8s.io"
-
-
-class LabelSelectorRequirement(K8sModel, frozen=True, kw_only=True):
-    key: str
-    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
-    values: tuple[str, ...] = ()
-
-
-class LabelSelector(K8sModel, frozen=True, kw_only=True):
-    """A Kubernetes label selector; the requirements of both fields are ANDed."""
-
-    match_labels: dict[str, str] = {}
-    match_expressions: tuple[LabelSelectorRequirement, ...] = ()
 
 
 class LocalPolicyTargetReference(K8sModel, frozen=True, kw_only=True):
@@ -40,13 +27,11 @@ class LocalPolicyTargetReferenceWithSectionName(LocalPolicyTargetReference, froz
     section_name: str | None = None
 
 
-class TargetSelector(K8sModel, frozen=True, kw_only=True):
-    """Every object of `kind` in the policy's namespace whose labels match."""
+class TargetSelector(LabelSelector, frozen=True, kw_only=True):
+    """Every object of `kind` in the policy's namespace whose labels match (`matchLabels`, `matchExpressions`)."""
 
     kind: str
     group: str = GATEWAY_API_GROUP
-    match_labels: dict[str, str] = {}
-    match_expressions: tuple[LabelSelectorRequirement, ...] = ()
 
 
 class PolicyTargets(Protocol):

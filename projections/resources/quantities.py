@@ -12,7 +12,8 @@ import msgspec
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 """A TCP/UDP port number."""
 
-Duration = Annotated[str, msgspec.Meta(pattern=r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")]
+DURATION_PATTERN = r"^([0-9]{1,5}(h|m|s|ms)){1,4}$"
+Duration = Annotated[str, msgspec.Meta(pattern=DURATION_PATTERN)]
 """A Gateway API duration (GEP-2257): up to four `<number><unit>` parts, units h, m, s, ms: `1h30m`, `250ms`."""
 
 Quantity = Annotated[str, msgspec.Meta(pattern=r"^[0-9]+(\.[0-9]+)?([EPTGMK]i|[EPTGMkmun])?$")] | int

@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from projections.xds.resources import VersionedResource
-
-_LENGTH_DELIMITED = 2
+from projections.xds.splice import field_record
 
 # DeltaDiscoveryResponse
 _DELTA_SYSTEM_VERSION_INFO = 1
@@ -35,33 +34,20 @@ _SOTW_CONTROL_PLANE = 6
 _CONTROL_PLANE_IDENTIFIER = 1
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | _LENGTH_DELIMITED) + _varint(len(payload)) + payload
-
-
 def _text(number: int, value: str) -> bytes:
-    return _field(number, value.encode()) if value else b""
+    return field_record(number, value.encode()) if value else b""
 
 
 def _control_plane(number: int, identifier: str) -> bytes:
-    return _field(number, _text(_CONTROL_PLANE_IDENTIFIER, identifier)) if identifier else b""
+    return field_record(number, _text(_CONTROL_PLANE_IDENTIFIER, identifier)) if identifier else b""
 
 
 def _delta_resource(resource: VersionedResource) -> bytes:
-    return _field(
+    return field_record(
         _DELTA_RESOURCES,
         _text(_RESOURCE_NAME, resource.name)
         + _text(_RESOURCE_VERSION, resource.version)
-        + _field(_RESOURCE_RESOURCE, resource.body),
+        + field_record(_RESOURCE_RESOURCE, resource.body),
     )
 
 
@@ -79,7 +65,7 @@ def encode_delta_response(
     parts.extend(_delta_resource(r) for r in resources)
     parts.append(_text(_DELTA_TYPE_URL, type_url))
     parts.append(_text(_DELTA_NONCE, nonce))
-    parts.extend(_field(_DELTA_REMOVED_RESOURCES, name.encode()) for name in removed)
+    parts.extend(field_record(_DELTA_REMOVED_RESOURCES, name.encode()) for name in removed)
     parts.append(_control_plane(_DELTA_CONTROL_PLANE, control_plane))
     return b"".join(parts)
 
@@ -94,7 +80,7 @@ def encode_sotw_response(
 ) -> bytes:
     """A serialised `DiscoveryResponse`."""
     parts = [_text(_SOTW_VERSION_INFO, version_info)]
-    parts.extend(_field(_SOTW_RESOURCES, r.body) for r in resources)
+    parts.extend(field_record(_SOTW_RESOURCES, r.body) for r in resources)
     parts.append(_text(_SOTW_TYPE_URL, type_url))
     parts.append(_text(_SOTW_NONCE, nonce))
     parts.append(_control_plane(_SOTW_CONTROL_PLANE, control_plane))

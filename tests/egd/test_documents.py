@@ -15,8 +15,9 @@ from projections.errors import InvalidDocumentError, InvalidDocumentsError
 
 
 def cm(name: str, namespace: str | None = None) -> str:
+    """A ConfigMap document; the name is quoted, since YAML 1.1 reads a bare `on` or `no` as a boolean."""
     ns = f"\n  namespace: {namespace}" if namespace else ""
-    return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}{ns}\ndata:\n  k: v\n"
+    return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: '{name}'{ns}\ndata:\n  k: v\n"
 
 
 def test_multi_document_yaml_skips_empty_documents_and_keeps_positions(tmp_path: Path) -> None:

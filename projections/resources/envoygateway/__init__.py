@@ -1,5 +1,5 @@
 """Envoy Gateway kinds (gateway.envoyproxy.io/v1alpha1), one module per kind; shared parts in `cluster`,
-`ratelimit`, `tls` and `references`."""
+`ratelimit` and `tls`; references to other objects are Gateway API's (`projections.resources.references`)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from projections.resources.envoygateway.tls import BackendTLSSettings
-from projections.resources.meta import K8sModel, ObjectMeta
+from projections.resources.meta import K8sModel, K8sObject
 from projections.resources.quantities import Port
 
 AppProtocol = Literal["gateway.envoyproxy.io/h2c", "gateway.envoyproxy.io/ws", "gateway.envoyproxy.io/wss"]
@@ -52,8 +52,5 @@ class BackendSpec(K8sModel, frozen=True, kw_only=True):
             raise ValueError("a Backend of type DynamicResolver takes no endpoints")
 
 
-class Backend(K8sModel, frozen=True, kw_only=True):
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class Backend(K8sObject, frozen=True, kw_only=True):
     spec: BackendSpec

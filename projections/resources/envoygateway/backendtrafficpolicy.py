@@ -6,7 +6,7 @@ from typing import Literal
 
 from projections.resources.envoygateway.cluster import ClusterSettings
 from projections.resources.envoygateway.ratelimit import RateLimitSpec
-from projections.resources.meta import K8sModel, ObjectMeta
+from projections.resources.meta import K8sModel, K8sObject
 from projections.resources.policy import LocalPolicyTargetReferenceWithSectionName, TargetSelector, check_policy_targets
 from projections.resources.quantities import Duration, Percentage
 
@@ -68,8 +68,5 @@ class BackendTrafficPolicySpec(ClusterSettings, frozen=True, kw_only=True):
         check_policy_targets(self)
 
 
-class BackendTrafficPolicy(K8sModel, frozen=True, kw_only=True):
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class BackendTrafficPolicy(K8sObject, frozen=True, kw_only=True):
     spec: BackendTrafficPolicySpec

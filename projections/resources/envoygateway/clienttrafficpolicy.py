@@ -8,7 +8,8 @@ import msgspec
 
 from projections.resources.envoygateway.cluster import TCPKeepalive
 from projections.resources.envoygateway.tls import ClientTLSSettings
-from projections.resources.meta import K8sModel, ObjectMeta
+from projections.resources.gatewayapi import HTTPHeaderFilter
+from projections.resources.meta import K8sModel, K8sObject
 from projections.resources.policy import PolicyTargetReferences
 from projections.resources.quantities import CIDR, Duration, Quantity
 
@@ -66,19 +67,6 @@ class PathSettings(K8sModel, frozen=True, kw_only=True):
         Literal["KeepUnchanged", "RejectRequest", "UnescapeAndRedirect", "UnescapeAndForward"] | None
     ) = None
     disable_merge_slashes: bool | None = None
-
-
-class HTTPHeader(K8sModel, frozen=True, kw_only=True):
-    name: str
-    value: str
-
-
-class HTTPHeaderFilter(K8sModel, frozen=True, kw_only=True):
-    """Gateway API's header modifier: set, add, remove."""
-
-    set: tuple[HTTPHeader, ...] = ()
-    add: tuple[HTTPHeader, ...] = ()
-    remove: tuple[str, ...] = ()
 
 
 class XForwardedClientCert(K8sModel, frozen=True, kw_only=True):
@@ -143,8 +131,5 @@ class ClientTrafficPolicySpec(PolicyTargetReferences, frozen=True, kw_only=True)
     health_check: HealthCheckSettings | None = None
 
 
-class ClientTrafficPolicy(K8sModel, frozen=True, kw_only=True):
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class ClientTrafficPolicy(K8sObject, frozen=True, kw_only=True):
     spec: ClientTrafficPolicySpec

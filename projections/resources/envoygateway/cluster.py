@@ -1,5 +1,6 @@
 """ClusterSettings: how Envoy talks to a backend (load balancing, retries, timeouts, circuit breaking, health
-checks, keepalive...). Inlined in BackendTrafficPolicy's spec and used by Backend-backed auxiliary services."""
+checks, keepalive...). Inlined in BackendTrafficPolicy's spec and used by Backend-backed auxiliary services,
+whose backends are a `BackendCluster`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from projections.resources import references
 from projections.resources.meta import K8sModel
 from projections.resources.quantities import Duration, NonNegative, Quantity
 
@@ -223,3 +225,24 @@ class ClusterSettings(K8sModel, frozen=True, kw_only=True):
     connection: BackendConnection | None = None
     dns: DNS | None = None
     http2: HTTP2Settings | None = None
+
+
+class BackendRef(references.BackendRef, frozen=True, kw_only=True):
+    """Envoy Gateway's backend reference: Gateway API's, which may be marked as a fallback."""
+
+    fallback: bool | None = None
+
+
+class BackendCluster(K8sModel, frozen=True, kw_only=True):
+    """The backends of an auxiliary service (ext auth, remote JWKS, OIDC provider...).
+
+    `backend_settings` is Envoy Gateway's ClusterSettings; kept untyped until translation reads it.
+    """
+
+    backend_ref: BackendRef | None = None  # deprecated in favour of backend_refs
+    backend_refs: tuple[BackendRef, ...] = ()
+    backend_settings: dict[str, object] | None = None
+
+    @property
+    def all_backend_refs(self) -> tuple[BackendRef, ...]:
+        return (self.backend_ref,) if self.backend_ref is not None else self.backend_refs

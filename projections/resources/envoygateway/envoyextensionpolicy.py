@@ -5,7 +5,7 @@ Not translated yet: the model checks the targeting and keeps each extension's se
 
 from __future__ import annotations
 
-from projections.resources.meta import K8sModel, ObjectMeta
+from projections.resources.meta import K8sObject
 from projections.resources.policy import PolicyTargetReferences
 
 
@@ -15,8 +15,5 @@ class EnvoyExtensionPolicySpec(PolicyTargetReferences, frozen=True, kw_only=True
     lua: tuple[dict[str, object], ...] = ()
 
 
-class EnvoyExtensionPolicy(K8sModel, frozen=True, kw_only=True):
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class EnvoyExtensionPolicy(K8sObject, frozen=True, kw_only=True):
     spec: EnvoyExtensionPolicySpec

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from projections.resources.meta import K8sModel, ObjectMeta
+from projections.resources.meta import K8sModel, K8sObject
 from projections.resources.policy import LocalPolicyTargetReference
 
 XDSTypeURL = Literal[
@@ -45,8 +45,5 @@ class EnvoyPatchPolicySpec(K8sModel, frozen=True, kw_only=True):
     priority: int = 0
 
 
-class EnvoyPatchPolicy(K8sModel, frozen=True, kw_only=True):
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class EnvoyPatchPolicy(K8sObject, frozen=True, kw_only=True):
     spec: EnvoyPatchPolicySpec

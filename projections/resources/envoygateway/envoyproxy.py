@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from projections.resources.envoygateway.tls import BackendTLSSettings
-from projections.resources.meta import K8sModel, ObjectMeta
+from projections.resources.meta import K8sModel, K8sObject
 
 LogLevel = Literal["trace", "debug", "info", "warn", "error"]
 
@@ -44,8 +44,5 @@ class EnvoyProxySpec(K8sModel, frozen=True, kw_only=True):
     extra_args: tuple[str, ...] = ()
 
 
-class EnvoyProxy(K8sModel, frozen=True, kw_only=True):
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class EnvoyProxy(K8sObject, frozen=True, kw_only=True):
     spec: EnvoyProxySpec = EnvoyProxySpec()

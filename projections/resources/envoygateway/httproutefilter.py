@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from projections.resources.envoygateway.references import LocalObjectReference
-from projections.resources.meta import K8sModel, ObjectMeta
+from projections.resources.meta import K8sModel, K8sObject
+from projections.resources.references import LocalObjectReference
 
 
 class ReplaceRegexMatch(K8sModel, frozen=True, kw_only=True):
@@ -63,8 +63,5 @@ class HTTPRouteFilterSpec(K8sModel, frozen=True, kw_only=True):
     credential_injection: dict[str, object] | None = None
 
 
-class HTTPRouteFilter(K8sModel, frozen=True, kw_only=True):
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class HTTPRouteFilter(K8sObject, frozen=True, kw_only=True):
     spec: HTTPRouteFilterSpec

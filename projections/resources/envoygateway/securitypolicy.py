@@ -6,10 +6,11 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from projections.resources.envoygateway.references import BackendCluster, SecretObjectReference
-from projections.resources.meta import K8sModel, ObjectMeta
+from projections.resources.envoygateway.cluster import BackendCluster
+from projections.resources.meta import K8sModel, K8sObject
 from projections.resources.policy import PolicyTargetReferences
 from projections.resources.quantities import CIDR, Duration
+from projections.resources.references import SecretObjectReference
 
 Action = Literal["Allow", "Deny"]
 
@@ -193,8 +194,5 @@ class SecurityPolicySpec(PolicyTargetReferences, frozen=True, kw_only=True):
     authorization: Authorization | None = None
 
 
-class SecurityPolicy(K8sModel, frozen=True, kw_only=True):
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
+class SecurityPolicy(K8sObject, frozen=True, kw_only=True):
     spec: SecurityPolicySpec

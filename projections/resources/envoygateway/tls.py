@@ -6,8 +6,8 @@ from typing import Literal
 
 import msgspec
 
-from projections.resources.envoygateway.references import SecretObjectReference
 from projections.resources.meta import K8sModel
+from projections.resources.references import SecretObjectReference
 
 TLSVersion = Literal["Auto", "1.0", "1.1", "1.2", "1.3"]
 ALPNProtocol = Literal["http/1.0", "http/1.1", "h2"]

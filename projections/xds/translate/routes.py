@@ -19,8 +19,8 @@ from envoy.type.v3 import percent_pb2
 from google.protobuf import duration_pb2, wrappers_pb2
 
 from projections import ir
+from projections.xds.splice import field_record
 from projections.xds.translate.names import INVALID_BACKEND_CLUSTER, cluster_name
-from projections.xds.translate.splice import field_record
 
 # Field numbers (xds-protos 1.85) of the repeated fields spliced in.
 _ROUTE_CONFIGURATION_VIRTUAL_HOSTS = 2

@@ -40,12 +40,12 @@ from projections.xds.resources import (
     diff,
     versioned,
 )
+from projections.xds.splice import any_bytes
 from projections.xds.translate.clusters import build_cluster, build_load_assignment, resolves_by_dns
 from projections.xds.translate.listeners import SocketGroup, build_listener
 from projections.xds.translate.names import cluster_name, http_route_configuration_name
 from projections.xds.translate.routes import route_configuration_bytes, route_record, virtual_host_record
 from projections.xds.translate.secrets import build_secret
-from projections.xds.translate.splice import any_bytes
 
 BUILD_VERSION = "egd-xds-1"
 """Part of every RouteConfiguration version: change it whenever the same IR starts giving other bytes."""

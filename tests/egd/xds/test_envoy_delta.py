@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from google.protobuf import duration_pb2
 
+from egd.natsserver import pick_free_port
 from projections.xds.resources import (
     CLUSTER,
     CLUSTER_LOAD_ASSIGNMENT,
@@ -24,7 +25,7 @@ from projections.xds.resources import (
 )
 from tests.egd.xds.builders import cluster, endpoints, listener, route
 from tests.egd.xds.conftest import GROUP, Recorded, Server
-from tests.egd.xds.envoy_process import Envoy, free_port, run_envoy
+from tests.egd.xds.envoy_process import Envoy, run_envoy
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +38,7 @@ async def start_backend(name: str) -> tuple[web.AppRunner, int]:
     app.router.add_get("/{tail:.*}", hello)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    port = free_port()
+    port = pick_free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     return runner, port
 
@@ -98,7 +99,7 @@ def dumped_versions(configs: list[dict[str, Any]], key: str) -> dict[str, str]:
 async def test_envoy_follows_pushes_acks_and_survives_a_nack(
     server: Server, recorded: Recorded, backends: dict[str, int], tmp_path: Path
 ) -> None:
-    listener_port = free_port()
+    listener_port = pick_free_port()
     async with run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="e2e") as envoy:
         # 1. a listener (RDS over ADS) -> route -> EDS cluster alpha
         config = gateway_config(listener_port, "alpha", {"alpha": backends["alpha"]})

@@ -21,13 +21,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from egd.natsserver import pick_free_port
 from projections.gatewayapi.offline import resources_from_documents
 from projections.gatewayapi.translator import translate
 from projections.ir import Certificate, GatewayIR, hashed
 from projections.xds.resources import CLUSTER, LISTENER, ROUTE_CONFIGURATION
 from projections.xds.translate import XdsTranslator, build_resource_set
 from tests.egd.xds.conftest import GROUP, Recorded, Server
-from tests.egd.xds.envoy_process import free_port, run_envoy
+from tests.egd.xds.envoy_process import run_envoy
 from tests.egd.xds.test_envoy_delta import eventually
 from tests.projections.xds.test_translate_golden import CASE_NAMES, CASES, gateways_of
 
@@ -44,7 +45,7 @@ async def start_http_backend(name: str) -> tuple[web.AppRunner, int]:
     app.router.add_route("*", "/{tail:.*}", echo)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    port = free_port()
+    port = pick_free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     return runner, port
 
@@ -237,7 +238,7 @@ async def fetch(
 async def test_gateway_api_through_real_envoy(
     server: Server, recorded: Recorded, backends: dict[str, int], tmp_path: Path
 ) -> None:
-    ports = {**backends, "http": free_port(), "https": free_port(), "tcp": free_port()}
+    ports = {**backends, "http": pick_free_port(), "https": pick_free_port(), "tcp": pick_free_port()}
     certificate = self_signed(SECURE_HOST)
     translator = XdsTranslator()
     server.bus.publish(GROUP, translator.update(gateway_ir(documents(ports, certificate))))
@@ -314,7 +315,7 @@ def on_loopback(gateway: GatewayIR, ports: dict[int, int], certificate: tuple[by
     certificate in place of the golden files' placeholder PEM."""
 
     def moved(listener: Any) -> Any:
-        port = ports.setdefault(listener.port, free_port())
+        port = ports.setdefault(listener.port, pick_free_port())
         tls = listener.tls
         if tls is not None:
             real = [

@@ -77,6 +77,24 @@ rewrites = st.one_of(
 )
 
 
+# Strategies are built once, here: building them inside the composites below (per draw) made generation
+# several times slower (hypothesis validates each new strategy object).
+methods = st.sampled_from([None, "GET"])
+header_matches = st.lists(st.builds(ir.HeaderMatch, name=st.just("x-v"), value=st.just("1")), max_size=1).map(tuple)
+query_matches = st.lists(
+    st.builds(ir.QueryMatch, name=st.just("q"), value=st.just("1"), type=st.just("Exact")), max_size=1
+).map(tuple)
+mirrors = st.lists(
+    st.builds(ir.Mirror, destination=st.sampled_from(DESTINATIONS), numerator=st.integers(1, 100)), max_size=1
+).map(tuple)
+timeouts = st.one_of(
+    st.none(),
+    st.builds(
+        ir.Timeouts, request_ms=st.sampled_from([None, 0, 1500]), backend_request_ms=st.sampled_from([None, 700])
+    ),
+)
+
+
 @st.composite
 def http_routes(draw: st.DrawFn, name: str, hostname: str) -> ir.HTTPRoute:
     return ir.hashed(
@@ -85,49 +103,33 @@ def http_routes(draw: st.DrawFn, name: str, hostname: str) -> ir.HTTPRoute:
             hostname=hostname,
             grpc=draw(st.booleans()),
             path=draw(paths),
-            method=draw(st.sampled_from([None, "GET"])),
-            headers=tuple(
-                draw(st.lists(st.builds(ir.HeaderMatch, name=st.just("x-v"), value=st.just("1")), max_size=1))
-            ),
-            query_params=tuple(
-                draw(
-                    st.lists(
-                        st.builds(ir.QueryMatch, name=st.just("q"), value=st.just("1"), type=st.just("Exact")),
-                        max_size=1,
-                    )
-                )
-            ),
+            method=draw(methods),
+            headers=draw(header_matches),
+            query_params=draw(query_matches),
             backends=draw(backends),
             invalid_backend_weight=draw(st.integers(0, 2)),
             url_rewrite=draw(rewrites),
             request_headers=draw(modifiers),
             response_headers=draw(modifiers),
-            mirrors=tuple(
-                draw(
-                    st.lists(
-                        st.builds(ir.Mirror, destination=st.sampled_from(DESTINATIONS), numerator=st.integers(1, 100)),
-                        max_size=1,
-                    )
-                )
-            ),
-            timeouts=draw(
-                st.one_of(
-                    st.none(),
-                    st.builds(
-                        ir.Timeouts,
-                        request_ms=st.sampled_from([None, 0, 1500]),
-                        backend_request_ms=st.sampled_from([None, 700]),
-                    ),
-                )
-            ),
+            mirrors=draw(mirrors),
+            timeouts=draw(timeouts),
             **draw(actions),
         )
     )
 
 
+virtual_host_names = st.lists(st.sampled_from(HOSTNAMES), max_size=3, unique=True)
+plain_listeners = st.lists(st.sampled_from([("any", None), ("foo", "a.example.com")]), unique=True)
+tls_listeners = st.lists(
+    st.sampled_from([("https", None), ("www", "a.example.com"), ("wild", "*.example.com")]), unique=True
+)
+l4_kinds = st.lists(st.sampled_from(["tcp", "udp", "passthrough", "terminate"]), unique=True)
+sni_hostnames = st.lists(st.sampled_from(HOSTNAMES[1:]), max_size=2, unique=True).map(tuple)
+
+
 @st.composite
 def virtual_hosts(draw: st.DrawFn, listener: str) -> tuple[ir.VirtualHost, ...]:
-    hostnames = draw(st.lists(st.sampled_from(HOSTNAMES), max_size=3, unique=True))
+    hostnames = draw(virtual_host_names)
     out = []
     for hostname in hostnames:
         count = draw(st.integers(0, 4))
@@ -146,7 +148,7 @@ def certificate(name: str, variant: int) -> ir.Certificate:
 @st.composite
 def http_listeners(draw: st.DrawFn, address: str) -> tuple[ir.HTTPListener, ...]:
     out = []
-    for name, hostname in draw(st.lists(st.sampled_from([("any", None), ("foo", "a.example.com")]), unique=True)):
+    for name, hostname in draw(plain_listeners):
         listener = f"{GATEWAY}/{name}"
         out.append(
             ir.hashed(
@@ -159,9 +161,7 @@ def http_listeners(draw: st.DrawFn, address: str) -> tuple[ir.HTTPListener, ...]
                 )
             )
         )
-    for name, hostname in draw(
-        st.lists(st.sampled_from([("https", None), ("www", "a.example.com"), ("wild", "*.example.com")]), unique=True)
-    ):
+    for name, hostname in draw(tls_listeners):
         listener = f"{GATEWAY}/{name}"
         variant = draw(st.integers(0, 1))
         out.append(
@@ -182,15 +182,13 @@ def http_listeners(draw: st.DrawFn, address: str) -> tuple[ir.HTTPListener, ...]
 @st.composite
 def l4_listeners(draw: st.DrawFn, address: str) -> tuple[ir.L4Listener, ...]:
     out = []
-    kinds = draw(st.lists(st.sampled_from(["tcp", "udp", "passthrough", "terminate"]), unique=True))
+    kinds = draw(l4_kinds)
     for kind in kinds:
         routes = tuple(
             ir.hashed(
                 ir.L4Route(
                     name=f"{kind}route/default/r{i}",
-                    sni_hostnames=tuple(draw(st.lists(st.sampled_from(HOSTNAMES[1:]), max_size=2, unique=True)))
-                    if kind == "passthrough"
-                    else (),
+                    sni_hostnames=draw(sni_hostnames) if kind == "passthrough" else (),
                     backends=draw(backends),
                     invalid_backend_weight=draw(st.integers(0, 1)),
                 )
@@ -210,9 +208,12 @@ def l4_listeners(draw: st.DrawFn, address: str) -> tuple[ir.L4Listener, ...]:
     return tuple(out)
 
 
+addresses = st.sampled_from(["0.0.0.0", "10.1.2.3"])
+
+
 @st.composite
 def gateway_irs(draw: st.DrawFn) -> ir.GatewayIR:
-    address = draw(st.sampled_from(["0.0.0.0", "10.1.2.3"]))
+    address = draw(addresses)
     return ir.hashed(
         ir.GatewayIR(
             name=GATEWAY,

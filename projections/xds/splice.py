@@ -1,4 +1,5 @@
-"""Protobuf wire format for splicing: a message made of already-serialised parts.
+"""Protobuf wire format for splicing: a message made of already-serialised parts (route configurations in
+`translate.routes`, discovery responses in `wire`).
 
 A repeated message field is, on the wire, one `tag length bytes` record per element, and a parser
 accepts fields in any order. So a RouteConfiguration is its `name` record, then one record per
