@@ -55,6 +55,10 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
 # default thresholds the cyclic collector rescans them all the time, costing ~40% of a translation.
 GC_THRESHOLDS = (50_000, 20, 100)
 
+# On SIGTERM, how long streams already open may go on before they are closed (Envoys then reconnect to
+# another replica listed in their bootstrap). xDS streams never end by themselves, so this is short.
+DRAIN_GRACE_SECONDS = 0.5
+
 
 async def serve(options: ServeOptions) -> None:
     gc.set_threshold(*GC_THRESHOLDS)
@@ -74,6 +78,7 @@ async def serve(options: ServeOptions) -> None:
         store = await open_store(nats_url, replicas=options.stream_replicas)
 
         metrics = Metrics()
+        store.connection.reconnect_listeners.add(metrics.nats_reconnects.inc)
         snapshots = await JetStreamSnapshots.open(store, replicas=options.stream_replicas)
         loaded = await load_newest_valid(snapshots, await store.last_seq()) if options.snapshots.enabled else None
         pipeline = Pipeline(loaded)
@@ -123,6 +128,9 @@ async def serve(options: ServeOptions) -> None:
         if options.snapshots.enabled:
             tasks.add(asyncio.create_task(snapshotter.run(follower.caught_up), name="snapshotter"))
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        log.info("egd draining: no new xDS streams; connected Envoys are let go to reconnect elsewhere")
+        await xds_server.stop(grace=DRAIN_GRACE_SECONDS)
+        xds_server = None
         for task in pending:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -135,7 +143,7 @@ async def serve(options: ServeOptions) -> None:
     finally:
         data_dir.forget()
         if xds_server is not None:
-            await xds_server.stop(grace=1.0)
+            await xds_server.stop(grace=None)
         if runner is not None:
             await runner.cleanup()
         if store is not None:
