@@ -2,6 +2,7 @@
 
 embedded nats-server (unless --nats-url) → event store → follower (fold + translate)
     → xDS publisher → bus → ADS server → Envoys
+    → rate-limit runner → egd's rate-limit service, and bus → ADS server → envoyproxy/ratelimit
 admin HTTP reads the pipeline, the bus and the ADS server's streams.
 """
 
@@ -24,13 +25,16 @@ from egd.datadir import DataDir
 from egd.follower import Follower
 from egd.metrics import Metrics
 from egd.natsserver import NatsServerProcess
+from egd.ratelimit.runner import RateLimitRunner
 from egd.sequence_watch import SequenceWatch
 from egd.xds.publisher import XdsPublisher
 from egd.xds.servicer import AggregatedDiscoveryServicer, start_xds_server
 from egd.xds.telemetry import metered_hooks
 from events.jetstream import JetStreamEventStore
+from projections.gatewayapi.translator import Changes
 from projections.pipeline import Pipeline
 from projections.xds.resources import ResourceSet
+from projections.xds.translate.ratelimits import XdsSettings
 
 log = structlog.get_logger("egd.daemon")
 
@@ -41,6 +45,8 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     xds_address: tuple[str, int] = ("127.0.0.1", 18000)
     admin_address: tuple[str, int] = ("127.0.0.1", 19000)
     redis_url: str | None = None
+    ratelimit_address: tuple[str, int] = ("127.0.0.1", 18081)
+    redis_key_prefix: str = ""
 
 
 async def serve(options: ServeOptions) -> None:
@@ -50,6 +56,7 @@ async def serve(options: ServeOptions) -> None:
     runner: web.AppRunner | None = None
     xds_server: grpc.aio.Server | None = None
     store: JetStreamEventStore | None = None
+    ratelimit: RateLimitRunner | None = None
     try:
         nats_url = options.nats_url
         if nats_url is None:
@@ -63,8 +70,16 @@ async def serve(options: ServeOptions) -> None:
         pipeline = Pipeline()
         watch = SequenceWatch()
         bus: LatestValues[str, ResourceSet] = LatestValues()
-        publisher = XdsPublisher(bus, metrics)
-        follower = Follower(store, pipeline, metrics, watch, on_translated=publisher.mark)
+        rl_host, rl_port = options.ratelimit_address
+        publisher = XdsPublisher(bus, metrics, XdsSettings(ratelimit_host=rl_host, ratelimit_port=rl_port))
+        ratelimit = RateLimitRunner(bus, metrics, redis_url=options.redis_url, key_prefix=options.redis_key_prefix)
+        await ratelimit.start_server(f"{rl_host}:{rl_port}")
+
+        def translated(changes: Changes) -> None:
+            publisher.mark(changes)
+            ratelimit.mark(changes)
+
+        follower = Follower(store, pipeline, metrics, watch, on_translated=translated)
         servicer = AggregatedDiscoveryServicer(bus, hooks=metered_hooks(metrics))
         xds_host, xds_port = options.xds_address
         xds_server, _ = await start_xds_server(servicer, f"{xds_host}:{xds_port}")
@@ -75,7 +90,7 @@ async def serve(options: ServeOptions) -> None:
             metrics=metrics,
             xds=publisher.fleet,
             streams=servicer.streams,
-            is_ready=lambda: follower.caught_up.is_set() and not publisher.pending(),
+            is_ready=lambda: follower.caught_up.is_set() and not publisher.pending() and not ratelimit.pending(),
         )
         runner = web.AppRunner(build_admin_app(views), access_log=None)
         await runner.setup()
@@ -88,6 +103,7 @@ async def serve(options: ServeOptions) -> None:
             nats_url=nats_url,
             admin_url=admin_url,
             xds_address=f"{xds_host}:{xds_port}",
+            ratelimit_address=f"{rl_host}:{rl_port}",
             data_dir=str(data_dir.path),
         )
 
@@ -98,6 +114,7 @@ async def serve(options: ServeOptions) -> None:
         tasks = {
             asyncio.create_task(follower.run(), name="follower"),
             asyncio.create_task(publisher.run(pipeline), name="xds-publisher"),
+            asyncio.create_task(ratelimit.run(pipeline), name="ratelimit"),
             asyncio.create_task(stop.wait(), name="stop"),
         }
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -112,6 +129,8 @@ async def serve(options: ServeOptions) -> None:
         data_dir.forget()
         if xds_server is not None:
             await xds_server.stop(grace=1.0)
+        if ratelimit is not None:
+            await ratelimit.stop()
         if runner is not None:
             await runner.cleanup()
         if store is not None:

@@ -27,6 +27,15 @@ from egd.logs import configure_logging
 @click.option("--admin-address", default="127.0.0.1:19000", show_default=True, help="HOST:PORT of admin HTTP.")
 @click.option("--redis-url", default=None, help="Redis for rate-limit counters shared by all replicas.")
 @click.option(
+    "--ratelimit-address",
+    default="127.0.0.1:18081",
+    show_default=True,
+    help="HOST:PORT of egd's rate-limit service (Envoys reach it there: it is in their xDS).",
+)
+@click.option(
+    "--redis-key-prefix", default="", help="Prefix of every rate-limit counter key in Redis (rl's CACHE_KEY_PREFIX)."
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 def serve_command(
@@ -35,6 +44,8 @@ def serve_command(
     xds_address: str,
     admin_address: str,
     redis_url: str | None,
+    ratelimit_address: str,
+    redis_key_prefix: str,
     log_level: str,
 ) -> None:
     """Run the daemon: fold the event log and serve xDS, rate limits and the admin API."""
@@ -45,5 +56,7 @@ def serve_command(
         xds_address=host_port(xds_address),
         admin_address=host_port(admin_address),
         redis_url=redis_url,
+        ratelimit_address=host_port(ratelimit_address),
+        redis_key_prefix=redis_key_prefix,
     )
     asyncio.run(serve(options))
