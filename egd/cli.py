@@ -15,6 +15,7 @@ from egd.commands.apply import apply_command, delete_command
 from egd.commands.bootstrap import bootstrap_command
 from egd.commands.get import get_command
 from egd.commands.history import history_command
+from egd.commands.ratelimit import ratelimit_group
 from egd.commands.serve import serve_command
 from egd.commands.translate import translate_command
 from egd.datadir import DaemonAlreadyRunningError
@@ -55,5 +56,6 @@ for command in (
     history_command,
     bootstrap_command,
     translate_command,
+    ratelimit_group,
 ):
     main.add_command(command)
