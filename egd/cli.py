@@ -28,6 +28,7 @@ COMMANDS = {
     "history": "egd.commands.history:history_command",
     "bootstrap": "egd.commands.bootstrap:bootstrap_command",
     "translate": "egd.commands.translate:translate_command",
+    "ratelimit": "egd.commands.ratelimit:ratelimit_group",
 }
 
 

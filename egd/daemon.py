@@ -2,6 +2,7 @@
 
 embedded nats-server (unless --nats-url) → event store → follower (fold + translate)
     → xDS publisher → bus → ADS server → Envoys
+    → rate-limit runner → egd's rate-limit service, and bus → ADS server → envoyproxy/ratelimit
 admin HTTP reads the pipeline, the bus and the ADS server's streams.
 """
 
@@ -27,6 +28,7 @@ from egd.follower import Follower
 from egd.lag import LagWatch
 from egd.metrics import Metrics
 from egd.natsserver import NatsServerProcess
+from egd.ratelimit.runner import RateLimitRunner
 from egd.sequence_watch import SequenceWatch
 from egd.snapshotter import SnapshotPolicy, Snapshotter, load_newest_valid
 from egd.xds.publisher import XdsPublisher
@@ -34,8 +36,10 @@ from egd.xds.servicer import AggregatedDiscoveryServicer, start_xds_server
 from egd.xds.telemetry import metered_hooks
 from events.jetstream import JetStreamEventStore
 from events.jetstream.snapshots import JetStreamSnapshots
+from projections.gatewayapi.translator import Changes
 from projections.pipeline import Pipeline
 from projections.xds.resources import ResourceSet
+from projections.xds.translate.ratelimits import XdsSettings
 
 log = structlog.get_logger("egd.daemon")
 
@@ -49,6 +53,8 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     stream_replicas: int = 1
     max_ready_lag: int = 1000
     snapshots: SnapshotPolicy = SnapshotPolicy()
+    ratelimit_address: tuple[str, int] = ("127.0.0.1", 18081)
+    redis_key_prefix: str = ""
 
 
 # The daemon keeps hundreds of thousands of long-lived objects (documents, IR, resources): with CPython's
@@ -68,6 +74,7 @@ async def serve(options: ServeOptions) -> None:
     runner: web.AppRunner | None = None
     xds_server: grpc.aio.Server | None = None
     store: JetStreamEventStore | None = None
+    ratelimit: RateLimitRunner | None = None
     try:
         nats_url = options.nats_url
         if nats_url is None:
@@ -85,8 +92,16 @@ async def serve(options: ServeOptions) -> None:
         snapshotter = Snapshotter(snapshots, pipeline.state, options.snapshots, metrics)
         watch = SequenceWatch()
         bus: LatestValues[str, ResourceSet] = LatestValues()
-        publisher = XdsPublisher(bus, metrics)
-        follower = Follower(store, pipeline, metrics, watch, on_translated=publisher.mark)
+        rl_host, rl_port = options.ratelimit_address
+        publisher = XdsPublisher(bus, metrics, XdsSettings(ratelimit_host=rl_host, ratelimit_port=rl_port))
+        ratelimit = RateLimitRunner(bus, metrics, redis_url=options.redis_url, key_prefix=options.redis_key_prefix)
+        await ratelimit.start_server(f"{rl_host}:{rl_port}")
+
+        def translated(changes: Changes) -> None:
+            publisher.mark(changes)
+            ratelimit.mark(changes)
+
+        follower = Follower(store, pipeline, metrics, watch, on_translated=translated)
         lag = LagWatch(store, pipeline.state, metrics, max_lag=options.max_ready_lag)
         servicer = AggregatedDiscoveryServicer(bus, hooks=metered_hooks(metrics))
         xds_host, xds_port = options.xds_address
@@ -98,7 +113,12 @@ async def serve(options: ServeOptions) -> None:
             metrics=metrics,
             xds=publisher.fleet,
             streams=servicer.streams,
-            is_ready=lambda: follower.caught_up.is_set() and not publisher.pending() and lag.within_bounds(),
+            is_ready=lambda: (
+                follower.caught_up.is_set()
+                and not publisher.pending()
+                and not ratelimit.pending()
+                and lag.within_bounds()
+            ),
             xds_pending=publisher.pending,
         )
         runner = web.AppRunner(build_admin_app(views), access_log=None)
@@ -112,6 +132,7 @@ async def serve(options: ServeOptions) -> None:
             nats_url=nats_url,
             admin_url=admin_url,
             xds_address=f"{xds_host}:{xds_port}",
+            ratelimit_address=f"{rl_host}:{rl_port}",
             data_dir=str(data_dir.path),
         )
 
@@ -123,6 +144,7 @@ async def serve(options: ServeOptions) -> None:
             asyncio.create_task(follower.run(), name="follower"),
             asyncio.create_task(publisher.run(pipeline), name="xds-publisher"),
             asyncio.create_task(lag.run(), name="lag-watch"),
+            asyncio.create_task(ratelimit.run(pipeline), name="ratelimit"),
             asyncio.create_task(stop.wait(), name="stop"),
         }
         if options.snapshots.enabled:
@@ -144,6 +166,8 @@ async def serve(options: ServeOptions) -> None:
         data_dir.forget()
         if xds_server is not None:
             await xds_server.stop(grace=None)
+        if ratelimit is not None:
+            await ratelimit.stop()
         if runner is not None:
             await runner.cleanup()
         if store is not None:
