@@ -80,8 +80,9 @@ async def test_a_server_that_cannot_start_reports_its_log(tmp_path: Path) -> Non
 
 async def test_a_server_left_running_on_the_store_dir_is_stopped_before_a_new_one_starts(tmp_path: Path) -> None:
     first = NatsServerProcess(tmp_path / "store")
-    orphan = subprocess.Popen(
-        [*first.command()], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    # a server as a killed parent leaves it: running on its own, in another session
+    orphan = subprocess.Popen(  # noqa: ASYNC220 - a plain child that the test owns and reaps
+        first.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     try:
         for _ in range(500):
