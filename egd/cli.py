@@ -15,6 +15,8 @@ from egd.commands.apply import apply_command, delete_command
 from egd.commands.bootstrap import bootstrap_command
 from egd.commands.get import get_command
 from egd.commands.history import history_command
+from egd.commands.replay import diff_command, replay_command
+from egd.commands.revert import revert_command
 from egd.commands.serve import serve_command
 from egd.commands.translate import translate_command
 from egd.datadir import DaemonAlreadyRunningError
@@ -53,6 +55,9 @@ for command in (
     delete_command,
     get_command,
     history_command,
+    replay_command,
+    diff_command,
+    revert_command,
     bootstrap_command,
     translate_command,
 ):

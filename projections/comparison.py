@@ -49,8 +49,8 @@ class GatewayXdsChange(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def field_changes(before: Any, after: Any, path: str = "") -> list[FieldChange]:
-    """The leaves that differ between two JSON-like values. Lists are compared index by index; a list
-    whose length changed is reported per extra or missing item."""
+    """The leaves that differ between two JSON-like values. Lists (and tuples) are compared index by index;
+    a list whose length changed is reported per extra or missing item."""
     if before == after:
         return []
     if isinstance(before, dict) and isinstance(after, dict):
@@ -64,7 +64,7 @@ def field_changes(before: Any, after: Any, path: str = "") -> list[FieldChange]:
             else:
                 out += field_changes(before[key], after[key], sub)
         return out
-    if isinstance(before, list) and isinstance(after, list):
+    if isinstance(before, list | tuple) and isinstance(after, list | tuple):
         out = []
         for i in range(max(len(before), len(after))):
             sub = f"{path}[{i}]"
@@ -100,7 +100,7 @@ def compare_statuses(before: Mapping[ResourceKey, Any], after: Mapping[ResourceK
     for key in sorted(set(before) | set(after)):
         changes = [
             change
-            for change in field_changes(before.get(key), after.get(key))
+            for change in field_changes(before.get(key), after.get(key), "status")
             if not change.path.endswith("lastTransitionTime")
         ]
         if changes:
@@ -153,7 +153,7 @@ class Comparison(msgspec.Struct, frozen=True, kw_only=True):
 def compare(before: View, after: View) -> Comparison:
     ir = []
     for gateway in sorted(set(before.ir) | set(after.ir)):
-        changes = field_changes(before.ir.get(gateway), after.ir.get(gateway))
+        changes = field_changes(before.ir.get(gateway), after.ir.get(gateway), "ir")
         if changes:
             ir.append(StatusChange(resource=gateway, fields=tuple(changes)))
     return Comparison(

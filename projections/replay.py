@@ -80,9 +80,7 @@ def ir_documents(pipeline: Pipeline, gateway: str | None = None) -> list[Any]:
 def xds_sets(pipeline: Pipeline, gateway: str | None = None) -> dict[str, ResourceSet]:
     """Every Gateway's (or `gateway`'s) Envoy resources, built from scratch from its IR."""
     gateways = pipeline.translator.gateways
-    return {
-        name: build_resource_set(gateways[name]) for name in sorted(gateways) if gateway is None or name == gateway
-    }
+    return {name: build_resource_set(gateways[name]) for name in sorted(gateways) if gateway is None or name == gateway}
 
 
 def xds_documents(sets: dict[str, ResourceSet]) -> list[dict[str, Any]]:

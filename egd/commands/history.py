@@ -1,4 +1,5 @@
-"""`egd history [KIND/NAME] [--since T] [--until T] [-o json]`: the audit trail, from the log itself."""
+"""`egd history [KIND[/NAME]] [-n NS] [--actor A] [--source S] [--since T] [--until T] [--gateway NS/NAME]
+[-o json]`: the audit trail, from the log itself, with the Gateways each change affected."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ def _selection(resource: str | None, namespace: str | None, **rest: object) -> H
 @click.option("--source", default=None, help="Only changes from this source.")
 @click.option("--since", type=TimeParam(), default=None, help="RFC 3339 or relative (-2h).")
 @click.option("--until", type=TimeParam(), default=None, help="RFC 3339 or relative (-2h).")
+@click.option("--gateway", default=None, help="Only changes that affected this Gateway: NAMESPACE/NAME.")
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table")
 @daemon_options
 def history_command(
@@ -52,20 +54,30 @@ def history_command(
     source: str | None,
     since: datetime | None,
     until: datetime | None,
+    gateway: str | None,
     output: str,
     nats_url: str | None,
     data_dir: Path,
 ) -> None:
     """Who changed what, when, from where and why."""
-    selection = _selection(resource, namespace, actor=actor, source=source, since=since, until=until)
+    selection = _selection(resource, namespace, actor=actor, source=source, since=since, until=until, gateway=gateway)
     entries = asyncio.run(read_history(resolve_target(nats_url, data_dir).nats_url, selection))
     if output == "json":
         for entry in entries:
             click.echo(msgspec.json.encode(entry))
         return
-    header = ["SEQ", "TIME", "ACTOR", "SOURCE", "CHANGE", "RESOURCE", "REASON"]
+    header = ["SEQ", "TIME", "ACTOR", "SOURCE", "CHANGE", "RESOURCE", "GATEWAYS", "REASON"]
     rows = [
-        [str(e.seq), e.at.strftime("%Y-%m-%dT%H:%M:%SZ"), e.actor, e.source, e.change, e.resource, e.reason]
+        [
+            str(e.seq),
+            e.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            e.actor,
+            e.source,
+            e.change,
+            e.resource,
+            ",".join(e.gateways) or "-",
+            e.reason,
+        ]
         for e in entries
     ]
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]

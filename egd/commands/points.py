@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
+from projections.replay import Point
+
 _RELATIVE = re.compile(r"-(?P<amount>\d+(?:\.\d+)?)(?P<unit>[smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -31,3 +33,20 @@ class TimeParam(click.ParamType[datetime]):
         if isinstance(value, datetime):
             return value
         return parse_time(str(value))
+
+
+def parse_point(text: str, *, now: datetime | None = None) -> Point:
+    """A stream sequence (`42`) or a time (RFC 3339 or relative, like `-2h`)."""
+    stripped = text.strip()
+    if stripped.isdigit():
+        return Point(seq=int(stripped))
+    return Point(time=parse_time(stripped, now=now))
+
+
+class PointParam(click.ParamType[Point]):
+    name = "SEQ|TIME"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> Point:
+        if isinstance(value, Point):
+            return value
+        return parse_point(str(value))
