@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import signal
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -19,12 +20,14 @@ import structlog
 from aiohttp import web
 
 from egd.admin import AdminViews, build_admin_app
+from egd.audit.deliveries import DEFAULT_RETENTION, DeliveryRecorder
 from egd.bus import LatestValues
 from egd.datadir import DataDir
 from egd.follower import Follower
 from egd.metrics import Metrics
 from egd.natsserver import NatsServerProcess
 from egd.sequence_watch import SequenceWatch
+from egd.xds.hooks import compose_hooks
 from egd.xds.publisher import XdsPublisher
 from egd.xds.servicer import AggregatedDiscoveryServicer, start_xds_server
 from egd.xds.telemetry import metered_hooks
@@ -41,6 +44,8 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     xds_address: tuple[str, int] = ("127.0.0.1", 18000)
     admin_address: tuple[str, int] = ("127.0.0.1", 19000)
     redis_url: str | None = None
+    delivery_retention: timedelta | None = DEFAULT_RETENTION
+    """How long the delivery audit keeps records; None: no delivery audit."""
 
 
 async def serve(options: ServeOptions) -> None:
@@ -50,6 +55,7 @@ async def serve(options: ServeOptions) -> None:
     runner: web.AppRunner | None = None
     xds_server: grpc.aio.Server | None = None
     store: JetStreamEventStore | None = None
+    recorder: DeliveryRecorder | None = None
     try:
         nats_url = options.nats_url
         if nats_url is None:
@@ -65,7 +71,14 @@ async def serve(options: ServeOptions) -> None:
         bus: LatestValues[str, ResourceSet] = LatestValues()
         publisher = XdsPublisher(bus, metrics)
         follower = Follower(store, pipeline, metrics, watch, on_translated=publisher.mark)
-        servicer = AggregatedDiscoveryServicer(bus, hooks=metered_hooks(metrics))
+        hooks = metered_hooks(metrics)
+        if options.delivery_retention is not None:
+            recorder = DeliveryRecorder(
+                nats_url, retention=options.delivery_retention, reflects=publisher.published_seq.get
+            )
+            await recorder.start()
+            hooks = compose_hooks(hooks, recorder.hooks())
+        servicer = AggregatedDiscoveryServicer(bus, hooks=hooks)
         xds_host, xds_port = options.xds_address
         xds_server, _ = await start_xds_server(servicer, f"{xds_host}:{xds_port}")
 
@@ -100,6 +113,8 @@ async def serve(options: ServeOptions) -> None:
             asyncio.create_task(publisher.run(pipeline), name="xds-publisher"),
             asyncio.create_task(stop.wait(), name="stop"),
         }
+        if recorder is not None:
+            tasks.add(asyncio.create_task(recorder.run(), name="delivery-audit"))
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
@@ -112,6 +127,8 @@ async def serve(options: ServeOptions) -> None:
         data_dir.forget()
         if xds_server is not None:
             await xds_server.stop(grace=1.0)
+        if recorder is not None:
+            await recorder.close()
         if runner is not None:
             await runner.cleanup()
         if store is not None:

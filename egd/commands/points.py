@@ -14,6 +14,17 @@ _RELATIVE = re.compile(r"-(?P<amount>\d+(?:\.\d+)?)(?P<unit>[smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
+_DURATION = re.compile(r"(?P<amount>\d+(?:\.\d+)?)(?P<unit>[smhdw])")
+
+
+def parse_duration(text: str) -> timedelta:
+    """`7d`, `12h`, `30m`, `45s`, `2w`."""
+    found = _DURATION.fullmatch(text.strip())
+    if not found:
+        raise click.BadParameter(f"{text!r} is not a duration like 7d, 12h or 30m")
+    return timedelta(**{_UNITS[found["unit"]]: float(found["amount"])})
+
+
 def parse_time(text: str, *, now: datetime | None = None) -> datetime:
     now = now or datetime.now(UTC)
     relative = _RELATIVE.fullmatch(text.strip())
