@@ -231,7 +231,9 @@ async def read_deliveries(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> list[Delivery]:
-    """The recorded deliveries (oldest first) of one Gateway and/or node, between two times."""
+    """The recorded deliveries of one Gateway and/or node that happened between two times, in the order
+    they were recorded. JetStream's own timestamps (when a batch was stored, a little after the records'
+    `at`) only narrow where reading starts."""
     connection = await _connect(nats_url)
     try:
         js = connection.jetstream()
@@ -256,9 +258,8 @@ async def read_deliveries(
                 remaining -= len(messages)
                 for message in messages:
                     delivery = _decode(message.data)
-                    if until is not None and delivery.at > until:
-                        return out
-                    out.append(delivery)
+                    if (since is None or delivery.at >= since) and (until is None or delivery.at <= until):
+                        out.append(delivery)
             return out
         finally:
             await subscription.unsubscribe()

@@ -58,21 +58,21 @@ class Accepted(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Rejected(msgspec.Struct, frozen=True, kw_only=True):
-    at: datetime
+    version: str  # "" for a removal that was refused
     seq: int
-    resources: tuple[tuple[str, str], ...]
+    at: datetime
     error_code: int
     error_message: str
 
 
 class RunningConfig(msgspec.Struct, kw_only=True):
-    """One Envoy's configuration at a moment, as its ACKs say: per type URL, name -> what it accepted;
-    and per type URL the NACK it sent last (if it came after the last ACK of that type)."""
+    """One Envoy's configuration at a moment, as its ACKs and NACKs say: per type URL, name -> what it
+    accepted, and name -> the change it refused (until a later ACK of that name settles it)."""
 
     node_id: str
     gateway: str
     accepted: dict[str, dict[str, Accepted]]
-    rejected: dict[str, Rejected]
+    rejected: dict[str, dict[str, Rejected]]
     connected: bool
 
 
@@ -91,19 +91,27 @@ def running_config(deliveries: Iterable[Delivery], node_id: str) -> RunningConfi
             running.connected = delivery.kind == "connected"
         elif delivery.kind == "ack":
             held = running.accepted.setdefault(delivery.type_url, {})
+            refused = running.rejected.setdefault(delivery.type_url, {})
             if delivery.variant == "sotw":
                 held.clear()
+                refused.clear()
             for name, version in delivery.resources:
                 held[name] = Accepted(version=version, seq=delivery.seq, at=delivery.at)
+                refused.pop(name, None)
             for name in delivery.removed:
                 held.pop(name, None)
-            running.rejected.pop(delivery.type_url, None)
+                refused.pop(name, None)
         elif delivery.kind == "nack":
-            running.rejected[delivery.type_url] = Rejected(
-                at=delivery.at,
-                seq=delivery.seq,
-                resources=delivery.resources,
-                error_code=delivery.error_code,
-                error_message=delivery.error_message,
-            )
+            refused = running.rejected.setdefault(delivery.type_url, {})
+            changes = [*delivery.resources, *((name, "") for name in delivery.removed)]
+            for name, version in changes:
+                refused[name] = Rejected(
+                    version=version,
+                    seq=delivery.seq,
+                    at=delivery.at,
+                    error_code=delivery.error_code,
+                    error_message=delivery.error_message,
+                )
+    running.accepted = {t: held for t, held in running.accepted.items() if held}
+    running.rejected = {t: refused for t, refused in running.rejected.items() if refused}
     return running

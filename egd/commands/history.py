@@ -89,11 +89,13 @@ def _echo_running(running: RunningConfig, at: datetime, output: str) -> None:
         for name, accepted in sorted(held.items())
     ]
     _table(["TYPE", "NAME", "VERSION", "SEQ", "ACKED AT"], rows)
-    for type_url, rejected in sorted(running.rejected.items()):
-        click.echo(
-            f"NACK {_short_type(type_url)} at {_time(rejected.at)} (seq {rejected.seq}): "
-            f"{rejected.error_code}: {rejected.error_message}"
-        )
+    for type_url, refused in sorted(running.rejected.items()):
+        for name, rejected in sorted(refused.items()):
+            what = f"{name}@{rejected.version[:16]}" if rejected.version else f"removal of {name}"
+            click.echo(
+                f"NACK {_short_type(type_url)} {what} at {_time(rejected.at)} (seq {rejected.seq}): "
+                f"{rejected.error_code}: {rejected.error_message}"
+            )
 
 
 @click.command("history")
