@@ -78,7 +78,12 @@ def delivery_stream_config(retention: timedelta, *, replicas: int = 1) -> Stream
 async def _connect(nats_url: str) -> Client:
     try:
         connection: Client = await asyncio.wait_for(
-            nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=-1, reconnect_time_wait=0.2),
+            nats.connect(
+                [url.strip() for url in nats_url.split(",") if url.strip()],  # one URL or a cluster's list
+                connect_timeout=2,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.2,
+            ),
             timeout=4,
         )
     except (OSError, TimeoutError, nats.errors.NoServersError) as exc:
