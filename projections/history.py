@@ -40,11 +40,20 @@ class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def history(records: Iterable[LogRecord], selection: HistoryFilter) -> list[HistoryEntry]:
-    """Every change `selection` asks for; the whole log is folded so that created/configured are right."""
+    """Every change `selection` asks for; the whole log is folded so that created/configured are right.
+    Records before `selection.since` are folded without translation, and the state is translated once when
+    the first record at or after it comes (as the daemon does when it catches up)."""
     pipeline = Pipeline()
     entries = []
+    since = selection.since
+    translating = since is None
     for record in records:
-        step = pipeline.fold(record)
+        if since is not None and not translating and record.stored_at >= since:
+            pipeline.translate_all()
+            translating = True
+        step = pipeline.fold(record, translate=translating)
+        if not translating:
+            continue
         change = step.state
         if change is None:
             bad = pipeline.state.quarantined[-1]
