@@ -20,7 +20,9 @@ from egd.commands.changes import comparison_data, echo_comparison
 from egd.commands.options import daemon_options
 from egd.commands.output import emit
 from egd.commands.points import PointParam
+from egd.snapshotter import load_newest_valid
 from events.jetstream import JetStreamEventStore
+from events.jetstream.snapshots import JetStreamSnapshots
 from events.keys import ResourceKey
 from events.schema import LogRecord
 from projections.changeset import Current, current_from_records
@@ -37,22 +39,36 @@ async def check_point(store: JetStreamEventStore, point: Point | None) -> None:
         raise InvalidDocumentError(str(point), "", f"is past the end of the log (sequence {last})")
 
 
-async def records_until(store: JetStreamEventStore, point: Point | None = None) -> AsyncIterator[LogRecord]:
-    """The log from sequence 1 up to `point` (the whole log when None)."""
+async def records_until(
+    store: JetStreamEventStore, point: Point | None = None, *, from_seq: int = 1
+) -> AsyncIterator[LogRecord]:
+    """The log from `from_seq` up to `point` (the whole log when None)."""
     await check_point(store, point)
-    async with contextlib.aclosing(cast(AsyncGenerator[LogRecord, None], store.read())) as records:
+    async with contextlib.aclosing(cast(AsyncGenerator[LogRecord, None], store.read(from_seq=from_seq))) as records:
         async for record in records:
             if point is not None and not point.includes(record):
                 return
             yield record
 
 
+async def pipeline_from_snapshot(store: JetStreamEventStore, point: Point | None) -> Pipeline:
+    """A pipeline starting from the newest valid snapshot at or before `point` (a sequence, or the end of
+    the log), so that only the records after it are folded; an empty one when there is none."""
+    if point is not None and point.seq is None:
+        return Pipeline()  # a time: which sequence it ends at is only known by reading
+    snapshots = await JetStreamSnapshots.open_existing(store)
+    if snapshots is None:
+        return Pipeline()
+    target = point.seq if point is not None and point.seq is not None else await store.last_seq()
+    return Pipeline(await load_newest_valid(snapshots, target))
+
+
 async def fold_log(nats_url: str, point: Point | None = None) -> Pipeline:
     """A pipeline with the log folded up to `point` and translated from scratch."""
-    pipeline = Pipeline()
     store = await open_store(nats_url)
     try:
-        async for record in records_until(store, point):
+        pipeline = await pipeline_from_snapshot(store, point)
+        async for record in records_until(store, point, from_seq=pipeline.state.last_seq + 1):
             pipeline.fold(record, translate=False)
     finally:
         await store.close()
