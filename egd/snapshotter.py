@@ -35,8 +35,14 @@ async def load_newest_valid(snapshots: JetStreamSnapshots, last_seq: int) -> Res
         except SnapshotRejectedError as exc:
             log.warning("snapshot ignored", seq=seq, reason=str(exc))
             continue
-        log.info("snapshot loaded", seq=seq, objects=len(state.objects), bytes=len(data),
-                 fetch_seconds=round(fetched - started, 3), decode_seconds=round(time.perf_counter() - fetched, 3))
+        log.info(
+            "snapshot loaded",
+            seq=seq,
+            objects=len(state.objects),
+            bytes=len(data),
+            fetch_seconds=round(fetched - started, 3),
+            decode_seconds=round(time.perf_counter() - fetched, 3),
+        )
         return state
     return None
 
