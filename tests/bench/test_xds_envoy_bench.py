@@ -2,6 +2,8 @@
 after `egd apply` returns, with 1,000 routes; 0 failed requests while routes churn).
 
 Everything is real: `egd serve` (embedded NATS) in its own process, 10 Envoy 1.40 processes, aiohttp backends.
+Each Envoy serves its own Gateway (see tests/bench/envoy_fleet.py) and every route is attached to all 10, so
+one route change is translated and built for 10 Gateways; EGD_BENCH_ENVOYS=1 measures a single one.
 The apply step calls egd's apply function in this process (what `egd apply` does after reading its files,
 without Python's start-up); the command line's own duration is measured apart.
 Run: python3 -m pytest tests/bench/test_xds_envoy_bench.py -o addopts="" -s
@@ -30,6 +32,7 @@ from tests.bench.envoy_fleet import (
 )
 from tests.egd.daemon import egd
 
+pytestmark = pytest.mark.timeout(3600)  # the 2,000-event burst takes minutes (see the report)
 ENVOYS = int(os.environ.get("EGD_BENCH_ENVOYS", "10"))
 ROUTES = int(os.environ.get("EGD_BENCH_ROUTES", "1000"))
 SAMPLES = int(os.environ.get("EGD_BENCH_SAMPLES", "30"))
