@@ -131,7 +131,7 @@ class Fleet:
             try:
                 if await self.status(url) == status:
                     return time.perf_counter()
-            except aiohttp.ClientError:
+            except (aiohttp.ClientError, TimeoutError):
                 await asyncio.sleep(0.001)
         raise AssertionError(f"{url} never answered {status} within {within}s")
 
