@@ -43,6 +43,8 @@ def make_audit(actor: str | None, reason: str, command: str) -> Audit:
 
 
 def _filter_for(keys: Sequence[ResourceKey]) -> str:
+    if len(keys) == 1:
+        return subject_for(keys[0])  # one subject to read, however many objects of its kind the log holds
     kinds = {key.kind for key in keys}
     return subject_filter(next(iter(kinds))) if len(kinds) == 1 else subject_filter()
 
