@@ -128,11 +128,12 @@ async def serve(options: ServeOptions) -> None:
             streams=servicer.streams,
             is_ready=lambda: (
                 follower.caught_up.is_set()
+                and not follower.pending()
                 and not publisher.pending()
                 and not ratelimit.pending()
                 and lag.within_bounds()
             ),
-            xds_pending=publisher.pending,
+            xds_pending=lambda: follower.pending() or publisher.pending(),
         )
         runner = web.AppRunner(build_admin_app(views), access_log=None)
         await runner.setup()
@@ -155,6 +156,7 @@ async def serve(options: ServeOptions) -> None:
             loop.add_signal_handler(signum, stop.set)
         tasks = {
             asyncio.create_task(follower.run(), name="follower"),
+            asyncio.create_task(follower.translate_batches(), name="translator"),
             asyncio.create_task(publisher.run(pipeline), name="xds-publisher"),
             asyncio.create_task(lag.run(), name="lag-watch"),
             asyncio.create_task(ratelimit.run(pipeline), name="ratelimit"),
