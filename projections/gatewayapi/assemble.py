@@ -38,6 +38,7 @@ def assemble_gateway(
         if listener.protocol in ("HTTP", "HTTPS"):
             tls = ir.TLSConfig(certificates=listener.certificates) if listener.protocol == "HTTPS" else None
             virtual_hosts = attached.virtual_hosts()
+            filters = tuple(sorted({f for v in virtual_hosts for f in v.filters}))
             http.append(
                 ir.hashed(
                     ir.HTTPListener(
@@ -48,6 +49,7 @@ def assemble_gateway(
                         tls=tls,
                         virtual_hosts=virtual_hosts,
                         rate_limit_types=tuple(sorted({t for v in virtual_hosts for t in v.rate_limit_types})),
+                        filters=filters,
                     )
                 )
             )
@@ -72,6 +74,7 @@ def assemble_gateway(
             http=tuple(http),
             l4=tuple(l4),
             destinations=tuple(destinations[name] for name in sorted(routes.destinations) if name in destinations),
+            cluster_variants=tuple(routes.variants[name] for name in sorted(routes.variants)),
         )
     )
     if gateway.accepted and programmed_any:

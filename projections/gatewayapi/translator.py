@@ -32,13 +32,17 @@ from projections import ir
 from projections.gatewayapi.assemble import assemble_gateway
 from projections.gatewayapi.attached import GatewayRoutes
 from projections.gatewayapi.backends import Target, build_destination
+from projections.gatewayapi.backendtraffic import check_backend_traffic
 from projections.gatewayapi.gateways import GatewayContext, gateway_class_status, gateway_context
 from projections.gatewayapi.inputs import Inputs, Reader, Resource, Token, resource_tokens
-from projections.gatewayapi.policies import PolicyHooks, policy_status
+from projections.gatewayapi.policies import Check, PolicyHooks, policy_status
 from projections.gatewayapi.policykinds import POLICY_KINDS
 from projections.gatewayapi.routes import ROUTE_KINDS, RouteResult, translate_route
 from projections.gatewayapi.status import Status
 from projections.gatewayapi.transitions import stamp
+
+# What each policy kind's status reports it cannot honour (see `policies`).
+CHECKS: dict[str, Check] = {"BackendTrafficPolicy": check_backend_traffic}
 
 Unit = tuple[str, Any]  # ("class" | "gateway" | "route" | "policy" | "assemble", ResourceKey) or ("dest", name)
 
@@ -81,7 +85,9 @@ class Translator:
         self._overrides: dict[tuple[str, ResourceKey], dict[ResourceKey, tuple[str, ...]]] = {}
         # Service or Backend -> {gateway: how many of its routes' attachments use it} (backend policies' ancestors)
         self._backend_users: dict[ResourceKey, Counter[ResourceKey]] = {}
-        self._hooks = PolicyHooks(gateways=self._context, overrides=self._overridden, backend_users=self._using_backend)
+        self._hooks = PolicyHooks(
+            gateways=self._context, overrides=self._overridden, backend_users=self._using_backend, checks=CHECKS
+        )
         self._targets: dict[str, Target] = {}
         self._destinations: dict[str, ir.Destination] = {}
         self._dest_users: dict[str, set[ResourceKey]] = defaultdict(set)  # destination -> gateways

@@ -26,6 +26,7 @@ from xds.core.v3 import extension_pb2
 from xds.type.matcher.v3 import matcher_pb2
 
 from projections import ir
+from projections.xds.translate.backendtraffic import optional_http_filters
 from projections.xds.translate.clusters import ads_source
 from projections.xds.translate.names import INVALID_BACKEND_CLUSTER, cluster_name, listener_name
 from projections.xds.translate.ratelimits import XdsSettings, http_filters
@@ -177,13 +178,16 @@ def build_listener(
     settings = settings or XdsSettings()
     chains = _Chains()
     if group.http and chains.claim(()) is not None:
-        filters = http_filters(rate_limit_types(group.http), group.gateway, settings)
+        optional = tuple(sorted({f for x in group.http for f in x.filters}))
+        filters = optional_http_filters(optional) + http_filters(rate_limit_types(group.http), group.gateway, settings)
         chains.chains.append(_http_filter_chain(http_route_configuration, http_route_configuration, filters=filters))
     for listener in group.https:
         names = chains.claim([listener.hostname] if listener.hostname else [])
         if names is not None and listener.tls is not None:
             tls = _downstream_tls(listener.tls, http=True)
-            filters = http_filters(listener.rate_limit_types, group.gateway, settings)
+            filters = optional_http_filters(listener.filters) + http_filters(
+                listener.rate_limit_types, group.gateway, settings
+            )
             chains.chains.append(_http_filter_chain(listener.name, listener.name, tls, names, filters))
     for l4 in group.l4:
         _add_l4_chains(chains, l4)
