@@ -32,6 +32,7 @@ from projections import ir
 from projections.gatewayapi.assemble import assemble_gateway
 from projections.gatewayapi.attached import GatewayRoutes
 from projections.gatewayapi.backends import Target, build_destination
+from projections.gatewayapi.backendtls import check_backend_tls
 from projections.gatewayapi.backendtraffic import check_backend_traffic
 from projections.gatewayapi.gateways import GatewayContext, gateway_class_status, gateway_context
 from projections.gatewayapi.inputs import Inputs, Reader, Resource, Token, resource_tokens
@@ -42,7 +43,7 @@ from projections.gatewayapi.status import Status
 from projections.gatewayapi.transitions import stamp
 
 # What each policy kind's status reports it cannot honour (see `policies`).
-CHECKS: dict[str, Check] = {"BackendTrafficPolicy": check_backend_traffic}
+CHECKS: dict[str, Check] = {"BackendTrafficPolicy": check_backend_traffic, "BackendTLSPolicy": check_backend_tls}
 
 Unit = tuple[str, Any]  # ("class" | "gateway" | "route" | "policy" | "assemble", ResourceKey) or ("dest", name)
 
