@@ -251,7 +251,7 @@ class CircuitBreaker(IRStruct, frozen=True, kw_only=True):
 
 
 class HealthPayload(IRStruct, frozen=True, kw_only=True):
-    text: str | None = None  # hex-encoded bytes for binary payloads
+    text: str | None = None  # plain text (hex-encoded for Envoy by the xDS stage)
     binary_hex: str | None = None
 
 
