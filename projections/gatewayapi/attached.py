@@ -50,12 +50,14 @@ class ListenerRoutes:
                 continue
             ranked = sorted((r for rs in routes.values() for r in rs), key=lambda r: r.rank)
             types = sorted({r.route.rate_limit.type for r in ranked if r.route.rate_limit is not None})
+            filters = sorted({f for r in ranked for f in r.route.filters})
             self._vhosts[host] = ir.hashed(
                 ir.VirtualHost(
                     name=f"{self.name}/{host}",
                     hostname=host,
                     routes=tuple(r.route for r in ranked),
                     rate_limit_types=tuple(types),
+                    filters=tuple(filters),
                 )
             )
         self._dirty.clear()
@@ -72,6 +74,8 @@ class GatewayRoutes:
         self.prefix = f"{gateway.namespace}/{gateway.name}"
         self.listeners: dict[str, ListenerRoutes] = {}
         self.destinations: Counter[str] = Counter()
+        self._variants: Counter[str] = Counter()
+        self.variants: dict[str, ir.ClusterVariant] = {}
 
     def __bool__(self) -> bool:
         return bool(self.destinations) or any(listener.routes for listener in self.listeners.values())
@@ -85,6 +89,9 @@ class GatewayRoutes:
     def add(self, route: ResourceKey, attachment: Attachment) -> None:
         self.listener(attachment.listener).add(route, attachment)
         self.destinations.update(attachment.destinations)
+        for variant in attachment.variants:
+            self._variants[variant.name] += 1
+            self.variants[variant.name] = variant
 
     def remove(self, route: ResourceKey, attachment: Attachment) -> None:
         self.listener(attachment.listener).remove(route, attachment)
@@ -92,3 +99,8 @@ class GatewayRoutes:
         for name in attachment.destinations:
             if self.destinations[name] <= 0:
                 del self.destinations[name]
+        for variant in attachment.variants:
+            self._variants[variant.name] -= 1
+            if self._variants[variant.name] <= 0:
+                del self._variants[variant.name]
+                del self.variants[variant.name]

@@ -14,10 +14,18 @@ from events.keys import ResourceKey
 from projections import ir
 from projections.gatewayapi.attachment import Attached, Refusal, attach, gateway_key
 from projections.gatewayapi.backends import Problem, Target, resolve_backend
+from projections.gatewayapi.backendtraffic import (
+    BTP,
+    RouteTraffic,
+    cluster_variants,
+    effective_rate_limit,
+    route_traffic,
+)
 from projections.gatewayapi.gateways import GatewayContext
 from projections.gatewayapi.http import CompiledRoute, RankedRoute, compile_grpc_route, compile_http_route
 from projections.gatewayapi.inputs import Reader, Resource
-from projections.gatewayapi.policies import GatewayPolicies, effective_rate_limit, gateway_policies, route_policy
+from projections.gatewayapi.policies import RoutePolicies, gateway_policies, route_policies
+from projections.gatewayapi.policykinds import ROUTE_POLICY_KINDS
 from projections.gatewayapi.status import (
     CONTROLLER_NAME,
     ParentRefStatus,
@@ -54,6 +62,7 @@ class Attachment(msgspec.Struct, frozen=True, kw_only=True):
     http: tuple[RankedRoute, ...] = ()
     l4: ir.L4Route | None = None
     destinations: tuple[str, ...] = ()
+    variants: tuple[ir.ClusterVariant, ...] = ()  # clusters with a BackendTrafficPolicy's settings
 
 
 class RouteResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,7 +70,7 @@ class RouteResult(msgspec.Struct, frozen=True, kw_only=True):
     status: RouteStatus | None  # None when no parent is ours
     attachments: tuple[Attachment, ...] = ()
     targets: tuple[Target, ...] = ()
-    policy: ResourceKey | None = None  # the BackendTrafficPolicy of the route itself, when one applies
+    policies: tuple[ResourceKey, ...] = ()  # the route's own policies (one per kind at most) when it attaches
 
 
 def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -> RouteResult | None:
@@ -73,9 +82,9 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
     route = resource.model
     generation = resource.generation
     compiled, hostnames = _compile(reader, key, route)
-    own_policy: Resource | None = None
+    own: dict[str, Resource] = {}
     if compiled.routes:
-        own_policy = route_policy(reader, key, route.metadata.labels)  # type: ignore[attr-defined]
+        own = route_policies(reader, key, route.metadata.labels)  # type: ignore[attr-defined]
     parents: list[RouteParentStatus] = []
     attachments: list[Attachment] = []
     parent_refs: tuple[ParentReference, ...] = route.spec.parent_refs  # type: ignore[attr-defined]
@@ -117,14 +126,17 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
             )
         )
         if not isinstance(attached, Refusal):
-            policies = gateway_policies(reader, target) if compiled.routes and attached else None
-            attachments.extend(_attachment(key, target, one, compiled, own_policy, policies) for one in attached)
+            policies = RoutePolicies(own=own)
+            if compiled.routes and attached:
+                on_gateway = {kind: gateway_policies(reader, kind, target) for kind in ROUTE_POLICY_KINDS}
+                policies = RoutePolicies(own=own, gateway=on_gateway)
+            attachments.extend(_attachment(key, target, one, compiled, policies) for one in attached)
     return RouteResult(
         key=key,
         status=RouteStatus(parents=tuple(parents)) if parents else None,
         attachments=_merged(attachments),
         targets=compiled.targets if attachments else (),
-        policy=own_policy.key if own_policy is not None and attachments else None,
+        policies=tuple(sorted(p.key for p in own.values())) if attachments else (),
     )
 
 
@@ -162,8 +174,7 @@ def _attachment(
     gateway: ResourceKey,
     attached: Attached,
     compiled: CompiledRoute,
-    own_policy: Resource | None = None,
-    policies: GatewayPolicies | None = None,
+    policies: RoutePolicies,
 ) -> Attachment:
     if compiled.l4 is not None:
         l4 = ir.hashed(
@@ -175,16 +186,50 @@ def _attachment(
         )
     http: list[RankedRoute] = []
     destinations = set()
-    rate_limit = effective_rate_limit(own_policy, policies, attached.listener.name)
-    for hostname in attached.hostnames:
-        for ranked in compiled.routes:
-            route = ir.hashed(msgspec.structs.replace(ranked.route, hostname=hostname, rate_limit=rate_limit))
-            http.append(RankedRoute(rank=ranked.rank, route=route))
+    candidates = policies.candidates(BTP, attached.listener.name)
+    rate_limit = effective_rate_limit(candidates)
+    traffic = route_traffic(candidates)
+    variants: dict[str, ir.ClusterVariant] = {}
+    templates = []
     for ranked in compiled.routes:
-        destinations.update(b.destination for b in ranked.route.backends)
-        destinations.update(m.destination for m in ranked.route.mirrors)
+        route = _with_traffic(ranked.route, traffic, variants)
+        templates.append((ranked.rank, route))
+        destinations.update(b.destination for b in route.backends)
+        destinations.update(m.destination for m in route.mirrors)
+    for hostname in attached.hostnames:
+        for rank, template in templates:
+            route = ir.hashed(msgspec.structs.replace(template, hostname=hostname, rate_limit=rate_limit))
+            http.append(RankedRoute(rank=rank, route=route))
     return Attachment(
-        gateway=gateway, listener=attached.listener.name, http=tuple(http), destinations=tuple(sorted(destinations))
+        gateway=gateway,
+        listener=attached.listener.name,
+        http=tuple(http),
+        destinations=tuple(sorted(destinations)),
+        variants=tuple(variants[name] for name in sorted(variants)),
+    )
+
+
+def _with_traffic(route: ir.HTTPRoute, traffic: RouteTraffic, variants: dict[str, ir.ClusterVariant]) -> ir.HTTPRoute:
+    """`route` with what BackendTrafficPolicies set on it; the cluster variants its backends need go to
+    `variants`."""
+    if traffic == RouteTraffic():
+        return route
+    request_timeout = traffic.request_timeout_ms
+    if route.timeouts is not None and route.timeouts.request_ms is not None:
+        request_timeout = None  # the route's own timeout wins
+    settings_id = None
+    if traffic.cluster is not None and route.backends:
+        settings_id, found = cluster_variants(traffic.cluster, [b.destination for b in route.backends], route.grpc)
+        variants.update((v.name, v) for v in found)
+    return msgspec.structs.replace(
+        route,
+        retry=traffic.retry,
+        fault=traffic.fault,
+        hash_policy=traffic.hash_policy,
+        request_timeout_ms=request_timeout,
+        max_stream_duration_ms=traffic.max_stream_duration_ms,
+        cluster_settings=settings_id,
+        filters=tuple(sorted({*route.filters, "fault"})) if traffic.fault is not None else route.filters,
     )
 
 
