@@ -16,8 +16,8 @@ import pytest
 
 from egd.natsserver import pick_free_port
 from tests.egd.daemon import Daemon, egd
-from tests.egd.test_serve_envoy import apply, backends, gateway_documents, route_document, service_documents
-from tests.egd.test_serve_envoy import wait_for_body as wait_for_body
+from tests.egd.serving import apply, gateway_documents, route_document, service_documents, wait_for_body
+from tests.egd.test_serve_envoy import backends
 from tests.egd.xds.envoy_process import run_envoy
 
 __all__ = ["backends"]
