@@ -228,9 +228,10 @@ class AggregatedDiscoveryServicer:
                     prepared := next_response(resources, loop.time())
                 ) is not None:
                     data, sent = prepared
+                    # before the write: the client's answer to it may be handled before the write returns
+                    self._call(self._hooks.on_response, info, sent)
                     async with asyncio.timeout(self._send_timeout):
                         await context.write(data)
-                    self._call(self._hooks.on_response, info, sent)
         except TimeoutError:
             log.warning("xds.stream_stuck", stream_id=info.stream_id, node_id=info.node_id, timeout=self._send_timeout)
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the client did not read its responses in time")
