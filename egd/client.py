@@ -12,25 +12,28 @@ import msgspec
 from egd.datadir import DataDir
 from events.errors import StoreUnavailableError
 from events.jetstream import JetStreamEventStore
+from events.jetstream.auth import NO_AUTH, NatsAuth
 
 
 class Target(msgspec.Struct, frozen=True, kw_only=True):
     nats_url: str
     admin_url: str | None
+    auth: NatsAuth = NO_AUTH
 
 
-def resolve_target(nats_url: str | None, data_dir: Path) -> Target:
+def resolve_target(nats_url: str | None, data_dir: Path, auth: NatsAuth = NO_AUTH) -> Target:
     recorded = DataDir(data_dir)
     admin_url = recorded.read_admin_url()
     if nats_url is not None:
         # The data dir's admin API speaks for this NATS only if the daemon there uses the same one.
-        return Target(nats_url=nats_url, admin_url=admin_url if recorded.read_nats_url() == nats_url else None)
+        same_daemon = recorded.read_nats_url() == nats_url
+        return Target(nats_url=nats_url, admin_url=admin_url if same_daemon else None, auth=auth)
     recorded_url = recorded.read_nats_url()
     if recorded_url is None:
         raise StoreUnavailableError(
             f"no running egd found in data dir {data_dir} (start one with `egd serve`, or pass --nats-url)"
         )
-    return Target(nats_url=recorded_url, admin_url=admin_url)
+    return Target(nats_url=recorded_url, admin_url=admin_url, auth=auth)
 
 
 def nats_servers(nats_url: str) -> list[str]:
@@ -38,8 +41,8 @@ def nats_servers(nats_url: str) -> list[str]:
     return [url.strip() for url in nats_url.split(",") if url.strip()]
 
 
-async def open_store(nats_url: str, *, replicas: int = 1) -> JetStreamEventStore:
-    return await JetStreamEventStore.connect(nats_servers(nats_url), replicas=replicas)
+async def open_store(nats_url: str, *, auth: NatsAuth = NO_AUTH, replicas: int = 1) -> JetStreamEventStore:
+    return await JetStreamEventStore.connect(nats_servers(nats_url), replicas=replicas, auth=auth)
 
 
 async def fetch_objects(admin_url: str, *, min_seq: int, query: dict[str, str]) -> list[dict[str, Any]]:

@@ -29,10 +29,12 @@ from egd.metrics import Metrics
 from egd.natsserver import NatsServerProcess
 from egd.sequence_watch import SequenceWatch
 from egd.snapshotter import SnapshotPolicy, Snapshotter, load_newest_valid
+from egd.tls import ServerTls
 from egd.xds.publisher import XdsPublisher
 from egd.xds.servicer import AggregatedDiscoveryServicer, start_xds_server
 from egd.xds.telemetry import metered_hooks
 from events.jetstream import JetStreamEventStore
+from events.jetstream.auth import NO_AUTH, NatsAuth
 from events.jetstream.snapshots import JetStreamSnapshots
 from projections.pipeline import Pipeline
 from projections.xds.resources import ResourceSet
@@ -48,6 +50,8 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str | None = None
     stream_replicas: int = 1
     max_ready_lag: int = 1000
+    nats_auth: NatsAuth = NO_AUTH
+    xds_tls: ServerTls | None = None
     snapshots: SnapshotPolicy = SnapshotPolicy()
 
 
@@ -71,7 +75,7 @@ async def serve(options: ServeOptions) -> None:
             await embedded.start()
             nats_url = embedded.url
             log.info("embedded nats-server started", url=nats_url, store_dir=str(data_dir.nats_store))
-        store = await open_store(nats_url, replicas=options.stream_replicas)
+        store = await open_store(nats_url, auth=options.nats_auth, replicas=options.stream_replicas)
 
         metrics = Metrics()
         snapshots = await JetStreamSnapshots.open(store, replicas=options.stream_replicas)
@@ -85,7 +89,7 @@ async def serve(options: ServeOptions) -> None:
         lag = LagWatch(store, pipeline.state, metrics, max_lag=options.max_ready_lag)
         servicer = AggregatedDiscoveryServicer(bus, hooks=metered_hooks(metrics))
         xds_host, xds_port = options.xds_address
-        xds_server, _ = await start_xds_server(servicer, f"{xds_host}:{xds_port}")
+        xds_server, _ = await start_xds_server(servicer, f"{xds_host}:{xds_port}", tls=options.xds_tls)
 
         views = AdminViews(
             pipeline=pipeline,

@@ -22,6 +22,7 @@ from egd.client import open_store, resolve_target
 from egd.commands.options import audit_options, daemon_options
 from egd.documents import decode_documents, read_documents
 from events.jetstream import JetStreamEventStore
+from events.jetstream.auth import NO_AUTH, NatsAuth
 from events.keys import ResourceKey, subject_filter, subject_for
 from projections.changeset import Audit, Current, PlannedChange, current_from_records, plan_apply, plan_delete
 from projections.errors import InvalidDocumentError
@@ -52,9 +53,9 @@ async def _read_current(store: JetStreamEventStore, keys: Sequence[ResourceKey])
 
 
 async def apply_resources(
-    nats_url: str, resources: Sequence[tuple[ResourceKey, dict[str, Any]]], audit: Audit
+    nats_url: str, resources: Sequence[tuple[ResourceKey, dict[str, Any]]], audit: Audit, *, auth: NatsAuth = NO_AUTH
 ) -> list[PlannedChange]:
-    store = await open_store(nats_url)
+    store = await open_store(nats_url, auth=auth)
     try:
         current = await _read_current(store, [key for key, _ in resources])
         plan = plan_apply(resources, current, audit)
@@ -65,9 +66,14 @@ async def apply_resources(
 
 
 async def delete_resources(
-    nats_url: str, keys: Sequence[ResourceKey], audit: Audit, *, ignore_not_found: bool
+    nats_url: str,
+    keys: Sequence[ResourceKey],
+    audit: Audit,
+    *,
+    ignore_not_found: bool,
+    auth: NatsAuth = NO_AUTH,
 ) -> list[PlannedChange]:
-    store = await open_store(nats_url)
+    store = await open_store(nats_url, auth=auth)
     try:
         plan = plan_delete(keys, await _read_current(store, keys), audit)
         missing = [str(change.key) for change in plan if change.verb == "not found"]
@@ -98,12 +104,18 @@ def _load(filenames: Sequence[str]) -> list[tuple[ResourceKey, dict[str, Any]]]:
 @daemon_options
 @audit_options
 def apply_command(
-    filenames: tuple[str, ...], nats_url: str | None, data_dir: Path, actor: str | None, reason: str
+    filenames: tuple[str, ...],
+    nats_url: str | None,
+    data_dir: Path,
+    nats_auth: NatsAuth,
+    actor: str | None,
+    reason: str,
 ) -> None:
     """Publish every document as an event; validate them all first, publish none if any is invalid."""
     resources = _load(filenames)
-    target = resolve_target(nats_url, data_dir)
-    _report(asyncio.run(apply_resources(target.nats_url, resources, make_audit(actor, reason, "apply"))))
+    target = resolve_target(nats_url, data_dir, nats_auth)
+    audit = make_audit(actor, reason, "apply")
+    _report(asyncio.run(apply_resources(target.nats_url, resources, audit, auth=target.auth)))
 
 
 @click.command("delete")
@@ -122,6 +134,7 @@ def delete_command(
     ignore_not_found: bool,
     nats_url: str | None,
     data_dir: Path,
+    nats_auth: NatsAuth,
     actor: str | None,
     reason: str,
 ) -> None:
@@ -140,6 +153,7 @@ def delete_command(
             ResourceKey(group=info.group, kind=info.kind, namespace=namespace if info.namespaced else "", name=name)
             for name in names
         ]
-    target = resolve_target(nats_url, data_dir)
+    target = resolve_target(nats_url, data_dir, nats_auth)
     audit = make_audit(actor, reason, "delete")
-    _report(asyncio.run(delete_resources(target.nats_url, keys, audit, ignore_not_found=ignore_not_found)))
+    deleting = delete_resources(target.nats_url, keys, audit, ignore_not_found=ignore_not_found, auth=target.auth)
+    _report(asyncio.run(deleting))

@@ -12,12 +12,13 @@ import msgspec
 from egd.client import open_store, resolve_target
 from egd.commands.options import daemon_options
 from egd.commands.points import TimeParam
+from events.jetstream.auth import NO_AUTH, NatsAuth
 from projections.history import HistoryEntry, HistoryFilter, history
 from projections.resources.kinds import REGISTRY
 
 
-async def read_history(nats_url: str, selection: HistoryFilter) -> list[HistoryEntry]:
-    store = await open_store(nats_url)
+async def read_history(nats_url: str, selection: HistoryFilter, *, auth: NatsAuth = NO_AUTH) -> list[HistoryEntry]:
+    store = await open_store(nats_url, auth=auth)
     try:
         return history([record async for record in store.read()], selection)
     finally:
@@ -54,10 +55,12 @@ def history_command(
     output: str,
     nats_url: str | None,
     data_dir: Path,
+    nats_auth: NatsAuth,
 ) -> None:
     """Who changed what, when, from where and why."""
     selection = _selection(resource, namespace, actor=actor, source=source, since=since, until=until)
-    entries = asyncio.run(read_history(resolve_target(nats_url, data_dir).nats_url, selection))
+    target = resolve_target(nats_url, data_dir, nats_auth)
+    entries = asyncio.run(read_history(target.nats_url, selection, auth=target.auth))
     if output == "json":
         for entry in entries:
             click.echo(msgspec.json.encode(entry))
