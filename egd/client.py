@@ -41,8 +41,14 @@ def nats_servers(nats_url: str) -> list[str]:
     return [url.strip() for url in nats_url.split(",") if url.strip()]
 
 
-async def open_store(nats_url: str, *, auth: NatsAuth = NO_AUTH, replicas: int = 1) -> JetStreamEventStore:
-    return await JetStreamEventStore.connect(nats_servers(nats_url), replicas=replicas, auth=auth)
+async def open_store(
+    nats_url: str, *, auth: NatsAuth = NO_AUTH, manage_stream: bool = False, replicas: int = 1
+) -> JetStreamEventStore:
+    """The event store on `nats_url`. Only the daemon manages the stream's configuration (`manage_stream`);
+    the other commands use the stream as they find it, so they never need the permission to change it."""
+    return await JetStreamEventStore.connect(
+        nats_servers(nats_url), replicas=replicas, auth=auth, manage_stream=manage_stream
+    )
 
 
 async def fetch_objects(admin_url: str, *, min_seq: int, query: dict[str, str]) -> list[dict[str, Any]]:

@@ -75,7 +75,7 @@ async def serve(options: ServeOptions) -> None:
             await embedded.start()
             nats_url = embedded.url
             log.info("embedded nats-server started", url=nats_url, store_dir=str(data_dir.nats_store))
-        store = await open_store(nats_url, auth=options.nats_auth, replicas=options.stream_replicas)
+        store = await open_store(nats_url, auth=options.nats_auth, manage_stream=True, replicas=options.stream_replicas)
 
         metrics = Metrics()
         snapshots = await JetStreamSnapshots.open(store, replicas=options.stream_replicas)

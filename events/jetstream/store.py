@@ -79,8 +79,12 @@ class JetStreamEventStore:
         request_timeout: float = 5.0,
         give_up_after: float = 30.0,
         auth: NatsAuth = NO_AUTH,
+        manage_stream: bool = True,
     ) -> Self:
         """Connect, then create the stream or bring its configuration to `stream_config`.
+
+        Without `manage_stream` (producers, readers), a stream that exists is used as it is, whatever its
+        replicas or limits; only a missing one is created.
 
         Raises StoreUnavailableError when no server answers within `connect_timeout`, AccessDeniedError when
         NATS refuses `auth` (credentials, TLS) or a permission the store needs. Once connected, the
@@ -90,7 +94,8 @@ class JetStreamEventStore:
         servers = [url] if isinstance(url, str) else list(url)
         connection = await open_connection(servers, connect_timeout=connect_timeout, auth=auth)
         try:
-            await ensure_stream(connection, stream_config(stream, replicas=replicas), give_up_after=give_up_after)
+            wanted = stream_config(stream, replicas=replicas)
+            await ensure_stream(connection, wanted, give_up_after=give_up_after, update=manage_stream)
         except BaseException:
             await connection.close()
             raise
