@@ -18,6 +18,7 @@ from egd.commands.history import history_command
 from egd.commands.serve import serve_command
 from egd.commands.translate import translate_command
 from egd.datadir import DaemonAlreadyRunningError
+from egd.logs import quiet_asyncio_tls_noise
 from events.errors import ConflictError, InvalidKeyError, StoreUnavailableError
 from projections.errors import InvalidDocumentError
 
@@ -45,6 +46,7 @@ class EgdGroup(click.Group):
 @click.group(cls=EgdGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """egd: an event-sourced control plane for fleets of Envoy proxies."""
+    quiet_asyncio_tls_noise()
 
 
 for command in (
