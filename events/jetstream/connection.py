@@ -131,15 +131,21 @@ class LogConnection(Client):
         found = _PERMISSION_VIOLATION.search(str(exc))
         if found is None:
             return None
-        operation, subject = found.group(1).lower(), found.group(2)
+        operation, subject = found.group(1).lower(), found.group(2)  # nats-py lower-cases server errors
+        concerned = [
+            (waiter, requested)
+            for waiter, requested in self._waiting.items()
+            if not waiter.done() and (operation != "publish" or requested.lower() == subject)
+        ]
+        if operation == "publish" and concerned:
+            subject = concerned[0][1]
         verb = "publish to" if operation == "publish" else "subscribe to"
         denial = AccessDeniedError(
             f"NATS refused: this user has no permission to {verb} {subject!r} (see docs/security.md)"
         )
         self.denials = [*self.denials[-7:], str(denial)]
-        for waiter, requested in list(self._waiting.items()):
-            if (operation != "publish" or requested == subject) and not waiter.done():
-                waiter.set_result(denial)
+        for waiter, _ in concerned:
+            waiter.set_result(denial)
         return denial
 
     async def request(
