@@ -1,29 +1,36 @@
 """The `egd` command line (a contract: see DESIGN.md section 4).
 
-Each command lives in `egd/commands/`. This module is the one place where errors users can cause become
-messages and exit codes: 0 success, 1 invalid input or conflict, 2 usage (click's own), 3 cannot reach NATS.
+Each command lives in `egd/commands/` and is imported only when it runs, so that `egd get` does not pay for
+the xDS server's imports. This module is the one place where errors users can cause become messages and exit
+codes: 0 success, 1 invalid input or conflict, 2 usage (click's own), 3 cannot reach NATS.
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
 import sys
 from typing import Any, NoReturn
 
 import click
 
-from egd.commands.apply import apply_command, delete_command
-from egd.commands.bootstrap import bootstrap_command
-from egd.commands.get import get_command
-from egd.commands.history import history_command
-from egd.commands.serve import serve_command
-from egd.commands.translate import translate_command
 from egd.datadir import DaemonAlreadyRunningError
-from egd.logs import quiet_asyncio_tls_noise
 from events.errors import ConflictError, InvalidKeyError, StoreUnavailableError
 from projections.errors import InvalidDocumentError
 
 EXIT_INVALID = 1
 EXIT_UNREACHABLE = 3
+
+COMMANDS = {
+    "serve": "egd.commands.serve:serve_command",
+    "apply": "egd.commands.apply:apply_command",
+    "delete": "egd.commands.apply:delete_command",
+    "get": "egd.commands.get:get_command",
+    "history": "egd.commands.history:history_command",
+    "bootstrap": "egd.commands.bootstrap:bootstrap_command",
+    "translate": "egd.commands.translate:translate_command",
+    "ratelimit": "egd.commands.ratelimit:ratelimit_group",
+}
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -32,6 +39,18 @@ def fail(message: str, code: int) -> NoReturn:
 
 
 class EgdGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -46,16 +65,9 @@ class EgdGroup(click.Group):
 @click.group(cls=EgdGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """egd: an event-sourced control plane for fleets of Envoy proxies."""
-    quiet_asyncio_tls_noise()
+    logging.getLogger("asyncio").addFilter(_not_tls_eof_noise)
 
 
-for command in (
-    serve_command,
-    apply_command,
-    delete_command,
-    get_command,
-    history_command,
-    bootstrap_command,
-    translate_command,
-):
-    main.add_command(command)
+def _not_tls_eof_noise(record: logging.LogRecord) -> bool:
+    """asyncio warns on every TLS connection that nats-py closes; it says nothing a user can act on."""
+    return "eof_received() has no effect when using ssl" not in record.getMessage()

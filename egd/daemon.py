@@ -2,6 +2,7 @@
 
 embedded nats-server (unless --nats-url) → event store → follower (fold + translate)
     → xDS publisher → bus → ADS server → Envoys
+    → rate-limit runner → egd's rate-limit service, and bus → ADS server → envoyproxy/ratelimit
 admin HTTP reads the pipeline, the bus and the ADS server's streams.
 """
 
@@ -27,6 +28,7 @@ from egd.follower import Follower
 from egd.lag import LagWatch
 from egd.metrics import Metrics
 from egd.natsserver import NatsServerProcess
+from egd.ratelimit.runner import RateLimitRunner
 from egd.sequence_watch import SequenceWatch
 from egd.snapshotter import SnapshotPolicy, Snapshotter, load_newest_valid
 from egd.tls import ServerTls
@@ -36,8 +38,10 @@ from egd.xds.telemetry import metered_hooks
 from events.jetstream import JetStreamEventStore
 from events.jetstream.auth import NO_AUTH, NatsAuth
 from events.jetstream.snapshots import JetStreamSnapshots
+from projections.gatewayapi.translator import Changes
 from projections.pipeline import Pipeline
 from projections.xds.resources import ResourceSet
+from projections.xds.translate.ratelimits import XdsSettings
 
 log = structlog.get_logger("egd.daemon")
 
@@ -53,11 +57,17 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     nats_auth: NatsAuth = NO_AUTH
     xds_tls: ServerTls | None = None
     snapshots: SnapshotPolicy = SnapshotPolicy()
+    ratelimit_address: tuple[str, int] = ("127.0.0.1", 18081)
+    redis_key_prefix: str = ""
 
 
 # The daemon keeps hundreds of thousands of long-lived objects (documents, IR, resources): with CPython's
 # default thresholds the cyclic collector rescans them all the time, costing ~40% of a translation.
 GC_THRESHOLDS = (50_000, 20, 100)
+
+# On SIGTERM, how long streams already open may go on before they are closed (Envoys then reconnect to
+# another replica listed in their bootstrap). xDS streams never end by themselves, so this is short.
+DRAIN_GRACE_SECONDS = 0.5
 
 
 async def serve(options: ServeOptions) -> None:
@@ -68,6 +78,7 @@ async def serve(options: ServeOptions) -> None:
     runner: web.AppRunner | None = None
     xds_server: grpc.aio.Server | None = None
     store: JetStreamEventStore | None = None
+    ratelimit: RateLimitRunner | None = None
     try:
         nats_url = options.nats_url
         if nats_url is None:
@@ -78,14 +89,23 @@ async def serve(options: ServeOptions) -> None:
         store = await open_store(nats_url, auth=options.nats_auth, manage_stream=True, replicas=options.stream_replicas)
 
         metrics = Metrics()
+        store.connection.reconnect_listeners.add(metrics.nats_reconnects.inc)
         snapshots = await JetStreamSnapshots.open(store, replicas=options.stream_replicas)
         loaded = await load_newest_valid(snapshots, await store.last_seq()) if options.snapshots.enabled else None
         pipeline = Pipeline(loaded)
         snapshotter = Snapshotter(snapshots, pipeline.state, options.snapshots, metrics)
         watch = SequenceWatch()
         bus: LatestValues[str, ResourceSet] = LatestValues()
-        publisher = XdsPublisher(bus, metrics)
-        follower = Follower(store, pipeline, metrics, watch, on_translated=publisher.mark)
+        rl_host, rl_port = options.ratelimit_address
+        publisher = XdsPublisher(bus, metrics, XdsSettings(ratelimit_host=rl_host, ratelimit_port=rl_port))
+        ratelimit = RateLimitRunner(bus, metrics, redis_url=options.redis_url, key_prefix=options.redis_key_prefix)
+        await ratelimit.start_server(f"{rl_host}:{rl_port}")
+
+        def translated(changes: Changes) -> None:
+            publisher.mark(changes)
+            ratelimit.mark(changes)
+
+        follower = Follower(store, pipeline, metrics, watch, on_translated=translated)
         lag = LagWatch(store, pipeline.state, metrics, max_lag=options.max_ready_lag)
         servicer = AggregatedDiscoveryServicer(bus, hooks=metered_hooks(metrics))
         xds_host, xds_port = options.xds_address
@@ -97,7 +117,12 @@ async def serve(options: ServeOptions) -> None:
             metrics=metrics,
             xds=publisher.fleet,
             streams=servicer.streams,
-            is_ready=lambda: follower.caught_up.is_set() and not publisher.pending() and lag.within_bounds(),
+            is_ready=lambda: (
+                follower.caught_up.is_set()
+                and not publisher.pending()
+                and not ratelimit.pending()
+                and lag.within_bounds()
+            ),
             xds_pending=publisher.pending,
         )
         runner = web.AppRunner(build_admin_app(views), access_log=None)
@@ -111,6 +136,7 @@ async def serve(options: ServeOptions) -> None:
             nats_url=nats_url,
             admin_url=admin_url,
             xds_address=f"{xds_host}:{xds_port}",
+            ratelimit_address=f"{rl_host}:{rl_port}",
             data_dir=str(data_dir.path),
         )
 
@@ -122,11 +148,15 @@ async def serve(options: ServeOptions) -> None:
             asyncio.create_task(follower.run(), name="follower"),
             asyncio.create_task(publisher.run(pipeline), name="xds-publisher"),
             asyncio.create_task(lag.run(), name="lag-watch"),
+            asyncio.create_task(ratelimit.run(pipeline), name="ratelimit"),
             asyncio.create_task(stop.wait(), name="stop"),
         }
         if options.snapshots.enabled:
             tasks.add(asyncio.create_task(snapshotter.run(follower.caught_up), name="snapshotter"))
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        log.info("egd draining: no new xDS streams; connected Envoys are let go to reconnect elsewhere")
+        await xds_server.stop(grace=DRAIN_GRACE_SECONDS)
+        xds_server = None
         for task in pending:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -139,7 +169,9 @@ async def serve(options: ServeOptions) -> None:
     finally:
         data_dir.forget()
         if xds_server is not None:
-            await xds_server.stop(grace=1.0)
+            await xds_server.stop(grace=None)
+        if ratelimit is not None:
+            await ratelimit.stop()
         if runner is not None:
             await runner.cleanup()
         if store is not None:

@@ -25,11 +25,3 @@ def configure_logging(level: str = "info") -> None:
         cache_logger_on_first_use=True,
     )
 
-
-def _not_tls_eof_noise(record: logging.LogRecord) -> bool:
-    """asyncio warns on every TLS connection that nats-py closes; it says nothing to act on."""
-    return "eof_received() has no effect when using ssl" not in record.getMessage()
-
-
-def quiet_asyncio_tls_noise() -> None:
-    logging.getLogger("asyncio").addFilter(_not_tls_eof_noise)

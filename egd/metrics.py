@@ -38,6 +38,15 @@ class Metrics:
         self.xds_nacks = Counter("egd_xds_nacks", "xDS NACKs received", ["type"], registry=r)
         self.xds_streams = Gauge("egd_xds_streams", "Connected xDS streams", ["variant"], registry=r)
         self.nats_reconnects = Counter("egd_nats_reconnects", "Reconnections to NATS", registry=r)
+        self.ratelimit_decisions = Counter(
+            "egd_ratelimit_decisions", "ShouldRateLimit answers by overall code", ["code"], registry=r
+        )
+        self.ratelimit_store_failures = Counter(
+            "egd_ratelimit_store_failures",
+            "Rate-limit counter store failures (answered by the failure mode)",
+            registry=r,
+        )
+        self.ratelimit_configs = Gauge("egd_ratelimit_configs", "Rate-limit domains configured", registry=r)
 
 
 def short_type(type_url: str) -> str:

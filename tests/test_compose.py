@@ -43,7 +43,7 @@ def test_compose_runs_two_replicas_on_a_three_node_cluster() -> None:
 
 def test_every_egd_command_and_flag_in_compose_exists() -> None:
     for command in egd_commands():
-        subcommand = main.commands.get(command[0])
+        subcommand = main.get_command(click.Context(main), command[0])
         assert subcommand is not None, f"egd has no command {command[0]!r}"
         flags = {opt for param in subcommand.params if isinstance(param, click.Option) for opt in param.opts}
         used = [arg for arg in command[1:] if arg.startswith("-")]

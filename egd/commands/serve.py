@@ -74,6 +74,15 @@ _FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
     help="Mutual TLS: require Envoys to present a certificate signed by this CA (PEM).",
 )
 @click.option(
+    "--ratelimit-address",
+    default="127.0.0.1:18081",
+    show_default=True,
+    help="HOST:PORT of egd's rate-limit service (Envoys reach it there: it is in their xDS).",
+)
+@click.option(
+    "--redis-key-prefix", default="", help="Prefix of every rate-limit counter key in Redis (rl's CACHE_KEY_PREFIX)."
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 @nats_auth_options
@@ -92,6 +101,8 @@ def serve_command(
     snapshots: bool,
     snapshot_every_events: int,
     snapshot_every_seconds: float,
+    ratelimit_address: str,
+    redis_key_prefix: str,
     log_level: str,
 ) -> None:
     """Run the daemon: fold the event log and serve xDS, rate limits and the admin API."""
@@ -113,5 +124,7 @@ def serve_command(
         snapshots=SnapshotPolicy(
             enabled=snapshots, every_events=snapshot_every_events, every_seconds=snapshot_every_seconds
         ),
+        ratelimit_address=host_port(ratelimit_address),
+        redis_key_prefix=redis_key_prefix,
     )
     asyncio.run(serve(options))

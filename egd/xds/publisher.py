@@ -18,15 +18,18 @@ from projections.gatewayapi.translator import Changes
 from projections.pipeline import Pipeline
 from projections.xds.resources import ResourceSet
 from projections.xds.translate.fleet import XdsFleet
+from projections.xds.translate.ratelimits import XdsSettings
 
 log = structlog.get_logger("egd.xds.publisher")
 
 
 class XdsPublisher:
-    def __init__(self, bus: LatestValues[str, ResourceSet], metrics: Metrics) -> None:
+    def __init__(
+        self, bus: LatestValues[str, ResourceSet], metrics: Metrics, settings: XdsSettings | None = None
+    ) -> None:
         self.bus = bus
         self.metrics = metrics
-        self.fleet = XdsFleet()
+        self.fleet = XdsFleet(settings)
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
 

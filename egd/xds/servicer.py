@@ -195,7 +195,9 @@ class AggregatedDiscoveryServicer:
         first = await anext(aiter(requests), None)
         if first is None:
             return
-        node_group = first.node.cluster
+        # An Envoy names its Gateway in node.cluster; envoyproxy/ratelimit sends only node.id (its
+        # CONFIG_GRPC_XDS_NODE_ID), which then names the node group.
+        node_group = first.node.cluster or first.node.id
         if not node_group:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT, "node.cluster must name the Gateway: <namespace>/<name>"

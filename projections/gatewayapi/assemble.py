@@ -37,6 +37,7 @@ def assemble_gateway(
         name = f"{prefix}/{listener.name}"
         if listener.protocol in ("HTTP", "HTTPS"):
             tls = ir.TLSConfig(certificates=listener.certificates) if listener.protocol == "HTTPS" else None
+            virtual_hosts = attached.virtual_hosts()
             http.append(
                 ir.hashed(
                     ir.HTTPListener(
@@ -45,7 +46,8 @@ def assemble_gateway(
                         port=listener.port,
                         hostname=listener.hostname,
                         tls=tls,
-                        virtual_hosts=attached.virtual_hosts(),
+                        virtual_hosts=virtual_hosts,
+                        rate_limit_types=tuple(sorted({t for v in virtual_hosts for t in v.rate_limit_types})),
                     )
                 )
             )

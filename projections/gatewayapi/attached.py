@@ -49,8 +49,14 @@ class ListenerRoutes:
                 self._vhosts.pop(host, None)
                 continue
             ranked = sorted((r for rs in routes.values() for r in rs), key=lambda r: r.rank)
+            types = sorted({r.route.rate_limit.type for r in ranked if r.route.rate_limit is not None})
             self._vhosts[host] = ir.hashed(
-                ir.VirtualHost(name=f"{self.name}/{host}", hostname=host, routes=tuple(r.route for r in ranked))
+                ir.VirtualHost(
+                    name=f"{self.name}/{host}",
+                    hostname=host,
+                    routes=tuple(r.route for r in ranked),
+                    rate_limit_types=tuple(types),
+                )
             )
         self._dirty.clear()
         return tuple(self._vhosts[host] for host in sorted(self._vhosts))

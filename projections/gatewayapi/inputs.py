@@ -16,11 +16,16 @@ import msgspec
 
 from events.keys import ResourceKey
 from projections.resources.decode import decode_resource
+from projections.resources.policy import policy_target_refs
 
 # A dependency token: ("key", ResourceKey) for one object, ("list", kind, namespace) for every object of a kind
 # in a namespace, ("slices", namespace, service) for the EndpointSlices of a Service, and tokens the translator
-# defines for the results of its own units (see `translator`).
+# defines for the results of its own units (see `translator`). Policies: ("policy-ref", policy kind, target kind,
+# namespace, target name) for the policies that name a target, ("policy-sel", policy kind, namespace) for the
+# policies of a namespace that select targets by label.
 Token = tuple[Any, ...]
+
+POLICY_KINDS = frozenset({"BackendTrafficPolicy"})
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -55,6 +60,19 @@ def resource_tokens(resource: Resource) -> Iterator[Token]:
         service = _labels(resource.model).get(SERVICE_NAME_LABEL)
         if service:
             yield ("slices", key.namespace, service)
+    if key.kind in POLICY_KINDS:
+        yield from _policy_tokens(resource)
+
+
+def _policy_tokens(resource: Resource) -> Iterator[Token]:
+    key = resource.key
+    spec = getattr(resource.model, "spec", None)
+    if spec is None:
+        return
+    for ref in policy_target_refs(spec):
+        yield ("policy-ref", key.kind, ref.kind, key.namespace, ref.name)
+    if spec.target_selectors:
+        yield ("policy-sel", key.kind, key.namespace)
 
 
 def _labels(model: msgspec.Struct) -> dict[str, str]:
@@ -70,6 +88,7 @@ class Inputs:
         self._by_key: dict[ResourceKey, Resource] = {}
         self._by_kind: dict[tuple[str, str], dict[str, Resource]] = {}
         self._slices: dict[tuple[str, str], dict[str, Resource]] = {}
+        self._policies: dict[Token, dict[ResourceKey, Resource]] = {}  # by policy token
         for resource in resources:
             self.put(resource)
 
@@ -92,6 +111,9 @@ class Inputs:
             service = _labels(resource.model).get(SERVICE_NAME_LABEL)
             if service:
                 self._slices.setdefault((key.namespace, service), {})[key.name] = resource
+        if key.kind in POLICY_KINDS:
+            for token in _policy_tokens(resource):
+                self._policies.setdefault(token, {})[key] = resource
         return previous
 
     def remove(self, key: ResourceKey) -> Resource | None:
@@ -103,6 +125,13 @@ class Inputs:
             service = _labels(previous.model).get(SERVICE_NAME_LABEL)
             if service:
                 self._slices[(key.namespace, service)].pop(key.name, None)
+        if key.kind in POLICY_KINDS:
+            for token in _policy_tokens(previous):
+                found = self._policies.get(token)
+                if found is not None:
+                    found.pop(key, None)
+                    if not found:
+                        del self._policies[token]
         return previous
 
     def of_kind(self, kind: str) -> list[Resource]:
@@ -117,6 +146,11 @@ class Inputs:
     def slices_of(self, namespace: str, service: str) -> list[Resource]:
         objs = self._slices.get((namespace, service), {})
         return [objs[name] for name in sorted(objs)]
+
+    def policies(self, token: Token) -> list[Resource]:
+        """The policies behind a policy token, sorted by key."""
+        found = self._policies.get(token, {})
+        return [found[key] for key in sorted(found)]
 
 
 class Reader:
@@ -144,6 +178,18 @@ class Reader:
     def slices_of(self, namespace: str, service: str) -> list[Resource]:
         self.tokens.add(("slices", namespace, service))
         return self._inputs.slices_of(namespace, service)
+
+    def policies_naming(self, policy_kind: str, kind: str, namespace: str, name: str) -> list[Resource]:
+        """The policies of `policy_kind` whose targetRefs name the object (any sectionName)."""
+        token = ("policy-ref", policy_kind, kind, namespace, name)
+        self.tokens.add(token)
+        return self._inputs.policies(token)
+
+    def policies_selecting(self, policy_kind: str, namespace: str) -> list[Resource]:
+        """The policies of `policy_kind` in `namespace` that have targetSelectors (the caller matches labels)."""
+        token = ("policy-sel", policy_kind, namespace)
+        self.tokens.add(token)
+        return self._inputs.policies(token)
 
     def depend(self, token: Token) -> None:
         self.tokens.add(token)

@@ -16,7 +16,8 @@ from projections.gatewayapi.attachment import Attached, Refusal, attach, gateway
 from projections.gatewayapi.backends import Problem, Target, resolve_backend
 from projections.gatewayapi.gateways import GatewayContext
 from projections.gatewayapi.http import CompiledRoute, RankedRoute, compile_grpc_route, compile_http_route
-from projections.gatewayapi.inputs import Reader
+from projections.gatewayapi.inputs import Reader, Resource
+from projections.gatewayapi.policies import GatewayPolicies, effective_rate_limit, gateway_policies, route_policy
 from projections.gatewayapi.status import (
     CONTROLLER_NAME,
     ParentRefStatus,
@@ -60,6 +61,7 @@ class RouteResult(msgspec.Struct, frozen=True, kw_only=True):
     status: RouteStatus | None  # None when no parent is ours
     attachments: tuple[Attachment, ...] = ()
     targets: tuple[Target, ...] = ()
+    policy: ResourceKey | None = None  # the BackendTrafficPolicy of the route itself, when one applies
 
 
 def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -> RouteResult | None:
@@ -71,6 +73,9 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
     route = resource.model
     generation = resource.generation
     compiled, hostnames = _compile(reader, key, route)
+    own_policy: Resource | None = None
+    if compiled.routes:
+        own_policy = route_policy(reader, key, route.metadata.labels)  # type: ignore[attr-defined]
     parents: list[RouteParentStatus] = []
     attachments: list[Attachment] = []
     parent_refs: tuple[ParentReference, ...] = route.spec.parent_refs  # type: ignore[attr-defined]
@@ -112,12 +117,14 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
             )
         )
         if not isinstance(attached, Refusal):
-            attachments.extend(_attachment(key, target, one, compiled) for one in attached)
+            policies = gateway_policies(reader, target) if compiled.routes and attached else None
+            attachments.extend(_attachment(key, target, one, compiled, own_policy, policies) for one in attached)
     return RouteResult(
         key=key,
         status=RouteStatus(parents=tuple(parents)) if parents else None,
         attachments=_merged(attachments),
         targets=compiled.targets if attachments else (),
+        policy=own_policy.key if own_policy is not None and attachments else None,
     )
 
 
@@ -150,7 +157,14 @@ def _compile(reader: Reader, key: ResourceKey, route: msgspec.Struct) -> tuple[C
     return compiled, route.spec.hostnames if isinstance(route, TLSRoute) else None
 
 
-def _attachment(key: ResourceKey, gateway: ResourceKey, attached: Attached, compiled: CompiledRoute) -> Attachment:
+def _attachment(
+    key: ResourceKey,
+    gateway: ResourceKey,
+    attached: Attached,
+    compiled: CompiledRoute,
+    own_policy: Resource | None = None,
+    policies: GatewayPolicies | None = None,
+) -> Attachment:
     if compiled.l4 is not None:
         l4 = ir.hashed(
             msgspec.structs.replace(compiled.l4, sni_hostnames=tuple(h for h in attached.hostnames if h != "*"))
@@ -161,9 +175,10 @@ def _attachment(key: ResourceKey, gateway: ResourceKey, attached: Attached, comp
         )
     http: list[RankedRoute] = []
     destinations = set()
+    rate_limit = effective_rate_limit(own_policy, policies, attached.listener.name)
     for hostname in attached.hostnames:
         for ranked in compiled.routes:
-            route = ir.hashed(msgspec.structs.replace(ranked.route, hostname=hostname))
+            route = ir.hashed(msgspec.structs.replace(ranked.route, hostname=hostname, rate_limit=rate_limit))
             http.append(RankedRoute(rank=ranked.rank, route=route))
     for ranked in compiled.routes:
         destinations.update(b.destination for b in ranked.route.backends)

@@ -6,6 +6,7 @@ Translation is split into units, each a pure function of what it reads through a
     gateway    Gateway (+ class, TLS Secrets, ReferenceGrants)        -> GatewayContext (validated listeners)
     route      route (+ parent GatewayContexts, Services, Backends, grants, filters, namespaces)
                                        -> RouteResult (status, what it adds to each listener)
+    policy     BackendTrafficPolicy (+ its targets, rival policies, the routes that override it) -> its status
     dest       Service + EndpointSlices, or Backend                   -> Destination (endpoints)
     assemble   GatewayContext + attached RouteResults + Destinations  -> GatewayIR and Gateway status
 
@@ -31,12 +32,13 @@ from projections.gatewayapi.assemble import assemble_gateway
 from projections.gatewayapi.attached import GatewayRoutes
 from projections.gatewayapi.backends import Target, build_destination
 from projections.gatewayapi.gateways import GatewayContext, gateway_class_status, gateway_context
-from projections.gatewayapi.inputs import Inputs, Reader, Resource, Token, resource_tokens
+from projections.gatewayapi.inputs import POLICY_KINDS, Inputs, Reader, Resource, Token, resource_tokens
+from projections.gatewayapi.policies import policy_status
 from projections.gatewayapi.routes import ROUTE_KINDS, RouteResult, translate_route
 from projections.gatewayapi.status import Status
 from projections.gatewayapi.transitions import stamp
 
-Unit = tuple[str, Any]  # ("class" | "gateway" | "route" | "assemble", ResourceKey) or ("dest", name)
+Unit = tuple[str, Any]  # ("class" | "gateway" | "route" | "policy" | "assemble", ResourceKey) or ("dest", name)
 
 
 class Deleted(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,6 +75,8 @@ class Translator:
         self._contexts: dict[ResourceKey, GatewayContext] = {}
         self._routes: dict[ResourceKey, RouteResult] = {}
         self._attached: dict[ResourceKey, GatewayRoutes] = {}  # gateway -> the routes attached to it
+        # gateway -> {route with a policy of its own: the listeners it attaches to} (policies' Overridden)
+        self._overrides: dict[ResourceKey, dict[ResourceKey, tuple[str, ...]]] = {}
         self._targets: dict[str, Target] = {}
         self._destinations: dict[str, ir.Destination] = {}
         self._dest_users: dict[str, set[ResourceKey]] = defaultdict(set)  # destination -> gateways
@@ -129,6 +133,8 @@ class Translator:
                 own.add(("gateway", key))
             elif key.kind in ROUTE_KINDS:
                 own.add(("route", key))
+            elif key.kind in POLICY_KINDS:
+                own.add(("policy", key))
         return self._run(tokens, own, at)
 
     def _run(self, tokens: set[Token], own: set[Unit], at: datetime | None) -> Changes:
@@ -148,6 +154,8 @@ class Translator:
                 self._wake({("gw", key)}, dirty)
         for key in sorted(dirty.pop("route", ())):
             self._run_route(key, dirty, changed_status)
+        for key in sorted(dirty.pop("policy", ())):
+            self._run_policy(key, changed_status)
         for name in sorted(dirty.pop("dest", ())):
             if self._run_destination(name):
                 dirty["assemble"].update(self._dest_users.get(name, ()))
@@ -222,6 +230,7 @@ class Translator:
         else:
             self._routes.pop(key, None)
         self._set_status(key, result.status if result else None, changed)
+        self._track_overrides(key, previous, result, dirty)
         for target in result.targets if result else ():
             if self._targets.get(target.name) != target:
                 self._targets[target.name] = target
@@ -241,6 +250,44 @@ class Translator:
                 self._attached[attachment.gateway] = GatewayRoutes(attachment.gateway)
             self._attached[attachment.gateway].add(key, attachment)
             dirty["assemble"].add(attachment.gateway)
+
+    def _track_overrides(
+        self, key: ResourceKey, previous: RouteResult | None, result: RouteResult | None, dirty: dict[str, set[Any]]
+    ) -> None:
+        """Keep `_overrides` current; wake the policies of the Gateways whose set changed."""
+
+        def entries(found: RouteResult | None) -> dict[ResourceKey, tuple[str, ...]]:
+            if found is None or found.policy is None:
+                return {}
+            listeners: dict[ResourceKey, set[str]] = defaultdict(set)
+            for attachment in found.attachments:
+                listeners[attachment.gateway].add(attachment.listener)
+            return {gateway: tuple(sorted(names)) for gateway, names in listeners.items()}
+
+        before, after = entries(previous), entries(result)
+        if before == after:
+            return
+        for gateway in before.keys() | after.keys():
+            if before.get(gateway) == after.get(gateway):
+                continue
+            routes = self._overrides.setdefault(gateway, {})
+            if gateway in after:
+                routes[key] = after[gateway]
+            else:
+                routes.pop(key, None)
+                if not routes:
+                    del self._overrides[gateway]
+            self._wake({("overrides", gateway)}, dirty)
+
+    def _overridden(self, reader: Reader, gateway: ResourceKey) -> dict[ResourceKey, tuple[str, ...]]:
+        reader.depend(("overrides", gateway))
+        return self._overrides.get(gateway, {})
+
+    def _run_policy(self, key: ResourceKey, changed: set[ResourceKey]) -> None:
+        reader = Reader(self.inputs)
+        status = policy_status(reader, key, self._context, self._overridden)
+        self._record(("policy", key), reader if self.inputs.get(key) else None)
+        self._set_status(key, status, changed)
 
     def _run_destination(self, name: str) -> bool:
         target = self._targets.get(name)

@@ -100,6 +100,46 @@ class Timeouts(IRStruct, frozen=True, kw_only=True):
     backend_request_ms: int | None = None
 
 
+class RateLimitHeader(IRStruct, frozen=True, kw_only=True):
+    name: str
+    type: str = "Exact"  # Exact, RegularExpression, Distinct (global only: one bucket per value)
+    value: str = ""
+    invert: bool = False
+
+
+class RateLimitSource(IRStruct, frozen=True, kw_only=True):
+    cidr: str  # normalised network, `10.0.0.0/8`
+    distinct: bool = False  # one bucket per client address in the range (global only)
+
+
+class RateLimitRule(IRStruct, frozen=True, kw_only=True):
+    """One rule of a BackendTrafficPolicy's rate limit: the requests it selects (every condition must hold)
+    and the limit they share. `index` is the rule's position in the policy: descriptors are named by it."""
+
+    index: int
+    requests: int
+    unit: str  # Second, Minute, Hour, Day, Month, Year
+    headers: tuple[RateLimitHeader, ...] = ()
+    methods: tuple[str, ...] = ()  # any of them
+    methods_invert: tuple[str, ...] = ()  # none of them
+    path: PathMatch | None = None
+    path_invert: bool = False
+    source: RateLimitSource | None = None
+    cost: int | None = None  # hits per request (request cost from a number)
+    shadow_mode: bool = False
+    shared: bool = False  # one counter for every route the policy applies to (keyed by the policy)
+
+
+class RateLimit(IRStruct, frozen=True, kw_only=True):
+    """The rate limit that applies to a route: the most specific BackendTrafficPolicy's `rateLimit`.
+
+    `policy` is `<namespace>/<name>` of that policy."""
+
+    type: str  # Global, Local
+    policy: str
+    rules: tuple[RateLimitRule, ...] = ()
+
+
 class HTTPRoute(IRStruct, frozen=True, kw_only=True):
     name: str
     hostname: str
@@ -120,6 +160,7 @@ class HTTPRoute(IRStruct, frozen=True, kw_only=True):
     mirrors: tuple[Mirror, ...] = ()
     timeouts: Timeouts | None = None
     policies: tuple[AttachedPolicy, ...] = ()
+    rate_limit: RateLimit | None = None
     hash: str = ""
 
 
@@ -127,6 +168,7 @@ class VirtualHost(IRStruct, frozen=True, kw_only=True):
     name: str
     hostname: str  # `*` when the listener and its routes leave the host open
     routes: tuple[HTTPRoute, ...] = ()  # in Gateway API precedence order: the first match wins
+    rate_limit_types: tuple[str, ...] = ()  # the rate limit types (Global, Local) its routes use, sorted
     hash: str = ""
 
 
@@ -138,6 +180,7 @@ class HTTPListener(IRStruct, frozen=True, kw_only=True):
     tls: TLSConfig | None = None  # present for HTTPS listeners
     virtual_hosts: tuple[VirtualHost, ...] = ()
     policies: tuple[AttachedPolicy, ...] = ()
+    rate_limit_types: tuple[str, ...] = ()  # the union of its virtual hosts': which HTTP filters it needs
     hash: str = ""
 
 

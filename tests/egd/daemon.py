@@ -39,6 +39,7 @@ class Daemon:
         self.data_dir = data_dir
         self.admin_port = pick_free_port()
         self.xds_port = pick_free_port()
+        self.ratelimit_port = pick_free_port()
         self.extra = extra
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-serve.log"
@@ -62,6 +63,8 @@ class Daemon:
                 f"127.0.0.1:{self.admin_port}",
                 "--xds-address",
                 f"127.0.0.1:{self.xds_port}",
+                "--ratelimit-address",
+                f"127.0.0.1:{self.ratelimit_port}",
                 *self.extra,
             ],
             cwd=ROOT,

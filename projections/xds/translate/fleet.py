@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from projections import ir
 from projections.xds.resources import ResourceSet, diff
+from projections.xds.translate.ratelimits import XdsSettings
 from projections.xds.translate.translator import XdsTranslator, XdsUpdate
 
 
 class XdsFleet:
-    def __init__(self) -> None:
+    def __init__(self, settings: XdsSettings | None = None) -> None:
+        self.settings = settings or XdsSettings()
         self._translators: dict[str, XdsTranslator] = {}
 
     def apply(self, gateway: ir.GatewayIR) -> XdsUpdate:
         """The new resources of `gateway.name` (publish them under that key) and what changed."""
-        return self._translators.setdefault(gateway.name, XdsTranslator()).apply(gateway)
+        translator = self._translators.get(gateway.name)
+        if translator is None:
+            translator = self._translators[gateway.name] = XdsTranslator(self.settings)
+        return translator.apply(gateway)
 
     def remove(self, gateway: str) -> XdsUpdate:
         """The Gateway is gone: its node group is served nothing (every resource removed); caches dropped."""

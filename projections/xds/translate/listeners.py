@@ -28,6 +28,7 @@ from xds.type.matcher.v3 import matcher_pb2
 from projections import ir
 from projections.xds.translate.clusters import ads_source
 from projections.xds.translate.names import INVALID_BACKEND_CLUSTER, cluster_name, listener_name
+from projections.xds.translate.ratelimits import XdsSettings, http_filters
 
 
 def _packed(message: Any) -> Any:
@@ -57,11 +58,20 @@ class SocketGroup:
         return listener_name(self.gateway, self.transport, self.address, self.port)
 
 
-def _http_filter_chain(name: str, route_configuration: str, tls: Any = None, server_names: Sequence[str] = ()) -> Any:
+def _http_filter_chain(
+    name: str,
+    route_configuration: str,
+    tls: Any = None,
+    server_names: Sequence[str] = (),
+    filters: Sequence[Any] = (),
+) -> Any:
     manager = hcm.HttpConnectionManager(
         stat_prefix=_stat_prefix(route_configuration),
         rds=hcm.Rds(config_source=ads_source(), route_config_name=route_configuration),
-        http_filters=[hcm.HttpFilter(name="envoy.filters.http.router", typed_config=_packed(router_pb2.Router()))],
+        http_filters=[
+            *filters,
+            hcm.HttpFilter(name="envoy.filters.http.router", typed_config=_packed(router_pb2.Router())),
+        ],
     )
     chain = lc.FilterChain(
         name=name,
@@ -153,18 +163,28 @@ class _Chains:
         return free or None
 
 
-def build_listener(group: SocketGroup, http_route_configuration: str) -> Any | None:
+def rate_limit_types(listeners: Sequence[ir.HTTPListener]) -> tuple[str, ...]:
+    """The rate limit types the routes of `listeners` use: which filters their connection manager needs."""
+    return tuple(sorted({t for listener in listeners for t in listener.rate_limit_types}))
+
+
+def build_listener(
+    group: SocketGroup, http_route_configuration: str, settings: XdsSettings | None = None
+) -> Any | None:
     """The Listener of `group`, or None when it would have nothing to serve."""
     if group.transport == "udp":
         return _udp_listener(group) if group.l4 and group.l4[0].routes else None
+    settings = settings or XdsSettings()
     chains = _Chains()
     if group.http and chains.claim(()) is not None:
-        chains.chains.append(_http_filter_chain(http_route_configuration, http_route_configuration))
+        filters = http_filters(rate_limit_types(group.http), group.gateway, settings)
+        chains.chains.append(_http_filter_chain(http_route_configuration, http_route_configuration, filters=filters))
     for listener in group.https:
         names = chains.claim([listener.hostname] if listener.hostname else [])
         if names is not None and listener.tls is not None:
             tls = _downstream_tls(listener.tls, http=True)
-            chains.chains.append(_http_filter_chain(listener.name, listener.name, tls, names))
+            filters = http_filters(listener.rate_limit_types, group.gateway, settings)
+            chains.chains.append(_http_filter_chain(listener.name, listener.name, tls, names, filters))
     for l4 in group.l4:
         _add_l4_chains(chains, l4)
     if not chains.chains:

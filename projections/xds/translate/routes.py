@@ -21,6 +21,7 @@ from google.protobuf import duration_pb2, wrappers_pb2
 from projections import ir
 from projections.xds.splice import field_record
 from projections.xds.translate.names import INVALID_BACKEND_CLUSTER, cluster_name
+from projections.xds.translate.ratelimits import LOCAL_FILTER, local_rate_limit, route_rate_limits
 
 # Field numbers (xds-protos 1.85) of the repeated fields spliced in.
 _ROUTE_CONFIGURATION_VIRTUAL_HOSTS = 2
@@ -177,6 +178,10 @@ def build_route(route: ir.HTTPRoute) -> Any:
             built.direct_response.body.inline_string = response.body
     else:
         built.route.CopyFrom(_forward(route))
+        built.route.rate_limits.extend(route_rate_limits(route))
+    local = local_rate_limit(route)
+    if local is not None:
+        built.typed_per_filter_config[LOCAL_FILTER].CopyFrom(local)
     if route.request_headers is not None:
         built.request_headers_to_add.extend(_header_options(route.request_headers))
         built.request_headers_to_remove.extend(route.request_headers.remove)

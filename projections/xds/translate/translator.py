@@ -42,8 +42,9 @@ from projections.xds.resources import (
 )
 from projections.xds.splice import any_bytes
 from projections.xds.translate.clusters import build_cluster, build_load_assignment, resolves_by_dns
-from projections.xds.translate.listeners import SocketGroup, build_listener
+from projections.xds.translate.listeners import SocketGroup, build_listener, rate_limit_types
 from projections.xds.translate.names import cluster_name, http_route_configuration_name
+from projections.xds.translate.ratelimits import RATELIMIT_CLUSTER, XdsSettings, build_ratelimit_cluster
 from projections.xds.translate.routes import route_configuration_bytes, route_record, virtual_host_record
 from projections.xds.translate.secrets import build_secret
 
@@ -134,10 +135,15 @@ def _served_virtual_hosts(listeners: list[ir.HTTPListener]) -> Iterable[ir.Virtu
 
 
 def _listener_key(group: SocketGroup) -> tuple[object, ...]:
-    """What a Listener reads: the HTTP listeners' shells (not their routes, which go over RDS), all of L4."""
+    """What a Listener reads: the HTTP listeners' shells (not their routes, which go over RDS, but which rate
+    limit filters they need), all of L4."""
     return (
-        tuple((x.name, x.hostname, tuple(c.name for c in x.tls.certificates) if x.tls else ()) for x in group.https),
+        tuple(
+            (x.name, x.hostname, tuple(c.name for c in x.tls.certificates) if x.tls else (), x.rate_limit_types)
+            for x in group.https
+        ),
         bool(group.http),
+        rate_limit_types(group.http),
         tuple(x.hash for x in group.l4),
     )
 
@@ -183,14 +189,15 @@ def _same_or(cached: tuple[object, VersionedResource] | None, fresh: VersionedRe
 class XdsTranslator:
     """Holds one node group's caches; `update` turns each new GatewayIR into its ResourceSet."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: XdsSettings | None = None) -> None:
+        self.settings = settings or XdsSettings()
         self._current = ResourceSet()
         self._route_configurations: dict[str, _BuiltRouteConfiguration] = {}
         self._listeners: dict[str, tuple[tuple[object, ...], VersionedResource | None]] = {}
         self._clusters: dict[str, tuple[str, VersionedResource]] = {}
         self._load_assignments: dict[str, tuple[str, VersionedResource]] = {}
         self._secrets: dict[str, tuple[ir.Certificate, VersionedResource]] = {}
-        self._destinations_key: tuple[tuple[str, ...], frozenset[str]] | None = None
+        self._destinations_key: tuple[tuple[str, ...], frozenset[str], bool] | None = None
 
     @property
     def resources(self) -> ResourceSet:
@@ -209,12 +216,13 @@ class XdsTranslator:
             ROUTE_CONFIGURATION: route_configurations,
             SECRET: self._build_secrets(gateway, previous),
         }
-        destinations_key = (tuple(d.hash for d in gateway.destinations), http2)
+        global_limits = any("Global" in x.rate_limit_types for x in gateway.http)
+        destinations_key = (tuple(d.hash for d in gateway.destinations), http2, global_limits)
         if destinations_key == self._destinations_key:  # the common case: a route changed, no backend did
             by_type[CLUSTER] = previous.by_type.get(CLUSTER, {})
             by_type[CLUSTER_LOAD_ASSIGNMENT] = previous.by_type.get(CLUSTER_LOAD_ASSIGNMENT, {})
         else:
-            by_type[CLUSTER] = self._build_clusters(gateway, http2, previous)
+            by_type[CLUSTER] = self._build_clusters(gateway, http2, previous, global_limits)
             by_type[CLUSTER_LOAD_ASSIGNMENT] = self._build_load_assignments(gateway, previous)
             self._destinations_key = destinations_key
         self._current = ResourceSet(by_type={t: m for t, m in by_type.items() if m})
@@ -248,7 +256,8 @@ class XdsTranslator:
             key = _listener_key(group)
             cached = self._listeners.get(name)
             if cached is None or cached[0] != key:
-                message = build_listener(group, http_route_configuration_name(group.gateway, group.port))
+                route_configuration = http_route_configuration_name(group.gateway, group.port)
+                message = build_listener(group, route_configuration, self.settings)
                 cached = (key, versioned(message) if message is not None else None)
             kept[name] = cached
             if cached[1] is not None:
@@ -257,10 +266,16 @@ class XdsTranslator:
         return out.result()
 
     def _build_clusters(
-        self, gateway: ir.GatewayIR, http2: frozenset[str], previous: ResourceSet
+        self, gateway: ir.GatewayIR, http2: frozenset[str], previous: ResourceSet, global_limits: bool
     ) -> dict[str, VersionedResource]:
         kept: dict[str, tuple[str, VersionedResource]] = {}
         out = _TypeBuilder(previous.of_type(CLUSTER))
+        if global_limits:
+            cached = self._clusters.get(RATELIMIT_CLUSTER)
+            if cached is None:
+                cached = ("", versioned(build_ratelimit_cluster(self.settings)))
+            kept[RATELIMIT_CLUSTER] = cached
+            out.put(cached[1])
         for destination in gateway.destinations:
             for variant in (False, True) if destination.name in http2 else (False,):
                 name = cluster_name(destination.name, http2=variant)
@@ -304,6 +319,6 @@ class XdsTranslator:
         return out.result()
 
 
-def build_resource_set(gateway: ir.GatewayIR) -> ResourceSet:
+def build_resource_set(gateway: ir.GatewayIR, settings: XdsSettings | None = None) -> ResourceSet:
     """The resources of `gateway`, built from scratch (what `XdsTranslator.update` must always equal)."""
-    return XdsTranslator().update(gateway)
+    return XdsTranslator(settings).update(gateway)

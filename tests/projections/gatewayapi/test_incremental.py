@@ -54,6 +54,11 @@ def test_the_universe_produces_ir_and_status() -> None:
     assert set(result.gateways) == {"default/gw-a", "default/gw-b"}
     assert result.gateways["default/gw-a"].destinations
     assert any(k.kind == "HTTPRoute" for k in result.statuses)
+    assert any(k.kind == "BackendTrafficPolicy" for k in result.statuses)
+    routes = [r for x in result.gateways["default/gw-a"].http for v in x.virtual_hosts for r in v.routes]
+    assert {r.rate_limit.policy for r in routes if r.rate_limit is not None} == {"default/p-global"}
+    local = result.statuses[resource(SLOTS.index(next(s for s in SLOTS if s[0] == "btp/p-local")), 0).key]
+    assert "Conflicted" in str(local)  # p-global and p-local both target r1: the first by name wins
 
 
 @settings(max_examples=50, deadline=None)

@@ -87,7 +87,12 @@ def http_route(name: str, namespace: str, variant: int) -> dict[str, Any]:
     return {
         "apiVersion": GW,
         "kind": "HTTPRoute",
-        "metadata": {"name": name, "namespace": namespace, "generation": variant + 1},
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "generation": variant + 1,
+            "labels": {"tier": "free"} if variant in (0, 3) else {},
+        },
         "spec": {"parentRefs": parents, "hostnames": ["a.example.com"] if variant == 1 else [], "rules": rules},
     }
 
@@ -172,6 +177,32 @@ def route_filter(variant: int) -> dict[str, Any]:
     }
 
 
+def traffic_policy(name: str, variant: int) -> dict[str, Any]:
+    """Variants: a route by name, a Gateway, one listener, routes by label, a Gateway without a rate limit."""
+    group = "gateway.networking.k8s.io"
+    targeting: list[dict[str, Any]] = [
+        {"targetRefs": [{"group": group, "kind": "HTTPRoute", "name": "r1"}]},
+        {"targetRefs": [{"group": group, "kind": "Gateway", "name": "gw-a"}]},
+        {"targetRefs": [{"group": group, "kind": "Gateway", "name": "gw-a", "sectionName": "http"}]},
+        {"targetSelectors": [{"kind": "HTTPRoute", "matchLabels": {"tier": "free"}}]},
+        {"targetRefs": [{"group": group, "kind": "Gateway", "name": "gw-b"}]},
+    ]
+    spec: dict[str, Any] = dict(targeting[variant])
+    rule: dict[str, Any] = {"limit": {"requests": 3 + variant, "unit": "Minute"}}
+    if variant != 4:
+        if name.endswith("local"):
+            spec["rateLimit"] = {"type": "Local", "local": {"rules": [rule]}}
+        else:
+            rule["clientSelectors"] = [{"headers": [{"name": "x-user", "type": "Distinct"}]}]
+            spec["rateLimit"] = {"type": "Global", "global": {"rules": [rule]}}
+    return {
+        "apiVersion": "gateway.envoyproxy.io/v1alpha1",
+        "kind": "BackendTrafficPolicy",
+        "metadata": {"name": name, "namespace": "default", "generation": variant + 1},
+        "spec": spec,
+    }
+
+
 # (slot name, number of variants, builder)
 SLOTS: list[tuple[str, int, Any]] = [
     ("gc/eg", 3, lambda v: gateway_class("eg", v)),
@@ -192,6 +223,9 @@ SLOTS: list[tuple[str, int, Any]] = [
     ("secret/cert", 2, secret),
     ("backend/be-1", 3, backend),
     ("filter/f", 2, route_filter),
+    ("btp/p-global", 5, lambda v: traffic_policy("p-global", v)),
+    ("btp/p-local", 5, lambda v: traffic_policy("p-local", v)),
+    ("btp/q-global", 5, lambda v: traffic_policy("q-global", v)),
 ]
 
 
