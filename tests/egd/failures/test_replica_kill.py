@@ -85,7 +85,8 @@ async def test_kill_9_of_a_replica_fails_envoy_over_without_a_failed_request(
                 route_document("alpha"),
             ]
         )
-        await asyncio.to_thread(egd, "apply", "-f", "-", "--nats-url", nats.url, "--data-dir", str(tmp_path / "cli"), stdin=documents, check=True)
+        cli = ("--nats-url", nats.url, "--data-dir", str(tmp_path / "cli"))
+        await asyncio.to_thread(egd, "apply", "-f", "-", *cli, stdin=documents, check=True)
         ports = [replica.xds_port for replica in replicas]
         async with run_envoy(tmp_path, gateway="default/edge", xds_port=ports, node_id="edge-1"):
             loop = RequestLoop(f"http://127.0.0.1:{listener_port}/shop")
@@ -104,9 +105,7 @@ async def test_kill_9_of_a_replica_fails_envoy_over_without_a_failed_request(
                 failover_seconds = time.monotonic() - killed_at
                 await asyncio.sleep(0.5)  # traffic on the reconnected config
 
-                await asyncio.to_thread(
-                    egd, "apply", "-f", "-", "--nats-url", nats.url, "--data-dir", str(tmp_path / "cli"), stdin=route_document("beta"), check=True
-                )
+                await asyncio.to_thread(egd, "apply", "-f", "-", *cli, stdin=route_document("beta"), check=True)
                 await eventually(lambda: _answered(loop, "beta"), within=10, what="a change through the survivor")
             finally:
                 loop.stop()
