@@ -38,8 +38,10 @@ ROUTE_GROUP = "gateway.networking.k8s.io"
 class FloodResult(msgspec.Struct, kw_only=True):
     events: int
     publish_seconds: float
+    fold_seconds: float
+    """From the last event acknowledged to the fold at the stream's last sequence."""
     converged_seconds: float
-    """From the last event acknowledged to Envoy serving the final state."""
+    """From the fold at the last sequence to Envoy serving the final state."""
     rss_start_mib: float
     rss_max_mib: float
     rss_end_mib: float
@@ -141,16 +143,16 @@ async def run_flood(tmp_path: Path, events: int) -> FloodResult:
                 await store.close()
             published = time.monotonic()
 
-            # The final state: the last generation of a flooded route, and the main route on beta.
-            last = events - 1
-            number, generation = last % ROUTES, last // ROUTES
-            await wait_for_body(f"{base}/flood-{number}/{generation}", "alpha", within=120)
-            converged = time.monotonic()
-
             async def caught_up() -> bool:
                 return bool((await admin_json(daemon, "/api/v1/sequence"))["folded_seq"] >= last_seq)
 
-            await eventually(caught_up, within=60, what="the fold at the stream's last sequence")
+            await eventually(caught_up, within=max(60.0, events / 400), what="the fold at the stream's last sequence")
+            folded = time.monotonic()
+            # The final state: the last generation of a flooded route, and the main route on beta.
+            last = events - 1
+            number, generation = last % ROUTES, last // ROUTES
+            await wait_for_body(f"{base}/flood-{number}/{generation}", "alpha", within=30)
+            converged = time.monotonic()
             sampling = False
             await sampler
             await asyncio.to_thread(egd, "apply", "-f", "-", *cli, stdin=route_document("beta"), check=True)
@@ -159,7 +161,8 @@ async def run_flood(tmp_path: Path, events: int) -> FloodResult:
             return FloodResult(
                 events=events,
                 publish_seconds=published - started,
-                converged_seconds=converged - published,
+                fold_seconds=folded - published,
+                converged_seconds=converged - folded,
                 rss_start_mib=rss_start,
                 rss_max_mib=max(samples),
                 rss_end_mib=rss_mib(pid),
