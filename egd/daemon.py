@@ -13,6 +13,7 @@ import contextlib
 import gc
 import os
 import signal
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -21,8 +22,9 @@ import structlog
 from aiohttp import web
 
 from egd.admin import AdminViews, build_admin_app
+from egd.audit.deliveries import DEFAULT_RETENTION, DeliveryRecorder
 from egd.bus import LatestValues
-from egd.client import open_store
+from egd.client import open_store, use_nats_auth
 from egd.datadir import DataDir
 from egd.follower import Follower
 from egd.lag import LagWatch
@@ -32,6 +34,7 @@ from egd.ratelimit.runner import RateLimitRunner
 from egd.sequence_watch import SequenceWatch
 from egd.snapshotter import SnapshotPolicy, Snapshotter, load_newest_valid
 from egd.tls import ServerTls
+from egd.xds.hooks import compose_hooks
 from egd.xds.publisher import XdsPublisher
 from egd.xds.servicer import AggregatedDiscoveryServicer, start_xds_server
 from egd.xds.telemetry import metered_hooks
@@ -59,6 +62,8 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     snapshots: SnapshotPolicy = SnapshotPolicy()
     ratelimit_address: tuple[str, int] = ("127.0.0.1", 18081)
     redis_key_prefix: str = ""
+    delivery_retention: timedelta | None = DEFAULT_RETENTION
+    """How long the delivery audit keeps records; None: no delivery audit."""
 
 
 # The daemon keeps hundreds of thousands of long-lived objects (documents, IR, resources): with CPython's
@@ -79,7 +84,9 @@ async def serve(options: ServeOptions) -> None:
     xds_server: grpc.aio.Server | None = None
     store: JetStreamEventStore | None = None
     ratelimit: RateLimitRunner | None = None
+    recorder: DeliveryRecorder | None = None
     try:
+        use_nats_auth(options.nats_auth)  # for every connection of the daemon (the delivery recorder too)
         nats_url = options.nats_url
         if nats_url is None:
             embedded = NatsServerProcess(data_dir.nats_store)
@@ -107,7 +114,14 @@ async def serve(options: ServeOptions) -> None:
 
         follower = Follower(store, pipeline, metrics, watch, on_translated=translated)
         lag = LagWatch(store, pipeline.state, metrics, max_lag=options.max_ready_lag)
-        servicer = AggregatedDiscoveryServicer(bus, hooks=metered_hooks(metrics))
+        hooks = metered_hooks(metrics)
+        if options.delivery_retention is not None:
+            recorder = DeliveryRecorder(
+                nats_url, retention=options.delivery_retention, reflects=publisher.published_seq.get
+            )
+            await recorder.start()
+            hooks = compose_hooks(hooks, recorder.hooks())
+        servicer = AggregatedDiscoveryServicer(bus, hooks=hooks)
         xds_host, xds_port = options.xds_address
         xds_server, _ = await start_xds_server(servicer, f"{xds_host}:{xds_port}", tls=options.xds_tls)
 
@@ -153,6 +167,8 @@ async def serve(options: ServeOptions) -> None:
         }
         if options.snapshots.enabled:
             tasks.add(asyncio.create_task(snapshotter.run(follower.caught_up), name="snapshotter"))
+        if recorder is not None:
+            tasks.add(asyncio.create_task(recorder.run(), name="delivery-audit"))
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         log.info("egd draining: no new xDS streams; connected Envoys are let go to reconnect elsewhere")
         await xds_server.stop(grace=DRAIN_GRACE_SECONDS)
@@ -172,6 +188,8 @@ async def serve(options: ServeOptions) -> None:
             await xds_server.stop(grace=None)
         if ratelimit is not None:
             await ratelimit.stop()
+        if recorder is not None:
+            await recorder.close()
         if runner is not None:
             await runner.cleanup()
         if store is not None:

@@ -11,7 +11,7 @@ import getpass
 import socket
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,13 +19,16 @@ from typing import Any
 import click
 
 from egd.client import open_store, resolve_target
+from egd.commands.changes import echo_comparison
 from egd.commands.options import audit_options, daemon_options
+from egd.commands.replay import read_log_now
 from egd.documents import decode_documents, read_documents
 from events.jetstream import JetStreamEventStore
-from events.jetstream.auth import NO_AUTH, NatsAuth
 from events.keys import ResourceKey, subject_filter, subject_for
 from projections.changeset import Audit, Current, PlannedChange, current_from_records, plan_apply, plan_delete
+from projections.comparison import Comparison
 from projections.errors import InvalidDocumentError
+from projections.replay import what_if
 from projections.resources.kinds import REGISTRY
 
 
@@ -53,9 +56,9 @@ async def _read_current(store: JetStreamEventStore, keys: Sequence[ResourceKey])
 
 
 async def apply_resources(
-    nats_url: str, resources: Sequence[tuple[ResourceKey, dict[str, Any]]], audit: Audit, *, auth: NatsAuth = NO_AUTH
+    nats_url: str, resources: Sequence[tuple[ResourceKey, dict[str, Any]]], audit: Audit
 ) -> list[PlannedChange]:
-    store = await open_store(nats_url, auth=auth)
+    store = await open_store(nats_url)
     try:
         current = await _read_current(store, [key for key, _ in resources])
         plan = plan_apply(resources, current, audit)
@@ -65,15 +68,28 @@ async def apply_resources(
         await store.close()
 
 
+async def what_if_applied(
+    nats_url: str, plan_for: Callable[[dict[str, Current]], list[PlannedChange]], audit: Audit
+) -> tuple[list[PlannedChange], Comparison]:
+    """The plan against the whole log folded now, and what it would change; nothing is published."""
+    store = await open_store(nats_url)
+    try:
+        now = await read_log_now(store)
+    finally:
+        await store.close()
+    plan = plan_for(now.current)
+    events = [change.append.event for change in plan if change.append is not None]
+    return plan, what_if(now.pipeline, events, audit.occurred_at)
+
+
 async def delete_resources(
     nats_url: str,
     keys: Sequence[ResourceKey],
     audit: Audit,
     *,
     ignore_not_found: bool,
-    auth: NatsAuth = NO_AUTH,
 ) -> list[PlannedChange]:
-    store = await open_store(nats_url, auth=auth)
+    store = await open_store(nats_url)
     try:
         plan = plan_delete(keys, await _read_current(store, keys), audit)
         missing = [str(change.key) for change in plan if change.verb == "not found"]
@@ -85,10 +101,16 @@ async def delete_resources(
         await store.close()
 
 
-def _report(plan: Sequence[PlannedChange]) -> None:
+def report_plan(plan: Sequence[PlannedChange], *, dry_run: bool = False) -> None:
+    suffix = " (dry run)" if dry_run else ""
     for change in plan:
         group = f".{change.key.group}" if change.key.group else ""
-        click.echo(f"{change.key.kind.lower()}{group}/{change.key.name} {change.verb}")
+        click.echo(f"{change.key.kind.lower()}{group}/{change.key.name} {change.verb}{suffix}")
+
+
+def _report_what_if(plan: list[PlannedChange], outcome: Comparison) -> None:
+    report_plan(plan, dry_run=True)
+    echo_comparison(outcome, ("statuses", "xds"), None)
 
 
 def _load(filenames: Sequence[str]) -> list[tuple[ResourceKey, dict[str, Any]]]:
@@ -101,21 +123,22 @@ def _load(filenames: Sequence[str]) -> list[tuple[ResourceKey, dict[str, Any]]]:
 
 @click.command("apply")
 @click.option("-f", "--filename", "filenames", multiple=True, required=True, help="FILE, DIR or - (stdin).")
+@click.option("--dry-run", is_flag=True, help="Print the status and xDS changes it would cause; publish nothing.")
 @daemon_options
 @audit_options
 def apply_command(
-    filenames: tuple[str, ...],
-    nats_url: str | None,
-    data_dir: Path,
-    nats_auth: NatsAuth,
-    actor: str | None,
-    reason: str,
+    filenames: tuple[str, ...], dry_run: bool, nats_url: str | None, data_dir: Path, actor: str | None, reason: str
 ) -> None:
     """Publish every document as an event; validate them all first, publish none if any is invalid."""
     resources = _load(filenames)
-    target = resolve_target(nats_url, data_dir, nats_auth)
+    target = resolve_target(nats_url, data_dir)
     audit = make_audit(actor, reason, "apply")
-    _report(asyncio.run(apply_resources(target.nats_url, resources, audit, auth=target.auth)))
+    if dry_run:
+        _report_what_if(
+            *asyncio.run(what_if_applied(target.nats_url, lambda current: plan_apply(resources, current, audit), audit))
+        )
+        return
+    report_plan(asyncio.run(apply_resources(target.nats_url, resources, audit)))
 
 
 @click.command("delete")
@@ -124,6 +147,7 @@ def apply_command(
 @click.option("-f", "--filename", "filenames", multiple=True, help="Delete the objects these documents name.")
 @click.option("-n", "--namespace", default="default", show_default=True)
 @click.option("--ignore-not-found", is_flag=True, help="Treat objects that do not exist as deleted.")
+@click.option("--dry-run", is_flag=True, help="Print the status and xDS changes it would cause; publish nothing.")
 @daemon_options
 @audit_options
 def delete_command(
@@ -132,9 +156,9 @@ def delete_command(
     filenames: tuple[str, ...],
     namespace: str,
     ignore_not_found: bool,
+    dry_run: bool,
     nats_url: str | None,
     data_dir: Path,
-    nats_auth: NatsAuth,
     actor: str | None,
     reason: str,
 ) -> None:
@@ -153,7 +177,11 @@ def delete_command(
             ResourceKey(group=info.group, kind=info.kind, namespace=namespace if info.namespaced else "", name=name)
             for name in names
         ]
-    target = resolve_target(nats_url, data_dir, nats_auth)
+    target = resolve_target(nats_url, data_dir)
     audit = make_audit(actor, reason, "delete")
-    deleting = delete_resources(target.nats_url, keys, audit, ignore_not_found=ignore_not_found, auth=target.auth)
-    _report(asyncio.run(deleting))
+    if dry_run:
+        _report_what_if(
+            *asyncio.run(what_if_applied(target.nats_url, lambda current: plan_delete(keys, current, audit), audit))
+        )
+        return
+    report_plan(asyncio.run(delete_resources(target.nats_url, keys, audit, ignore_not_found=ignore_not_found)))

@@ -18,13 +18,12 @@ import yaml
 
 from egd.client import Target, fetch_objects, open_store, resolve_target
 from egd.commands.options import daemon_options
-from events.jetstream.auth import NatsAuth
 from projections.pipeline import Pipeline
 from projections.resources.kinds import REGISTRY
 
 
 async def read_objects(target: Target, query: dict[str, str]) -> list[dict[str, Any]]:
-    store = await open_store(target.nats_url, auth=target.auth)
+    store = await open_store(target.nats_url)
     try:
         if target.admin_url is not None:
             return await fetch_objects(target.admin_url, min_seq=await store.last_seq(), query=query)
@@ -85,7 +84,6 @@ def get_command(
     output: str,
     nats_url: str | None,
     data_dir: Path,
-    nats_auth: NatsAuth,
 ) -> None:
     """Show current objects as the daemon folded them."""
     info = REGISTRY.resolve(kind)
@@ -96,7 +94,7 @@ def get_command(
         query["namespace"] = namespace
     if name:
         query["name"] = name
-    documents = asyncio.run(read_objects(resolve_target(nats_url, data_dir, nats_auth), query))
+    documents = asyncio.run(read_objects(resolve_target(nats_url, data_dir), query))
     if name and not documents:
         where = f" in namespace {namespace}" if info.namespaced else ""
         raise click.ClickException(f'{info.kind} "{name}" not found{where}')

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
+from egd.client import use_nats_auth
 from egd.datadir import DEFAULT_DATA_DIR
 from events.jetstream.auth import NatsAuth
 
@@ -33,7 +34,8 @@ def daemon_options(command: F) -> F:
 
 
 def nats_auth_options(command: F) -> F:
-    """The NATS credentials and TLS flags; the command receives them as one `nats_auth: NatsAuth`."""
+    """The NATS credentials and TLS flags, as one `NatsAuth` that every NATS connection of the command uses
+    (`egd.client.use_nats_auth`)."""
 
     @functools.wraps(command)
     def with_auth(
@@ -62,7 +64,8 @@ def nats_auth_options(command: F) -> F:
             auth.method()
         except ValueError as error:
             raise click.UsageError(str(error)) from error
-        return command(*args, nats_auth=auth, **kwargs)
+        use_nats_auth(auth)
+        return command(*args, **kwargs)
 
     decorated: Any = with_auth
     for option in reversed(

@@ -18,7 +18,6 @@ import yaml
 from egd.client import open_store, resolve_target
 from egd.commands.options import daemon_options
 from egd.documents import read_documents
-from events.jetstream.auth import NO_AUTH, NatsAuth
 from projections.gatewayapi.offline import resources_from_documents
 from projections.gatewayapi.translator import translate
 from projections.pipeline import Pipeline
@@ -26,8 +25,8 @@ from projections.ratelimit.config import RateLimitConfig, to_yaml
 from projections.ratelimit.descriptors import project
 
 
-async def configs_from_log(nats_url: str, auth: NatsAuth = NO_AUTH) -> dict[str, RateLimitConfig]:
-    store = await open_store(nats_url, auth=auth)
+async def configs_from_log(nats_url: str) -> dict[str, RateLimitConfig]:
+    store = await open_store(nats_url)
     pipeline = Pipeline()
     try:
         async for record in store.read():
@@ -52,15 +51,12 @@ def ratelimit_group() -> None:
 @click.option("-o", "--output", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 @click.option("-f", "--filename", default=None, help="Translate these documents offline instead of the log.")
 @daemon_options
-def config_command(
-    output: str, filename: str | None, nats_url: str | None, data_dir: Path, nats_auth: NatsAuth
-) -> None:
+def config_command(output: str, filename: str | None, nats_url: str | None, data_dir: Path) -> None:
     """Print envoyproxy/ratelimit's configuration: one document per domain (one domain per Gateway)."""
     if filename is not None:
         configs = configs_from_file(filename)
     else:
-        target = resolve_target(nats_url, data_dir, nats_auth)
-        configs = asyncio.run(configs_from_log(target.nats_url, target.auth))
+        configs = asyncio.run(configs_from_log(resolve_target(nats_url, data_dir).nats_url))
     if output == "json":
         click.echo(msgspec.json.format(msgspec.json.encode([yaml.safe_load(to_yaml(c)) for c in configs.values()])))
         return

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import click
 
+from egd.client import current_nats_auth
 from egd.commands.options import host_port, nats_auth_options
+from egd.commands.points import parse_duration
 from egd.daemon import ServeOptions, serve
 from egd.datadir import DEFAULT_DATA_DIR
 from egd.logs import configure_logging
 from egd.snapshotter import SnapshotPolicy
 from egd.tls import server_tls_from_flags
-from events.jetstream.auth import NatsAuth
 
 _FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
 
@@ -83,12 +84,17 @@ _FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
     "--redis-key-prefix", default="", help="Prefix of every rate-limit counter key in Redis (rl's CACHE_KEY_PREFIX)."
 )
 @click.option(
+    "--delivery-retention",
+    default="7d",
+    show_default=True,
+    help="How long to keep the delivery audit (xDS sent to each Envoy, ACK/NACK), e.g. 7d, 12h; 0 turns it off.",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 @nats_auth_options
 def serve_command(
     nats_url: str | None,
-    nats_auth: NatsAuth,
     data_dir: Path,
     xds_address: str,
     admin_address: str,
@@ -103,6 +109,7 @@ def serve_command(
     snapshot_every_seconds: float,
     ratelimit_address: str,
     redis_key_prefix: str,
+    delivery_retention: str,
     log_level: str,
 ) -> None:
     """Run the daemon: fold the event log and serve xDS, rate limits and the admin API."""
@@ -119,12 +126,13 @@ def serve_command(
         redis_url=redis_url,
         stream_replicas=stream_replicas,
         max_ready_lag=max_ready_lag,
-        nats_auth=nats_auth,
+        nats_auth=current_nats_auth(),
         xds_tls=xds_tls,
         snapshots=SnapshotPolicy(
             enabled=snapshots, every_events=snapshot_every_events, every_seconds=snapshot_every_seconds
         ),
         ratelimit_address=host_port(ratelimit_address),
         redis_key_prefix=redis_key_prefix,
+        delivery_retention=None if delivery_retention.strip() == "0" else parse_duration(delivery_retention),
     )
     asyncio.run(serve(options))
