@@ -158,7 +158,7 @@ async def run_flood(tmp_path: Path, events: int) -> FloodResult:
             await asyncio.to_thread(egd, "apply", "-f", "-", *cli, stdin=route_document("beta"), check=True)
             await wait_for_body(f"{base}/shop", "beta /shop", within=30)
             responses = xds_responses(await asyncio.to_thread(daemon.http_get, "/metrics")) - responses_before
-            return FloodResult(
+            result = FloodResult(
                 events=events,
                 publish_seconds=published - started,
                 fold_seconds=folded - published,
@@ -169,8 +169,9 @@ async def run_flood(tmp_path: Path, events: int) -> FloodResult:
                 xds_responses=responses,
             )
     finally:
-        if daemon.process is not None:
-            assert await asyncio.to_thread(daemon.stop) == 0, daemon.log()
+        stopped = await asyncio.to_thread(daemon.stop) if daemon.process is not None else 0
         for runner, _ in runners:
             await runner.cleanup()
         await nats.stop()
+    assert stopped == 0, daemon.log()
+    return result

@@ -153,6 +153,6 @@ async def test_raw_bytes_on_event_subjects_are_quarantined_and_reported(tmp_path
         assert f"egd_events_quarantined_total {float(len(bad))}" in metrics
         assert await asyncio.to_thread(daemon.http_status, "/readyz") == 200
     finally:
-        if daemon.process is not None:
-            assert await asyncio.to_thread(daemon.stop) == 0, daemon.log()
+        stopped = await asyncio.to_thread(daemon.stop) if daemon.process is not None else 0
         await server.stop()
+    assert stopped == 0, daemon.log()
