@@ -21,13 +21,7 @@ from events.schema import ResourceApplied
 from events.store import Append
 from tests.egd.daemon import Daemon, egd
 from tests.egd.failures.scenario import admin_json, eventually
-from tests.egd.test_serve_envoy import (
-    gateway_documents,
-    route_document,
-    service_documents,
-    start_backend,
-    wait_for_body,
-)
+from tests.egd.serving import gateway_documents, route_document, service_documents, start_backend, wait_for_body
 from tests.egd.xds.envoy_process import run_envoy
 
 ROUTES = 100
