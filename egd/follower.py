@@ -64,17 +64,17 @@ class Follower:
         if state.last_seq >= self.catch_up_target:
             self._finish_catching_up(started)
         turn_ends = time.perf_counter() + TURN_SECONDS
+        folded = 0
         async for record in self.store.follow(after_seq=state.last_seq):
             if time.perf_counter() > turn_ends:
                 # The feed hands over buffered records without awaiting anything: under a flood the fold would
                 # hold the event loop for seconds, and xDS streams, keepalives and /readyz would starve.
+                folded = self._count(folded)
                 await asyncio.sleep(0)
                 turn_ends = time.perf_counter() + TURN_SECONDS
             live = self.caught_up.is_set()
             change = self.pipeline.fold(record, translate=False).state
-            self.metrics.events_folded.inc()
-            self.metrics.folded_seq.set(record.seq)
-            self.metrics.objects.set(len(state.objects))
+            folded += 1
             if change is None:
                 self.metrics.events_quarantined.inc()
                 log.warning(
@@ -91,11 +91,20 @@ class Follower:
                 )
                 self._untranslated.append(change)
             if live:
+                folded = self._count(folded)
                 self._translate.set()
-            else:
+            elif record.seq >= self.catch_up_target:
+                folded = self._count(folded)
                 self.watch.advance(record.seq)
-                if record.seq >= self.catch_up_target:
-                    self._finish_catching_up(started)
+                self._finish_catching_up(started)
+
+    def _count(self, folded: int) -> int:
+        """Bring the fold's metrics up to date (once per turn while catching up: they cost more than a fold)."""
+        state = self.pipeline.state
+        self.metrics.events_folded.inc(folded)
+        self.metrics.folded_seq.set(state.last_seq)
+        self.metrics.objects.set(len(state.objects))
+        return 0
 
     async def translate_batches(self) -> None:
         """Translate what the folding loop gathered whenever it yields the event loop, forever."""
