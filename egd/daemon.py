@@ -114,7 +114,7 @@ async def serve(options: ServeOptions) -> None:
 
         follower = Follower(store, pipeline, metrics, watch, on_translated=translated)
         lag = LagWatch(store, pipeline.state, metrics, max_lag=options.max_ready_lag)
-        hooks = metered_hooks(metrics)
+        hooks = metered_hooks(metrics, known_gateway=lambda name: bus.get(name) is not None)
         if options.delivery_retention is not None:
             recorder = DeliveryRecorder(
                 nats_url, retention=options.delivery_retention, reflects=publisher.published_seq.get

@@ -42,7 +42,9 @@ class Metrics:
         )
         self.xds_acks = Counter("egd_xds_acks", "xDS ACKs received", ["type"], registry=r)
         self.xds_nacks = Counter("egd_xds_nacks", "xDS NACKs received", ["type"], registry=r)
-        self.xds_streams = Gauge("egd_xds_streams", "Connected xDS streams", ["variant"], registry=r)
+        self.xds_streams = Gauge(
+            "egd_xds_streams", "Connected xDS streams per Gateway (node.cluster)", ["variant", "gateway"], registry=r
+        )
         self.nats_reconnects = Counter("egd_nats_reconnects", "Reconnections to NATS", registry=r)
         self.ratelimit_decisions = Counter(
             "egd_ratelimit_decisions", "ShouldRateLimit answers by overall code", ["code"], registry=r

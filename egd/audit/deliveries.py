@@ -7,7 +7,7 @@ pipelined JetStream publishes.
 
     recorder = DeliveryRecorder(nats_url, retention=timedelta(days=7), reflects=publisher.published_seq.get)
     await recorder.start()
-    hooks = compose_hooks(metered_hooks(metrics), recorder.hooks())
+    hooks = compose_hooks(metered_hooks(metrics, known_gateway), recorder.hooks())
     ... asyncio.create_task(recorder.run()) ...   await recorder.close()
 """
 

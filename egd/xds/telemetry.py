@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from egd.metrics import Metrics, short_type
 from egd.xds.hooks import SentInfo, StreamInfo, XdsHooks
 from projections.xds.delta import Acknowledgement
 
 
-def metered_hooks(metrics: Metrics) -> XdsHooks:
+def metered_hooks(metrics: Metrics, known_gateway: Callable[[str], bool]) -> XdsHooks:
+    """`known_gateway` keeps the `gateway` label bounded: a node.cluster that names no configured Gateway is
+    counted as "unknown" (clients choose node.cluster; they must not choose our label set)."""
+    labels: dict[int, tuple[str, str]] = {}
+
     def on_connect(stream: StreamInfo) -> None:
-        metrics.xds_streams.labels(stream.variant).inc()
+        gateway = stream.node_group if known_gateway(stream.node_group) else "unknown"
+        labels[stream.stream_id] = (stream.variant, gateway)
+        metrics.xds_streams.labels(stream.variant, gateway).inc()
 
     def on_disconnect(stream: StreamInfo) -> None:
-        metrics.xds_streams.labels(stream.variant).dec()
+        metrics.xds_streams.labels(*labels.pop(stream.stream_id, (stream.variant, "unknown"))).dec()
 
     def on_response(stream: StreamInfo, sent: SentInfo) -> None:
         metrics.xds_responses.labels(stream.variant, short_type(sent.type_url)).inc()
