@@ -28,6 +28,9 @@ log = structlog.get_logger("egd.follower")
 
 TranslationListener = Callable[[Changes], None]
 
+QUIET_SECONDS = 0.001
+MAX_BATCH_DELAY_SECONDS = 0.1
+
 TURN_SECONDS = 0.005
 """The longest the fold keeps the event loop before it lets the other tasks run."""
 
@@ -50,6 +53,7 @@ class Follower:
         self.catch_up_target = 0
         self._untranslated: list[StateChange] = []
         self._translate = asyncio.Event()
+        self._folded = 0  # records folded so far: how `translate_batches` tells that a burst is still arriving
 
     def pending(self) -> bool:
         """Records folded whose changes are not translated yet."""
@@ -75,6 +79,7 @@ class Follower:
             live = self.caught_up.is_set()
             change = self.pipeline.fold(record, translate=False).state
             folded += 1
+            self._folded += 1
             if change is None:
                 self.metrics.events_quarantined.inc()
                 log.warning(
@@ -107,9 +112,17 @@ class Follower:
         return 0
 
     async def translate_batches(self) -> None:
-        """Translate what the folding loop gathered whenever it yields the event loop, forever."""
+        """Translate what the folding loop gathered, forever: as soon as it goes quiet (a lone event waits
+        about a millisecond), or every `MAX_BATCH_DELAY_SECONDS` while a burst keeps arriving, so that a burst
+        is translated and pushed a few times, not once per few records."""
         while True:
             await self._translate.wait()
+            first_seen = time.monotonic()
+            while True:
+                folded_before = self._folded
+                await asyncio.sleep(QUIET_SECONDS)
+                if self._folded == folded_before or time.monotonic() - first_seen > MAX_BATCH_DELAY_SECONDS:
+                    break
             batch, self._untranslated = self._untranslated, []
             seq = self.pipeline.state.last_seq
             self._translate.clear()
