@@ -73,15 +73,26 @@ class Redirect(IRStruct, frozen=True, kw_only=True):
     path_value: str | None = None
 
 
+class RegexRewrite(IRStruct, frozen=True, kw_only=True):
+    """Rewrite the path by a regular expression (RE2, as Envoy reads it); `substitution` may use `\\1`."""
+
+    pattern: str
+    substitution: str
+
+
 class URLRewrite(IRStruct, frozen=True, kw_only=True):
     hostname: str | None = None
-    path_type: str | None = None
+    hostname_from_header: str | None = None  # HTTPRouteFilter: the Host is taken from this request header
+    hostname_from_backend: bool = False  # HTTPRouteFilter: the Host is the backend's (Envoy's auto host rewrite)
+    path_type: str | None = None  # ReplaceFullPath, ReplacePrefixMatch
     path_value: str | None = None
+    path_regex: RegexRewrite | None = None  # HTTPRouteFilter ReplaceRegexMatch
 
 
 class DirectResponse(IRStruct, frozen=True, kw_only=True):
     status: int
     body: str = ""
+    content_type: str | None = None
 
 
 class WeightedBackend(IRStruct, frozen=True, kw_only=True):

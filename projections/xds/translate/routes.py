@@ -109,6 +109,13 @@ def _fraction(numerator: int, denominator: int) -> Any:
 def _rewrite(action: Any, rewrite: ir.URLRewrite, path: ir.PathMatch | None) -> None:
     if rewrite.hostname:
         action.host_rewrite_literal = rewrite.hostname
+    elif rewrite.hostname_from_header:
+        action.host_rewrite_header = rewrite.hostname_from_header
+    elif rewrite.hostname_from_backend:
+        action.auto_host_rewrite.value = True
+    if rewrite.path_regex is not None:
+        action.regex_rewrite.pattern.regex = rewrite.path_regex.pattern
+        action.regex_rewrite.substitution = rewrite.path_regex.substitution
     value = rewrite.path_value
     if value is None:
         return
@@ -123,10 +130,6 @@ def _rewrite(action: Any, rewrite: ir.URLRewrite, path: ir.PathMatch | None) -> 
             action.regex_rewrite.substitution = "/"
         else:
             action.prefix_rewrite = value
-    elif rewrite.path_type == "ReplaceRegexMatch":
-        pattern, _, substitution = value.partition(" -> ")
-        action.regex_rewrite.pattern.regex = pattern
-        action.regex_rewrite.substitution = substitution
 
 
 def _forward(route: ir.HTTPRoute) -> Any:
@@ -176,6 +179,9 @@ def build_route(route: ir.HTTPRoute) -> Any:
         built.direct_response.status = response.status
         if response.body:
             built.direct_response.body.inline_string = response.body
+        if response.content_type:
+            header = base_pb2.HeaderValue(key="content-type", value=response.content_type)
+            built.response_headers_to_add.append(base_pb2.HeaderValueOption(header=header, append_action=_OVERWRITE))
     else:
         built.route.CopyFrom(_forward(route))
         built.route.rate_limits.extend(route_rate_limits(route))
