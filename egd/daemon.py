@@ -36,6 +36,7 @@ from egd.xds.servicer import AggregatedDiscoveryServicer, start_xds_server
 from egd.xds.telemetry import metered_hooks
 from events.jetstream import JetStreamEventStore
 from events.jetstream.snapshots import JetStreamSnapshots
+from projections.gatewayapi.options import TranslateOptions
 from projections.gatewayapi.translator import Changes
 from projections.pipeline import Pipeline
 from projections.xds.resources import ResourceSet
@@ -55,6 +56,7 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     snapshots: SnapshotPolicy = SnapshotPolicy()
     ratelimit_address: tuple[str, int] = ("127.0.0.1", 18081)
     redis_key_prefix: str = ""
+    translate: TranslateOptions = TranslateOptions()
 
 
 # The daemon keeps hundreds of thousands of long-lived objects (documents, IR, resources): with CPython's
@@ -88,7 +90,7 @@ async def serve(options: ServeOptions) -> None:
         store.connection.reconnect_listeners.add(metrics.nats_reconnects.inc)
         snapshots = await JetStreamSnapshots.open(store, replicas=options.stream_replicas)
         loaded = await load_newest_valid(snapshots, await store.last_seq()) if options.snapshots.enabled else None
-        pipeline = Pipeline(loaded)
+        pipeline = Pipeline(loaded, options.translate)
         snapshotter = Snapshotter(snapshots, pipeline.state, options.snapshots, metrics)
         watch = SequenceWatch()
         bus: LatestValues[str, ResourceSet] = LatestValues()

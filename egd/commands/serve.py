@@ -12,6 +12,7 @@ from egd.daemon import ServeOptions, serve
 from egd.datadir import DEFAULT_DATA_DIR
 from egd.logs import configure_logging
 from egd.snapshotter import SnapshotPolicy
+from projections.gatewayapi.options import TranslateOptions
 
 
 @click.command("serve")
@@ -71,6 +72,11 @@ from egd.snapshotter import SnapshotPolicy
     "--redis-key-prefix", default="", help="Prefix of every rate-limit counter key in Redis (rl's CACHE_KEY_PREFIX)."
 )
 @click.option(
+    "--enable-envoy-patch-policy",
+    is_flag=True,
+    help="Apply EnvoyPatchPolicies to the generated xDS (off: they are reported Disabled).",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 def serve_command(
@@ -86,6 +92,7 @@ def serve_command(
     snapshot_every_seconds: float,
     ratelimit_address: str,
     redis_key_prefix: str,
+    enable_envoy_patch_policy: bool,
     log_level: str,
 ) -> None:
     """Run the daemon: fold the event log and serve xDS, rate limits and the admin API."""
@@ -103,5 +110,6 @@ def serve_command(
         ),
         ratelimit_address=host_port(ratelimit_address),
         redis_key_prefix=redis_key_prefix,
+        translate=TranslateOptions(envoy_patch_policy=enable_envoy_patch_policy),
     )
     asyncio.run(serve(options))

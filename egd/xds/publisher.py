@@ -56,6 +56,9 @@ class XdsPublisher:
             update = self.fleet.apply(gateway) if gateway is not None else self.fleet.remove(name)
             self.bus.publish(name, update.resources)
             self.metrics.xds_build_seconds.observe(time.perf_counter() - started)
+            for policy, problem in update.patch_outcomes.items():
+                if problem is not None:
+                    log.warning("EnvoyPatchPolicy not applied", gateway=name, policy=policy, problem=problem)
             log.info(
                 "xds published",
                 gateway=name,

@@ -72,6 +72,7 @@ def assemble_gateway(
             http=tuple(http),
             l4=tuple(l4),
             destinations=tuple(destinations[name] for name in sorted(routes.destinations) if name in destinations),
+            envoy_patches=gateway.envoy_patches,
         )
     )
     if gateway.accepted and programmed_any:

@@ -7,6 +7,7 @@ Translation is split into units, each a pure function of what it reads through a
     route      route (+ parent GatewayContexts, Services, Backends, grants, filters, namespaces)
                                        -> RouteResult (status, what it adds to each listener)
     policy     BackendTrafficPolicy (+ its targets, rival policies, the routes that override it) -> its status
+    patch      EnvoyPatchPolicy (+ its Gateway)                       -> its status (Accepted)
     dest       Service + EndpointSlices, or Backend                   -> Destination (endpoints)
     assemble   GatewayContext + attached RouteResults + Destinations  -> GatewayIR and Gateway status
 
@@ -33,12 +34,16 @@ from projections.gatewayapi.attached import GatewayRoutes
 from projections.gatewayapi.backends import Target, build_destination
 from projections.gatewayapi.gateways import GatewayContext, gateway_class_status, gateway_context
 from projections.gatewayapi.inputs import POLICY_KINDS, Inputs, Reader, Resource, Token, resource_tokens
+from projections.gatewayapi.options import TranslateOptions
+from projections.gatewayapi.patches import KIND as PATCH_KIND
+from projections.gatewayapi.patches import gateway_patches, patch_policy_status
 from projections.gatewayapi.policies import policy_status
 from projections.gatewayapi.routes import ROUTE_KINDS, RouteResult, translate_route
 from projections.gatewayapi.status import Status
 from projections.gatewayapi.transitions import stamp
 
-Unit = tuple[str, Any]  # ("class" | "gateway" | "route" | "policy" | "assemble", ResourceKey) or ("dest", name)
+# ("class" | "gateway" | "route" | "policy" | "patch" | "assemble", ResourceKey) or ("dest", name)
+Unit = tuple[str, Any]
 
 
 class Deleted(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,7 +73,8 @@ class Translation(msgspec.Struct, frozen=True, kw_only=True):
 class Translator:
     """Keeps the inputs, every unit's last result and the dependency index; `apply` folds changes in."""
 
-    def __init__(self) -> None:
+    def __init__(self, options: TranslateOptions | None = None) -> None:
+        self.options = options or TranslateOptions()
         self.inputs = Inputs()
         self._deps: dict[Token, set[Unit]] = defaultdict(set)
         self._reads: dict[Unit, set[Token]] = {}
@@ -135,6 +141,8 @@ class Translator:
                 own.add(("route", key))
             elif key.kind in POLICY_KINDS:
                 own.add(("policy", key))
+            elif key.kind == PATCH_KIND:
+                own.add(("patch", key))
         return self._run(tokens, own, at)
 
     def _run(self, tokens: set[Token], own: set[Unit], at: datetime | None) -> Changes:
@@ -156,6 +164,8 @@ class Translator:
             self._run_route(key, dirty, changed_status)
         for key in sorted(dirty.pop("policy", ())):
             self._run_policy(key, changed_status)
+        for key in sorted(dirty.pop("patch", ())):
+            self._run_patch_policy(key, changed_status)
         for name in sorted(dirty.pop("dest", ())):
             if self._run_destination(name):
                 dirty["assemble"].update(self._dest_users.get(name, ()))
@@ -207,6 +217,9 @@ class Translator:
         """Re-validate a Gateway; whether its context changed."""
         reader = Reader(self.inputs)
         context = gateway_context(reader, key)
+        if context is not None:
+            patches = gateway_patches(reader, key, self.options.envoy_patch_policy)
+            context = msgspec.structs.replace(context, envoy_patches=patches)
         self._record(("gateway", key), reader if self.inputs.get(key) else None)
         if self._contexts.get(key) == context:
             return False
@@ -289,6 +302,12 @@ class Translator:
         self._record(("policy", key), reader if self.inputs.get(key) else None)
         self._set_status(key, status, changed)
 
+    def _run_patch_policy(self, key: ResourceKey, changed: set[ResourceKey]) -> None:
+        reader = Reader(self.inputs)
+        status = patch_policy_status(reader, key, self._context, self.options.envoy_patch_policy)
+        self._record(("patch", key), reader if self.inputs.get(key) else None)
+        self._set_status(key, status, changed)
+
     def _run_destination(self, name: str) -> bool:
         target = self._targets.get(name)
         if target is None:
@@ -360,8 +379,8 @@ class Translator:
         return stamped, removed
 
 
-def translate(resources: Iterable[Resource]) -> Translation:
+def translate(resources: Iterable[Resource], options: TranslateOptions | None = None) -> Translation:
     """Translate `resources` from scratch."""
-    translator = Translator()
+    translator = Translator(options)
     translator.apply(resources)
     return translator.result()

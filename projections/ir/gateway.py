@@ -232,12 +232,26 @@ class Destination(IRStruct, frozen=True, kw_only=True):
     hash: str = ""
 
 
+class EnvoyPatch(IRStruct, frozen=True, kw_only=True):
+    """One JSON patch operation of an EnvoyPatchPolicy on one generated xDS resource (RFC 6902 on the proto3
+    JSON of the resource, field names as in the .proto). `value` is the JSON text of the operation's value."""
+
+    policy: str  # `<namespace>/<name>` of the EnvoyPatchPolicy
+    type_url: str
+    name: str
+    op: str  # add, remove, replace, move, copy, test
+    path: str
+    from_path: str | None = None
+    value: str | None = None
+
+
 class GatewayIR(IRStruct, frozen=True, kw_only=True):
     name: str
     addresses: tuple[str, ...] = ()
     http: tuple[HTTPListener, ...] = ()
     l4: tuple[L4Listener, ...] = ()
     destinations: tuple[Destination, ...] = ()
+    envoy_patches: tuple[EnvoyPatch, ...] = ()  # in the order they apply: by policy priority, then name
     hash: str = ""
 
 

@@ -44,6 +44,7 @@ from projections.xds.splice import any_bytes
 from projections.xds.translate.clusters import build_cluster, build_load_assignment, resolves_by_dns
 from projections.xds.translate.listeners import SocketGroup, build_listener, rate_limit_types
 from projections.xds.translate.names import cluster_name, http_route_configuration_name
+from projections.xds.translate.patches import ByType, apply_patches
 from projections.xds.translate.ratelimits import RATELIMIT_CLUSTER, XdsSettings, build_ratelimit_cluster
 from projections.xds.translate.routes import route_configuration_bytes, route_record, virtual_host_record
 from projections.xds.translate.secrets import build_secret
@@ -56,6 +57,8 @@ class XdsUpdate(msgspec.Struct, frozen=True, kw_only=True):
     resources: ResourceSet
     changes: dict[str, TypeDiff]
     """Per type URL, the names updated (new or changed version) and removed since the previous update."""
+    patch_outcomes: dict[str, str | None] = {}
+    """Per EnvoyPatchPolicy (`<namespace>/<name>`) of the Gateway: None when its patches applied, else why not."""
 
 
 class _BuiltVirtualHost(msgspec.Struct, kw_only=True):
@@ -192,22 +195,30 @@ class XdsTranslator:
     def __init__(self, settings: XdsSettings | None = None) -> None:
         self.settings = settings or XdsSettings()
         self._current = ResourceSet()
+        self._unpatched = ResourceSet()  # what the builders made, before EnvoyPatchPolicies: their caches' base
         self._route_configurations: dict[str, _BuiltRouteConfiguration] = {}
         self._listeners: dict[str, tuple[tuple[object, ...], VersionedResource | None]] = {}
         self._clusters: dict[str, tuple[str, VersionedResource]] = {}
         self._load_assignments: dict[str, tuple[str, VersionedResource]] = {}
         self._secrets: dict[str, tuple[ir.Certificate, VersionedResource]] = {}
         self._destinations_key: tuple[tuple[str, ...], frozenset[str], bool] | None = None
+        # EnvoyPatchPolicy: (patches, the unpatched mappings they read) -> (patched mappings, outcomes)
+        self._patched: tuple[tuple[ir.EnvoyPatch, ...], dict[str, object], ByType, dict[str, str | None]] | None = None
 
     @property
     def resources(self) -> ResourceSet:
         return self._current
 
+    @property
+    def patch_outcomes(self) -> dict[str, str | None]:
+        """The outcome of each EnvoyPatchPolicy of the last update (see `XdsUpdate.patch_outcomes`)."""
+        return self._patched[3] if self._patched is not None else {}
+
     def update(self, gateway: ir.GatewayIR) -> ResourceSet:
         return self.apply(gateway).resources
 
     def apply(self, gateway: ir.GatewayIR) -> XdsUpdate:
-        previous = self._current
+        served, previous = self._current, self._unpatched
         groups = _socket_groups(gateway)
         route_configurations = self._build_route_configurations(gateway, groups, previous)
         http2 = frozenset().union(*(r.http2_destinations for r in self._route_configurations.values()))
@@ -225,8 +236,25 @@ class XdsTranslator:
             by_type[CLUSTER] = self._build_clusters(gateway, http2, previous, global_limits)
             by_type[CLUSTER_LOAD_ASSIGNMENT] = self._build_load_assignments(gateway, previous)
             self._destinations_key = destinations_key
-        self._current = ResourceSet(by_type={t: m for t, m in by_type.items() if m})
-        return XdsUpdate(resources=self._current, changes=diff(previous, self._current))
+        self._unpatched = ResourceSet(by_type={t: m for t, m in by_type.items() if m})
+        outcomes: dict[str, str | None] = {}
+        if gateway.envoy_patches:
+            by_type, outcomes = self._patch(gateway.envoy_patches, by_type)
+            self._current = ResourceSet(by_type={t: m for t, m in by_type.items() if m})
+        else:
+            self._patched = None
+            self._current = self._unpatched
+        return XdsUpdate(resources=self._current, changes=diff(served, self._current), patch_outcomes=outcomes)
+
+    def _patch(self, patches: tuple[ir.EnvoyPatch, ...], by_type: ByType) -> tuple[ByType, dict[str, str | None]]:
+        """`by_type` patched; the patched mappings of the last call are reused while their inputs are the same."""
+        bases: dict[str, object] = {p.type_url: by_type.get(p.type_url) for p in patches}
+        cached = self._patched
+        if cached is not None and cached[0] == patches and all(cached[1][t] is b for t, b in bases.items()):
+            return {**by_type, **cached[2]}, cached[3]
+        patched, outcomes = apply_patches(by_type, patches)
+        self._patched = (patches, bases, {t: patched[t] for t in bases if t in patched}, outcomes)
+        return patched, outcomes
 
     def _build_route_configurations(
         self, gateway: ir.GatewayIR, groups: Mapping[str, SocketGroup], previous: ResourceSet
