@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 import msgspec
 
 from events.keys import ResourceKey
+from projections.gatewayapi.policykinds import POLICY_KINDS, target_refs, target_selectors
 from projections.resources.decode import decode_resource
-from projections.resources.policy import policy_target_refs
 
 # A dependency token: ("key", ResourceKey) for one object, ("list", kind, namespace) for every object of a kind
 # in a namespace, ("slices", namespace, service) for the EndpointSlices of a Service, and tokens the translator
@@ -24,8 +24,6 @@ from projections.resources.policy import policy_target_refs
 # namespace, target name) for the policies that name a target, ("policy-sel", policy kind, namespace) for the
 # policies of a namespace that select targets by label.
 Token = tuple[Any, ...]
-
-POLICY_KINDS = frozenset({"BackendTrafficPolicy"})
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -66,12 +64,9 @@ def resource_tokens(resource: Resource) -> Iterator[Token]:
 
 def _policy_tokens(resource: Resource) -> Iterator[Token]:
     key = resource.key
-    spec = getattr(resource.model, "spec", None)
-    if spec is None:
-        return
-    for ref in policy_target_refs(spec):
+    for ref in target_refs(resource.model):
         yield ("policy-ref", key.kind, ref.kind, key.namespace, ref.name)
-    if spec.target_selectors:
+    if target_selectors(resource.model):
         yield ("policy-sel", key.kind, key.namespace)
 
 

@@ -1,28 +1,51 @@
-"""BackendTrafficPolicy attachment: which policy applies to a route, and each policy's status.
+"""Policy attachment, for every policy kind: which policy applies to a Gateway, listener, route or backend,
+and each policy's status.
 
-A policy targets objects of its own namespace by `targetRef(s)` (a Gateway, optionally one listener by
-`sectionName`; an HTTPRoute or GRPCRoute) or by `targetSelectors` (labels). The most specific policy wins, per
-feature, as Envoy Gateway does: the route's own policy, then its listener's, then its Gateway's. Two policies
-on the same target: the first by name wins and the other is `Conflicted` (Envoy Gateway orders by creation
-time first; the log keeps no such time in the object, so the name decides).
+A policy targets objects of its own namespace by `targetRef(s)` (optionally one section: a Gateway's listener
+by `sectionName`, a Service's port by name) or by `targetSelectors` (labels). Which kinds of object a policy
+may target is its `PolicyKind.targets`. The most specific policy wins, as Envoy Gateway does: the route's own
+policy, then its listener's, then its Gateway's (`RoutePolicies.candidates`). Two policies of one kind on the
+same target and section: the first by name wins and the other is `Conflicted` (Envoy Gateway orders by
+creation time first; the log keeps no such time in the object, so the name decides).
 
 Policy status is Envoy Gateway's: one `ancestors[]` entry per Gateway the policy reaches (with the listener's
-`sectionName` when it targets one, or the route's parentRef), `Accepted` True, or False with `Conflicted`
-or `TargetNotFound`; and `Overridden` on a Gateway policy when routes have their own.
+`sectionName` when it targets one, or the route's parentRef; for a backend target, each Gateway whose routes
+use it), `Accepted` True, or False with `Conflicted`, `TargetNotFound` or `Invalid` (the kind's check found
+something it cannot honour: then the policy applies nowhere); and `Overridden` on a Gateway-level policy when
+routes or listeners have their own.
+
+How a new policy kind plugs in:
+  1. add a `PolicyKind` to `KINDS` below (its model class and the (group, kind) pairs it may target); its
+     objects are then indexed by target (`inputs.POLICY_KINDS` is `KINDS`'s keys), get a `policy` unit in the
+     translator and a status;
+  2. where the policy takes effect, read the winners: `route_policies(reader, key, labels)` and
+     `gateway_policies(reader, kind, gateway)` for routes and listeners (a route unit reads them, so a policy
+     change re-translates exactly the routes it reaches), or `backend_policy(...)` for a Service or Backend;
+  3. optionally a check (`PolicyHooks.checks[kind]`): what in a policy cannot be honoured, read through the
+     same reader (so that a missing Secret arriving later wakes the policy up); the status says why and the
+     code that applies the policy must skip it (use `honoured`).
 """
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import msgspec
 
 from events.keys import ResourceKey
-from projections import ir
 from projections.gatewayapi.attachment import gateway_key
 from projections.gatewayapi.gateways import GatewayContext
 from projections.gatewayapi.inputs import Reader, Resource
+from projections.gatewayapi.policykinds import (
+    GATEWAY,
+    KINDS,
+    ROUTE_POLICY_KINDS,
+    ROUTE_TARGETS,
+    PolicyKind,
+    target_refs,
+    target_selectors,
+)
 from projections.gatewayapi.status import (
     CONTROLLER_NAME,
     Condition,
@@ -31,24 +54,51 @@ from projections.gatewayapi.status import (
     PolicyStatus,
     condition,
 )
-from projections.resources.envoygateway import BackendTrafficPolicy
-from projections.resources.envoygateway.ratelimit import RateLimitRule, RateLimitSpec
 from projections.resources.gatewayapi import GROUP, GRPCRoute, HTTPRoute
-from projections.resources.policy import TargetSelector, policy_target_refs
-
-BTP = "BackendTrafficPolicy"
-ROUTE_TARGET_KINDS = ("HTTPRoute", "GRPCRoute")
+from projections.resources.policy import TargetSelector
 
 GatewayLookup = Callable[[Reader, ResourceKey], GatewayContext | None]
-# gateway -> {route: listeners it attaches to} for the routes that have a policy of their own
-OverridesLookup = Callable[[Reader, ResourceKey], Mapping[ResourceKey, tuple[str, ...]]]
+# (policy kind, gateway) -> {route: listeners it attaches to} for the routes that have a policy of their own
+OverridesLookup = Callable[[Reader, str, ResourceKey], Mapping[ResourceKey, tuple[str, ...]]]
+# a Service or Backend -> the Gateways whose routes use it
+BackendUsersLookup = Callable[[Reader, ResourceKey], Sequence[ResourceKey]]
+# what in a policy cannot be honoured (empty: everything can)
+Check = Callable[[Reader, Resource], tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class PolicyHooks:
+    """What a policy's status needs from the translator's other units, read through their tokens."""
+
+    gateways: GatewayLookup
+    overrides: OverridesLookup
+    backend_users: BackendUsersLookup
+    checks: Mapping[str, Check] = field(default_factory=dict)
 
 
 class GatewayPolicies(msgspec.Struct, frozen=True, kw_only=True):
-    """The winning policies of one Gateway: for the whole Gateway, and per listener."""
+    """The winning policies of one kind on one Gateway: for the whole Gateway, and per listener."""
 
     gateway: Resource | None = None
     listeners: dict[str, Resource] = {}
+
+    def candidates(self, listener: str) -> tuple[Resource, ...]:
+        """The policies that apply to `listener`, most specific first."""
+        return tuple(p for p in (self.listeners.get(listener), self.gateway) if p is not None)
+
+
+class RoutePolicies(msgspec.Struct, frozen=True, kw_only=True):
+    """What a route attachment reads: the route's own policies (by kind) and its Gateway's (by kind)."""
+
+    own: dict[str, Resource] = {}
+    gateway: dict[str, GatewayPolicies] = {}
+
+    def candidates(self, kind: str, listener: str) -> tuple[Resource, ...]:
+        """The policies of `kind` that apply to the route on `listener`, most specific first."""
+        own = self.own.get(kind)
+        found = self.gateway.get(kind)
+        rest = found.candidates(listener) if found is not None else ()
+        return (own, *rest) if own is not None else rest
 
 
 def _labels(resource: Resource) -> dict[str, str]:
@@ -56,55 +106,58 @@ def _labels(resource: Resource) -> dict[str, str]:
     return labels if isinstance(labels, dict) else {}
 
 
-def _spec(resource: Resource) -> object | None:
-    return resource.model.spec if isinstance(resource.model, BackendTrafficPolicy) else None
+def _selects(selector: TargetSelector, target: tuple[str, str], labels: dict[str, str]) -> bool:
+    return (selector.group, selector.kind) == target and selector.matches(labels)
 
 
-def _selects(selector: TargetSelector, kind: str, labels: dict[str, str]) -> bool:
-    return selector.kind == kind and selector.group == GROUP and selector.matches(labels)
-
-
-def _targeting(
-    reader: Reader, kind: str, namespace: str, name: str, labels: Callable[[], dict[str, str]]
+def targeting(
+    reader: Reader, kind: PolicyKind, target: ResourceKey, labels: Callable[[], dict[str, str]]
 ) -> list[tuple[Resource, str | None]]:
-    """(policy, sectionName) for every BackendTrafficPolicy that targets the object, sorted by precedence."""
+    """(policy, sectionName) for every policy of `kind` that targets the object, in precedence order."""
+    group_kind = (target.group, target.kind)
     found: set[tuple[ResourceKey, str | None]] = set()
     by_key: dict[ResourceKey, Resource] = {}
-    for policy in reader.policies_naming(BTP, kind, namespace, name):
-        model = policy.model
-        if not isinstance(model, BackendTrafficPolicy):
+    for policy in reader.policies_naming(kind.kind, target.kind, target.namespace, target.name):
+        if not isinstance(policy.model, kind.model):
             continue
-        for ref in policy_target_refs(model.spec):
-            if ref.group == GROUP and ref.kind == kind and ref.name == name:
+        for ref in target_refs(policy.model):
+            if (ref.group, ref.kind) == group_kind and ref.name == target.name:
                 found.add((policy.key, ref.section_name))
                 by_key[policy.key] = policy
-    selecting = [p for p in reader.policies_selecting(BTP, namespace) if isinstance(p.model, BackendTrafficPolicy)]
+    selecting = [p for p in reader.policies_selecting(kind.kind, target.namespace) if isinstance(p.model, kind.model)]
     if selecting:
         object_labels = labels()
         for policy in selecting:
-            assert isinstance(policy.model, BackendTrafficPolicy)
-            if any(_selects(s, kind, object_labels) for s in policy.model.spec.target_selectors):
+            if any(_selects(s, group_kind, object_labels) for s in target_selectors(policy.model)):
                 found.add((policy.key, None))
                 by_key[policy.key] = policy
     return [(by_key[key], section) for key, section in sorted(found, key=lambda f: (f[0].name, f[1] or ""))]
 
 
-def route_policy(reader: Reader, key: ResourceKey, labels: dict[str, str]) -> Resource | None:
-    """The policy of a route itself (route-level targets without sectionName), if any wins."""
-    for policy, section in _targeting(reader, key.kind, key.namespace, key.name, lambda: labels):
+def route_policy(reader: Reader, kind: str, key: ResourceKey, labels: dict[str, str]) -> Resource | None:
+    """The policy of `kind` of a route itself (targets without sectionName), if one wins."""
+    for policy, section in targeting(reader, KINDS[kind], key, lambda: labels):
         if section is None:
             return policy
     return None
 
 
-def gateway_policies(reader: Reader, key: ResourceKey) -> GatewayPolicies:
+def route_policies(reader: Reader, key: ResourceKey, labels: dict[str, str]) -> dict[str, Resource]:
+    """The route's own winning policy of every kind that targets routes."""
+    found = {kind: route_policy(reader, kind, key, labels) for kind in ROUTE_POLICY_KINDS}
+    return {kind: policy for kind, policy in found.items() if policy is not None}
+
+
+def gateway_policies(reader: Reader, kind: str, key: ResourceKey) -> GatewayPolicies:
+    """The winning policies of `kind` of the Gateway at `key`."""
+
     def labels() -> dict[str, str]:
         gateway = reader.get(key)
         return _labels(gateway) if gateway is not None else {}
 
     whole: Resource | None = None
     listeners: dict[str, Resource] = {}
-    for policy, section in _targeting(reader, "Gateway", key.namespace, key.name, labels):
+    for policy, section in targeting(reader, KINDS[kind], key, labels):
         if section is None:
             whole = whole or policy
         elif section not in listeners:
@@ -112,71 +165,29 @@ def gateway_policies(reader: Reader, key: ResourceKey) -> GatewayPolicies:
     return GatewayPolicies(gateway=whole, listeners=listeners)
 
 
-def effective_rate_limit(route: Resource | None, gateway: GatewayPolicies | None, listener: str) -> ir.RateLimit | None:
-    """The rate limit of the most specific policy that has one: route, listener, then Gateway."""
-    candidates = [route]
-    if gateway is not None:
-        candidates += [gateway.listeners.get(listener), gateway.gateway]
-    for policy in candidates:
-        if policy is not None:
-            limit = rate_limit_of(policy)
-            if limit is not None:
-                return limit
-    return None
+def backend_policy(reader: Reader, kind: str, key: ResourceKey, section: str | None) -> Resource | None:
+    """The winning policy of `kind` for a Service (or Backend) at `key`: one naming its port `section`
+    wins over one naming the whole object."""
+
+    def labels() -> dict[str, str]:
+        found = reader.get(key)
+        return _labels(found) if found is not None else {}
+
+    whole: Resource | None = None
+    for policy, target_section in targeting(reader, KINDS[kind], key, labels):
+        if target_section is not None and target_section == section:
+            return policy
+        if target_section is None:
+            whole = whole or policy
+    return whole
 
 
-def rate_limit_of(policy: Resource) -> ir.RateLimit | None:
-    model = policy.model
-    if not isinstance(model, BackendTrafficPolicy) or model.spec.rate_limit is None:
+def honoured(reader: Reader, policy: Resource | None, checks: Mapping[str, Check]) -> Resource | None:
+    """`policy` when its kind's check finds nothing it cannot honour."""
+    if policy is None:
         return None
-    spec: RateLimitSpec = model.spec.rate_limit
-    name = f"{policy.key.namespace}/{policy.key.name}"
-    if spec.type == "Global" and spec.global_ is not None:
-        shared = bool(spec.global_.shared)
-        rules = tuple(_rule(i, r, shared) for i, r in enumerate(spec.global_.rules))
-        return ir.RateLimit(type="Global", policy=name, rules=rules)
-    if spec.type == "Local" and spec.local is not None:
-        rules = tuple(_rule(i, r, False) for i, r in enumerate(spec.local.rules))
-        return ir.RateLimit(type="Local", policy=name, rules=rules)
-    return None
-
-
-def _rule(index: int, rule: RateLimitRule, shared: bool) -> ir.RateLimitRule:
-    headers: list[ir.RateLimitHeader] = []
-    methods: list[str] = []
-    methods_invert: list[str] = []
-    path: ir.PathMatch | None = None
-    path_invert = False
-    source: ir.RateLimitSource | None = None
-    for selector in rule.client_selectors:  # every condition of every selector must hold
-        headers.extend(
-            ir.RateLimitHeader(name=h.name, type=h.type, value=h.value or "", invert=h.invert) for h in selector.headers
-        )
-        for method in selector.methods:
-            (methods_invert if method.invert else methods).append(method.value)
-        if selector.path is not None:
-            path = ir.PathMatch(type=selector.path.type, value=selector.path.value)
-            path_invert = selector.path.invert
-        if selector.source_cidr is not None:
-            network = ipaddress.ip_network(selector.source_cidr.value, strict=False)
-            source = ir.RateLimitSource(cidr=str(network), distinct=selector.source_cidr.type == "Distinct")
-    cost = None
-    if rule.cost is not None and rule.cost.request is not None and rule.cost.request.from_ == "Number":
-        cost = rule.cost.request.number
-    return ir.RateLimitRule(
-        index=index,
-        requests=rule.limit.requests,
-        unit=rule.limit.unit,
-        headers=tuple(headers),
-        methods=tuple(methods),
-        methods_invert=tuple(methods_invert),
-        path=path,
-        path_invert=path_invert,
-        source=source,
-        cost=cost,
-        shadow_mode=bool(rule.shadow_mode),
-        shared=rule.shared if rule.shared is not None else shared,
-    )
+    check = checks.get(policy.key.kind)
+    return policy if check is None or not check(reader, policy) else None
 
 
 # --- status --------------------------------------------------------------------------------------------------
@@ -188,129 +199,153 @@ def _ancestor(gateway: ResourceKey, section: str | None) -> ParentRefStatus:
     )
 
 
-def policy_status(
-    reader: Reader, key: ResourceKey, gateways: GatewayLookup, overrides: OverridesLookup
-) -> PolicyStatus | None:
-    """The status of the BackendTrafficPolicy at `key`; None when it does not exist or reaches no Gateway."""
-    resource = reader.get(key)
-    if resource is None or not isinstance(resource.model, BackendTrafficPolicy):
-        return None
-    spec = resource.model.spec
-    generation = resource.generation
-    ancestors: dict[ParentRefStatus, tuple[Condition, ...]] = {}
-    targets: list[tuple[str, str, str | None]] = [
-        (ref.kind, ref.name, ref.section_name) for ref in policy_target_refs(spec) if ref.group == GROUP
-    ]
-    for selector in spec.target_selectors:
-        if selector.group == GROUP and selector.kind in ("Gateway", *ROUTE_TARGET_KINDS):
-            for found in reader.listed(selector.kind, key.namespace):
-                if _selects(selector, selector.kind, _labels(found)):
-                    targets.append((selector.kind, found.key.name, None))
-    for kind, name, section in dict.fromkeys(targets):
-        if kind == "Gateway":
-            _gateway_target(reader, resource, name, section, gateways, overrides, ancestors, generation)
-        elif kind in ROUTE_TARGET_KINDS:
-            _route_target(reader, resource, kind, name, section, gateways, ancestors, generation)
-    if not ancestors:
-        return None
-    return PolicyStatus(
-        ancestors=tuple(
-            PolicyAncestorStatus(ancestor_ref=ref, controller_name=CONTROLLER_NAME, conditions=conditions)
-            for ref, conditions in ancestors.items()
-        )
-    )
-
-
-def _winner(reader: Reader, policy: Resource, kind: str, name: str, section: str | None) -> bool:
-    namespace = policy.key.namespace
-
-    def labels() -> dict[str, str]:
-        found = reader.get(ResourceKey(group=GROUP, kind=kind, namespace=namespace, name=name))
-        return _labels(found) if found is not None else {}
-
-    for other, other_section in _targeting(reader, kind, namespace, name, labels):
-        if other_section == section:
-            return other.key == policy.key
-    return True
-
-
 def _accepted(generation: int) -> Condition:
     return condition("Accepted", True, "Accepted", "Policy has been accepted.", generation)
 
 
-def _gateway_target(
-    reader: Reader,
-    policy: Resource,
-    name: str,
-    section: str | None,
-    gateways: GatewayLookup,
-    overrides: OverridesLookup,
-    ancestors: dict[ParentRefStatus, tuple[Condition, ...]],
-    generation: int,
-) -> None:
-    key = ResourceKey(group=GROUP, kind="Gateway", namespace=policy.key.namespace, name=name)
-    context = gateways(reader, key)
-    if context is None:
-        return  # Envoy Gateway: a target that does not exist gets no ancestor
-    ref = _ancestor(key, section)
-    if ref in ancestors:
-        return
-    if section is not None and context.listener(section) is None:
-        message = f"No section name {section} found for Gateway {key.namespace}/{key.name}"
-        ancestors[ref] = (condition("Accepted", False, "TargetNotFound", message, generation),)
-        return
-    if not _winner(reader, policy, "Gateway", name, section):
-        if section is None:
-            message = f"Unable to target Gateway {name}, another BackendTrafficPolicy has already attached to it"
+def policy_status(reader: Reader, key: ResourceKey, hooks: PolicyHooks) -> PolicyStatus | None:
+    """The status of the policy at `key`; None when it does not exist or reaches no Gateway."""
+    kind = KINDS.get(key.kind)
+    resource = reader.get(key)
+    if kind is None or resource is None or not isinstance(resource.model, kind.model):
+        return None
+    targets: list[tuple[str, str, str, str | None]] = [
+        (ref.group, ref.kind, ref.name, ref.section_name)
+        for ref in target_refs(resource.model)
+        if (ref.group, ref.kind) in kind.targets
+    ]
+    for selector in target_selectors(resource.model):
+        if (selector.group, selector.kind) in kind.targets:
+            for found in reader.listed(selector.kind, key.namespace):
+                if _selects(selector, (selector.group, selector.kind), _labels(found)):
+                    targets.append((selector.group, selector.kind, found.key.name, None))
+    check = hooks.checks.get(key.kind)
+    problems = check(reader, resource) if check is not None else ()
+    status = _Status(reader, kind, resource, hooks, problems)
+    for group, target_kind, name, section in dict.fromkeys(targets):
+        target = ResourceKey(group=group, kind=target_kind, namespace=key.namespace, name=name)
+        if (group, target_kind) == GATEWAY:
+            status.gateway_target(target, section)
+        elif (group, target_kind) in ROUTE_TARGETS:
+            status.route_target(target, section)
         else:
-            message = (
-                f"Unable to target Listener {key.namespace}/{name}/{section}, "
-                "another BackendTrafficPolicy has already attached to it"
-            )
-        ancestors[ref] = (condition("Accepted", False, "Conflicted", message, generation),)
-        return
-    overriding = sorted(
-        f"{route.namespace}/{route.name}"
-        for route, listeners in overrides(reader, key).items()
-        if section is None or section in listeners
-    )
-    conditions = [_accepted(generation)]
-    if overriding:
-        message = (
-            "This policy is being overridden by other backendTrafficPolicies for these routes: "
-            f"[{' '.join(overriding)}]"
+            status.backend_target(target, section)
+    if not status.ancestors:
+        return None
+    return PolicyStatus(
+        ancestors=tuple(
+            PolicyAncestorStatus(ancestor_ref=ref, controller_name=CONTROLLER_NAME, conditions=conditions)
+            for ref, conditions in status.ancestors.items()
         )
-        conditions.append(condition("Overridden", True, "Overridden", message, generation))
-    ancestors[ref] = tuple(conditions)
+    )
 
 
-def _route_target(
-    reader: Reader,
-    policy: Resource,
-    kind: str,
-    name: str,
-    section: str | None,
-    gateways: GatewayLookup,
-    ancestors: dict[ParentRefStatus, tuple[Condition, ...]],
-    generation: int,
-) -> None:
-    key = ResourceKey(group=GROUP, kind=kind, namespace=policy.key.namespace, name=name)
-    route = reader.get(key)
-    if route is None or not isinstance(route.model, HTTPRoute | GRPCRoute):
-        return
-    winner = _winner(reader, policy, kind, name, section)
-    for parent in route.model.spec.parent_refs:
-        gateway = gateway_key(key, parent)
-        if gateway is None or gateways(reader, gateway) is None:
-            continue
-        ref = _ancestor(gateway, parent.section_name)
-        if ref in ancestors:
-            continue
+class _Status:
+    """The ancestors of one policy, filled target by target (the first word on an ancestor stays)."""
+
+    def __init__(
+        self, reader: Reader, kind: PolicyKind, policy: Resource, hooks: PolicyHooks, problems: tuple[str, ...]
+    ) -> None:
+        self.reader = reader
+        self.kind = kind
+        self.policy = policy
+        self.hooks = hooks
+        self.problems = problems
+        self.generation = policy.generation
+        self.ancestors: dict[ParentRefStatus, tuple[Condition, ...]] = {}
+
+    def _winner(self, target: ResourceKey, section: str | None) -> bool:
+        def labels() -> dict[str, str]:
+            found = self.reader.get(target)
+            return _labels(found) if found is not None else {}
+
+        for other, other_section in targeting(self.reader, self.kind, target, labels):
+            if other_section == section:
+                return other.key == self.policy.key
+        return True
+
+    def _conflicted(self, what: str) -> tuple[Condition, ...]:
+        message = f"Unable to target {what}, another {self.kind.kind} has already attached to it"
+        return (condition("Accepted", False, "Conflicted", message, self.generation),)
+
+    def _invalid(self) -> tuple[Condition, ...] | None:
+        if not self.problems:
+            return None
+        return (condition("Accepted", False, "Invalid", "; ".join(self.problems), self.generation),)
+
+    def gateway_target(self, key: ResourceKey, section: str | None) -> None:
+        context = self.hooks.gateways(self.reader, key)
+        if context is None:
+            return  # Envoy Gateway: a target that does not exist gets no ancestor
+        ref = _ancestor(key, section)
+        if ref in self.ancestors:
+            return
+        if section is not None and context.listener(section) is None:
+            message = f"No section name {section} found for Gateway {key.namespace}/{key.name}"
+            self.ancestors[ref] = (condition("Accepted", False, "TargetNotFound", message, self.generation),)
+            return
+        if not self._winner(key, section):
+            what = f"Gateway {key.name}" if section is None else f"Listener {key.namespace}/{key.name}/{section}"
+            self.ancestors[ref] = self._conflicted(what)
+            return
+        invalid = self._invalid()
+        if invalid is not None:
+            self.ancestors[ref] = invalid
+            return
+        conditions = [_accepted(self.generation)]
+        overridden = self._overridden(key, section)
+        if overridden:
+            conditions.append(condition("Overridden", True, "Overridden", overridden, self.generation))
+        self.ancestors[ref] = tuple(conditions)
+
+    def _overridden(self, key: ResourceKey, section: str | None) -> str | None:
+        routes = sorted(
+            f"{route.namespace}/{route.name}"
+            for route, listeners in self.hooks.overrides(self.reader, self.kind.kind, key).items()
+            if section is None or section in listeners
+        )
+        if routes:
+            return f"This policy is being overridden by other {self.kind.plural} for these routes: [{' '.join(routes)}]"
         if section is not None:
-            message = f"sectionName {section} of a {kind} is not supported: egd applies policies to whole routes"
-            ancestors[ref] = (condition("Accepted", False, "Invalid", message, generation),)
-        elif not winner:
-            message = f"Unable to target {kind} {name}, another BackendTrafficPolicy has already attached to it"
-            ancestors[ref] = (condition("Accepted", False, "Conflicted", message, generation),)
-        else:
-            ancestors[ref] = (_accepted(generation),)
+            return None
+        sections = sorted(gateway_policies(self.reader, self.kind.kind, key).listeners)
+        if sections:
+            kinds = self.kind.kind.removesuffix("y") + "ies"
+            return f"There are existing {kinds} that are overriding these sections [{' '.join(sections)}]"
+        return None
+
+    def route_target(self, key: ResourceKey, section: str | None) -> None:
+        route = self.reader.get(key)
+        if route is None or not isinstance(route.model, HTTPRoute | GRPCRoute):
+            return
+        winner = self._winner(key, section)
+        for parent in route.model.spec.parent_refs:
+            gateway = gateway_key(key, parent)
+            if gateway is None or self.hooks.gateways(self.reader, gateway) is None:
+                continue
+            ref = _ancestor(gateway, parent.section_name)
+            if ref in self.ancestors:
+                continue
+            if section is not None:
+                message = (
+                    f"sectionName {section} of a {key.kind} is not supported: egd applies policies to whole routes"
+                )
+                self.ancestors[ref] = (condition("Accepted", False, "Invalid", message, self.generation),)
+            elif not winner:
+                self.ancestors[ref] = self._conflicted(f"{key.kind} {key.name}")
+            else:
+                self.ancestors[ref] = self._invalid() or (_accepted(self.generation),)
+
+    def backend_target(self, key: ResourceKey, section: str | None) -> None:
+        if self.reader.get(key) is None:
+            return
+        winner = self._winner(key, section)
+        for gateway in self.hooks.backend_users(self.reader, key):
+            ref = _ancestor(gateway, None)
+            if ref in self.ancestors:
+                continue
+            if not winner:
+                what = f"{key.kind} {key.name}" if section is None else f"{key.kind} {key.name} port {section}"
+                self.ancestors[ref] = self._conflicted(what)
+            else:
+                self.ancestors[ref] = self._invalid() or (_accepted(self.generation),)

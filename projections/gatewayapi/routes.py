@@ -14,10 +14,12 @@ from events.keys import ResourceKey
 from projections import ir
 from projections.gatewayapi.attachment import Attached, Refusal, attach, gateway_key
 from projections.gatewayapi.backends import Problem, Target, resolve_backend
+from projections.gatewayapi.backendtraffic import BTP, effective_rate_limit
 from projections.gatewayapi.gateways import GatewayContext
 from projections.gatewayapi.http import CompiledRoute, RankedRoute, compile_grpc_route, compile_http_route
 from projections.gatewayapi.inputs import Reader, Resource
-from projections.gatewayapi.policies import GatewayPolicies, effective_rate_limit, gateway_policies, route_policy
+from projections.gatewayapi.policies import RoutePolicies, gateway_policies, route_policies
+from projections.gatewayapi.policykinds import ROUTE_POLICY_KINDS
 from projections.gatewayapi.status import (
     CONTROLLER_NAME,
     ParentRefStatus,
@@ -61,7 +63,7 @@ class RouteResult(msgspec.Struct, frozen=True, kw_only=True):
     status: RouteStatus | None  # None when no parent is ours
     attachments: tuple[Attachment, ...] = ()
     targets: tuple[Target, ...] = ()
-    policy: ResourceKey | None = None  # the BackendTrafficPolicy of the route itself, when one applies
+    policies: tuple[ResourceKey, ...] = ()  # the route's own policies (one per kind at most) when it attaches
 
 
 def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -> RouteResult | None:
@@ -73,9 +75,9 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
     route = resource.model
     generation = resource.generation
     compiled, hostnames = _compile(reader, key, route)
-    own_policy: Resource | None = None
+    own: dict[str, Resource] = {}
     if compiled.routes:
-        own_policy = route_policy(reader, key, route.metadata.labels)  # type: ignore[attr-defined]
+        own = route_policies(reader, key, route.metadata.labels)  # type: ignore[attr-defined]
     parents: list[RouteParentStatus] = []
     attachments: list[Attachment] = []
     parent_refs: tuple[ParentReference, ...] = route.spec.parent_refs  # type: ignore[attr-defined]
@@ -117,14 +119,17 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
             )
         )
         if not isinstance(attached, Refusal):
-            policies = gateway_policies(reader, target) if compiled.routes and attached else None
-            attachments.extend(_attachment(key, target, one, compiled, own_policy, policies) for one in attached)
+            policies = RoutePolicies(own=own)
+            if compiled.routes and attached:
+                on_gateway = {kind: gateway_policies(reader, kind, target) for kind in ROUTE_POLICY_KINDS}
+                policies = RoutePolicies(own=own, gateway=on_gateway)
+            attachments.extend(_attachment(key, target, one, compiled, policies) for one in attached)
     return RouteResult(
         key=key,
         status=RouteStatus(parents=tuple(parents)) if parents else None,
         attachments=_merged(attachments),
         targets=compiled.targets if attachments else (),
-        policy=own_policy.key if own_policy is not None and attachments else None,
+        policies=tuple(sorted(p.key for p in own.values())) if attachments else (),
     )
 
 
@@ -162,8 +167,7 @@ def _attachment(
     gateway: ResourceKey,
     attached: Attached,
     compiled: CompiledRoute,
-    own_policy: Resource | None = None,
-    policies: GatewayPolicies | None = None,
+    policies: RoutePolicies,
 ) -> Attachment:
     if compiled.l4 is not None:
         l4 = ir.hashed(
@@ -175,7 +179,7 @@ def _attachment(
         )
     http: list[RankedRoute] = []
     destinations = set()
-    rate_limit = effective_rate_limit(own_policy, policies, attached.listener.name)
+    rate_limit = effective_rate_limit(policies.candidates(BTP, attached.listener.name))
     for hostname in attached.hostnames:
         for ranked in compiled.routes:
             route = ir.hashed(msgspec.structs.replace(ranked.route, hostname=hostname, rate_limit=rate_limit))

@@ -6,7 +6,8 @@ Translation is split into units, each a pure function of what it reads through a
     gateway    Gateway (+ class, TLS Secrets, ReferenceGrants)        -> GatewayContext (validated listeners)
     route      route (+ parent GatewayContexts, Services, Backends, grants, filters, namespaces)
                                        -> RouteResult (status, what it adds to each listener)
-    policy     BackendTrafficPolicy (+ its targets, rival policies, the routes that override it) -> its status
+    policy     any policy kind (+ its targets, rival policies, the routes that override it, the Gateways
+               using a backend it targets)                            -> its status
     patch      EnvoyPatchPolicy (+ its Gateway)                       -> its status (Accepted)
     dest       Service + EndpointSlices, or Backend                   -> Destination (endpoints)
     assemble   GatewayContext + attached RouteResults + Destinations  -> GatewayIR and Gateway status
@@ -20,7 +21,7 @@ thing from scratch: `translate()` is exactly that.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -33,11 +34,12 @@ from projections.gatewayapi.assemble import assemble_gateway
 from projections.gatewayapi.attached import GatewayRoutes
 from projections.gatewayapi.backends import Target, build_destination
 from projections.gatewayapi.gateways import GatewayContext, gateway_class_status, gateway_context
-from projections.gatewayapi.inputs import POLICY_KINDS, Inputs, Reader, Resource, Token, resource_tokens
+from projections.gatewayapi.inputs import Inputs, Reader, Resource, Token, resource_tokens
 from projections.gatewayapi.options import TranslateOptions
 from projections.gatewayapi.patches import KIND as PATCH_KIND
 from projections.gatewayapi.patches import gateway_patches, patch_policy_status
-from projections.gatewayapi.policies import policy_status
+from projections.gatewayapi.policies import PolicyHooks, policy_status
+from projections.gatewayapi.policykinds import POLICY_KINDS
 from projections.gatewayapi.routes import ROUTE_KINDS, RouteResult, translate_route
 from projections.gatewayapi.status import Status
 from projections.gatewayapi.transitions import stamp
@@ -81,8 +83,11 @@ class Translator:
         self._contexts: dict[ResourceKey, GatewayContext] = {}
         self._routes: dict[ResourceKey, RouteResult] = {}
         self._attached: dict[ResourceKey, GatewayRoutes] = {}  # gateway -> the routes attached to it
-        # gateway -> {route with a policy of its own: the listeners it attaches to} (policies' Overridden)
-        self._overrides: dict[ResourceKey, dict[ResourceKey, tuple[str, ...]]] = {}
+        # (policy kind, gateway) -> {route with a policy of its own: the listeners it attaches to} (Overridden)
+        self._overrides: dict[tuple[str, ResourceKey], dict[ResourceKey, tuple[str, ...]]] = {}
+        # Service or Backend -> {gateway: how many of its routes' attachments use it} (backend policies' ancestors)
+        self._backend_users: dict[ResourceKey, Counter[ResourceKey]] = {}
+        self._hooks = PolicyHooks(gateways=self._context, overrides=self._overridden, backend_users=self._using_backend)
         self._targets: dict[str, Target] = {}
         self._destinations: dict[str, ir.Destination] = {}
         self._dest_users: dict[str, set[ResourceKey]] = defaultdict(set)  # destination -> gateways
@@ -244,6 +249,7 @@ class Translator:
             self._routes.pop(key, None)
         self._set_status(key, result.status if result else None, changed)
         self._track_overrides(key, previous, result, dirty)
+        self._track_backends(previous, result, dirty)
         for target in result.targets if result else ():
             if self._targets.get(target.name) != target:
                 self._targets[target.name] = target
@@ -269,36 +275,70 @@ class Translator:
     ) -> None:
         """Keep `_overrides` current; wake the policies of the Gateways whose set changed."""
 
-        def entries(found: RouteResult | None) -> dict[ResourceKey, tuple[str, ...]]:
-            if found is None or found.policy is None:
+        def entries(found: RouteResult | None) -> dict[tuple[str, ResourceKey], tuple[str, ...]]:
+            if found is None or not found.policies:
                 return {}
             listeners: dict[ResourceKey, set[str]] = defaultdict(set)
             for attachment in found.attachments:
                 listeners[attachment.gateway].add(attachment.listener)
-            return {gateway: tuple(sorted(names)) for gateway, names in listeners.items()}
+            return {
+                (policy.kind, gateway): tuple(sorted(names))
+                for policy in found.policies
+                for gateway, names in listeners.items()
+            }
 
         before, after = entries(previous), entries(result)
         if before == after:
             return
-        for gateway in before.keys() | after.keys():
-            if before.get(gateway) == after.get(gateway):
+        for slot in before.keys() | after.keys():
+            if before.get(slot) == after.get(slot):
                 continue
-            routes = self._overrides.setdefault(gateway, {})
-            if gateway in after:
-                routes[key] = after[gateway]
+            routes = self._overrides.setdefault(slot, {})
+            if slot in after:
+                routes[key] = after[slot]
             else:
                 routes.pop(key, None)
                 if not routes:
-                    del self._overrides[gateway]
-            self._wake({("overrides", gateway)}, dirty)
+                    del self._overrides[slot]
+            self._wake({("overrides", *slot)}, dirty)
 
-    def _overridden(self, reader: Reader, gateway: ResourceKey) -> dict[ResourceKey, tuple[str, ...]]:
-        reader.depend(("overrides", gateway))
-        return self._overrides.get(gateway, {})
+    def _overridden(self, reader: Reader, kind: str, gateway: ResourceKey) -> dict[ResourceKey, tuple[str, ...]]:
+        reader.depend(("overrides", kind, gateway))
+        return self._overrides.get((kind, gateway), {})
+
+    def _track_backends(
+        self, previous: RouteResult | None, result: RouteResult | None, dirty: dict[str, set[Any]]
+    ) -> None:
+        """Keep `_backend_users` current; wake the backend policies whose set of Gateways changed."""
+
+        def uses(found: RouteResult | None) -> Counter[tuple[ResourceKey, ResourceKey]]:
+            if found is None or not found.attachments:
+                return Counter()
+            gateways = {a.gateway for a in found.attachments}
+            return Counter((target.key, gateway) for target in found.targets for gateway in gateways)
+
+        before, after = uses(previous), uses(result)
+        if before == after:
+            return
+        for backend, gateway in (before - after).keys() | (after - before).keys():
+            users = self._backend_users.setdefault(backend, Counter())
+            was = set(users)
+            users[gateway] += after[(backend, gateway)] - before[(backend, gateway)]
+            users = +users
+            if users:
+                self._backend_users[backend] = users
+            else:
+                del self._backend_users[backend]
+            if set(users) != was:
+                self._wake({("backend-users", backend)}, dirty)
+
+    def _using_backend(self, reader: Reader, backend: ResourceKey) -> list[ResourceKey]:
+        reader.depend(("backend-users", backend))
+        return sorted(self._backend_users.get(backend, ()))
 
     def _run_policy(self, key: ResourceKey, changed: set[ResourceKey]) -> None:
         reader = Reader(self.inputs)
-        status = policy_status(reader, key, self._context, self._overridden)
+        status = policy_status(reader, key, self._hooks)
         self._record(("policy", key), reader if self.inputs.get(key) else None)
         self._set_status(key, status, changed)
 

@@ -203,6 +203,42 @@ def traffic_policy(name: str, variant: int) -> dict[str, Any]:
     }
 
 
+def client_policy(name: str, variant: int) -> dict[str, Any]:
+    """Variants: a Gateway, one listener, another Gateway, a listener that does not exist."""
+    group = "gateway.networking.k8s.io"
+    refs = [
+        {"group": group, "kind": "Gateway", "name": "gw-a"},
+        {"group": group, "kind": "Gateway", "name": "gw-a", "sectionName": "http"},
+        {"group": group, "kind": "Gateway", "name": "gw-b"},
+        {"group": group, "kind": "Gateway", "name": "gw-a", "sectionName": "nope"},
+    ]
+    return {
+        "apiVersion": "gateway.envoyproxy.io/v1alpha1",
+        "kind": "ClientTrafficPolicy",
+        "metadata": {"name": name, "namespace": "default", "generation": variant + 1},
+        "spec": {"targetRefs": [refs[variant]], "timeout": {"http": {"idleTimeout": f"{variant + 1}s"}}},
+    }
+
+
+def backend_tls_policy(name: str, variant: int) -> dict[str, Any]:
+    """Variants: svc-1 whole, svc-1 port `http`, svc-1 with a CA ConfigMap that is missing, svc-2."""
+    ref: dict[str, Any] = {"group": "", "kind": "Service", "name": "svc-2" if variant == 3 else "svc-1"}
+    if variant == 1:
+        ref["sectionName"] = "http"
+    validation: dict[str, Any] = {"hostname": "svc.example.com", "wellKnownCACertificates": "System"}
+    if variant == 2:
+        validation = {
+            "hostname": "svc.example.com",
+            "caCertificateRefs": [{"group": "", "kind": "ConfigMap", "name": "ca"}],
+        }
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1alpha3",
+        "kind": "BackendTLSPolicy",
+        "metadata": {"name": name, "namespace": "default", "generation": variant + 1},
+        "spec": {"targetRefs": [ref], "validation": validation},
+    }
+
+
 # (slot name, number of variants, builder)
 SLOTS: list[tuple[str, int, Any]] = [
     ("gc/eg", 3, lambda v: gateway_class("eg", v)),
@@ -226,6 +262,10 @@ SLOTS: list[tuple[str, int, Any]] = [
     ("btp/p-global", 5, lambda v: traffic_policy("p-global", v)),
     ("btp/p-local", 5, lambda v: traffic_policy("p-local", v)),
     ("btp/q-global", 5, lambda v: traffic_policy("q-global", v)),
+    ("ctp/c1", 4, lambda v: client_policy("c1", v)),
+    ("ctp/c2", 4, lambda v: client_policy("c2", v)),
+    ("btlsp/t1", 4, lambda v: backend_tls_policy("t1", v)),
+    ("btlsp/t2", 4, lambda v: backend_tls_policy("t2", v)),
 ]
 
 

@@ -1,0 +1,75 @@
+"""The policy kinds egd attaches, and what each may target (see `policies` for how a new kind plugs in)."""
+
+from __future__ import annotations
+
+import msgspec
+
+from projections.resources.envoygateway import GROUP as EG_GROUP
+from projections.resources.envoygateway import (
+    BackendTrafficPolicy,
+    ClientTrafficPolicy,
+    EnvoyExtensionPolicy,
+    SecurityPolicy,
+)
+from projections.resources.gatewayapi import GROUP, BackendTLSPolicy
+from projections.resources.policy import LocalPolicyTargetReferenceWithSectionName, TargetSelector
+
+GATEWAY = (GROUP, "Gateway")
+HTTP_ROUTE = (GROUP, "HTTPRoute")
+GRPC_ROUTE = (GROUP, "GRPCRoute")
+SERVICE = ("", "Service")
+BACKEND = (EG_GROUP, "Backend")
+ROUTE_TARGETS = (HTTP_ROUTE, GRPC_ROUTE)
+
+
+class PolicyKind(msgspec.Struct, frozen=True, kw_only=True):
+    kind: str
+    model: type[msgspec.Struct]
+    targets: tuple[tuple[str, str], ...]  # (group, kind) of the objects it may target
+    plural: str  # as Envoy Gateway's messages spell it: `backendTrafficPolicies`
+
+
+KINDS: dict[str, PolicyKind] = {
+    k.kind: k
+    for k in (
+        PolicyKind(
+            kind="BackendTrafficPolicy",
+            model=BackendTrafficPolicy,
+            targets=(GATEWAY, *ROUTE_TARGETS),
+            plural="backendTrafficPolicies",
+        ),
+        PolicyKind(
+            kind="ClientTrafficPolicy", model=ClientTrafficPolicy, targets=(GATEWAY,), plural="clientTrafficPolicies"
+        ),
+        PolicyKind(
+            kind="SecurityPolicy", model=SecurityPolicy, targets=(GATEWAY, *ROUTE_TARGETS), plural="securityPolicies"
+        ),
+        PolicyKind(
+            kind="EnvoyExtensionPolicy",
+            model=EnvoyExtensionPolicy,
+            targets=(GATEWAY, *ROUTE_TARGETS),
+            plural="envoyExtensionPolicies",
+        ),
+        PolicyKind(
+            kind="BackendTLSPolicy", model=BackendTLSPolicy, targets=(SERVICE, BACKEND), plural="backendTLSPolicies"
+        ),
+    )
+}
+ROUTE_POLICY_KINDS = tuple(k.kind for k in KINDS.values() if HTTP_ROUTE in k.targets)
+
+POLICY_KINDS = frozenset(KINDS)
+
+
+def target_refs(model: msgspec.Struct) -> tuple[LocalPolicyTargetReferenceWithSectionName, ...]:
+    """`targetRef` and `targetRefs` of any policy as one list."""
+    spec = getattr(model, "spec", None)
+    single = getattr(spec, "target_ref", None)
+    if single is not None:
+        return (single,)
+    refs: tuple[LocalPolicyTargetReferenceWithSectionName, ...] = getattr(spec, "target_refs", ())
+    return refs
+
+
+def target_selectors(model: msgspec.Struct) -> tuple[TargetSelector, ...]:
+    selectors: tuple[TargetSelector, ...] = getattr(getattr(model, "spec", None), "target_selectors", ())
+    return selectors
