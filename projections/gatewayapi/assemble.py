@@ -14,6 +14,7 @@ from projections.gatewayapi.status import (
     ListenerStatus,
     condition,
 )
+from projections.ir.security import merge_filters
 
 
 def assemble_gateway(
@@ -48,6 +49,7 @@ def assemble_gateway(
                         tls=tls,
                         virtual_hosts=virtual_hosts,
                         rate_limit_types=tuple(sorted({t for v in virtual_hosts for t in v.rate_limit_types})),
+                        security_filters=merge_filters([v.security_filters for v in virtual_hosts]),
                     )
                 )
             )

@@ -41,6 +41,8 @@ from projections.gatewayapi.patches import gateway_patches, patch_policy_status
 from projections.gatewayapi.policies import PolicyHooks, policy_status
 from projections.gatewayapi.policykinds import POLICY_KINDS
 from projections.gatewayapi.routes import ROUTE_KINDS, RouteResult, translate_route
+from projections.gatewayapi.security import KIND as SECURITY
+from projections.gatewayapi.security import security_problems
 from projections.gatewayapi.status import Status
 from projections.gatewayapi.transitions import stamp
 
@@ -87,7 +89,12 @@ class Translator:
         self._overrides: dict[tuple[str, ResourceKey], dict[ResourceKey, tuple[str, ...]]] = {}
         # Service or Backend -> {gateway: how many of its routes' attachments use it} (backend policies' ancestors)
         self._backend_users: dict[ResourceKey, Counter[ResourceKey]] = {}
-        self._hooks = PolicyHooks(gateways=self._context, overrides=self._overridden, backend_users=self._using_backend)
+        self._hooks = PolicyHooks(
+            gateways=self._context,
+            overrides=self._overridden,
+            backend_users=self._using_backend,
+            checks={SECURITY: security_problems},
+        )
         self._targets: dict[str, Target] = {}
         self._destinations: dict[str, ir.Destination] = {}
         self._dest_users: dict[str, set[ResourceKey]] = defaultdict(set)  # destination -> gateways

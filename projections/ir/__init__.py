@@ -38,6 +38,7 @@ from projections.ir.gateway import (
     encode_gateway_ir,
     hashed,
 )
+from projections.ir.security import Security, SecurityFilters
 
 __all__ = [
     "AttachedPolicy",
@@ -62,6 +63,8 @@ __all__ = [
     "RateLimitSource",
     "Redirect",
     "RegexRewrite",
+    "Security",
+    "SecurityFilters",
     "TLSConfig",
     "Timeouts",
     "URLRewrite",

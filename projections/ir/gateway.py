@@ -18,9 +18,8 @@ from typing import TypeVar
 
 import msgspec
 
-
-class IRStruct(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """Base of every IR struct: immutable, keyword-only, defaults left out of the wire form."""
+from projections.ir.base import IRStruct
+from projections.ir.security import Security, SecurityFilters
 
 
 class AttachedPolicy(IRStruct, frozen=True, kw_only=True):
@@ -172,6 +171,7 @@ class HTTPRoute(IRStruct, frozen=True, kw_only=True):
     timeouts: Timeouts | None = None
     policies: tuple[AttachedPolicy, ...] = ()
     rate_limit: RateLimit | None = None
+    security: Security | None = None  # the winning SecurityPolicy's
     hash: str = ""
 
 
@@ -180,6 +180,7 @@ class VirtualHost(IRStruct, frozen=True, kw_only=True):
     hostname: str  # `*` when the listener and its routes leave the host open
     routes: tuple[HTTPRoute, ...] = ()  # in Gateway API precedence order: the first match wins
     rate_limit_types: tuple[str, ...] = ()  # the rate limit types (Global, Local) its routes use, sorted
+    security_filters: SecurityFilters | None = None  # the security filters its routes use
     hash: str = ""
 
 
@@ -192,6 +193,7 @@ class HTTPListener(IRStruct, frozen=True, kw_only=True):
     virtual_hosts: tuple[VirtualHost, ...] = ()
     policies: tuple[AttachedPolicy, ...] = ()
     rate_limit_types: tuple[str, ...] = ()  # the union of its virtual hosts': which HTTP filters it needs
+    security_filters: SecurityFilters | None = None  # the union of its virtual hosts'
     hash: str = ""
 
 

@@ -26,9 +26,11 @@ from xds.core.v3 import extension_pb2
 from xds.type.matcher.v3 import matcher_pb2
 
 from projections import ir
+from projections.ir.security import merge_filters
 from projections.xds.translate.clusters import ads_source
 from projections.xds.translate.names import INVALID_BACKEND_CLUSTER, cluster_name, listener_name
 from projections.xds.translate.ratelimits import XdsSettings, http_filters
+from projections.xds.translate.security import security_http_filters
 
 
 def _packed(message: Any) -> Any:
@@ -177,13 +179,16 @@ def build_listener(
     settings = settings or XdsSettings()
     chains = _Chains()
     if group.http and chains.claim(()) is not None:
-        filters = http_filters(rate_limit_types(group.http), group.gateway, settings)
+        security = merge_filters([x.security_filters for x in group.http])
+        filters = security_http_filters(security) + http_filters(rate_limit_types(group.http), group.gateway, settings)
         chains.chains.append(_http_filter_chain(http_route_configuration, http_route_configuration, filters=filters))
     for listener in group.https:
         names = chains.claim([listener.hostname] if listener.hostname else [])
         if names is not None and listener.tls is not None:
             tls = _downstream_tls(listener.tls, http=True)
-            filters = http_filters(listener.rate_limit_types, group.gateway, settings)
+            filters = security_http_filters(listener.security_filters) + http_filters(
+                listener.rate_limit_types, group.gateway, settings
+            )
             chains.chains.append(_http_filter_chain(listener.name, listener.name, tls, names, filters))
     for l4 in group.l4:
         _add_l4_chains(chains, l4)

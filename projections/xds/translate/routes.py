@@ -22,6 +22,7 @@ from projections import ir
 from projections.xds.splice import field_record
 from projections.xds.translate.names import INVALID_BACKEND_CLUSTER, cluster_name
 from projections.xds.translate.ratelimits import LOCAL_FILTER, local_rate_limit, route_rate_limits
+from projections.xds.translate.security import route_security_configs
 
 # Field numbers (xds-protos 1.85) of the repeated fields spliced in.
 _ROUTE_CONFIGURATION_VIRTUAL_HOSTS = 2
@@ -188,6 +189,8 @@ def build_route(route: ir.HTTPRoute) -> Any:
     local = local_rate_limit(route)
     if local is not None:
         built.typed_per_filter_config[LOCAL_FILTER].CopyFrom(local)
+    for filter_name, config in route_security_configs(route).items():
+        built.typed_per_filter_config[filter_name].CopyFrom(config)
     if route.request_headers is not None:
         built.request_headers_to_add.extend(_header_options(route.request_headers))
         built.request_headers_to_remove.extend(route.request_headers.remove)

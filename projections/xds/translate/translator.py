@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 import msgspec
 
 from projections import ir
+from projections.ir.security import RemoteJWKSCluster
 from projections.xds.resources import (
     CLUSTER,
     CLUSTER_LOAD_ASSIGNMENT,
@@ -48,6 +49,7 @@ from projections.xds.translate.patches import ByType, apply_patches
 from projections.xds.translate.ratelimits import RATELIMIT_CLUSTER, XdsSettings, build_ratelimit_cluster
 from projections.xds.translate.routes import route_configuration_bytes, route_record, virtual_host_record
 from projections.xds.translate.secrets import build_secret
+from projections.xds.translate.security import build_jwks_cluster, ext_auth_http2_destinations, remote_jwks_clusters
 
 BUILD_VERSION = "egd-xds-1"
 """Part of every RouteConfiguration version: change it whenever the same IR starts giving other bytes."""
@@ -91,7 +93,7 @@ def _build_virtual_host(virtual_host: ir.VirtualHost, previous: _BuiltVirtualHos
         for r in virtual_host.routes
         if r.grpc
         for destination in (*(b.destination for b in r.backends), *(m.destination for m in r.mirrors))
-    )
+    ) | ext_auth_http2_destinations(virtual_host)
     return _BuiltVirtualHost(
         hash=virtual_host.hash,
         record=virtual_host_record(virtual_host, (routes[r.hash] for r in virtual_host.routes)),
@@ -142,11 +144,18 @@ def _listener_key(group: SocketGroup) -> tuple[object, ...]:
     limit filters they need), all of L4."""
     return (
         tuple(
-            (x.name, x.hostname, tuple(c.name for c in x.tls.certificates) if x.tls else (), x.rate_limit_types)
+            (
+                x.name,
+                x.hostname,
+                tuple(c.name for c in x.tls.certificates) if x.tls else (),
+                x.rate_limit_types,
+                x.security_filters,
+            )
             for x in group.https
         ),
         bool(group.http),
         rate_limit_types(group.http),
+        tuple(x.security_filters for x in group.http),
         tuple(x.hash for x in group.l4),
     )
 
@@ -201,7 +210,7 @@ class XdsTranslator:
         self._clusters: dict[str, tuple[str, VersionedResource]] = {}
         self._load_assignments: dict[str, tuple[str, VersionedResource]] = {}
         self._secrets: dict[str, tuple[ir.Certificate, VersionedResource]] = {}
-        self._destinations_key: tuple[tuple[str, ...], frozenset[str], bool] | None = None
+        self._destinations_key: tuple[object, ...] | None = None
         # EnvoyPatchPolicy: (patches, the unpatched mappings they read) -> (patched mappings, outcomes)
         self._patched: tuple[tuple[ir.EnvoyPatch, ...], dict[str, object], ByType, dict[str, str | None]] | None = None
 
@@ -228,12 +237,13 @@ class XdsTranslator:
             SECRET: self._build_secrets(gateway, previous),
         }
         global_limits = any("Global" in x.rate_limit_types for x in gateway.http)
-        destinations_key = (tuple(d.hash for d in gateway.destinations), http2, global_limits)
+        jwks = tuple(remote_jwks_clusters(gateway))
+        destinations_key = (tuple(d.hash for d in gateway.destinations), http2, global_limits, jwks)
         if destinations_key == self._destinations_key:  # the common case: a route changed, no backend did
             by_type[CLUSTER] = previous.by_type.get(CLUSTER, {})
             by_type[CLUSTER_LOAD_ASSIGNMENT] = previous.by_type.get(CLUSTER_LOAD_ASSIGNMENT, {})
         else:
-            by_type[CLUSTER] = self._build_clusters(gateway, http2, previous, global_limits)
+            by_type[CLUSTER] = self._build_clusters(gateway, http2, previous, global_limits, jwks)
             by_type[CLUSTER_LOAD_ASSIGNMENT] = self._build_load_assignments(gateway, previous)
             self._destinations_key = destinations_key
         self._unpatched = ResourceSet(by_type={t: m for t, m in by_type.items() if m})
@@ -294,10 +304,21 @@ class XdsTranslator:
         return out.result()
 
     def _build_clusters(
-        self, gateway: ir.GatewayIR, http2: frozenset[str], previous: ResourceSet, global_limits: bool
+        self,
+        gateway: ir.GatewayIR,
+        http2: frozenset[str],
+        previous: ResourceSet,
+        global_limits: bool,
+        jwks: tuple[RemoteJWKSCluster, ...] = (),
     ) -> dict[str, VersionedResource]:
         kept: dict[str, tuple[str, VersionedResource]] = {}
         out = _TypeBuilder(previous.of_type(CLUSTER))
+        for remote in jwks:
+            cached = self._clusters.get(remote.name)
+            if cached is None or cached[0] != remote.hash_key:
+                cached = (remote.hash_key, versioned(build_jwks_cluster(remote)))
+            kept[remote.name] = cached
+            out.put(cached[1])
         if global_limits:
             cached = self._clusters.get(RATELIMIT_CLUSTER)
             if cached is None:
