@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import click
 
 from egd.datadir import DaemonAlreadyRunningError
+from egd.logs import configure_logging
 from events.errors import ConflictError, InvalidKeyError, StoreUnavailableError
 from projections.errors import InvalidDocumentError
 
@@ -26,6 +27,9 @@ COMMANDS = {
     "delete": "egd.commands.apply:delete_command",
     "get": "egd.commands.get:get_command",
     "history": "egd.commands.history:history_command",
+    "replay": "egd.commands.replay:replay_command",
+    "diff": "egd.commands.replay:diff_command",
+    "revert": "egd.commands.revert:revert_command",
     "bootstrap": "egd.commands.bootstrap:bootstrap_command",
     "translate": "egd.commands.translate:translate_command",
     "ratelimit": "egd.commands.ratelimit:ratelimit_group",
@@ -64,3 +68,4 @@ class EgdGroup(click.Group):
 @click.group(cls=EgdGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """egd: an event-sourced control plane for fleets of Envoy proxies."""
+    configure_logging("warning")  # commands' output is stdout; their logs go to stderr (`serve` sets its own level)

@@ -13,6 +13,7 @@ import contextlib
 import gc
 import os
 import signal
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -21,6 +22,7 @@ import structlog
 from aiohttp import web
 
 from egd.admin import AdminViews, build_admin_app
+from egd.audit.deliveries import DEFAULT_RETENTION, DeliveryRecorder
 from egd.bus import LatestValues
 from egd.client import open_store
 from egd.datadir import DataDir
@@ -31,6 +33,7 @@ from egd.natsserver import NatsServerProcess
 from egd.ratelimit.runner import RateLimitRunner
 from egd.sequence_watch import SequenceWatch
 from egd.snapshotter import SnapshotPolicy, Snapshotter, load_newest_valid
+from egd.xds.hooks import compose_hooks
 from egd.xds.publisher import XdsPublisher
 from egd.xds.servicer import AggregatedDiscoveryServicer, start_xds_server
 from egd.xds.telemetry import metered_hooks
@@ -57,6 +60,8 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     ratelimit_address: tuple[str, int] = ("127.0.0.1", 18081)
     redis_key_prefix: str = ""
     translate: TranslateOptions = TranslateOptions()
+    delivery_retention: timedelta | None = DEFAULT_RETENTION
+    """How long the delivery audit keeps records; None: no delivery audit."""
 
 
 # The daemon keeps hundreds of thousands of long-lived objects (documents, IR, resources): with CPython's
@@ -77,6 +82,7 @@ async def serve(options: ServeOptions) -> None:
     xds_server: grpc.aio.Server | None = None
     store: JetStreamEventStore | None = None
     ratelimit: RateLimitRunner | None = None
+    recorder: DeliveryRecorder | None = None
     try:
         nats_url = options.nats_url
         if nats_url is None:
@@ -105,7 +111,14 @@ async def serve(options: ServeOptions) -> None:
 
         follower = Follower(store, pipeline, metrics, watch, on_translated=translated)
         lag = LagWatch(store, pipeline.state, metrics, max_lag=options.max_ready_lag)
-        servicer = AggregatedDiscoveryServicer(bus, hooks=metered_hooks(metrics))
+        hooks = metered_hooks(metrics)
+        if options.delivery_retention is not None:
+            recorder = DeliveryRecorder(
+                nats_url, retention=options.delivery_retention, reflects=publisher.published_seq.get
+            )
+            await recorder.start()
+            hooks = compose_hooks(hooks, recorder.hooks())
+        servicer = AggregatedDiscoveryServicer(bus, hooks=hooks)
         xds_host, xds_port = options.xds_address
         xds_server, _ = await start_xds_server(servicer, f"{xds_host}:{xds_port}")
 
@@ -117,11 +130,12 @@ async def serve(options: ServeOptions) -> None:
             streams=servicer.streams,
             is_ready=lambda: (
                 follower.caught_up.is_set()
+                and not follower.pending()
                 and not publisher.pending()
                 and not ratelimit.pending()
                 and lag.within_bounds()
             ),
-            xds_pending=publisher.pending,
+            xds_pending=lambda: follower.pending() or publisher.pending(),
         )
         runner = web.AppRunner(build_admin_app(views), access_log=None)
         await runner.setup()
@@ -144,6 +158,7 @@ async def serve(options: ServeOptions) -> None:
             loop.add_signal_handler(signum, stop.set)
         tasks = {
             asyncio.create_task(follower.run(), name="follower"),
+            asyncio.create_task(follower.translate_batches(), name="translator"),
             asyncio.create_task(publisher.run(pipeline), name="xds-publisher"),
             asyncio.create_task(lag.run(), name="lag-watch"),
             asyncio.create_task(ratelimit.run(pipeline), name="ratelimit"),
@@ -151,6 +166,8 @@ async def serve(options: ServeOptions) -> None:
         }
         if options.snapshots.enabled:
             tasks.add(asyncio.create_task(snapshotter.run(follower.caught_up), name="snapshotter"))
+        if recorder is not None:
+            tasks.add(asyncio.create_task(recorder.run(), name="delivery-audit"))
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         log.info("egd draining: no new xDS streams; connected Envoys are let go to reconnect elsewhere")
         await xds_server.stop(grace=DRAIN_GRACE_SECONDS)
@@ -170,6 +187,8 @@ async def serve(options: ServeOptions) -> None:
             await xds_server.stop(grace=None)
         if ratelimit is not None:
             await ratelimit.stop()
+        if recorder is not None:
+            await recorder.close()
         if runner is not None:
             await runner.cleanup()
         if store is not None:

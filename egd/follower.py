@@ -1,8 +1,12 @@
-"""The follower: reads the log from where the state stands, folds every record through the pipeline, and
-says when it has caught up with the stream.
+"""The follower: reads the log from where the state stands, folds every record, translates what changed,
+and says when it has caught up with the stream.
 
-While catching up it folds state only and translates once at the end (a restart's cost does not grow with
-translation work per historical event); after that every record is translated as it arrives.
+While catching up it folds state only and translates everything once at the end (a restart's cost does not
+grow with translation work per historical event). Live, folding and translating are two steps: every record
+is folded as it arrives, and the changes gathered meanwhile are translated as one batch as soon as the
+folding loop has drained what NATS delivered, so a burst of events costs one translation, not one per event.
+`watch` advances only once a record's changes are translated, so `egd get` never sees a status older than
+its own write.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from egd.sequence_watch import SequenceWatch
 from events.store import EventStore
 from projections.gatewayapi.translator import Changes
 from projections.pipeline import Pipeline
+from projections.state import StateChange
 
 log = structlog.get_logger("egd.follower")
 
@@ -40,8 +45,15 @@ class Follower:
         self.on_translated = on_translated
         self.caught_up = asyncio.Event()
         self.catch_up_target = 0
+        self._untranslated: list[StateChange] = []
+        self._translate = asyncio.Event()
+
+    def pending(self) -> bool:
+        """Records folded whose changes are not translated yet."""
+        return self._translate.is_set()
 
     async def run(self) -> None:
+        """Fold the log, forever; live changes are handed to `translate_batches`."""
         state = self.pipeline.state
         self.catch_up_target = await self.store.last_seq()
         started = time.perf_counter()
@@ -50,19 +62,16 @@ class Follower:
             self._finish_catching_up(started)
         async for record in self.store.follow(after_seq=state.last_seq):
             live = self.caught_up.is_set()
-            translate_started = time.perf_counter()
-            step = self.pipeline.fold(record, translate=live)
+            change = self.pipeline.fold(record, translate=False).state
             self.metrics.events_folded.inc()
             self.metrics.folded_seq.set(record.seq)
-            if step.state is None:
+            self.metrics.objects.set(len(state.objects))
+            if change is None:
                 self.metrics.events_quarantined.inc()
                 log.warning(
                     "event quarantined", seq=record.seq, subject=record.subject, error=state.quarantined[-1].error
                 )
             elif live:
-                self.metrics.translate_seconds.observe(time.perf_counter() - translate_started)
-                change = step.state
-                invalid = self.pipeline.invalid.get(change.key)
                 log.info(
                     "event folded",
                     seq=record.seq,
@@ -70,14 +79,49 @@ class Follower:
                     change=change.verb,
                     actor=change.audit.actor,
                     correlation_id=change.audit.correlation_id,
-                    gateways=len(step.translation.gateways) + len(step.translation.gateways_removed),
-                    invalid=invalid.error if invalid is not None and invalid.revision == record.seq else None,
                 )
-                self.on_translated(step.translation)
-            self.metrics.objects.set(len(state.objects))
-            self.watch.advance(record.seq)
-            if not live and record.seq >= self.catch_up_target:
-                self._finish_catching_up(started)
+                self._untranslated.append(change)
+            if live:
+                self._translate.set()
+            else:
+                self.watch.advance(record.seq)
+                if record.seq >= self.catch_up_target:
+                    self._finish_catching_up(started)
+
+    async def translate_batches(self) -> None:
+        """Translate what the folding loop gathered whenever it yields the event loop, forever."""
+        while True:
+            await self._translate.wait()
+            batch, self._untranslated = self._untranslated, []
+            seq = self.pipeline.state.last_seq
+            self._translate.clear()
+            started = time.perf_counter()
+            changes = self.pipeline.translate_changes(batch)
+            if batch:
+                self.metrics.translate_seconds.observe(time.perf_counter() - started)
+                invalid = [
+                    bad
+                    for change in batch
+                    if (bad := self.pipeline.invalid.get(change.key)) is not None and bad.revision == change.audit.seq
+                ]
+                for bad in invalid:
+                    log.warning(
+                        "object invalid: its last valid version stays in use",
+                        seq=bad.revision,
+                        resource=str(bad.key),
+                        error=bad.error,
+                    )
+                log.info(
+                    "events translated",
+                    seq=seq,
+                    events=len(batch),
+                    gateways=len(changes.gateways),
+                    gateways_removed=len(changes.gateways_removed),
+                    statuses=len(changes.statuses),
+                    seconds=round(time.perf_counter() - started, 4),
+                )
+            self.on_translated(changes)
+            self.watch.advance(seq)
 
     def _finish_catching_up(self, started: float) -> None:
         folded = time.perf_counter()

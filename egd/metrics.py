@@ -34,6 +34,12 @@ class Metrics:
         self.xds_response_bytes = Counter(
             "egd_xds_response_bytes", "Bytes of xDS responses sent", ["variant", "type"], registry=r
         )
+        self.xds_resources_sent = Counter(
+            "egd_xds_resources_sent", "Resources sent in xDS responses", ["variant", "type"], registry=r
+        )
+        self.xds_removals_sent = Counter(
+            "egd_xds_removals_sent", "Names sent in delta xDS removed_resources", ["variant", "type"], registry=r
+        )
         self.xds_acks = Counter("egd_xds_acks", "xDS ACKs received", ["type"], registry=r)
         self.xds_nacks = Counter("egd_xds_nacks", "xDS NACKs received", ["type"], registry=r)
         self.xds_streams = Gauge("egd_xds_streams", "Connected xDS streams", ["variant"], registry=r)

@@ -8,9 +8,11 @@ never a system-wide one, so every machine runs the same version.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 import socket
+import sys
 import sysconfig
 import time
 from collections.abc import Sequence
@@ -18,6 +20,36 @@ from pathlib import Path
 
 DEFAULT_NATS_PORT = 4222
 _LOG_TAIL_LINES = 30
+
+
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: on Linux, have the kernel send SIGTERM when the parent dies, so that an
+    embedded server never outlives an `egd serve` that was killed."""
+    if _libc is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def _orphan_on(pid_path: Path, store_dir: Path) -> int | None:
+    """The pid in `pid_path` if it is a nats-server still running on `store_dir`."""
+    try:
+        pid = int(pid_path.read_text().strip())
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    is_ours = Path(argv[0].decode()).name == "nats-server" and str(store_dir).encode() in argv
+    return pid if is_ours else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 class NatsServerError(RuntimeError):
@@ -77,6 +109,7 @@ class NatsServerProcess:
         self.extra_args = tuple(extra_args)
         self.start_timeout = start_timeout
         self.log_path = self.store_dir / "nats-server.log"
+        self.pid_path = self.store_dir / "nats-server.pid"
         self._process: asyncio.subprocess.Process | None = None
 
     @property
@@ -92,7 +125,18 @@ class NatsServerProcess:
         return self._process is not None and self._process.returncode is None
 
     def command(self) -> list[str]:
-        args = [str(nats_server_binary()), "-a", self.host, "-p", str(self.port), "-js", "-sd", str(self.store_dir)]
+        args = [
+            str(nats_server_binary()),
+            "-a",
+            self.host,
+            "-p",
+            str(self.port),
+            "-js",
+            "-sd",
+            str(self.store_dir),
+            "-P",
+            str(self.pid_path),
+        ]
         args += ["--ports_file_dir", str(self.store_dir)]
         if self.monitor_port is not None:
             args += ["-m", str(self.monitor_port)]
@@ -109,9 +153,14 @@ class NatsServerProcess:
         if self.running:
             raise NatsServerError(f"nats-server already running on {self.url}")
         self.store_dir.mkdir(parents=True, exist_ok=True)
+        await self._stop_orphan()
         with self.log_path.open("ab") as log:
             process = await asyncio.create_subprocess_exec(
-                *self.command(), stdout=log, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL
+                *self.command(),
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                stdin=asyncio.subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
             )
         self._process = process
         deadline = time.monotonic() + self.start_timeout
@@ -152,6 +201,19 @@ class NatsServerProcess:
         """Stop and start again on the same port and store directory."""
         await self.stop()
         await self.start()
+
+    async def _stop_orphan(self) -> None:
+        """Stop a server left running on this store dir by a parent that died without stopping it (kill -9):
+        two servers must never share one JetStream store."""
+        pid = _orphan_on(self.pid_path, self.store_dir)
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(500):
+            if not _alive(pid):
+                return
+            await asyncio.sleep(0.02)
+        os.kill(pid, signal.SIGKILL)
 
     def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
         try:

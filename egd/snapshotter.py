@@ -24,13 +24,11 @@ class SnapshotPolicy(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def load_newest_valid(snapshots: JetStreamSnapshots, last_seq: int) -> ResourceState | None:
-    """The newest snapshot that decodes, checks out and is of this log (and not ahead of it); None if none."""
+    """The newest snapshot at or before `last_seq` that decodes, checks out and is of this log; None if none.
+    (A snapshot ahead of the log's end is of a log that lost its tail, or of another log: never used.)"""
     started = time.perf_counter()
-    async for seq, data in snapshots.newest_first():
+    async for seq, data in snapshots.newest_first(at_or_before=last_seq):
         fetched = time.perf_counter()
-        if seq > last_seq:
-            log.warning("snapshot ignored", seq=seq, reason=f"ahead of the log's last sequence {last_seq}")
-            continue
         try:
             state = decode_snapshot(data, snapshots.log_identity)
         except SnapshotRejectedError as exc:

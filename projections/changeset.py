@@ -107,6 +107,32 @@ def plan_delete(keys: Iterable[ResourceKey], current: Mapping[str, Current], aud
     return plan
 
 
+def plan_revert(
+    target: Mapping[ResourceKey, Mapping[str, Any]],
+    objects: Mapping[ResourceKey, Mapping[str, Any]],
+    current: Mapping[str, Current],
+    audit: Audit,
+) -> list[PlannedChange]:
+    """The events that bring `objects` (the documents as now folded) back to `target` (as folded at an
+    earlier point): objects created since are deleted, changed ones get their earlier document back,
+    deleted ones are re-created. Every event expects the subject's current revision from `current`
+    (see `current_from_records`), so a change made meanwhile is refused, never overwritten."""
+    plan = []
+    for key in sorted(set(target) | set(objects)):
+        was, now = target.get(key), objects.get(key)
+        if was == now:
+            continue
+        revision = _rev(current.get(subject_for(key)))
+        if was is None:
+            event: Event = ResourceDeleted(key=key, **_audit_fields(audit))
+            plan.append(PlannedChange(key=key, verb="deleted", append=Append(event=event, expected_revision=revision)))
+            continue
+        event = ResourceApplied(key=key, object=dict(was), **_audit_fields(audit))
+        verb: Verb = "created" if now is None else "configured"
+        plan.append(PlannedChange(key=key, verb=verb, append=Append(event=event, expected_revision=revision)))
+    return plan
+
+
 def _rev(now: Current | None) -> int:
     return 0 if now is None else now.revision
 

@@ -11,7 +11,7 @@ import getpass
 import socket
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,12 +19,16 @@ from typing import Any
 import click
 
 from egd.client import open_store, resolve_target
+from egd.commands.changes import echo_comparison
 from egd.commands.options import audit_options, daemon_options
+from egd.commands.replay import read_log_now
 from egd.documents import decode_documents, read_documents
 from events.jetstream import JetStreamEventStore
 from events.keys import ResourceKey, subject_filter, subject_for
 from projections.changeset import Audit, Current, PlannedChange, current_from_records, plan_apply, plan_delete
+from projections.comparison import Comparison
 from projections.errors import InvalidDocumentError
+from projections.replay import what_if
 from projections.resources.kinds import REGISTRY
 
 
@@ -39,6 +43,8 @@ def make_audit(actor: str | None, reason: str, command: str) -> Audit:
 
 
 def _filter_for(keys: Sequence[ResourceKey]) -> str:
+    if len(keys) == 1:
+        return subject_for(keys[0])  # one subject to read, however many objects of its kind the log holds
     kinds = {key.kind for key in keys}
     return subject_filter(next(iter(kinds))) if len(kinds) == 1 else subject_filter()
 
@@ -64,6 +70,20 @@ async def apply_resources(
         await store.close()
 
 
+async def what_if_applied(
+    nats_url: str, plan_for: Callable[[dict[str, Current]], list[PlannedChange]], audit: Audit
+) -> tuple[list[PlannedChange], Comparison]:
+    """The plan against the whole log folded now, and what it would change; nothing is published."""
+    store = await open_store(nats_url)
+    try:
+        now = await read_log_now(store)
+    finally:
+        await store.close()
+    plan = plan_for(now.current)
+    events = [change.append.event for change in plan if change.append is not None]
+    return plan, what_if(now.pipeline, events, audit.occurred_at)
+
+
 async def delete_resources(
     nats_url: str, keys: Sequence[ResourceKey], audit: Audit, *, ignore_not_found: bool
 ) -> list[PlannedChange]:
@@ -79,10 +99,16 @@ async def delete_resources(
         await store.close()
 
 
-def _report(plan: Sequence[PlannedChange]) -> None:
+def report_plan(plan: Sequence[PlannedChange], *, dry_run: bool = False) -> None:
+    suffix = " (dry run)" if dry_run else ""
     for change in plan:
         group = f".{change.key.group}" if change.key.group else ""
-        click.echo(f"{change.key.kind.lower()}{group}/{change.key.name} {change.verb}")
+        click.echo(f"{change.key.kind.lower()}{group}/{change.key.name} {change.verb}{suffix}")
+
+
+def _report_what_if(plan: list[PlannedChange], outcome: Comparison) -> None:
+    report_plan(plan, dry_run=True)
+    echo_comparison(outcome, ("statuses", "xds"), None)
 
 
 def _load(filenames: Sequence[str]) -> list[tuple[ResourceKey, dict[str, Any]]]:
@@ -95,15 +121,22 @@ def _load(filenames: Sequence[str]) -> list[tuple[ResourceKey, dict[str, Any]]]:
 
 @click.command("apply")
 @click.option("-f", "--filename", "filenames", multiple=True, required=True, help="FILE, DIR or - (stdin).")
+@click.option("--dry-run", is_flag=True, help="Print the status and xDS changes it would cause; publish nothing.")
 @daemon_options
 @audit_options
 def apply_command(
-    filenames: tuple[str, ...], nats_url: str | None, data_dir: Path, actor: str | None, reason: str
+    filenames: tuple[str, ...], dry_run: bool, nats_url: str | None, data_dir: Path, actor: str | None, reason: str
 ) -> None:
     """Publish every document as an event; validate them all first, publish none if any is invalid."""
     resources = _load(filenames)
     target = resolve_target(nats_url, data_dir)
-    _report(asyncio.run(apply_resources(target.nats_url, resources, make_audit(actor, reason, "apply"))))
+    audit = make_audit(actor, reason, "apply")
+    if dry_run:
+        _report_what_if(
+            *asyncio.run(what_if_applied(target.nats_url, lambda current: plan_apply(resources, current, audit), audit))
+        )
+        return
+    report_plan(asyncio.run(apply_resources(target.nats_url, resources, audit)))
 
 
 @click.command("delete")
@@ -112,6 +145,7 @@ def apply_command(
 @click.option("-f", "--filename", "filenames", multiple=True, help="Delete the objects these documents name.")
 @click.option("-n", "--namespace", default="default", show_default=True)
 @click.option("--ignore-not-found", is_flag=True, help="Treat objects that do not exist as deleted.")
+@click.option("--dry-run", is_flag=True, help="Print the status and xDS changes it would cause; publish nothing.")
 @daemon_options
 @audit_options
 def delete_command(
@@ -120,6 +154,7 @@ def delete_command(
     filenames: tuple[str, ...],
     namespace: str,
     ignore_not_found: bool,
+    dry_run: bool,
     nats_url: str | None,
     data_dir: Path,
     actor: str | None,
@@ -142,4 +177,9 @@ def delete_command(
         ]
     target = resolve_target(nats_url, data_dir)
     audit = make_audit(actor, reason, "delete")
-    _report(asyncio.run(delete_resources(target.nats_url, keys, audit, ignore_not_found=ignore_not_found)))
+    if dry_run:
+        _report_what_if(
+            *asyncio.run(what_if_applied(target.nats_url, lambda current: plan_delete(keys, current, audit), audit))
+        )
+        return
+    report_plan(asyncio.run(delete_resources(target.nats_url, keys, audit, ignore_not_found=ignore_not_found)))

@@ -8,8 +8,21 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
+from projections.replay import Point
+
 _RELATIVE = re.compile(r"-(?P<amount>\d+(?:\.\d+)?)(?P<unit>[smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+_DURATION = re.compile(r"(?P<amount>\d+(?:\.\d+)?)(?P<unit>[smhdw])")
+
+
+def parse_duration(text: str) -> timedelta:
+    """`7d`, `12h`, `30m`, `45s`, `2w`."""
+    found = _DURATION.fullmatch(text.strip())
+    if not found:
+        raise click.BadParameter(f"{text!r} is not a duration like 7d, 12h or 30m")
+    return timedelta(**{_UNITS[found["unit"]]: float(found["amount"])})
 
 
 def parse_time(text: str, *, now: datetime | None = None) -> datetime:
@@ -31,3 +44,20 @@ class TimeParam(click.ParamType[datetime]):
         if isinstance(value, datetime):
             return value
         return parse_time(str(value))
+
+
+def parse_point(text: str, *, now: datetime | None = None) -> Point:
+    """A stream sequence (`42`) or a time (RFC 3339 or relative, like `-2h`)."""
+    stripped = text.strip()
+    if stripped.isdigit():
+        return Point(seq=int(stripped))
+    return Point(time=parse_time(stripped, now=now))
+
+
+class PointParam(click.ParamType[Point]):
+    name = "SEQ|TIME"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> Point:
+        if isinstance(value, Point):
+            return value
+        return parse_point(str(value))

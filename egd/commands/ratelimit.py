@@ -15,10 +15,9 @@ import click
 import msgspec
 import yaml
 
-from egd.client import resolve_target
+from egd.client import open_store, resolve_target
 from egd.commands.options import daemon_options
 from egd.documents import read_documents
-from events.jetstream import JetStreamEventStore
 from projections.gatewayapi.offline import resources_from_documents
 from projections.gatewayapi.translator import translate
 from projections.pipeline import Pipeline
@@ -27,7 +26,7 @@ from projections.ratelimit.descriptors import project
 
 
 async def configs_from_log(nats_url: str) -> dict[str, RateLimitConfig]:
-    store = await JetStreamEventStore.connect(nats_url)
+    store = await open_store(nats_url)
     pipeline = Pipeline()
     try:
         async for record in store.read():

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from egd.commands.options import host_port
+from egd.commands.points import parse_duration
 from egd.daemon import ServeOptions, serve
 from egd.datadir import DEFAULT_DATA_DIR
 from egd.logs import configure_logging
@@ -77,6 +78,12 @@ from projections.gatewayapi.options import TranslateOptions
     help="Apply EnvoyPatchPolicies to the generated xDS (off: they are reported Disabled).",
 )
 @click.option(
+    "--delivery-retention",
+    default="7d",
+    show_default=True,
+    help="How long to keep the delivery audit (xDS sent to each Envoy, ACK/NACK), e.g. 7d, 12h; 0 turns it off.",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 def serve_command(
@@ -93,6 +100,7 @@ def serve_command(
     ratelimit_address: str,
     redis_key_prefix: str,
     enable_envoy_patch_policy: bool,
+    delivery_retention: str,
     log_level: str,
 ) -> None:
     """Run the daemon: fold the event log and serve xDS, rate limits and the admin API."""
@@ -111,5 +119,6 @@ def serve_command(
         ratelimit_address=host_port(ratelimit_address),
         redis_key_prefix=redis_key_prefix,
         translate=TranslateOptions(envoy_patch_policy=enable_envoy_patch_policy),
+        delivery_retention=None if delivery_retention.strip() == "0" else parse_duration(delivery_retention),
     )
     asyncio.run(serve(options))

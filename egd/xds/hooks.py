@@ -45,3 +45,24 @@ class XdsHooks:
     on_response: Callable[[StreamInfo, SentInfo], None] = _ignore
     on_ack: Callable[[StreamInfo, Acknowledgement], None] = _ignore
     on_nack: Callable[[StreamInfo, Acknowledgement], None] = _ignore
+
+
+def compose_hooks(*hooks: XdsHooks) -> XdsHooks:
+    """One `XdsHooks` that calls each of `hooks` in turn (e.g. metrics, then the delivery audit)."""
+
+    def each(name: str) -> Callable[..., None]:
+        callbacks = [getattr(h, name) for h in hooks if getattr(h, name) is not _ignore]
+
+        def call(*args: object) -> None:
+            for callback in callbacks:
+                callback(*args)
+
+        return call
+
+    return XdsHooks(
+        on_connect=each("on_connect"),
+        on_disconnect=each("on_disconnect"),
+        on_response=each("on_response"),
+        on_ack=each("on_ack"),
+        on_nack=each("on_nack"),
+    )

@@ -31,6 +31,8 @@ class XdsPublisher:
         self.metrics = metrics
         self.fleet = XdsFleet(settings)
         self._dirty: set[str] = set()
+        self.published_seq: dict[str, int] = {}
+        """Gateway -> the log sequence its resources now on the bus reflect (for the delivery audit)."""
         self._wake = asyncio.Event()
 
     def mark(self, changes: Changes) -> None:
@@ -55,6 +57,7 @@ class XdsPublisher:
             gateway = pipeline.translator.gateway(name)
             update = self.fleet.apply(gateway) if gateway is not None else self.fleet.remove(name)
             self.bus.publish(name, update.resources)
+            self.published_seq[name] = pipeline.state.last_seq
             self.metrics.xds_build_seconds.observe(time.perf_counter() - started)
             for policy, problem in update.patch_outcomes.items():
                 if problem is not None:

@@ -17,6 +17,8 @@ def metered_hooks(metrics: Metrics) -> XdsHooks:
     def on_response(stream: StreamInfo, sent: SentInfo) -> None:
         metrics.xds_responses.labels(stream.variant, short_type(sent.type_url)).inc()
         metrics.xds_response_bytes.labels(stream.variant, short_type(sent.type_url)).inc(sent.size)
+        metrics.xds_resources_sent.labels(stream.variant, short_type(sent.type_url)).inc(sent.resources)
+        metrics.xds_removals_sent.labels(stream.variant, short_type(sent.type_url)).inc(sent.removed)
 
     def on_ack(_: StreamInfo, ack: Acknowledgement) -> None:
         if ack.response is not None:

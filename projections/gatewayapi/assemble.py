@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from projections import ir
 from projections.gatewayapi.attached import GatewayRoutes
+from projections.gatewayapi.clienttraffic import ListenerClient, with_client
 from projections.gatewayapi.gateways import GatewayContext, ListenerContext
 from projections.gatewayapi.status import (
     GatewayStatus,
@@ -21,6 +22,7 @@ def assemble_gateway(
     gateway: GatewayContext,
     routes: GatewayRoutes,
     destinations: Mapping[str, ir.Destination],
+    clients: Mapping[str, ListenerClient] | None = None,
 ) -> tuple[ir.GatewayIR, GatewayStatus]:
     """`routes` holds every route attachment to this Gateway; `destinations` at least those they use."""
     prefix = f"{gateway.key.namespace}/{gateway.key.name}"
@@ -36,9 +38,13 @@ def assemble_gateway(
             continue
         programmed_any = True
         name = f"{prefix}/{listener.name}"
+        client = (clients or {}).get(listener.name)
+        settings = client.settings if client is not None else None
         if listener.protocol in ("HTTP", "HTTPS"):
             tls = ir.TLSConfig(certificates=listener.certificates) if listener.protocol == "HTTPS" else None
+            tls = with_client(tls, client)
             virtual_hosts = attached.virtual_hosts()
+            filters = tuple(sorted({f for v in virtual_hosts for f in v.filters}))
             http.append(
                 ir.hashed(
                     ir.HTTPListener(
@@ -50,6 +56,8 @@ def assemble_gateway(
                         virtual_hosts=virtual_hosts,
                         rate_limit_types=tuple(sorted({t for v in virtual_hosts for t in v.rate_limit_types})),
                         security_filters=merge_filters([v.security_filters for v in virtual_hosts]),
+                        filters=filters,
+                        client=settings,
                     )
                 )
             )
@@ -62,8 +70,11 @@ def assemble_gateway(
                         address=address,
                         port=listener.port,
                         hostname=listener.hostname,
-                        tls=ir.TLSConfig(certificates=listener.certificates) if listener.certificates else None,
+                        tls=with_client(
+                            ir.TLSConfig(certificates=listener.certificates) if listener.certificates else None, client
+                        ),
                         routes=attached.l4_routes(),
+                        client=settings,
                     )
                 )
             )
@@ -75,6 +86,7 @@ def assemble_gateway(
             l4=tuple(l4),
             destinations=tuple(destinations[name] for name in sorted(routes.destinations) if name in destinations),
             envoy_patches=gateway.envoy_patches,
+            cluster_variants=tuple(routes.variants[name] for name in sorted(routes.variants)),
         )
     )
     if gateway.accepted and programmed_any:

@@ -51,6 +51,7 @@ class ListenerRoutes:
                 continue
             ranked = sorted((r for rs in routes.values() for r in rs), key=lambda r: r.rank)
             types = sorted({r.route.rate_limit.type for r in ranked if r.route.rate_limit is not None})
+            filters = sorted({f for r in ranked for f in r.route.filters})
             self._vhosts[host] = ir.hashed(
                 ir.VirtualHost(
                     name=f"{self.name}/{host}",
@@ -58,6 +59,7 @@ class ListenerRoutes:
                     routes=tuple(r.route for r in ranked),
                     rate_limit_types=tuple(types),
                     security_filters=security_filters([r.route.security for r in ranked if r.route.security]),
+                    filters=tuple(filters),
                 )
             )
         self._dirty.clear()
@@ -74,6 +76,8 @@ class GatewayRoutes:
         self.prefix = f"{gateway.namespace}/{gateway.name}"
         self.listeners: dict[str, ListenerRoutes] = {}
         self.destinations: Counter[str] = Counter()
+        self._variants: Counter[str] = Counter()
+        self.variants: dict[str, ir.ClusterVariant] = {}
 
     def __bool__(self) -> bool:
         return bool(self.destinations) or any(listener.routes for listener in self.listeners.values())
@@ -87,6 +91,9 @@ class GatewayRoutes:
     def add(self, route: ResourceKey, attachment: Attachment) -> None:
         self.listener(attachment.listener).add(route, attachment)
         self.destinations.update(attachment.destinations)
+        for variant in attachment.variants:
+            self._variants[variant.name] += 1
+            self.variants[variant.name] = variant
 
     def remove(self, route: ResourceKey, attachment: Attachment) -> None:
         self.listener(attachment.listener).remove(route, attachment)
@@ -94,3 +101,8 @@ class GatewayRoutes:
         for name in attachment.destinations:
             if self.destinations[name] <= 0:
                 del self.destinations[name]
+        for variant in attachment.variants:
+            self._variants[variant.name] -= 1
+            if self._variants[variant.name] <= 0:
+                del self._variants[variant.name]
+                del self.variants[variant.name]

@@ -12,12 +12,12 @@ import msgspec
 
 from events.keys import ResourceKey
 from projections import ir
+from projections.gatewayapi.backendtls import upstream_tls
 from projections.gatewayapi.grants import reference_permitted
 from projections.gatewayapi.inputs import Reader
 from projections.resources.core import EndpointSlice, Service, ServicePort
 from projections.resources.envoygateway import GROUP as EG_GROUP
 from projections.resources.envoygateway import Backend
-from projections.resources.gatewayapi import BackendTLSPolicy
 from projections.resources.references import BackendRef
 
 
@@ -68,7 +68,7 @@ def resolve_backend(reader: Reader, route: ResourceKey, ref: BackendRef) -> Targ
 
 
 def build_destination(reader: Reader, target: Target) -> ir.Destination:
-    """The destination `target` names, with its current endpoints and attached BackendTLSPolicies."""
+    """The destination `target` names, with its current endpoints and the TLS of its BackendTLSPolicy."""
     if target.key.kind == "Backend":
         return ir.hashed(_backend_destination(reader, target))
     found = reader.model(target.key, Service)
@@ -90,7 +90,7 @@ def build_destination(reader: Reader, target: Target) -> ir.Destination:
             protocol=port.protocol,
             app_protocol=port.app_protocol,
             endpoints=endpoints,
-            policies=_backend_tls_policies(reader, target.key, port.name),
+            tls=upstream_tls(reader, target.key, port.name),
         )
     )
 
@@ -138,24 +138,6 @@ def _backend_destination(reader: Reader, target: Target) -> ir.Destination:
     return ir.Destination(
         name=target.name,
         app_protocol=app_protocol,
+        tls=upstream_tls(reader, target.key, None),
         endpoints=tuple(sorted(set(endpoints), key=lambda e: (e.address, e.port, e.type))),
     )
-
-
-def _backend_tls_policies(reader: Reader, service: ResourceKey, port_name: str | None) -> tuple[ir.AttachedPolicy, ...]:
-    attached = []
-    for resource in reader.listed("BackendTLSPolicy", service.namespace):
-        policy = resource.model
-        if not isinstance(policy, BackendTLSPolicy):
-            continue
-        if any(
-            ref.group == ""
-            and ref.kind == "Service"
-            and ref.name == service.name
-            and (ref.section_name is None or ref.section_name == port_name)
-            for ref in policy.spec.target_refs
-        ):
-            attached.append(
-                ir.AttachedPolicy(kind="BackendTLSPolicy", namespace=resource.key.namespace, name=resource.key.name)
-            )
-    return tuple(attached)

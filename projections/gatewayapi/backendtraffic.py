@@ -3,12 +3,33 @@ set on it. Each feature comes from the most specific policy that sets it."""
 
 from __future__ import annotations
 
+import base64
 import ipaddress
+import re
 from collections.abc import Sequence
 
+import msgspec
+
 from projections import ir
-from projections.gatewayapi.inputs import Resource
+from projections.gatewayapi.http import parse_duration
+from projections.gatewayapi.inputs import Reader, Resource
 from projections.resources.envoygateway import BackendTrafficPolicy
+from projections.resources.envoygateway.backendtrafficpolicy import BackendTrafficPolicySpec, FaultInjection
+from projections.resources.envoygateway.clienttrafficpolicy import HTTP2ClientSettings
+from projections.resources.envoygateway.cluster import (
+    ActiveHealthCheck,
+    ActiveHealthCheckPayload,
+    BackendConnection,
+    CircuitBreaker,
+    HealthCheck,
+    HTTP2Settings,
+    LoadBalancer,
+    PassiveHealthCheck,
+    ProxyProtocol,
+    Retry,
+    TCPKeepalive,
+    Timeout,
+)
 from projections.resources.envoygateway.ratelimit import RateLimitRule, RateLimitSpec
 
 BTP = "BackendTrafficPolicy"
@@ -75,3 +96,321 @@ def _rule(index: int, rule: RateLimitRule, shared: bool) -> ir.RateLimitRule:
         shadow_mode=bool(rule.shadow_mode),
         shared=rule.shared if rule.shared is not None else shared,
     )
+
+
+# --- traffic settings ----------------------------------------------------------------------------------------
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {"k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([EPTGMK]i|[EPTGMkK])?$")
+
+# Envoy Gateway's retryOn when a policy asks for retries without saying on what.
+DEFAULT_RETRY_ON = ("connect-failure", "refused-stream", "unavailable", "cancelled", "retriable-status-codes")
+DEFAULT_RETRY_STATUS = (503,)
+
+
+def parse_quantity(value: str | int) -> int:
+    """Bytes in a Kubernetes quantity (`32Ki`, `1M`, `1024`)."""
+    if isinstance(value, int):
+        return value
+    found = _QUANTITY.match(value)
+    if found is None:
+        raise ValueError(f"{value!r} is not a quantity")
+    number, suffix = found.groups()
+    scale = _BINARY.get(suffix or "") or _DECIMAL.get(suffix or "") or 1
+    return int(float(number) * scale)
+
+
+def _ms(text: str | None) -> int | None:
+    return parse_duration(text) if text is not None else None
+
+
+def check_backend_traffic(reader: Reader, policy: Resource) -> tuple[str, ...]:
+    """What egd cannot honour in a BackendTrafficPolicy (then it applies nowhere, as in Envoy Gateway)."""
+    return problems_of(policy)
+
+
+def problems_of(policy: Resource) -> tuple[str, ...]:
+    model = policy.model
+    if not isinstance(model, BackendTrafficPolicy):
+        return ()
+    spec = model.spec
+    problems = [
+        f"{name} is not supported by egd"
+        for name, value in (
+            ("mergeType", spec.merge_type),
+            ("compression", spec.compression),
+            ("compressor", spec.compressor),
+            ("responseOverride", spec.response_override),
+            ("requestBuffer", spec.request_buffer),
+            ("bandwidthLimit", spec.bandwidth_limit),
+            ("admissionControl", spec.admission_control),
+            ("telemetry", spec.telemetry),
+            ("httpUpgrade", spec.http_upgrade),
+            ("dns", spec.dns),
+            ("retry.numAttemptsPerPriority", spec.retry.num_attempts_per_priority if spec.retry else None),
+        )
+        if value
+    ]
+    balancer = spec.load_balancer
+    if balancer is not None:
+        if balancer.type == "BackendUtilization":
+            problems.append("loadBalancer type BackendUtilization is not supported by egd")
+        if balancer.zone_aware or balancer.endpoint_override:
+            problems.append("loadBalancer zoneAware and endpointOverride are not supported by egd")
+    if spec.routing_type == "Service":
+        problems.append("routingType Service is not supported by egd: it routes to endpoints")
+    for name, quantity in (
+        ("connection.bufferLimit", spec.connection.buffer_limit if spec.connection else None),
+        ("connection.socketBufferLimit", spec.connection.socket_buffer_limit if spec.connection else None),
+    ):
+        if quantity is not None:
+            try:
+                parse_quantity(quantity)
+            except ValueError:
+                problems.append(f"{name} {quantity!r} is not a quantity")
+    if spec.connection is not None and spec.connection.socket_buffer_limit is not None:
+        problems.append("connection.socketBufferLimit is not supported by egd")
+    return tuple(problems)
+
+
+class RouteTraffic(msgspec.Struct, frozen=True, kw_only=True):
+    """What BackendTrafficPolicies set on one route (route-level fields) and its clusters."""
+
+    retry: ir.Retry | None = None
+    fault: ir.Fault | None = None
+    hash_policy: ir.HashPolicy | None = None
+    request_timeout_ms: int | None = None
+    max_stream_duration_ms: int | None = None
+    cluster: ir.ClusterSettings | None = None
+
+
+def _first(candidates: Sequence[BackendTrafficPolicySpec], field: str) -> object | None:
+    for spec in candidates:
+        value: object | None = getattr(spec, field)
+        if value is not None:
+            return value
+    return None
+
+
+def route_traffic(candidates: Sequence[Resource]) -> RouteTraffic:
+    """The traffic settings of a route from its policies, most specific first; each top-level field of the
+    policy (loadBalancer, retry, timeout...) comes from the most specific policy that sets it."""
+    specs = [p.model.spec for p in candidates if isinstance(p.model, BackendTrafficPolicy) and not problems_of(p)]
+    if not specs:
+        return RouteTraffic()
+    balancer = _first(specs, "load_balancer")
+    retry = _first(specs, "retry")
+    timeout = _first(specs, "timeout")
+    fault = _first(specs, "fault_injection")
+    assert balancer is None or isinstance(balancer, LoadBalancer)
+    assert retry is None or isinstance(retry, Retry)
+    assert timeout is None or isinstance(timeout, Timeout)
+    assert fault is None or isinstance(fault, FaultInjection)
+    http_timeout = timeout.http if timeout is not None else None
+    cluster = _cluster_settings(specs, balancer, timeout)
+    return RouteTraffic(
+        retry=_retry(retry) if retry is not None else None,
+        fault=_fault(fault) if fault is not None else None,
+        hash_policy=_hash_policy(balancer),
+        request_timeout_ms=_ms(http_timeout.request_timeout) if http_timeout else None,
+        max_stream_duration_ms=_ms(http_timeout.max_stream_duration) if http_timeout else None,
+        cluster=cluster,
+    )
+
+
+def _retry(retry: Retry) -> ir.Retry:
+    triggers: tuple[str, ...] = DEFAULT_RETRY_ON
+    codes: tuple[int, ...] = DEFAULT_RETRY_STATUS
+    if retry.retry_on is not None:
+        triggers = retry.retry_on.triggers
+        codes = retry.retry_on.http_status_codes
+        if codes and "retriable-status-codes" not in triggers:
+            triggers = (*triggers, "retriable-status-codes")
+    per_retry = retry.per_retry
+    back_off = per_retry.back_off if per_retry is not None else None
+    return ir.Retry(
+        num_retries=retry.num_retries if retry.num_retries is not None else 2,
+        retry_on=triggers,
+        status_codes=codes,
+        per_try_timeout_ms=_ms(per_retry.timeout) if per_retry is not None else None,
+        backoff_base_ms=_ms(back_off.base_interval) if back_off is not None else None,
+        backoff_max_ms=_ms(back_off.max_interval) if back_off is not None else None,
+    )
+
+
+def _fault(fault: FaultInjection) -> ir.Fault:
+    delay = abort = None
+    if fault.delay is not None:
+        delay_ms = _ms(fault.delay.fixed_delay) or 0
+        percentage = fault.delay.percentage if fault.delay.percentage is not None else 100.0
+        delay = ir.FaultDelay(fixed_delay_ms=delay_ms, percentage=percentage)
+    if fault.abort is not None:
+        percentage = fault.abort.percentage if fault.abort.percentage is not None else 100.0
+        abort = ir.FaultAbort(
+            http_status=fault.abort.http_status, grpc_status=fault.abort.grpc_status, percentage=percentage
+        )
+    return ir.Fault(delay=delay, abort=abort)
+
+
+def _hash_policy(balancer: LoadBalancer | None) -> ir.HashPolicy | None:
+    if balancer is None or balancer.type != "ConsistentHash" or balancer.consistent_hash is None:
+        return None
+    spec = balancer.consistent_hash
+    if spec.type == "SourceIP":
+        return ir.HashPolicy(source_ip=True)
+    if spec.type == "Header" and spec.header is not None:
+        return ir.HashPolicy(headers=(spec.header.name,))
+    if spec.type == "Headers":
+        return ir.HashPolicy(headers=tuple(h.name for h in spec.headers))
+    if spec.type == "QueryParams":
+        return ir.HashPolicy(query_params=tuple(q.name for q in spec.query_params))
+    if spec.type == "Cookie" and spec.cookie is not None:
+        cookie = ir.HashCookie(
+            name=spec.cookie.name,
+            ttl_ms=_ms(spec.cookie.ttl),
+            attributes=tuple(sorted(spec.cookie.attributes.items())),
+        )
+        return ir.HashPolicy(cookie=cookie)
+    return None
+
+
+def _cluster_settings(
+    specs: Sequence[BackendTrafficPolicySpec], balancer: LoadBalancer | None, timeout: Timeout | None
+) -> ir.ClusterSettings | None:
+    breaker = _first(specs, "circuit_breaker")
+    health = _first(specs, "health_check")
+    connection = _first(specs, "connection")
+    keepalive = _first(specs, "tcp_keepalive")
+    proxy_protocol = _first(specs, "proxy_protocol")
+    http2 = _first(specs, "http2")
+    use_client_protocol = _first(specs, "use_client_protocol")
+    assert breaker is None or isinstance(breaker, CircuitBreaker)
+    assert health is None or isinstance(health, HealthCheck)
+    assert connection is None or isinstance(connection, BackendConnection)
+    assert keepalive is None or isinstance(keepalive, TCPKeepalive)
+    assert proxy_protocol is None or isinstance(proxy_protocol, ProxyProtocol)
+    assert http2 is None or isinstance(http2, HTTP2Settings)
+    tcp_timeout = timeout.tcp if timeout is not None else None
+    http_timeout = timeout.http if timeout is not None else None
+    settings = ir.ClusterSettings(
+        load_balancer=_load_balancer(balancer),
+        connect_timeout_ms=_ms(tcp_timeout.connect_timeout) if tcp_timeout else None,
+        idle_timeout_ms=_ms(http_timeout.connection_idle_timeout) if http_timeout else None,
+        max_connection_duration_ms=_ms(http_timeout.max_connection_duration) if http_timeout else None,
+        circuit_breaker=_circuit_breaker(breaker) if breaker is not None else None,
+        active_health_check=_active(health.active) if health is not None and health.active else None,
+        outlier_detection=_passive(health.passive) if health is not None and health.passive else None,
+        panic_threshold=health.panic_threshold if health is not None else None,
+        buffer_limit_bytes=(
+            parse_quantity(connection.buffer_limit)
+            if connection is not None and connection.buffer_limit is not None
+            else None
+        ),
+        tcp_keepalive=tcp_keepalive(keepalive),
+        proxy_protocol=proxy_protocol.version if proxy_protocol is not None else None,
+        http2=http2_settings(http2),
+        use_client_protocol=bool(use_client_protocol),
+    )
+    return settings if settings != ir.ClusterSettings() else None
+
+
+def _load_balancer(balancer: LoadBalancer | None) -> ir.LoadBalancer | None:
+    if balancer is None:
+        return None
+    table_size = balancer.consistent_hash.table_size if balancer.consistent_hash is not None else None
+    window = _ms(balancer.slow_start.window) if balancer.slow_start is not None else None
+    return ir.LoadBalancer(type=balancer.type, table_size=table_size, slow_start_window_ms=window)
+
+
+def _circuit_breaker(breaker: CircuitBreaker) -> ir.CircuitBreaker:
+    return ir.CircuitBreaker(
+        max_connections=breaker.max_connections,
+        max_pending_requests=breaker.max_pending_requests,
+        max_parallel_requests=breaker.max_parallel_requests,
+        max_parallel_retries=breaker.max_parallel_retries,
+        max_requests_per_connection=breaker.max_requests_per_connection,
+        per_endpoint_max_connections=breaker.per_endpoint.max_connections if breaker.per_endpoint else None,
+    )
+
+
+def _payload(payload: ActiveHealthCheckPayload | None) -> ir.HealthPayload | None:
+    if payload is None:
+        return None
+    if payload.type == "Binary" and payload.binary is not None:
+        return ir.HealthPayload(binary_hex=base64.b64decode(payload.binary).hex())
+    return ir.HealthPayload(text=payload.text or "")
+
+
+def _active(active: ActiveHealthCheck) -> ir.ActiveHealthCheck:
+    http = active.http
+    tcp = active.tcp
+    return ir.ActiveHealthCheck(
+        type=active.type,
+        timeout_ms=_ms(active.timeout) or 1000,
+        interval_ms=_ms(active.interval) or 3000,
+        unhealthy_threshold=active.unhealthy_threshold or 3,
+        healthy_threshold=active.healthy_threshold or 1,
+        path=http.path if http is not None else None,
+        hostname=http.hostname if http is not None else None,
+        method=http.method if http is not None else None,
+        expected_statuses=(http.expected_statuses or (200,)) if http is not None else (),
+        expected_response=_payload(http.expected_response) if http is not None else None,
+        send=_payload(tcp.send) if tcp is not None else None,
+        receive=_payload(tcp.receive) if tcp is not None else None,
+        grpc_service=active.grpc.service if active.grpc is not None else None,
+    )
+
+
+def _passive(passive: PassiveHealthCheck) -> ir.OutlierDetection:
+    return ir.OutlierDetection(
+        split_external_local_origin_errors=bool(passive.split_external_local_origin_errors),
+        interval_ms=_ms(passive.interval),
+        consecutive_local_origin_failures=passive.consecutive_local_origin_failures,
+        consecutive_gateway_errors=passive.consecutive_gateway_errors,
+        consecutive_5xx=passive.consecutive_5xx_errors,
+        base_ejection_time_ms=_ms(passive.base_ejection_time),
+        max_ejection_percent=passive.max_ejection_percent,
+    )
+
+
+def tcp_keepalive(keepalive: TCPKeepalive | None) -> ir.TCPKeepalive | None:
+    if keepalive is None:
+        return None
+    idle = _ms(keepalive.idle_time)
+    interval = _ms(keepalive.interval)
+    return ir.TCPKeepalive(
+        probes=keepalive.probes,
+        idle_time_s=idle // 1000 if idle is not None else None,
+        interval_s=interval // 1000 if interval is not None else None,
+    )
+
+
+def http2_settings(http2: HTTP2Settings | HTTP2ClientSettings | None) -> ir.HTTP2Settings | None:
+    if http2 is None:
+        return None
+    stream = http2.initial_stream_window_size
+    connection = http2.initial_connection_window_size
+    return ir.HTTP2Settings(
+        initial_stream_window_size=parse_quantity(stream) if stream is not None else None,
+        initial_connection_window_size=parse_quantity(connection) if connection is not None else None,
+        max_concurrent_streams=http2.max_concurrent_streams,
+        terminate_stream_on_invalid_message=http2.on_invalid_message == "TerminateStream",
+    )
+
+
+def cluster_variants(
+    settings: ir.ClusterSettings, destinations: Sequence[str], grpc: bool
+) -> tuple[str, tuple[ir.ClusterVariant, ...]]:
+    """The settings id of `settings` (a stable content hash) and one cluster variant per destination."""
+    settings_id = ir.content_hash(settings)[:12]
+    suffix = "/h2" if grpc else ""
+    variants = tuple(
+        ir.hashed(
+            ir.ClusterVariant(
+                name=f"{destination}/{settings_id}{suffix}", destination=destination, settings=settings, http2=grpc
+            )
+        )
+        for destination in sorted(set(destinations))
+    )
+    return settings_id, variants

@@ -14,7 +14,13 @@ from events.keys import ResourceKey
 from projections import ir
 from projections.gatewayapi.attachment import Attached, Refusal, attach, gateway_key
 from projections.gatewayapi.backends import Problem, Target, resolve_backend
-from projections.gatewayapi.backendtraffic import BTP, effective_rate_limit
+from projections.gatewayapi.backendtraffic import (
+    BTP,
+    RouteTraffic,
+    cluster_variants,
+    effective_rate_limit,
+    route_traffic,
+)
 from projections.gatewayapi.gateways import GatewayContext
 from projections.gatewayapi.http import CompiledRoute, RankedRoute, compile_grpc_route, compile_http_route
 from projections.gatewayapi.inputs import Reader, Resource
@@ -58,6 +64,7 @@ class Attachment(msgspec.Struct, frozen=True, kw_only=True):
     http: tuple[RankedRoute, ...] = ()
     l4: ir.L4Route | None = None
     destinations: tuple[str, ...] = ()
+    variants: tuple[ir.ClusterVariant, ...] = ()  # clusters with a BackendTrafficPolicy's settings
 
 
 class RouteResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -188,24 +195,59 @@ def _attachment(
         )
     http: list[RankedRoute] = []
     destinations = set()
-    rate_limit = effective_rate_limit(policies.candidates(BTP, attached.listener.name))
+    candidates = policies.candidates(BTP, attached.listener.name)
+    rate_limit = effective_rate_limit(candidates)
+    traffic = route_traffic(candidates)
     fail_closed = security is not None and bool(security.problems)
     granted = security.security if security is not None else None
-    for hostname in attached.hostnames:
-        for ranked in compiled.routes:
-            route = msgspec.structs.replace(ranked.route, hostname=hostname, rate_limit=rate_limit, security=granted)
-            if fail_closed:  # a SecurityPolicy that cannot be honoured: answer 500 rather than let everyone in
-                route = msgspec.structs.replace(
-                    route, backends=(), invalid_backend_weight=0, mirrors=(), redirect=None, direct_response=_DENIED
-                )
-            http.append(RankedRoute(rank=ranked.rank, route=ir.hashed(route)))
-    for ranked in compiled.routes if not fail_closed else ():
-        destinations.update(b.destination for b in ranked.route.backends)
-        destinations.update(m.destination for m in ranked.route.mirrors)
+    variants: dict[str, ir.ClusterVariant] = {}
+    templates = []
+    for ranked in compiled.routes:
+        route = msgspec.structs.replace(ranked.route, rate_limit=rate_limit, security=granted)
+        if fail_closed:  # a SecurityPolicy that cannot be honoured: answer 500 rather than let everyone in
+            route = msgspec.structs.replace(
+                route, backends=(), invalid_backend_weight=0, mirrors=(), redirect=None, direct_response=_DENIED
+            )
+        else:
+            route = _with_traffic(route, traffic, variants)
+        templates.append((ranked.rank, route))
+        destinations.update(b.destination for b in route.backends)
+        destinations.update(m.destination for m in route.mirrors)
     if granted is not None and granted.ext_auth is not None:
         destinations.add(granted.ext_auth.destination)
+    for hostname in attached.hostnames:
+        for rank, template in templates:
+            http.append(RankedRoute(rank=rank, route=ir.hashed(msgspec.structs.replace(template, hostname=hostname))))
     return Attachment(
-        gateway=gateway, listener=attached.listener.name, http=tuple(http), destinations=tuple(sorted(destinations))
+        gateway=gateway,
+        listener=attached.listener.name,
+        http=tuple(http),
+        destinations=tuple(sorted(destinations)),
+        variants=tuple(variants[name] for name in sorted(variants)),
+    )
+
+
+def _with_traffic(route: ir.HTTPRoute, traffic: RouteTraffic, variants: dict[str, ir.ClusterVariant]) -> ir.HTTPRoute:
+    """`route` with what BackendTrafficPolicies set on it; the cluster variants its backends need go to
+    `variants`."""
+    if traffic == RouteTraffic():
+        return route
+    request_timeout = traffic.request_timeout_ms
+    if route.timeouts is not None and route.timeouts.request_ms is not None:
+        request_timeout = None  # the route's own timeout wins
+    settings_id = None
+    if traffic.cluster is not None and route.backends:
+        settings_id, found = cluster_variants(traffic.cluster, [b.destination for b in route.backends], route.grpc)
+        variants.update((v.name, v) for v in found)
+    return msgspec.structs.replace(
+        route,
+        retry=traffic.retry,
+        fault=traffic.fault,
+        hash_policy=traffic.hash_policy,
+        request_timeout_ms=request_timeout,
+        max_stream_duration_ms=traffic.max_stream_duration_ms,
+        cluster_settings=settings_id,
+        filters=tuple(sorted({*route.filters, "fault"})) if traffic.fault is not None else route.filters,
     )
 
 

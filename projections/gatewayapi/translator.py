@@ -9,7 +9,8 @@ Translation is split into units, each a pure function of what it reads through a
     policy     any policy kind (+ its targets, rival policies, the routes that override it, the Gateways
                using a backend it targets)                            -> its status
     patch      EnvoyPatchPolicy (+ its Gateway)                       -> its status (Accepted)
-    dest       Service + EndpointSlices, or Backend                   -> Destination (endpoints)
+    client     Gateway's ClientTrafficPolicies (+ CA certificates)   -> per listener ClientSettings
+    dest       Service + EndpointSlices, or Backend (+ BackendTLSPolicy, CA certificates) -> Destination
     assemble   GatewayContext + attached RouteResults + Destinations  -> GatewayIR and Gateway status
 
 The index maps every token a unit read (an object's key, a (kind, namespace) listing, a Service's
@@ -33,12 +34,15 @@ from projections import ir
 from projections.gatewayapi.assemble import assemble_gateway
 from projections.gatewayapi.attached import GatewayRoutes
 from projections.gatewayapi.backends import Target, build_destination
+from projections.gatewayapi.backendtls import check_backend_tls
+from projections.gatewayapi.backendtraffic import check_backend_traffic
+from projections.gatewayapi.clienttraffic import ListenerClient, check_client_traffic, gateway_clients
 from projections.gatewayapi.gateways import GatewayContext, gateway_class_status, gateway_context
 from projections.gatewayapi.inputs import Inputs, Reader, Resource, Token, resource_tokens
 from projections.gatewayapi.options import TranslateOptions
 from projections.gatewayapi.patches import KIND as PATCH_KIND
 from projections.gatewayapi.patches import gateway_patches, patch_policy_status
-from projections.gatewayapi.policies import PolicyHooks, policy_status
+from projections.gatewayapi.policies import Check, PolicyHooks, policy_status
 from projections.gatewayapi.policykinds import POLICY_KINDS
 from projections.gatewayapi.routes import ROUTE_KINDS, RouteResult, translate_route
 from projections.gatewayapi.security import KIND as SECURITY
@@ -46,7 +50,15 @@ from projections.gatewayapi.security import security_problems
 from projections.gatewayapi.status import Status
 from projections.gatewayapi.transitions import stamp
 
-# ("class" | "gateway" | "route" | "policy" | "patch" | "assemble", ResourceKey) or ("dest", name)
+# What each policy kind's status reports it cannot honour (see `policies`).
+CHECKS: dict[str, Check] = {
+    "BackendTrafficPolicy": check_backend_traffic,
+    "BackendTLSPolicy": check_backend_tls,
+    "ClientTrafficPolicy": check_client_traffic,
+    SECURITY: security_problems,
+}
+
+# ("class" | "gateway" | "client" | "route" | "policy" | "patch" | "assemble", ResourceKey) or ("dest", name)
 Unit = tuple[str, Any]
 
 
@@ -90,11 +102,9 @@ class Translator:
         # Service or Backend -> {gateway: how many of its routes' attachments use it} (backend policies' ancestors)
         self._backend_users: dict[ResourceKey, Counter[ResourceKey]] = {}
         self._hooks = PolicyHooks(
-            gateways=self._context,
-            overrides=self._overridden,
-            backend_users=self._using_backend,
-            checks={SECURITY: security_problems},
+            gateways=self._context, overrides=self._overridden, backend_users=self._using_backend, checks=CHECKS
         )
+        self._clients: dict[ResourceKey, dict[str, ListenerClient]] = {}  # gateway -> listener -> CTP settings
         self._targets: dict[str, Target] = {}
         self._destinations: dict[str, ir.Destination] = {}
         self._dest_users: dict[str, set[ResourceKey]] = defaultdict(set)  # destination -> gateways
@@ -171,7 +181,11 @@ class Translator:
         for key in sorted(dirty.pop("gateway", ())):
             if self._run_gateway(key):
                 dirty["assemble"].add(key)
+                dirty["client"].add(key)
                 self._wake({("gw", key)}, dirty)
+        for key in sorted(dirty.pop("client", ())):
+            if self._run_client(key):
+                dirty["assemble"].add(key)
         for key in sorted(dirty.pop("route", ())):
             self._run_route(key, dirty, changed_status)
         for key in sorted(dirty.pop("policy", ())):
@@ -239,6 +253,20 @@ class Translator:
             self._contexts.pop(key, None)
         else:
             self._contexts[key] = context
+        return True
+
+    def _run_client(self, key: ResourceKey) -> bool:
+        """The ClientTrafficPolicy settings of a Gateway's listeners; whether they changed."""
+        context = self._contexts.get(key)
+        reader = Reader(self.inputs)
+        clients = gateway_clients(reader, key, tuple(x.name for x in context.listeners)) if context else {}
+        self._record(("client", key), reader if context is not None else None)
+        if self._clients.get(key, {}) == clients:
+            return False
+        if clients:
+            self._clients[key] = clients
+        else:
+            self._clients.pop(key, None)
         return True
 
     def _context(self, reader: Reader, key: ResourceKey) -> GatewayContext | None:
@@ -383,7 +411,7 @@ class Translator:
             if dest not in self._destinations:
                 self._run_destination(dest)
         previous = self._irs.get(name)
-        gateway_ir, status = assemble_gateway(context, attached, self._destinations)
+        gateway_ir, status = assemble_gateway(context, attached, self._destinations, self._clients.get(key, {}))
         self._use_destinations(key, set(attached.destinations))
         self._set_status(key, status, changed)
         if previous is None or previous.hash != gateway_ir.hash:

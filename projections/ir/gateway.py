@@ -38,6 +38,58 @@ class Certificate(IRStruct, frozen=True, kw_only=True):
 
 class TLSConfig(IRStruct, frozen=True, kw_only=True):
     certificates: tuple[Certificate, ...] = ()
+    # ClientTrafficPolicy's tls: versions (`1.2`...), ciphers, ALPN; client certificates (mTLS) must chain to
+    # `client_ca` (PEM), unless `client_optional`
+    min_version: str | None = None
+    max_version: str | None = None
+    ciphers: tuple[str, ...] = ()
+    ecdh_curves: tuple[str, ...] = ()
+    signature_algorithms: tuple[str, ...] = ()
+    alpn_protocols: tuple[str, ...] | None = None  # None: the default for the listener's protocol
+    client_ca: str | None = None
+    client_optional: bool = False
+
+
+class UpstreamTLS(IRStruct, frozen=True, kw_only=True):
+    """TLS from Envoy to a destination (BackendTLSPolicy): the server name to send and verify, and the CA
+    certificates (PEM) its certificate must chain to, or the system's."""
+
+    sni: str
+    ca_certificate: str | None = None
+    system_ca: bool = False
+    subject_alt_names: tuple[tuple[str, str], ...] = ()  # (Hostname | URI, value); default: the SNI
+    policy: str = ""  # `<namespace>/<name>` of the BackendTLSPolicy
+
+
+class ClientSettings(IRStruct, frozen=True, kw_only=True):
+    """How a listener treats its clients (ClientTrafficPolicy). `policy` is `<namespace>/<name>`."""
+
+    policy: str
+    tcp_keepalive: TCPKeepalive | None = None
+    proxy_protocol: bool = False
+    proxy_protocol_optional: bool = False
+    connection_limit: int | None = None
+    buffer_limit_bytes: int | None = None
+    idle_timeout_ms: int | None = None  # HTTP connection idle, or TCP proxy idle
+    request_received_timeout_ms: int | None = None
+    stream_idle_timeout_ms: int | None = None
+    preserve_header_case: bool = False
+    http10: bool = False
+    http10_default_host: str | None = None
+    enable_trailers: bool = False
+    http2: HTTP2Settings | None = None
+    http3: bool = False
+    escaped_slashes_action: str | None = None
+    merge_slashes: bool = True
+    xff_num_trusted_hops: int | None = None
+    xff_trusted_cidrs: tuple[str, ...] = ()
+    custom_client_ip_header: str | None = None
+    early_request_headers: HeaderModifier | None = None
+    late_response_headers: HeaderModifier | None = None
+    enable_envoy_headers: bool = False
+    with_underscores_action: str | None = None
+    preserve_request_id: bool = False
+    health_check_path: str | None = None
 
 
 class PathMatch(IRStruct, frozen=True, kw_only=True):
@@ -150,6 +202,137 @@ class RateLimit(IRStruct, frozen=True, kw_only=True):
     rules: tuple[RateLimitRule, ...] = ()
 
 
+# --- BackendTrafficPolicy ------------------------------------------------------------------------------------
+
+
+class HashCookie(IRStruct, frozen=True, kw_only=True):
+    name: str
+    ttl_ms: int | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+
+
+class HashPolicy(IRStruct, frozen=True, kw_only=True):
+    """Consistent hashing of a route's requests: by client address, header values, a cookie or query params."""
+
+    source_ip: bool = False
+    headers: tuple[str, ...] = ()
+    cookie: HashCookie | None = None
+    query_params: tuple[str, ...] = ()
+
+
+class Retry(IRStruct, frozen=True, kw_only=True):
+    num_retries: int = 2
+    retry_on: tuple[str, ...] = ()  # Envoy's x-envoy-retry-on (and grpc-retry-on) words
+    status_codes: tuple[int, ...] = ()
+    per_try_timeout_ms: int | None = None
+    backoff_base_ms: int | None = None
+    backoff_max_ms: int | None = None
+
+
+class FaultDelay(IRStruct, frozen=True, kw_only=True):
+    fixed_delay_ms: int
+    percentage: float = 100.0
+
+
+class FaultAbort(IRStruct, frozen=True, kw_only=True):
+    http_status: int | None = None
+    grpc_status: int | None = None
+    percentage: float = 100.0
+
+
+class Fault(IRStruct, frozen=True, kw_only=True):
+    delay: FaultDelay | None = None
+    abort: FaultAbort | None = None
+
+
+class LoadBalancer(IRStruct, frozen=True, kw_only=True):
+    type: str  # RoundRobin, LeastRequest, Random, ConsistentHash
+    table_size: int | None = None  # ConsistentHash (Maglev)
+    slow_start_window_ms: int | None = None
+
+
+class CircuitBreaker(IRStruct, frozen=True, kw_only=True):
+    max_connections: int | None = None
+    max_pending_requests: int | None = None
+    max_parallel_requests: int | None = None
+    max_parallel_retries: int | None = None
+    max_requests_per_connection: int | None = None
+    per_endpoint_max_connections: int | None = None
+
+
+class HealthPayload(IRStruct, frozen=True, kw_only=True):
+    text: str | None = None  # plain text (hex-encoded for Envoy by the xDS stage)
+    binary_hex: str | None = None
+
+
+class ActiveHealthCheck(IRStruct, frozen=True, kw_only=True):
+    type: str  # HTTP, TCP, GRPC
+    timeout_ms: int = 1000
+    interval_ms: int = 3000
+    unhealthy_threshold: int = 3
+    healthy_threshold: int = 1
+    path: str | None = None
+    hostname: str | None = None
+    method: str | None = None
+    expected_statuses: tuple[int, ...] = ()
+    expected_response: HealthPayload | None = None
+    send: HealthPayload | None = None
+    receive: HealthPayload | None = None
+    grpc_service: str | None = None
+
+
+class OutlierDetection(IRStruct, frozen=True, kw_only=True):
+    split_external_local_origin_errors: bool = False
+    interval_ms: int | None = None
+    consecutive_local_origin_failures: int | None = None
+    consecutive_gateway_errors: int | None = None
+    consecutive_5xx: int | None = None
+    base_ejection_time_ms: int | None = None
+    max_ejection_percent: int | None = None
+
+
+class TCPKeepalive(IRStruct, frozen=True, kw_only=True):
+    probes: int | None = None
+    idle_time_s: int | None = None
+    interval_s: int | None = None
+
+
+class HTTP2Settings(IRStruct, frozen=True, kw_only=True):
+    initial_stream_window_size: int | None = None
+    initial_connection_window_size: int | None = None
+    max_concurrent_streams: int | None = None
+    terminate_stream_on_invalid_message: bool = False
+
+
+class ClusterSettings(IRStruct, frozen=True, kw_only=True):
+    """How Envoy talks to a route's backends, from its BackendTrafficPolicy. Routes with settings reach their
+    destinations through clusters of their own, named by `ClusterVariant.name`."""
+
+    load_balancer: LoadBalancer | None = None
+    connect_timeout_ms: int | None = None
+    idle_timeout_ms: int | None = None
+    max_connection_duration_ms: int | None = None
+    circuit_breaker: CircuitBreaker | None = None
+    active_health_check: ActiveHealthCheck | None = None
+    outlier_detection: OutlierDetection | None = None
+    panic_threshold: int | None = None
+    buffer_limit_bytes: int | None = None
+    tcp_keepalive: TCPKeepalive | None = None
+    proxy_protocol: str | None = None  # V1, V2
+    http2: HTTP2Settings | None = None
+    use_client_protocol: bool = False
+
+
+class ClusterVariant(IRStruct, frozen=True, kw_only=True):
+    """A destination reached with settings of its own: one cluster, `<destination>/<settings id>[/h2]`."""
+
+    name: str
+    destination: str
+    settings: ClusterSettings
+    http2: bool = False
+    hash: str = ""
+
+
 class HTTPRoute(IRStruct, frozen=True, kw_only=True):
     name: str
     hostname: str
@@ -172,6 +355,13 @@ class HTTPRoute(IRStruct, frozen=True, kw_only=True):
     policies: tuple[AttachedPolicy, ...] = ()
     rate_limit: RateLimit | None = None
     security: Security | None = None  # the winning SecurityPolicy's
+    retry: Retry | None = None
+    fault: Fault | None = None
+    hash_policy: HashPolicy | None = None
+    request_timeout_ms: int | None = None  # BackendTrafficPolicy's, when the route sets no timeout itself
+    max_stream_duration_ms: int | None = None
+    cluster_settings: str | None = None  # the settings id of the ClusterVariants its backends go through
+    filters: tuple[str, ...] = ()  # optional HTTP filters the route needs in its connection manager (`fault`)
     hash: str = ""
 
 
@@ -181,6 +371,7 @@ class VirtualHost(IRStruct, frozen=True, kw_only=True):
     routes: tuple[HTTPRoute, ...] = ()  # in Gateway API precedence order: the first match wins
     rate_limit_types: tuple[str, ...] = ()  # the rate limit types (Global, Local) its routes use, sorted
     security_filters: SecurityFilters | None = None  # the security filters its routes use
+    filters: tuple[str, ...] = ()  # the union of its routes' `filters`, sorted
     hash: str = ""
 
 
@@ -194,6 +385,8 @@ class HTTPListener(IRStruct, frozen=True, kw_only=True):
     policies: tuple[AttachedPolicy, ...] = ()
     rate_limit_types: tuple[str, ...] = ()  # the union of its virtual hosts': which HTTP filters it needs
     security_filters: SecurityFilters | None = None  # the union of its virtual hosts'
+    filters: tuple[str, ...] = ()  # the union of its virtual hosts' optional HTTP filters
+    client: ClientSettings | None = None
     hash: str = ""
 
 
@@ -215,6 +408,7 @@ class L4Listener(IRStruct, frozen=True, kw_only=True):
     hostname: str | None = None
     tls: TLSConfig | None = None  # a TLS listener that terminates
     routes: tuple[L4Route, ...] = ()
+    client: ClientSettings | None = None
     hash: str = ""
 
 
@@ -231,6 +425,7 @@ class Destination(IRStruct, frozen=True, kw_only=True):
     app_protocol: str | None = None
     endpoints: tuple[Endpoint, ...] = ()
     policies: tuple[AttachedPolicy, ...] = ()
+    tls: UpstreamTLS | None = None
     hash: str = ""
 
 
@@ -254,13 +449,16 @@ class GatewayIR(IRStruct, frozen=True, kw_only=True):
     l4: tuple[L4Listener, ...] = ()
     destinations: tuple[Destination, ...] = ()
     envoy_patches: tuple[EnvoyPatch, ...] = ()  # in the order they apply: by policy priority, then name
+    cluster_variants: tuple[ClusterVariant, ...] = ()
     hash: str = ""
 
 
 _encoder = msgspec.json.Encoder(order="sorted")
 _gateway_decoder = msgspec.json.Decoder(GatewayIR)
 
-Hashable = TypeVar("Hashable", HTTPRoute, VirtualHost, HTTPListener, L4Route, L4Listener, Destination, GatewayIR)
+Hashable = TypeVar(
+    "Hashable", HTTPRoute, VirtualHost, HTTPListener, L4Route, L4Listener, Destination, ClusterVariant, GatewayIR
+)
 
 
 # The children of each piece: a parent's hash covers its own fields and its children's hashes, never their
@@ -300,6 +498,6 @@ _CHILDREN.update(
         VirtualHost: ("routes",),
         HTTPListener: ("virtual_hosts",),
         L4Listener: ("routes",),
-        GatewayIR: ("http", "l4", "destinations"),
+        GatewayIR: ("http", "l4", "destinations", "cluster_variants"),
     }
 )

@@ -105,7 +105,8 @@ class DeltaSubscription:
         """Names to answer even if the client is believed to hold them."""
         self.must_respond = False
         self.acked: dict[str, str] = {}
-        """name -> version the client ACKed (for status pages)."""
+        """name -> version the client ACKed, or reported holding in `initial_resource_versions` (for status
+        pages)."""
 
     def update(self, subscribe: Iterable[str], unsubscribe: Iterable[str], initial_versions: Mapping[str, str]) -> None:
         subscribe, unsubscribe = list(subscribe), list(unsubscribe)
@@ -113,6 +114,8 @@ class DeltaSubscription:
         self.started = True
         if first:
             self.held.update(initial_versions)
+            # What a reconnecting client reports holding, it accepted (from an earlier stream or server).
+            self.acked.update(initial_versions)
         if self.legacy_wildcard:
             if subscribe:
                 self.legacy_wildcard = False

@@ -18,8 +18,8 @@ import aiohttp
 from egd.natsserver import pick_free_port
 from tests.bench.conftest import ROUNDS, report
 from tests.egd.daemon import Daemon
+from tests.egd.serving import apply, gateway_documents, service_documents, start_backend, wait_for_body
 from tests.egd.test_ratelimit_envoy import policy_document, routes_documents
-from tests.egd.test_serve_envoy import apply, gateway_documents, service_documents, start_backend, wait_for_body
 from tests.egd.xds.envoy_process import run_envoy
 
 CHANGES = max(ROUNDS * 4, 20)

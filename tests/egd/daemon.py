@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from egd.datadir import DataDir
 from egd.natsserver import pick_free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +44,13 @@ class Daemon:
         self.extra = extra
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-serve.log"
+
+    @property
+    def nats_url(self) -> str:
+        """The NATS this daemon uses (recorded in its data dir while it runs)."""
+        url = DataDir(self.data_dir).read_nats_url()
+        assert url is not None, f"no running egd in {self.data_dir}"
+        return url
 
     @property
     def admin_url(self) -> str:

@@ -15,7 +15,7 @@ import pytest
 
 from egd.natsserver import NatsServerProcess, pick_free_port
 from tests.egd.daemon import Daemon, egd
-from tests.egd.test_serve_envoy import apply, gateway_documents, service_documents, start_backend, wait_for_body
+from tests.egd.serving import apply, gateway_documents, service_documents, start_backend, wait_for_body
 from tests.egd.xds.envoy_process import Envoy, run_envoy
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from egd.natsserver import pick_free_port
+from tests.egd import serving
 from tests.egd.daemon import Daemon, egd
+from tests.egd.serving import (
+    apply,
+    apply_here,
+    backend_refs,
+    bodies,
+    gateway_documents,
+    http_route,
+    path_match,
+    route_document,
+    service_documents,
+    wait_for,
+    wait_for_body,
+)
 from tests.egd.xds.envoy_process import run_envoy
 
 
@@ -25,96 +37,10 @@ def daemon(tmp_path: Path) -> Iterator[Daemon]:
     assert running.stop() == 0, running.log()
 
 
-async def start_backend(body: str) -> tuple[web.AppRunner, int]:
-    async def answer(request: web.Request) -> web.Response:
-        return web.Response(text=f"{body} {request.path}")
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", answer)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = pick_free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, port
-
-
 @pytest.fixture
 async def backends() -> AsyncIterator[dict[str, int]]:
-    runners = {name: await start_backend(name) for name in ("alpha", "beta")}
-    yield {name: port for name, (_, port) in runners.items()}
-    for runner, _ in runners.values():
-        await runner.cleanup()
-
-
-def service_documents(name: str, backend_port: int) -> str:
-    return f"""
-apiVersion: v1
-kind: Service
-metadata: {{name: {name}}}
-spec:
-  ports: [{{name: http, port: 80, targetPort: {backend_port}}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: {name}-1
-  labels: {{kubernetes.io/service-name: {name}}}
-addressType: IPv4
-endpoints: [{{addresses: ["127.0.0.1"], conditions: {{ready: true}}}}]
-ports: [{{name: http, port: {backend_port}}}]
-"""
-
-
-def gateway_documents(listener_port: int) -> str:
-    return f"""
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{name: eg}}
-spec: {{controllerName: gateway.envoyproxy.io/gatewayclass-controller}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: edge}}
-spec:
-  gatewayClassName: eg
-  addresses: [{{type: IPAddress, value: 127.0.0.1}}]
-  listeners: [{{name: http, protocol: HTTP, port: {listener_port}}}]
-"""
-
-
-def route_document(service: str, prefix: str = "/") -> str:
-    return f"""
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: web}}
-spec:
-  parentRefs: [{{name: edge}}]
-  rules:
-    - matches: [{{path: {{type: PathPrefix, value: {prefix}}}}}]
-      backendRefs: [{{name: {service}, port: 80}}]
-"""
-
-
-async def apply(daemon: Daemon, documents: str) -> None:
-    result = await asyncio.to_thread(egd, "apply", "-f", "-", "--data-dir", str(daemon.data_dir), stdin=documents)
-    assert result.returncode == 0, result.stderr
-
-
-async def wait_for_body(url: str, expected: str, *, within: float = 15.0) -> float:
-    """Seconds until `url` answers 200 with a body starting with `expected`."""
-    started = time.monotonic()
-    last = ""
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() - started < within:
-            try:
-                async with session.get(url) as response:
-                    last = f"{response.status} {await response.text()}"
-                    if response.status == 200 and last.startswith(f"200 {expected}"):
-                        return time.monotonic() - started
-            except aiohttp.ClientError as exc:
-                last = repr(exc)
-            await asyncio.sleep(0.01)
-    raise AssertionError(f"{url} never answered {expected!r} within {within}s; last: {last}")
+    async with serving.backends("alpha", "beta") as ports:
+        yield ports
 
 
 async def test_apply_reaches_envoy_and_traffic_follows_changes(
@@ -175,3 +101,115 @@ async def test_status_reports_a_missing_backend(daemon: Daemon) -> None:
     assert conditions["ResolvedRefs"] == ("False", "BackendNotFound")
     assert conditions["Accepted"] == ("True", "Accepted")
     assert parent["controllerName"] == "gateway.envoyproxy.io/gatewayclass-controller"
+
+
+async def test_route_changes_reach_a_running_envoy(daemon: Daemon, backends: dict[str, int], tmp_path: Path) -> None:
+    """New path, new header match, redirect, weighted split: each seen through the same Envoy process."""
+    listener_port = pick_free_port()
+    base = f"http://127.0.0.1:{listener_port}"
+    await apply(
+        daemon,
+        "---".join(
+            [
+                gateway_documents(listener_port),
+                service_documents("alpha", backends["alpha"]),
+                service_documents("beta", backends["beta"]),
+                route_document("alpha", "/shop"),
+            ]
+        ),
+    )
+    async with run_envoy(tmp_path, gateway="default/edge", xds_port=daemon.xds_port, node_id="envoy-1") as envoy:
+        started = (await envoy.admin("/server_info"))["uptime_current_epoch"]
+        await wait_for(f"{base}/shop/1", "alpha /shop/1")
+
+        # a new path: /store answers, /shop no longer does
+        await apply_here(daemon, route_document("alpha", "/store"))
+        await wait_for(f"{base}/store/1", "alpha /store/1")
+        await wait_for(f"{base}/shop/1", "", status=404)
+
+        # a header match sends matching requests to beta, the others still to alpha
+        pick = {"x-pick": "beta"}
+        await apply(
+            daemon,
+            http_route(
+                "web",
+                "edge",
+                [
+                    f"{path_match('/store', pick)}, {backend_refs({'beta': 1})}",
+                    f"{path_match('/store')}, {backend_refs({'alpha': 1})}",
+                ],
+            ),
+        )
+        await wait_for(f"{base}/store/2", "beta /store/2", headers=pick)
+        assert await bodies(f"{base}/store/2", 5) == {"alpha /store/2": 5}
+        assert await bodies(f"{base}/store/2", 5, headers={"x-pick": "gamma"}) == {"alpha /store/2": 5}
+
+        # a redirect
+        redirect = "filters: [{type: RequestRedirect, requestRedirect: {hostname: new.example.com, statusCode: 301}}]"
+        await apply(
+            daemon,
+            http_route(
+                "web",
+                "edge",
+                [f"{path_match('/old')}, {redirect}", f"{path_match('/store')}, {backend_refs({'alpha': 1})}"],
+            ),
+        )
+        await wait_for(f"{base}/old/page", "", status=301)
+        async with aiohttp.ClientSession() as session:
+            _, _, headers = await serving.answer(session, f"{base}/old/page")
+        location = headers["Location"]
+        assert location.startswith("http://new.example.com") and location.endswith("/old/page"), location
+
+        # a weighted split: both answer; re-weighted to beta alone, only beta answers
+        await apply(
+            daemon, http_route("web", "edge", [f"{path_match('/split')}, {backend_refs({'alpha': 1, 'beta': 1})}"])
+        )
+        await wait_for(f"{base}/split", "beta /split")
+        await wait_for(f"{base}/split", "alpha /split")
+        await apply(
+            daemon, http_route("web", "edge", [f"{path_match('/split')}, {backend_refs({'alpha': 0, 'beta': 1})}"])
+        )
+        await wait_for(f"{base}/split", "beta /split")
+        for _ in range(100):  # until the old split is gone (each of 20 in a row from beta)
+            if await bodies(f"{base}/split", 20) == {"beta /split": 20}:
+                break
+        else:
+            raise AssertionError("alpha still answers after being weighted 0")
+        assert (await bodies(f"{base}/old/page", 1)) == {"404": 1}
+
+        # the same Envoy all along: no restart, no hot restart
+        info = await envoy.admin("/server_info")
+        assert info["command_line_options"]["restart_epoch"] == 0
+        assert info["uptime_current_epoch"] >= started
+        stats = await envoy.admin("/stats?filter=rds.*update_rejected")
+        assert all(line.endswith(": 0") for line in stats.splitlines() if line), stats
+
+
+async def test_traffic_follows_endpoints_scaling_up_and_down(daemon: Daemon, tmp_path: Path) -> None:
+    hosts = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+    listener_port = pick_free_port()
+    url = f"http://127.0.0.1:{listener_port}/"
+    async with serving.backends_on_one_port(hosts) as port:
+        await apply(
+            daemon,
+            "---".join(
+                [gateway_documents(listener_port), service_documents("pool", port, hosts[:1]), route_document("pool")]
+            ),
+        )
+        async with run_envoy(tmp_path, gateway="default/edge", xds_port=daemon.xds_port, node_id="envoy-1"):
+            await wait_for(url, "127.0.0.1 /")
+            assert await bodies(url, 12) == {"127.0.0.1 /": 12}
+
+            # 1 -> 3 ready endpoints: round robin reaches all three
+            await apply_here(daemon, service_documents("pool", port, hosts))
+            for host in hosts:
+                await wait_for(url, f"{host} /")
+            assert set(await bodies(url, 30)) == {f"{host} /" for host in hosts}
+
+            # 3 -> 1: two endpoints stay listed but not ready; only the ready one answers
+            await apply_here(daemon, service_documents("pool", port, hosts[2:] + hosts[:2], ready=1))
+            for _ in range(100):
+                if await bodies(url, 15) == {"127.0.0.3 /": 15}:
+                    break
+            else:
+                raise AssertionError("endpoints that are no longer ready still get traffic")

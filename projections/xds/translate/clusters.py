@@ -1,21 +1,25 @@
-"""Destination -> Cluster (EDS, or STRICT_DNS for hostnames) and ClusterLoadAssignment."""
+"""Destination -> Cluster (EDS, or STRICT_DNS for hostnames; TLS per its BackendTLSPolicy; a variant per set of
+BackendTrafficPolicy settings) and ClusterLoadAssignment."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2, protocol_pb2
+from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
-from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
+from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import any_pb2, duration_pb2
 
 from projections import ir
+from projections.xds.translate.backendtraffic import apply_cluster_settings, http_protocol_options
 from projections.xds.translate.names import cluster_name
 
 CONNECT_TIMEOUT = duration_pb2.Duration(seconds=10)
 HTTP2_APP_PROTOCOLS = frozenset({"h2c", "kubernetes.io/h2c", "gateway.envoyproxy.io/h2c", "grpc"})
 _HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # BackendTLSPolicy's wellKnownCACertificates: System
 
 
 def ads_source() -> Any:
@@ -65,20 +69,40 @@ def build_load_assignment(destination: ir.Destination) -> Any:
     )
 
 
-def _http2_options() -> Any:
-    options = http_protocol_options_pb2.HttpProtocolOptions(
-        explicit_http_config=http_protocol_options_pb2.HttpProtocolOptions.ExplicitHttpConfig(
-            http2_protocol_options=protocol_pb2.Http2ProtocolOptions()
-        )
-    )
+def _packed(message: Any) -> Any:
     packed = any_pb2.Any()
-    packed.Pack(options)
+    packed.Pack(message)
     return packed
 
 
-def build_cluster(destination: ir.Destination, *, http2: bool = False) -> Any:
-    """The cluster for `destination`; `http2` for the variant gRPC routes use (named `<destination>/h2`)."""
-    cluster = cluster_pb2.Cluster(name=cluster_name(destination.name, http2=http2), connect_timeout=CONNECT_TIMEOUT)
+def _upstream_tls(tls: ir.UpstreamTLS, http2: bool) -> Any:
+    """TLS to the backend (BackendTLSPolicy): SNI, and its certificate verified against the CA for the name."""
+    validation = common_pb2.CertificateValidationContext(
+        trusted_ca=base_pb2.DataSource(inline_string=tls.ca_certificate)
+        if tls.ca_certificate is not None
+        else base_pb2.DataSource(filename=SYSTEM_CA_BUNDLE)
+    )
+    names = tls.subject_alt_names or (("Hostname", tls.sni),)
+    for kind, value in names:
+        matcher = string_pb2.StringMatcher(exact=value)
+        san_type = common_pb2.SubjectAltNameMatcher.URI if kind == "URI" else common_pb2.SubjectAltNameMatcher.DNS
+        validation.match_typed_subject_alt_names.append(
+            common_pb2.SubjectAltNameMatcher(san_type=san_type, matcher=matcher)
+        )
+    context = tls_pb2.UpstreamTlsContext(
+        sni=tls.sni,
+        common_tls_context=tls_pb2.CommonTlsContext(
+            validation_context=validation, alpn_protocols=["h2"] if http2 else []
+        ),
+    )
+    return base_pb2.TransportSocket(name="envoy.transport_sockets.tls", typed_config=_packed(context))
+
+
+def build_cluster(destination: ir.Destination, *, http2: bool = False, variant: ir.ClusterVariant | None = None) -> Any:
+    """The cluster for `destination`; `http2` for the variant gRPC routes use (named `<destination>/h2`);
+    `variant` for routes with a BackendTrafficPolicy's settings (named by the variant)."""
+    name = variant.name if variant is not None else cluster_name(destination.name, http2=http2)
+    cluster = cluster_pb2.Cluster(name=name, connect_timeout=CONNECT_TIMEOUT)
     if resolves_by_dns(destination):
         cluster.type = cluster_pb2.Cluster.STRICT_DNS
         cluster.dns_lookup_family = cluster_pb2.Cluster.V4_PREFERRED
@@ -87,6 +111,13 @@ def build_cluster(destination: ir.Destination, *, http2: bool = False) -> Any:
         cluster.type = cluster_pb2.Cluster.EDS
         cluster.eds_cluster_config.eds_config.CopyFrom(ads_source())
         cluster.eds_cluster_config.service_name = destination.name
-    if http2 or speaks_http2(destination):
-        cluster.typed_extension_protocol_options[_HTTP_PROTOCOL_OPTIONS].CopyFrom(_http2_options())
+    settings = variant.settings if variant is not None else None
+    h2 = http2 or speaks_http2(destination)
+    if destination.tls is not None:
+        cluster.transport_socket.CopyFrom(_upstream_tls(destination.tls, h2))
+    options = http_protocol_options(settings, http2=h2)
+    if options is not None:
+        cluster.typed_extension_protocol_options[_HTTP_PROTOCOL_OPTIONS].CopyFrom(options)
+    if settings is not None:
+        apply_cluster_settings(cluster, settings, http2=h2)
     return cluster

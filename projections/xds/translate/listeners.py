@@ -26,7 +26,14 @@ from xds.core.v3 import extension_pb2
 from xds.type.matcher.v3 import matcher_pb2
 
 from projections import ir
-from projections.ir.security import merge_filters
+from projections.ir.security import SecurityFilters, merge_filters
+from projections.xds.translate.backendtraffic import optional_http_filters
+from projections.xds.translate.clienttraffic import (
+    apply_connection_manager_settings,
+    apply_listener_settings,
+    apply_tls_settings,
+    connection_limit_filter,
+)
 from projections.xds.translate.clusters import ads_source
 from projections.xds.translate.names import INVALID_BACKEND_CLUSTER, cluster_name, listener_name
 from projections.xds.translate.ratelimits import XdsSettings, http_filters
@@ -66,6 +73,7 @@ def _http_filter_chain(
     tls: Any = None,
     server_names: Sequence[str] = (),
     filters: Sequence[Any] = (),
+    client: ir.ClientSettings | None = None,
 ) -> Any:
     manager = hcm.HttpConnectionManager(
         stat_prefix=_stat_prefix(route_configuration),
@@ -75,9 +83,14 @@ def _http_filter_chain(
             hcm.HttpFilter(name="envoy.filters.http.router", typed_config=_packed(router_pb2.Router())),
         ],
     )
+    if client is not None:
+        apply_connection_manager_settings(manager, client)
     chain = lc.FilterChain(
         name=name,
-        filters=[lc.Filter(name="envoy.filters.network.http_connection_manager", typed_config=_packed(manager))],
+        filters=[
+            *connection_limit_filter(client, _stat_prefix(name)),
+            lc.Filter(name="envoy.filters.network.http_connection_manager", typed_config=_packed(manager)),
+        ],
     )
     _secure(chain, tls, server_names)
     return chain
@@ -99,6 +112,7 @@ def _downstream_tls(config: ir.TLSConfig, *, http: bool) -> Any:
             alpn_protocols=["h2", "http/1.1"] if http else [],
         )
     )
+    apply_tls_settings(context, config)
     return _packed(context)
 
 
@@ -170,6 +184,21 @@ def rate_limit_types(listeners: Sequence[ir.HTTPListener]) -> tuple[str, ...]:
     return tuple(sorted({t for listener in listeners for t in listener.rate_limit_types}))
 
 
+def _http_filters(
+    optional: tuple[str, ...],
+    security: SecurityFilters | None,
+    rate_limits: tuple[str, ...],
+    gateway: str,
+    settings: XdsSettings,
+) -> list[Any]:
+    """A connection manager's HTTP filters in Envoy Gateway's order: fault, the security filters, rate limits,
+    the router. Traffic filters are named (`optional`), security filters carry listener-level configuration
+    (JWT providers, ext_authz services), so each keeps its own IR field."""
+    return (
+        optional_http_filters(optional) + security_http_filters(security) + http_filters(rate_limits, gateway, settings)
+    )
+
+
 def build_listener(
     group: SocketGroup, http_route_configuration: str, settings: XdsSettings | None = None
 ) -> Any | None:
@@ -179,17 +208,21 @@ def build_listener(
     settings = settings or XdsSettings()
     chains = _Chains()
     if group.http and chains.claim(()) is not None:
+        optional = tuple(sorted({f for x in group.http for f in x.filters}))
         security = merge_filters([x.security_filters for x in group.http])
-        filters = security_http_filters(security) + http_filters(rate_limit_types(group.http), group.gateway, settings)
-        chains.chains.append(_http_filter_chain(http_route_configuration, http_route_configuration, filters=filters))
+        filters = _http_filters(optional, security, rate_limit_types(group.http), group.gateway, settings)
+        client = next((x.client for x in group.http if x.client is not None), None)
+        chains.chains.append(
+            _http_filter_chain(http_route_configuration, http_route_configuration, filters=filters, client=client)
+        )
     for listener in group.https:
         names = chains.claim([listener.hostname] if listener.hostname else [])
         if names is not None and listener.tls is not None:
             tls = _downstream_tls(listener.tls, http=True)
-            filters = security_http_filters(listener.security_filters) + http_filters(
-                listener.rate_limit_types, group.gateway, settings
+            filters = _http_filters(
+                listener.filters, listener.security_filters, listener.rate_limit_types, group.gateway, settings
             )
-            chains.chains.append(_http_filter_chain(listener.name, listener.name, tls, names, filters))
+            chains.chains.append(_http_filter_chain(listener.name, listener.name, tls, names, filters, listener.client))
     for l4 in group.l4:
         _add_l4_chains(chains, l4)
     if not chains.chains:
@@ -201,6 +234,10 @@ def build_listener(
                 name="envoy.filters.listener.tls_inspector", typed_config=_packed(tls_inspector_pb2.TlsInspector())
             )
         )
+    clients = [x.client for x in (*group.http, *group.https)] + [x.client for x in group.l4]
+    client = next((c for c in clients if c is not None), None)
+    if client is not None:
+        apply_listener_settings(listener, client)
     return listener
 
 
@@ -218,6 +255,7 @@ def _add_l4_chains(chains: _Chains, l4: ir.L4Listener) -> None:
     names = chains.claim([l4.hostname] if l4.protocol == "TLS" and l4.hostname else [])
     if names is None:
         return
-    chain = lc.FilterChain(name=l4.name, filters=[_tcp_proxy(l4.name, l4.routes[0])])
+    filters = [*connection_limit_filter(l4.client, _stat_prefix(l4.name)), _tcp_proxy(l4.name, l4.routes[0])]
+    chain = lc.FilterChain(name=l4.name, filters=filters)
     _secure(chain, _downstream_tls(l4.tls, http=False) if l4.tls is not None else None, names)
     chains.chains.append(chain)

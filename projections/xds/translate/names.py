@@ -6,6 +6,8 @@
                            `<HTTPS listener name>`                  one per HTTPS listener (its own filter chain)
   Cluster                  `<destination name>`                     `service/<ns>/<svc>/<port>`, `backend/<ns>/<name>`
                            `<destination name>/h2`                  the same backend spoken to over HTTP/2 (gRPC routes)
+                           `<destination name>/<settings id>[/h2]`  with a BackendTrafficPolicy's cluster settings
+                                                                    (id: a content hash of the settings)
   ClusterLoadAssignment    `<destination name>`                     shared by both clusters of a destination
   Secret                   `<namespace>/<secret>`                   the IR certificate's name
 
@@ -28,5 +30,7 @@ def http_route_configuration_name(gateway: str, port: int) -> str:
     return f"{gateway}/http/{port}"
 
 
-def cluster_name(destination: str, *, http2: bool = False) -> str:
-    return destination + HTTP2_SUFFIX if http2 else destination
+def cluster_name(destination: str, *, http2: bool = False, settings: str | None = None) -> str:
+    """`settings`: the id of a route's BackendTrafficPolicy cluster settings (`ir.ClusterVariant.name`)."""
+    base = f"{destination}/{settings}" if settings is not None else destination
+    return base + HTTP2_SUFFIX if http2 else base

@@ -20,6 +20,7 @@ from google.protobuf import duration_pb2, wrappers_pb2
 
 from projections import ir
 from projections.xds.splice import field_record
+from projections.xds.translate.backendtraffic import FAULT_FILTER, apply_retry, fault_config, hash_policies
 from projections.xds.translate.names import INVALID_BACKEND_CLUSTER, cluster_name
 from projections.xds.translate.ratelimits import LOCAL_FILTER, local_rate_limit, route_rate_limits
 from projections.xds.translate.security import route_security_configs
@@ -137,7 +138,7 @@ def _forward(route: ir.HTTPRoute) -> Any:
     weights: dict[str, int] = {}
     for backend in route.backends:
         if backend.weight > 0:
-            name = cluster_name(backend.destination, http2=route.grpc)
+            name = cluster_name(backend.destination, http2=route.grpc, settings=route.cluster_settings)
             weights[name] = weights.get(name, 0) + backend.weight
     action = rc.RouteAction()
     if len(weights) == 1 and not route.invalid_backend_weight:
@@ -153,6 +154,8 @@ def _forward(route: ir.HTTPRoute) -> Any:
         )
     if route.url_rewrite is not None:
         _rewrite(action, route.url_rewrite, route.path)
+    if route.retry is not None:
+        apply_retry(action, route.retry)
     timeouts = route.timeouts
     if timeouts is not None:
         total = timeouts.request_ms if timeouts.request_ms is not None else timeouts.backend_request_ms
@@ -160,6 +163,12 @@ def _forward(route: ir.HTTPRoute) -> Any:
             action.timeout.CopyFrom(_duration(total))
         if timeouts.backend_request_ms is not None:
             action.retry_policy.per_try_timeout.CopyFrom(_duration(timeouts.backend_request_ms))
+    if route.request_timeout_ms is not None:
+        action.timeout.CopyFrom(_duration(route.request_timeout_ms))
+    if route.max_stream_duration_ms is not None:
+        action.max_stream_duration.max_stream_duration.CopyFrom(_duration(route.max_stream_duration_ms))
+    if route.hash_policy is not None:
+        action.hash_policy.extend(hash_policies(route.hash_policy))
     for mirror in route.mirrors:
         policy = action.request_mirror_policies.add(cluster=cluster_name(mirror.destination, http2=route.grpc))
         if mirror.numerator < mirror.denominator:
@@ -191,6 +200,8 @@ def build_route(route: ir.HTTPRoute) -> Any:
         built.typed_per_filter_config[LOCAL_FILTER].CopyFrom(local)
     for filter_name, config in route_security_configs(route).items():
         built.typed_per_filter_config[filter_name].CopyFrom(config)
+    if route.fault is not None:
+        built.typed_per_filter_config[FAULT_FILTER].CopyFrom(fault_config(route.fault))
     if route.request_headers is not None:
         built.request_headers_to_add.extend(_header_options(route.request_headers))
         built.request_headers_to_remove.extend(route.request_headers.remove)

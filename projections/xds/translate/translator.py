@@ -150,14 +150,22 @@ def _listener_key(group: SocketGroup) -> tuple[object, ...]:
                 tuple(c.name for c in x.tls.certificates) if x.tls else (),
                 x.rate_limit_types,
                 x.security_filters,
+                x.filters,
+                _tls_settings(x.tls),
+                x.client,
             )
             for x in group.https
         ),
         bool(group.http),
         rate_limit_types(group.http),
-        tuple(x.security_filters for x in group.http),
+        tuple((x.filters, x.client, x.security_filters) for x in group.http),
         tuple(x.hash for x in group.l4),
     )
+
+
+def _tls_settings(tls: ir.TLSConfig | None) -> ir.TLSConfig | None:
+    """What a listener reads of its TLS config: all but the certificates' content (which go over SDS)."""
+    return msgspec.structs.replace(tls, certificates=()) if tls is not None else None
 
 
 def _socket_groups(gateway: ir.GatewayIR) -> dict[str, SocketGroup]:
@@ -238,7 +246,13 @@ class XdsTranslator:
         }
         global_limits = any("Global" in x.rate_limit_types for x in gateway.http)
         jwks = tuple(remote_jwks_clusters(gateway))
-        destinations_key = (tuple(d.hash for d in gateway.destinations), http2, global_limits, jwks)
+        destinations_key = (
+            tuple(d.hash for d in gateway.destinations),
+            http2,
+            global_limits,
+            tuple(v.hash for v in gateway.cluster_variants),
+            jwks,
+        )
         if destinations_key == self._destinations_key:  # the common case: a route changed, no backend did
             by_type[CLUSTER] = previous.by_type.get(CLUSTER, {})
             by_type[CLUSTER_LOAD_ASSIGNMENT] = previous.by_type.get(CLUSTER_LOAD_ASSIGNMENT, {})
@@ -334,6 +348,18 @@ class XdsTranslator:
                     cached = (destination.hash, fresh)
                 kept[name] = cached
                 out.put(cached[1])
+        by_name = {d.name: d for d in gateway.destinations}
+        for settings in gateway.cluster_variants:
+            target = by_name.get(settings.destination)
+            if target is None:
+                continue
+            key = target.hash + settings.hash
+            cached = self._clusters.get(settings.name)
+            if cached is None or cached[0] != key:
+                fresh = _same_or(cached, versioned(build_cluster(target, http2=settings.http2, variant=settings)))
+                cached = (key, fresh)
+            kept[settings.name] = cached
+            out.put(cached[1])
         self._clusters = kept
         return out.result()
 

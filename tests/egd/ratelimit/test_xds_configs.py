@@ -16,8 +16,8 @@ from egd.natsserver import pick_free_port
 from projections.ratelimit import rls_conf_pb2
 from projections.xds.resources import RATE_LIMIT_CONFIG
 from tests.egd.daemon import Daemon
+from tests.egd.serving import apply
 from tests.egd.test_ratelimit_envoy import every_client
-from tests.egd.test_serve_envoy import apply
 from tests.egd.xds.conftest import Stream
 
 

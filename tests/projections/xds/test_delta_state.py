@@ -67,3 +67,15 @@ def test_the_client_ends_up_holding_exactly_what_is_wanted_and_no_response_repea
             if "*" in explicit or not explicit or n in explicit
         }
         assert held == wanted
+
+
+def test_a_reconnecting_client_holds_what_it_reports_and_is_sent_only_what_differs() -> None:
+    old = resource_set([cluster("a"), cluster("b"), cluster("gone")])
+    new = resource_set([cluster("a"), cluster("b", connect_timeout_ms=9), cluster("c")])
+    stream = DeltaStream()
+    stream.apply_request(
+        type_url=CLUSTER, initial_versions={name: r.version for name, r in old.of_type(CLUSTER).items()}
+    )
+    assert stream.subscriptions[CLUSTER].acked == {n: r.version for n, r in old.of_type(CLUSTER).items()}
+    assert drain(stream, new) == [(CLUSTER, ["b", "c"], []), (CLUSTER, [], ["gone"])]
+    assert stream.subscriptions[CLUSTER].acked == {n: r.version for n, r in new.of_type(CLUSTER).items()}

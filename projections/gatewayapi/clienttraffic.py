@@ -1,0 +1,158 @@
+"""ClientTrafficPolicy -> how each listener of a Gateway treats its clients (`ir.ClientSettings`, and TLS
+settings for HTTPS and TLS listeners), and what in a policy egd cannot honour.
+
+A listener's policy is the one naming it by `sectionName`, else the Gateway's (`policies.gateway_policies`);
+the whole policy applies, as in Envoy Gateway (no per-field merge between the two).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from events.keys import ResourceKey
+from projections import ir
+from projections.gatewayapi.backendtraffic import http2_settings, parse_quantity, tcp_keepalive
+from projections.gatewayapi.cacerts import CARef, read_ca_bundle
+from projections.gatewayapi.http import parse_duration
+from projections.gatewayapi.inputs import Reader, Resource
+from projections.gatewayapi.policies import gateway_policies
+from projections.resources.envoygateway import ClientTrafficPolicy
+from projections.resources.envoygateway.clienttrafficpolicy import ClientTrafficPolicySpec
+from projections.resources.gatewayapi import HTTPHeaderFilter
+
+CTP = "ClientTrafficPolicy"
+
+
+class ListenerClient(msgspec.Struct, frozen=True, kw_only=True):
+    """What a ClientTrafficPolicy sets on one listener: client settings and TLS settings (certificates apart)."""
+
+    settings: ir.ClientSettings
+    tls: ir.TLSConfig | None = None
+
+
+def _ms(text: str | None) -> int | None:
+    return parse_duration(text) if text is not None else None
+
+
+def _ca_refs(policy: Resource, spec: ClientTrafficPolicySpec) -> list[CARef]:
+    validation = spec.tls.client_validation if spec.tls is not None else None
+    if validation is None:
+        return []
+    return [
+        CARef(kind=ref.kind, name=ref.name, namespace=ref.namespace or policy.key.namespace)
+        for ref in validation.ca_certificate_refs
+    ]
+
+
+def check_client_traffic(reader: Reader, policy: Resource) -> tuple[str, ...]:
+    """What egd cannot honour in a ClientTrafficPolicy (then it applies nowhere, as in Envoy Gateway)."""
+    model = policy.model
+    if not isinstance(model, ClientTrafficPolicy):
+        return ()
+    spec = model.spec
+    headers = spec.headers
+    connection = spec.connection
+    unsupported = (
+        ("http3", spec.http3),
+        ("healthCheck", spec.health_check),
+        ("tls.session", spec.tls.session if spec.tls else None),
+        ("headers.xForwardedClientCert", headers.x_forwarded_client_cert if headers else None),
+        ("headers.lateResponseHeaders", headers.late_response_headers if headers else None),
+        ("headers.disableRateLimitHeaders", headers.disable_rate_limit_headers if headers else None),
+        ("connection.socketBufferLimit", connection.socket_buffer_limit if connection else None),
+        ("connection.maxAcceptPerSocketEvent", connection.max_accept_per_socket_event if connection else None),
+        ("timeout.tcp.idleTimeout", spec.timeout.tcp if spec.timeout else None),
+    )
+    problems = [f"{name} is not supported by egd" for name, value in unsupported if value]
+    if headers is not None and headers.enable_envoy_headers is False:
+        problems.append("headers.enableEnvoyHeaders false is not supported by egd: Envoy's headers are on")
+    validation = spec.tls.client_validation if spec.tls is not None else None
+    if validation is not None:
+        if not validation.ca_certificate_refs:
+            problems.append("tls.clientValidation needs caCertificateRefs")
+        _, found = read_ca_bundle(reader, _ca_refs(policy, spec))
+        problems.extend(found)
+    return tuple(problems)
+
+
+def _header_modifier(spec: HTTPHeaderFilter | None) -> ir.HeaderModifier | None:
+    if spec is None:
+        return None
+    return ir.HeaderModifier(
+        set=tuple((h.name, h.value) for h in spec.set),
+        add=tuple((h.name, h.value) for h in spec.add),
+        remove=tuple(spec.remove),
+    )
+
+
+def listener_client(reader: Reader, policy: Resource) -> ListenerClient:
+    assert isinstance(policy.model, ClientTrafficPolicy)
+    spec = policy.model.spec
+    timeout = spec.timeout.http if spec.timeout is not None else None
+    connection = spec.connection
+    http1 = spec.http1
+    path = spec.path
+    headers = spec.headers
+    detection = spec.client_ip_detection
+    xff = detection.x_forwarded_for if detection is not None else None
+    proxy_protocol = spec.proxy_protocol is not None or bool(spec.enable_proxy_protocol)
+    settings = ir.ClientSettings(
+        policy=f"{policy.key.namespace}/{policy.key.name}",
+        tcp_keepalive=tcp_keepalive(spec.tcp_keepalive),
+        proxy_protocol=proxy_protocol,
+        proxy_protocol_optional=bool(spec.proxy_protocol.optional) if spec.proxy_protocol is not None else False,
+        connection_limit=connection.connection_limit.value if connection and connection.connection_limit else None,
+        buffer_limit_bytes=(
+            parse_quantity(connection.buffer_limit) if connection and connection.buffer_limit is not None else None
+        ),
+        idle_timeout_ms=_ms(timeout.idle_timeout) if timeout else None,
+        request_received_timeout_ms=_ms(timeout.request_received_timeout) if timeout else None,
+        stream_idle_timeout_ms=_ms(timeout.stream_idle_timeout) if timeout else None,
+        preserve_header_case=bool(http1.preserve_header_case) if http1 else False,
+        http10=http1 is not None and http1.http10 is not None,
+        enable_trailers=bool(http1.enable_trailers) if http1 else False,
+        http2=http2_settings(spec.http2),
+        escaped_slashes_action=path.escaped_slashes_action if path else None,
+        merge_slashes=not (path is not None and path.disable_merge_slashes),
+        xff_num_trusted_hops=xff.num_trusted_hops if xff else None,
+        xff_trusted_cidrs=tuple(xff.trusted_cidrs) if xff else (),
+        custom_client_ip_header=detection.custom_header.name if detection and detection.custom_header else None,
+        early_request_headers=_header_modifier(headers.early_request_headers) if headers else None,
+        enable_envoy_headers=bool(headers.enable_envoy_headers) if headers else False,
+        with_underscores_action=headers.with_underscores_action if headers else None,
+        preserve_request_id=bool(headers.preserve_x_request_id) if headers else False,
+    )
+    tls = None
+    if spec.tls is not None:
+        ca, _ = read_ca_bundle(reader, _ca_refs(policy, spec))
+        validation = spec.tls.client_validation
+        tls = ir.TLSConfig(
+            min_version=spec.tls.min_version if spec.tls.min_version != "Auto" else None,
+            max_version=spec.tls.max_version if spec.tls.max_version != "Auto" else None,
+            ciphers=spec.tls.ciphers,
+            ecdh_curves=spec.tls.ecdh_curves,
+            signature_algorithms=spec.tls.signature_algorithms,
+            alpn_protocols=spec.tls.alpn_protocols or None,
+            client_ca=ca,
+            client_optional=bool(validation.optional) if validation is not None else False,
+        )
+    return ListenerClient(settings=settings, tls=tls)
+
+
+def gateway_clients(reader: Reader, gateway: ResourceKey, listeners: tuple[str, ...]) -> dict[str, ListenerClient]:
+    """The client settings of each listener of `gateway` that a ClientTrafficPolicy reaches and can apply to."""
+    policies = gateway_policies(reader, CTP, gateway)
+    found: dict[str, ListenerClient] = {}
+    for listener in listeners:
+        for policy in policies.candidates(listener):
+            if not check_client_traffic(reader, policy):  # the most specific policy that can be honoured
+                found[listener] = listener_client(reader, policy)
+                break
+    return found
+
+
+def with_client(tls: ir.TLSConfig | None, client: ListenerClient | None) -> ir.TLSConfig | None:
+    """A listener's TLS config with the policy's TLS settings (the listener keeps its certificates)."""
+    if tls is None or client is None or client.tls is None:
+        return tls
+    return msgspec.structs.replace(client.tls, certificates=tls.certificates)

@@ -1,0 +1,123 @@
+"""`egd replay --at` the middle of a 1,000,000-event log over 10,000 live HTTPRoutes on one Gateway.
+
+Two figures: the whole command as users run it (a subprocess: start-up, reading 500,000 records from
+JetStream, fold, translation from scratch of the state at the point, output), and the in-process share
+(read + fold + translate), without start-up and output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from egd.commands.replay import fold_log
+from egd.natsserver import NatsServerProcess
+from events.jetstream import JetStreamEventStore
+from events.keys import ResourceKey
+from events.schema import Event, ResourceApplied
+from events.store import Append
+from projections.replay import Point
+from tests.bench.conftest import ROUNDS, measure, report
+from tests.bench.test_replay_bench import LIVE_OBJECTS, route_event
+
+ROOT = Path(__file__).resolve().parents[2]
+LOG_SIZE = int(os.environ.get("EGD_BENCH_LOG_SIZE", "1000000"))
+G = "gateway.networking.k8s.io"
+
+
+def gateway_events(now: datetime) -> list[Event]:
+    gateway_class = {
+        "apiVersion": f"{G}/v1",
+        "kind": "GatewayClass",
+        "metadata": {"name": "eg"},
+        "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"},
+    }
+    gateway = {
+        "apiVersion": f"{G}/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "edge", "namespace": "default"},
+        "spec": {"gatewayClassName": "eg", "listeners": [{"name": "http", "protocol": "HTTP", "port": 8080}]},
+    }
+    return [
+        ResourceApplied(
+            key=ResourceKey(group=G, kind="GatewayClass", namespace="", name="eg"),
+            object=gateway_class,
+            actor="bench",
+            occurred_at=now,
+        ),
+        ResourceApplied(
+            key=ResourceKey(group=G, kind="Gateway", namespace="default", name="edge"),
+            object=gateway,
+            actor="bench",
+            occurred_at=now,
+        ),
+    ]
+
+
+@pytest.fixture(scope="module")
+async def big_log(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    server = NatsServerProcess(tmp_path_factory.mktemp("replay-at") / "nats")
+    await server.start()
+    try:
+        store = await JetStreamEventStore.connect(server.url)
+        try:
+            now = datetime.now(UTC)
+            started = time.perf_counter()
+            await store.append([Append(event=event) for event in gateway_events(now)])
+            chunk = 1000
+            for start in range(0, LOG_SIZE - 2, chunk):
+                events = [route_event(i, now) for i in range(start, min(start + chunk, LOG_SIZE - 2))]
+                await store.append([Append(event=event) for event in events])
+            assert await store.last_seq() == LOG_SIZE
+            print(f"\nlog of {LOG_SIZE:,} events written in {time.perf_counter() - started:.1f}s")
+        finally:
+            await store.close()
+        yield server.url
+    finally:
+        await server.stop()
+
+
+def test_replay_at_the_middle_from_the_command_line(big_log: str) -> None:
+    middle = LOG_SIZE // 2
+
+    def run() -> float:
+        started = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, "-m", "egd", "replay", "--at", str(middle), "-o", "ir", "--nats-url", big_log],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            check=True,
+        )
+        elapsed = time.perf_counter() - started
+        assert b'"default/edge"' in result.stdout[:200]
+        return elapsed
+
+    report(
+        f"egd replay --at {middle:,} -o ir (CLI, {LOG_SIZE:,}-event log)", measure(min(ROUNDS, 3), run), "s", "lower"
+    )
+
+
+def test_replay_at_the_middle_in_process(big_log: str) -> None:
+    middle = LOG_SIZE // 2
+
+    def run() -> float:
+        started = time.perf_counter()
+        pipeline = asyncio.run(fold_log(big_log, Point(seq=middle)))
+        elapsed = time.perf_counter() - started
+        assert pipeline.state.last_seq == middle
+        assert len(pipeline.state.objects) == min(LIVE_OBJECTS, middle - 2) + 2
+        assert pipeline.translator.gateways["default/edge"].http
+        return elapsed
+
+    samples = measure(min(ROUNDS, 3), run)
+    report(f"read + fold + translate to sequence {middle:,} (in process)", samples, "s", "lower")
+    report("  as events/s", [middle / s for s in samples], "events/s")
