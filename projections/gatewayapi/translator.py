@@ -50,11 +50,18 @@ from projections.gatewayapi.security import security_problems
 from projections.gatewayapi.status import Status
 from projections.gatewayapi.transitions import stamp
 
+
+def _not_translated(reader: Reader, policy: Resource) -> tuple[str, ...]:
+    """The check of a kind egd attaches (for precedence and status) but does not translate."""
+    return (f"{policy.key.kind} is not supported by egd: nothing of it is applied",)
+
+
 # What each policy kind's status reports it cannot honour (see `policies`).
 CHECKS: dict[str, Check] = {
     "BackendTrafficPolicy": check_backend_traffic,
     "BackendTLSPolicy": check_backend_tls,
     "ClientTrafficPolicy": check_client_traffic,
+    "EnvoyExtensionPolicy": _not_translated,
     SECURITY: security_problems,
 }
 
