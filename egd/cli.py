@@ -8,6 +8,7 @@ codes: 0 success, 1 invalid input or conflict, 2 usage (click's own), 3 cannot r
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from typing import Any, NoReturn
 
@@ -69,3 +70,9 @@ class EgdGroup(click.Group):
 def main() -> None:
     """egd: an event-sourced control plane for fleets of Envoy proxies."""
     configure_logging("warning")  # commands' output is stdout; their logs go to stderr (`serve` sets its own level)
+    logging.getLogger("asyncio").addFilter(_not_tls_eof_noise)
+
+
+def _not_tls_eof_noise(record: logging.LogRecord) -> bool:
+    """asyncio warns on every TLS connection that nats-py closes; it says nothing a user can act on."""
+    return "eof_received() has no effect when using ssl" not in record.getMessage()

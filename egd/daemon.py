@@ -24,7 +24,7 @@ from aiohttp import web
 from egd.admin import AdminViews, build_admin_app
 from egd.audit.deliveries import DEFAULT_RETENTION, DeliveryRecorder
 from egd.bus import LatestValues
-from egd.client import open_store
+from egd.client import open_store, use_nats_auth
 from egd.datadir import DataDir
 from egd.follower import Follower
 from egd.lag import LagWatch
@@ -33,11 +33,13 @@ from egd.natsserver import NatsServerProcess
 from egd.ratelimit.runner import RateLimitRunner
 from egd.sequence_watch import SequenceWatch
 from egd.snapshotter import SnapshotPolicy, Snapshotter, load_newest_valid
+from egd.tls import ServerTls
 from egd.xds.hooks import compose_hooks
 from egd.xds.publisher import XdsPublisher
 from egd.xds.servicer import AggregatedDiscoveryServicer, start_xds_server
 from egd.xds.telemetry import metered_hooks
 from events.jetstream import JetStreamEventStore
+from events.jetstream.auth import NO_AUTH, NatsAuth
 from events.jetstream.snapshots import JetStreamSnapshots
 from projections.gatewayapi.options import TranslateOptions
 from projections.gatewayapi.translator import Changes
@@ -56,6 +58,8 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str | None = None
     stream_replicas: int = 1
     max_ready_lag: int = 1000
+    nats_auth: NatsAuth = NO_AUTH
+    xds_tls: ServerTls | None = None
     snapshots: SnapshotPolicy = SnapshotPolicy()
     ratelimit_address: tuple[str, int] = ("127.0.0.1", 18081)
     redis_key_prefix: str = ""
@@ -84,13 +88,14 @@ async def serve(options: ServeOptions) -> None:
     ratelimit: RateLimitRunner | None = None
     recorder: DeliveryRecorder | None = None
     try:
+        use_nats_auth(options.nats_auth)  # for every connection of the daemon (the delivery recorder too)
         nats_url = options.nats_url
         if nats_url is None:
             embedded = NatsServerProcess(data_dir.nats_store)
             await embedded.start()
             nats_url = embedded.url
             log.info("embedded nats-server started", url=nats_url, store_dir=str(data_dir.nats_store))
-        store = await open_store(nats_url, replicas=options.stream_replicas)
+        store = await open_store(nats_url, auth=options.nats_auth, manage_stream=True, replicas=options.stream_replicas)
 
         metrics = Metrics()
         store.connection.reconnect_listeners.add(metrics.nats_reconnects.inc)
@@ -120,7 +125,7 @@ async def serve(options: ServeOptions) -> None:
             hooks = compose_hooks(hooks, recorder.hooks())
         servicer = AggregatedDiscoveryServicer(bus, hooks=hooks)
         xds_host, xds_port = options.xds_address
-        xds_server, _ = await start_xds_server(servicer, f"{xds_host}:{xds_port}")
+        xds_server, _ = await start_xds_server(servicer, f"{xds_host}:{xds_port}", tls=options.xds_tls)
 
         views = AdminViews(
             pipeline=pipeline,

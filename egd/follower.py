@@ -28,6 +28,9 @@ log = structlog.get_logger("egd.follower")
 
 TranslationListener = Callable[[Changes], None]
 
+TURN_SECONDS = 0.005
+"""The longest the fold keeps the event loop before it lets the other tasks run."""
+
 
 class Follower:
     def __init__(
@@ -60,7 +63,13 @@ class Follower:
         log.info("catching up", from_seq=state.last_seq, to_seq=self.catch_up_target)
         if state.last_seq >= self.catch_up_target:
             self._finish_catching_up(started)
+        turn_ends = time.perf_counter() + TURN_SECONDS
         async for record in self.store.follow(after_seq=state.last_seq):
+            if time.perf_counter() > turn_ends:
+                # The feed hands over buffered records without awaiting anything: under a flood the fold would
+                # hold the event loop for seconds, and xDS streams, keepalives and /readyz would starve.
+                await asyncio.sleep(0)
+                turn_ends = time.perf_counter() + TURN_SECONDS
             live = self.caught_up.is_set()
             change = self.pipeline.fold(record, translate=False).state
             self.metrics.events_folded.inc()

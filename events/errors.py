@@ -6,6 +6,7 @@ EventError
  └── EventStoreError         the store refused or could not complete an operation
       ├── ConflictError      an expected revision did not match the resource's last revision
       └── StoreUnavailableError  NATS could not be reached (the CLI maps it to exit code 3)
+           └── AccessDeniedError NATS refused egd's credentials, TLS, or the permission for a subject
 """
 
 from __future__ import annotations
@@ -39,3 +40,8 @@ class ConflictError(EventStoreError):
 
 class StoreUnavailableError(EventStoreError):
     """The store (NATS JetStream) cannot be reached."""
+
+
+class AccessDeniedError(StoreUnavailableError):
+    """NATS refused the credentials or the TLS handshake, or the connection's user lacks the permission to
+    publish or subscribe on a subject. Retrying does not help: the message names what to fix."""

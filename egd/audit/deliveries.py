@@ -44,7 +44,7 @@ from egd.audit.records import (
     delivery_filter,
     delivery_subject,
 )
-from egd.client import nats_servers
+from egd.client import current_nats_auth, nats_servers
 from egd.xds.hooks import SentInfo, StreamInfo, XdsHooks
 from events.jetstream.connection import open_connection
 from projections.xds.delta import Acknowledgement
@@ -78,7 +78,7 @@ def delivery_stream_config(retention: timedelta, *, replicas: int = 1) -> Stream
 
 async def _connect(nats_url: str) -> Client:
     """A connection of the audit's own, so that its batches never queue behind the event log's reads."""
-    return await open_connection(nats_servers(nats_url), connect_timeout=2.0)
+    return await open_connection(nats_servers(nats_url), connect_timeout=2.0, auth=current_nats_auth())
 
 
 class DeliveryRecorder:

@@ -85,7 +85,11 @@ async def what_if_applied(
 
 
 async def delete_resources(
-    nats_url: str, keys: Sequence[ResourceKey], audit: Audit, *, ignore_not_found: bool
+    nats_url: str,
+    keys: Sequence[ResourceKey],
+    audit: Audit,
+    *,
+    ignore_not_found: bool,
 ) -> list[PlannedChange]:
     store = await open_store(nats_url)
     try:

@@ -9,6 +9,7 @@ from projections.xds.bootstrap import (
     DEFAULT_ADMIN_PORT,
     DEFAULT_XDS_ADDRESS,
     XdsAddress,
+    XdsClientTls,
     build_bootstrap,
     parse_address,
     parse_gateway,
@@ -43,7 +44,29 @@ def _addresses(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -
     "--admin-port", type=click.IntRange(0, 65535), default=DEFAULT_ADMIN_PORT, show_default=True, help="Envoy admin."
 )
 @click.option("--node-id", default="", help="node.id (default: NAMESPACE-NAME).")
-def bootstrap_command(gateway: str, xds_addresses: list[XdsAddress], admin_port: int, node_id: str) -> None:
+@click.option("--xds-tls-ca", default=None, help="TLS to egd: the CA of its xDS certificate (a path for Envoy).")
+@click.option("--xds-tls-cert", default=None, help="Mutual TLS: Envoy's client certificate (a path for Envoy).")
+@click.option("--xds-tls-key", default=None, help="Mutual TLS: the key of --xds-tls-cert (a path for Envoy).")
+@click.option("--xds-tls-sni", default=None, help="SNI to send, and the name egd's certificate must carry.")
+def bootstrap_command(
+    gateway: str,
+    xds_addresses: list[XdsAddress],
+    admin_port: int,
+    node_id: str,
+    xds_tls_ca: str | None,
+    xds_tls_cert: str | None,
+    xds_tls_key: str | None,
+    xds_tls_sni: str | None,
+) -> None:
     """Print an Envoy bootstrap (YAML) that takes its configuration from egd over delta ADS."""
-    bootstrap = build_bootstrap(gateway=gateway, xds_addresses=xds_addresses, admin_port=admin_port, node_id=node_id)
+    tls = None
+    if xds_tls_ca is not None:
+        if (xds_tls_cert is None) != (xds_tls_key is None):
+            raise click.UsageError("--xds-tls-cert and --xds-tls-key go together")
+        tls = XdsClientTls(ca_file=xds_tls_ca, cert_file=xds_tls_cert, key_file=xds_tls_key, sni=xds_tls_sni)
+    elif xds_tls_cert or xds_tls_key or xds_tls_sni:
+        raise click.UsageError("TLS to egd needs --xds-tls-ca (the CA that signed egd's xDS certificate)")
+    bootstrap = build_bootstrap(
+        gateway=gateway, xds_addresses=xds_addresses, admin_port=admin_port, node_id=node_id, tls=tls
+    )
     click.echo(yaml.safe_dump(bootstrap, sort_keys=False), nl=False)

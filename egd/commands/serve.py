@@ -7,13 +7,17 @@ from pathlib import Path
 
 import click
 
-from egd.commands.options import host_port
+from egd.client import current_nats_auth
+from egd.commands.options import host_port, nats_auth_options
 from egd.commands.points import parse_duration
 from egd.daemon import ServeOptions, serve
 from egd.datadir import DEFAULT_DATA_DIR
 from egd.logs import configure_logging
 from egd.snapshotter import SnapshotPolicy
+from egd.tls import server_tls_from_flags
 from projections.gatewayapi.options import TranslateOptions
+
+_FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
 
 
 @click.command("serve")
@@ -63,6 +67,14 @@ from projections.gatewayapi.options import TranslateOptions
     help="...or after this many seconds, whichever comes first.",
 )
 @click.option("--redis-url", default=None, help="Redis for rate-limit counters shared by all replicas.")
+@click.option("--xds-tls-cert", type=_FILE, default=None, help="Serve xDS over TLS with this certificate (PEM).")
+@click.option("--xds-tls-key", type=_FILE, default=None, help="Key of --xds-tls-cert (PEM).")
+@click.option(
+    "--xds-client-ca",
+    type=_FILE,
+    default=None,
+    help="Mutual TLS: require Envoys to present a certificate signed by this CA (PEM).",
+)
 @click.option(
     "--ratelimit-address",
     default="127.0.0.1:18081",
@@ -86,12 +98,16 @@ from projections.gatewayapi.options import TranslateOptions
 @click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
+@nats_auth_options
 def serve_command(
     nats_url: str | None,
     data_dir: Path,
     xds_address: str,
     admin_address: str,
     redis_url: str | None,
+    xds_tls_cert: Path | None,
+    xds_tls_key: Path | None,
+    xds_client_ca: Path | None,
     stream_replicas: int,
     max_ready_lag: int,
     snapshots: bool,
@@ -105,6 +121,10 @@ def serve_command(
 ) -> None:
     """Run the daemon: fold the event log and serve xDS, rate limits and the admin API."""
     configure_logging(log_level)
+    try:
+        xds_tls = server_tls_from_flags(xds_tls_cert, xds_tls_key, xds_client_ca)
+    except ValueError as error:
+        raise click.UsageError(f"--xds-tls-cert/--xds-tls-key/--xds-client-ca: {error}") from error
     options = ServeOptions(
         data_dir=data_dir,
         nats_url=nats_url,
@@ -113,6 +133,8 @@ def serve_command(
         redis_url=redis_url,
         stream_replicas=stream_replicas,
         max_ready_lag=max_ready_lag,
+        nats_auth=current_nats_auth(),
+        xds_tls=xds_tls,
         snapshots=SnapshotPolicy(
             enabled=snapshots, every_events=snapshot_every_events, every_seconds=snapshot_every_seconds
         ),

@@ -22,6 +22,7 @@ import structlog
 from envoy.service.discovery.v3 import discovery_pb2
 
 from egd.bus import LatestValues, Watch
+from egd.tls import ServerTls, grpc_server_credentials
 from egd.xds.hooks import SentInfo, StreamInfo, XdsHooks
 from projections.xds.delta import Acknowledgement, DeltaResponse, DeltaStream
 from projections.xds.resources import ResourceSet
@@ -228,9 +229,10 @@ class AggregatedDiscoveryServicer:
                     prepared := next_response(resources, loop.time())
                 ) is not None:
                     data, sent = prepared
+                    # before the write: the client's answer to it may be handled before the write returns
+                    self._call(self._hooks.on_response, info, sent)
                     async with asyncio.timeout(self._send_timeout):
                         await context.write(data)
-                    self._call(self._hooks.on_response, info, sent)
         except TimeoutError:
             log.warning("xds.stream_stuck", stream_id=info.stream_id, node_id=info.node_id, timeout=self._send_timeout)
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the client did not read its responses in time")
@@ -301,8 +303,11 @@ class AggregatedDiscoveryServicer:
             log.exception("xds.hook_failed", hook=getattr(hook, "__name__", repr(hook)))
 
 
-async def start_xds_server(servicer: AggregatedDiscoveryServicer, address: str) -> tuple[grpc.aio.Server, int]:
-    """Start a grpc.aio server for `servicer` on `address` (`host:port`; port 0 picks one). Returns it and its port."""
+async def start_xds_server(
+    servicer: AggregatedDiscoveryServicer, address: str, *, tls: ServerTls | None = None
+) -> tuple[grpc.aio.Server, int]:
+    """Start a grpc.aio server for `servicer` on `address` (`host:port`; port 0 picks one), over TLS (mutual
+    when `tls` names a client CA) or in plain text. Returns it and its port."""
     server = grpc.aio.server(
         options=[
             ("grpc.max_concurrent_streams", 100_000),
@@ -312,7 +317,10 @@ async def start_xds_server(servicer: AggregatedDiscoveryServicer, address: str) 
         ]
     )
     servicer.add_to_server(server)
-    port = server.add_insecure_port(address)
+    if tls is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, grpc_server_credentials(tls))
     if port == 0:
         raise OSError(f"cannot listen for xDS on {address}")
     await server.start()

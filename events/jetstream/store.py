@@ -29,6 +29,7 @@ from events.jetstream.api import (
     encode_json,
     header_value,
 )
+from events.jetstream.auth import NO_AUTH, NatsAuth
 from events.jetstream.connection import TRANSIENT_ERRORS, LogConnection, open_connection, retry_while_reconnecting
 from events.jetstream.feed import ConsumerFeed
 from events.jetstream.stream import DEFAULT_STREAM, ensure_stream, stream_config
@@ -77,17 +78,24 @@ class JetStreamEventStore:
         connect_timeout: float = 2.0,
         request_timeout: float = 5.0,
         give_up_after: float = 30.0,
+        auth: NatsAuth = NO_AUTH,
+        manage_stream: bool = True,
     ) -> Self:
         """Connect, then create the stream or bring its configuration to `stream_config`.
 
-        Raises StoreUnavailableError when no server answers within `connect_timeout`. Once connected, the
+        Without `manage_stream` (producers, readers), a stream that exists is used as it is, whatever its
+        replicas or limits; only a missing one is created.
+
+        Raises StoreUnavailableError when no server answers within `connect_timeout`, AccessDeniedError when
+        NATS refuses `auth` (credentials, TLS) or a permission the store needs. Once connected, the
         client reconnects forever; an operation gives up with StoreUnavailableError after `give_up_after`
         seconds without the server, except `follow`, which waits for as long as it takes.
         """
         servers = [url] if isinstance(url, str) else list(url)
-        connection = await open_connection(servers, connect_timeout=connect_timeout)
+        connection = await open_connection(servers, connect_timeout=connect_timeout, auth=auth)
         try:
-            await ensure_stream(connection, stream_config(stream, replicas=replicas), give_up_after=give_up_after)
+            wanted = stream_config(stream, replicas=replicas)
+            await ensure_stream(connection, wanted, give_up_after=give_up_after, update=manage_stream)
         except BaseException:
             await connection.close()
             raise

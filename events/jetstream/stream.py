@@ -48,8 +48,11 @@ def config_drift(actual: StreamConfig, wanted: StreamConfig) -> list[str]:
     return drift
 
 
-async def ensure_stream(connection: LogConnection, wanted: StreamConfig, *, give_up_after: float) -> None:
-    """Create the stream, or update it where it differs from `wanted`."""
+async def ensure_stream(
+    connection: LogConnection, wanted: StreamConfig, *, give_up_after: float, update: bool = True
+) -> None:
+    """Create the stream, or update it where it differs from `wanted` (with `update`; without, a stream that
+    exists is left as its owner configured it: a producer must not turn an R3 stream into an R1 one)."""
     assert wanted.name is not None
     jsm = connection.jsm()
     try:
@@ -63,7 +66,7 @@ async def ensure_stream(connection: LogConnection, wanted: StreamConfig, *, give
                     except nats.js.errors.BadRequestError as exc:
                         raise EventStoreError(f"cannot create stream {wanted.name}: {exc.description}") from exc
                     return
-                drift = config_drift(info.config, wanted)
+                drift = config_drift(info.config, wanted) if update else []
                 if drift:
                     try:
                         await jsm.update_stream(wanted)

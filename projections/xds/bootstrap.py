@@ -23,6 +23,36 @@ class XdsAddress(msgspec.Struct, frozen=True, kw_only=True):
     port: int
 
 
+class XdsClientTls(msgspec.Struct, frozen=True, kw_only=True):
+    """How Envoy speaks TLS to egd's xDS server: paths on the Envoy's machine."""
+
+    ca_file: str
+    """The CA that signed egd's xDS certificate."""
+    cert_file: str | None = None
+    """Envoy's own certificate and key, for an egd that requires client certificates (mutual TLS)."""
+    key_file: str | None = None
+    sni: str | None = None
+    """Sent as SNI and required among the names of egd's certificate."""
+
+
+def _upstream_tls(tls: XdsClientTls) -> dict[str, Any]:
+    validation: dict[str, Any] = {"trusted_ca": {"filename": tls.ca_file}}
+    if tls.sni:
+        validation["match_typed_subject_alt_names"] = [{"san_type": "DNS", "matcher": {"exact": tls.sni}}]
+    common: dict[str, Any] = {"alpn_protocols": ["h2"], "validation_context": validation}
+    if tls.cert_file and tls.key_file:
+        common["tls_certificates"] = [
+            {"certificate_chain": {"filename": tls.cert_file}, "private_key": {"filename": tls.key_file}}
+        ]
+    context: dict[str, Any] = {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        "common_tls_context": common,
+    }
+    if tls.sni:
+        context["sni"] = tls.sni
+    return {"name": "envoy.transport_sockets.tls", "typed_config": context}
+
+
 def parse_gateway(gateway: str) -> tuple[str, str]:
     """`<namespace>/<name>` -> (namespace, name); ValueError otherwise."""
     namespace, slash, name = gateway.partition("/")
@@ -59,8 +89,9 @@ def build_bootstrap(
     xds_addresses: Sequence[XdsAddress],
     admin_port: int = DEFAULT_ADMIN_PORT,
     node_id: str = "",
+    tls: XdsClientTls | None = None,
 ) -> dict[str, Any]:
-    """The bootstrap as a plain mapping (dump it as YAML or JSON)."""
+    """The bootstrap as a plain mapping (dump it as YAML or JSON). With `tls`, Envoy reaches egd over TLS."""
     namespace, name = parse_gateway(gateway)
     if not xds_addresses:
         raise ValueError("at least one xDS address is needed")
@@ -92,6 +123,10 @@ def build_bootstrap(
     }
     if not all_ips:
         xds_cluster["dns_lookup_family"] = "V4_PREFERRED"
+    if tls is not None:
+        if (tls.cert_file is None) != (tls.key_file is None):
+            raise ValueError("a client certificate and its key go together")
+        xds_cluster["transport_socket"] = _upstream_tls(tls)
     return {
         "node": {"id": node_id or f"{namespace}-{name}", "cluster": f"{namespace}/{name}"},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},

@@ -58,6 +58,20 @@ async def test_connect_brings_an_existing_stream_to_the_configuration(nats_serve
     assert config.duplicate_window == DUPLICATE_WINDOW_SECONDS
 
 
+async def test_a_producer_uses_an_existing_stream_as_it_is(nats_server: NatsServerProcess) -> None:
+    nc = await nats.connect(nats_server.url)
+    try:
+        await nc.jsm().add_stream(StreamConfig(name=DEFAULT_STREAM, subjects=[ALL_RESOURCES_SUBJECT]))
+        store = await JetStreamEventStore.connect(nats_server.url, manage_stream=False)
+        await store.append(appends("a"))
+        await store.close()
+        config = (await nc.jsm().stream_info(DEFAULT_STREAM)).config
+    finally:
+        await nc.close()
+
+    assert (config.deny_delete, config.deny_purge, bool(config.allow_atomic)) == (False, False, False)
+
+
 async def test_connect_to_nothing_raises_store_unavailable() -> None:
     url = f"nats://127.0.0.1:{pick_free_port()}"
 

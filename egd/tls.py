@@ -1,0 +1,42 @@
+"""TLS for egd's gRPC servers (xDS, rate limits): a certificate and key to serve with, and, for mutual TLS,
+the CA that client certificates must be signed by (a client without one is refused in the handshake)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+import msgspec
+
+
+class ServerTls(msgspec.Struct, frozen=True, kw_only=True):
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None
+    """Given: clients must present a certificate signed by this CA (mutual TLS)."""
+
+    @property
+    def mutual(self) -> bool:
+        return self.client_ca_file is not None
+
+
+def grpc_server_credentials(tls: ServerTls) -> grpc.ServerCredentials:
+    """Credentials for `grpc.aio.Server.add_secure_port`; the files are read once, now."""
+    root = tls.client_ca_file.read_bytes() if tls.client_ca_file is not None else None
+    return grpc.ssl_server_credentials(
+        [(tls.key_file.read_bytes(), tls.cert_file.read_bytes())],
+        root_certificates=root,
+        require_client_auth=root is not None,
+    )
+
+
+def server_tls_from_flags(cert: Path | None, key: Path | None, client_ca: Path | None) -> ServerTls | None:
+    """The TLS of a server from its `--*-tls-cert/--*-tls-key/--*-client-ca` flags; ValueError when they do
+    not make sense together."""
+    if cert is None and key is None:
+        if client_ca is not None:
+            raise ValueError("a client CA (mutual TLS) needs the server's own certificate and key")
+        return None
+    if cert is None or key is None:
+        raise ValueError("a TLS certificate and its key go together")
+    return ServerTls(cert_file=cert, key_file=key, client_ca_file=client_ca)
