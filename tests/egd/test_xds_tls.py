@@ -17,7 +17,7 @@ from egd.natsserver import pick_free_port
 from projections.xds.bootstrap import XdsClientTls
 from tests.egd.daemon import Daemon
 from tests.egd.pki import CertificateAuthority
-from tests.egd.test_serve_envoy import (
+from tests.egd.serving import (
     apply,
     gateway_documents,
     route_document,

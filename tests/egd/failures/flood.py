@@ -21,7 +21,7 @@ from events.schema import ResourceApplied
 from events.store import Append
 from tests.egd.daemon import Daemon, egd
 from tests.egd.failures.scenario import admin_json, eventually
-from tests.egd.test_serve_envoy import (
+from tests.egd.serving import (
     gateway_documents,
     route_document,
     service_documents,

@@ -20,7 +20,7 @@ from tests.egd.daemon import Daemon, egd
 from tests.egd.failures.cluster import NatsCluster
 from tests.egd.failures.scenario import admin_json, eventually, service, service_names
 from tests.egd.failures.test_replica_kill import RequestLoop
-from tests.egd.test_serve_envoy import gateway_documents, route_document, service_documents, start_backend
+from tests.egd.serving import gateway_documents, route_document, service_documents, start_backend
 from tests.egd.xds.envoy_process import run_envoy
 
 

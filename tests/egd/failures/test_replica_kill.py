@@ -15,7 +15,7 @@ import pytest
 from egd.natsserver import NatsServerProcess, pick_free_port
 from tests.egd.daemon import Daemon, egd
 from tests.egd.failures.scenario import admin_json, eventually
-from tests.egd.test_serve_envoy import gateway_documents, route_document, service_documents, start_backend
+from tests.egd.serving import gateway_documents, route_document, service_documents, start_backend
 from tests.egd.xds.envoy_process import run_envoy
 
 
