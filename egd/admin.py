@@ -80,13 +80,14 @@ def build_admin_app(views: AdminViews) -> web.Application:
         namespace = request.query.get("namespace")
         name = request.query.get("name")
         items = []
+        outcomes = views.xds.patch_outcomes()
         for key, stored in sorted(pipeline.state.objects.items()):
             if (
                 (kind is None or key.kind == kind)
                 and (namespace is None or key.namespace == namespace)
                 and (name is None or key.name == name)
             ):
-                items.append(pipeline.document(stored))
+                items.append(pipeline.document(stored, outcomes))
         return _json_response({"folded_seq": pipeline.state.last_seq, "items": items})
 
     async def invalid(_: web.Request) -> web.Response:

@@ -41,6 +41,7 @@ from egd.xds.telemetry import metered_hooks
 from events.jetstream import JetStreamEventStore
 from events.jetstream.auth import NO_AUTH, NatsAuth
 from events.jetstream.snapshots import JetStreamSnapshots
+from projections.gatewayapi.options import TranslateOptions
 from projections.gatewayapi.translator import Changes
 from projections.pipeline import Pipeline
 from projections.xds.resources import ResourceSet
@@ -62,6 +63,7 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     snapshots: SnapshotPolicy = SnapshotPolicy()
     ratelimit_address: tuple[str, int] = ("127.0.0.1", 18081)
     redis_key_prefix: str = ""
+    translate: TranslateOptions = TranslateOptions()
     delivery_retention: timedelta | None = DEFAULT_RETENTION
     """How long the delivery audit keeps records; None: no delivery audit."""
 
@@ -99,7 +101,7 @@ async def serve(options: ServeOptions) -> None:
         store.connection.reconnect_listeners.add(metrics.nats_reconnects.inc)
         snapshots = await JetStreamSnapshots.open(store, replicas=options.stream_replicas)
         loaded = await load_newest_valid(snapshots, await store.last_seq()) if options.snapshots.enabled else None
-        pipeline = Pipeline(loaded)
+        pipeline = Pipeline(loaded, options.translate)
         snapshotter = Snapshotter(snapshots, pipeline.state, options.snapshots, metrics)
         watch = SequenceWatch()
         bus: LatestValues[str, ResourceSet] = LatestValues()

@@ -11,7 +11,7 @@ historical event.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -20,6 +20,8 @@ from events.keys import ResourceKey
 from events.schema import LogRecord
 from projections.errors import InvalidDocumentError
 from projections.gatewayapi.inputs import Resource, decode_input
+from projections.gatewayapi.options import TranslateOptions
+from projections.gatewayapi.patches import with_outcomes
 from projections.gatewayapi.translator import Changes, Deleted, Translator
 from projections.state import ResourceState, StateChange, StoredObject, as_document, fold
 
@@ -42,9 +44,10 @@ NO_CHANGES = Changes()
 
 
 class Pipeline:
-    def __init__(self, state: ResourceState | None = None) -> None:
+    def __init__(self, state: ResourceState | None = None, options: TranslateOptions | None = None) -> None:
         self.state = state or ResourceState()
-        self.translator = Translator()
+        self.options = options or TranslateOptions()
+        self.translator = Translator(self.options)
         self.invalid: dict[ResourceKey, InvalidObject] = {}
 
     def fold(self, record: LogRecord, *, translate: bool = True) -> Step:
@@ -70,15 +73,18 @@ class Pipeline:
 
     def translate_all(self) -> Changes:
         """Translate the whole current state (after catching up, or after loading a snapshot)."""
-        self.translator = Translator()
+        self.translator = Translator(self.options)
         self.invalid = {}
         resources = [r for r in map(self._decode, self.state.objects.values()) if r is not None]
         return self.translator.apply(resources)
 
-    def document(self, stored: StoredObject) -> dict[str, Any]:
-        """The object as `egd get` shows it: server-side metadata filled in, Gateway API status added."""
+    def document(self, stored: StoredObject, patch_outcomes: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+        """The object as `egd get` shows it: server-side metadata filled in, Gateway API status added (with, for
+        an EnvoyPatchPolicy, `Programmed` from the xDS stage's `patch_outcomes`)."""
         document = as_document(stored)
         status = self.translator.status(stored.key)
+        if status is not None and patch_outcomes:
+            status = with_outcomes({stored.key: status}, patch_outcomes)[stored.key]
         if status is not None:
             document["status"] = msgspec.to_builtins(status)
         return document

@@ -15,6 +15,7 @@ from egd.datadir import DEFAULT_DATA_DIR
 from egd.logs import configure_logging
 from egd.snapshotter import SnapshotPolicy
 from egd.tls import server_tls_from_flags
+from projections.gatewayapi.options import TranslateOptions
 
 _FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
 
@@ -84,6 +85,11 @@ _FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
     "--redis-key-prefix", default="", help="Prefix of every rate-limit counter key in Redis (rl's CACHE_KEY_PREFIX)."
 )
 @click.option(
+    "--enable-envoy-patch-policy",
+    is_flag=True,
+    help="Apply EnvoyPatchPolicies to the generated xDS (off: they are reported Disabled).",
+)
+@click.option(
     "--delivery-retention",
     default="7d",
     show_default=True,
@@ -109,6 +115,7 @@ def serve_command(
     snapshot_every_seconds: float,
     ratelimit_address: str,
     redis_key_prefix: str,
+    enable_envoy_patch_policy: bool,
     delivery_retention: str,
     log_level: str,
 ) -> None:
@@ -133,6 +140,7 @@ def serve_command(
         ),
         ratelimit_address=host_port(ratelimit_address),
         redis_key_prefix=redis_key_prefix,
+        translate=TranslateOptions(envoy_patch_policy=enable_envoy_patch_policy),
         delivery_retention=None if delivery_retention.strip() == "0" else parse_duration(delivery_retention),
     )
     asyncio.run(serve(options))

@@ -59,6 +59,9 @@ class XdsPublisher:
             self.bus.publish(name, update.resources)
             self.published_seq[name] = pipeline.state.last_seq
             self.metrics.xds_build_seconds.observe(time.perf_counter() - started)
+            for policy, problem in update.patch_outcomes.items():
+                if problem is not None:
+                    log.warning("EnvoyPatchPolicy not applied", gateway=name, policy=policy, problem=problem)
             log.info(
                 "xds published",
                 gateway=name,

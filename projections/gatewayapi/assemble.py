@@ -15,6 +15,7 @@ from projections.gatewayapi.status import (
     ListenerStatus,
     condition,
 )
+from projections.ir.security import merge_filters
 
 
 def assemble_gateway(
@@ -54,6 +55,7 @@ def assemble_gateway(
                         tls=tls,
                         virtual_hosts=virtual_hosts,
                         rate_limit_types=tuple(sorted({t for v in virtual_hosts for t in v.rate_limit_types})),
+                        security_filters=merge_filters([v.security_filters for v in virtual_hosts]),
                         filters=filters,
                         client=settings,
                     )
@@ -83,6 +85,7 @@ def assemble_gateway(
             http=tuple(http),
             l4=tuple(l4),
             destinations=tuple(destinations[name] for name in sorted(routes.destinations) if name in destinations),
+            envoy_patches=gateway.envoy_patches,
             cluster_variants=tuple(routes.variants[name] for name in sorted(routes.variants)),
         )
     )

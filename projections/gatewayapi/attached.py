@@ -9,6 +9,7 @@ from events.keys import ResourceKey
 from projections import ir
 from projections.gatewayapi.http import RankedRoute
 from projections.gatewayapi.routes import Attachment
+from projections.ir.security import security_filters
 
 
 class ListenerRoutes:
@@ -57,6 +58,7 @@ class ListenerRoutes:
                     hostname=host,
                     routes=tuple(r.route for r in ranked),
                     rate_limit_types=tuple(types),
+                    security_filters=security_filters([r.route.security for r in ranked if r.route.security]),
                     filters=tuple(filters),
                 )
             )

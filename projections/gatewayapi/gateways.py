@@ -81,6 +81,7 @@ class GatewayContext(msgspec.Struct, frozen=True, kw_only=True):
     accepted: bool
     accepted_condition: Condition
     listeners: tuple[ListenerContext, ...]
+    envoy_patches: tuple[ir.EnvoyPatch, ...] = ()  # from EnvoyPatchPolicies, when enabled
 
     def listener(self, name: str) -> ListenerContext | None:
         return next((listener for listener in self.listeners if listener.name == name), None)

@@ -15,8 +15,10 @@ from events.keys import ResourceKey
 from projections import ir
 from projections.gatewayapi.backends import Problem, Target, resolve_backend
 from projections.gatewayapi.inputs import Reader
+from projections.resources.core import ConfigMap
 from projections.resources.envoygateway import GROUP as EG_GROUP
 from projections.resources.envoygateway import HTTPRouteFilter as EGHTTPRouteFilter
+from projections.resources.envoygateway.httproutefilter import CustomResponseBody, HTTPRouteFilterSpec
 from projections.resources.gatewayapi import (
     GRPCRoute,
     GRPCRouteMatch,
@@ -28,6 +30,7 @@ from projections.resources.gatewayapi import (
 from projections.resources.quantities import DURATION_PATTERN
 from projections.resources.references import BackendRef
 
+RESPONSE_BODY_KEY = "response.body"  # the ConfigMap key a direct response's body is read from (Envoy Gateway's)
 _PATH_RANK = {"Exact": 3, "RegularExpression": 2, "PathPrefix": 1}
 _DURATION = re.compile(DURATION_PATTERN)
 _DURATION_PART = re.compile(r"([0-9]{1,5})(h|ms|m|s)")
@@ -169,18 +172,54 @@ class _Translation:
             )
             rule.direct_response = ir.DirectResponse(status=500)
             return
-        extension = found[1].spec
+        self.extension_filter(found[1].spec, rule)
+
+    def extension_filter(self, extension: HTTPRouteFilterSpec, rule: _Rule) -> None:
+        """An HTTPRouteFilter's direct response (its body inline or from a ConfigMap's `response.body`) and URL
+        rewrite (path by regular expression; Host from a header or the backend)."""
         if extension.direct_response is not None:
             response = extension.direct_response
-            body = response.body.inline if response.body is not None and response.body.inline is not None else ""
-            rule.direct_response = ir.DirectResponse(status=response.status_code or 200, body=body)
-        if extension.url_rewrite is not None and extension.url_rewrite.path is not None:
-            path = extension.url_rewrite.path
-            if path.replace_regex_match is not None:
-                rule.url_rewrite = ir.URLRewrite(
-                    path_type="ReplaceRegexMatch",
-                    path_value=f"{path.replace_regex_match.pattern} -> {path.replace_regex_match.substitution}",
-                )
+            body = self.response_body(response.body) if response.body is not None else ""
+            if body is None:
+                rule.direct_response = ir.DirectResponse(status=500)
+                return
+            rule.direct_response = ir.DirectResponse(
+                status=response.status_code or 200, body=body, content_type=response.content_type
+            )
+        rewrite = extension.url_rewrite
+        if rewrite is None:
+            return
+        regex = None
+        if rewrite.path is not None and rewrite.path.replace_regex_match is not None:
+            match = rewrite.path.replace_regex_match
+            _check_regex(self, match.pattern)
+            regex = ir.RegexRewrite(pattern=match.pattern, substitution=match.substitution)
+        hostname = rewrite.hostname
+        base = rule.url_rewrite or ir.URLRewrite()
+        rule.url_rewrite = msgspec.structs.replace(
+            base,
+            path_regex=regex or base.path_regex,
+            hostname_from_header=hostname.header if hostname is not None and hostname.type == "Header" else None,
+            hostname_from_backend=hostname is not None and hostname.type == "Backend",
+        )
+
+    def response_body(self, body: CustomResponseBody) -> str | None:
+        """The body of a direct response; None (and ResolvedRefs=False) when its ConfigMap is missing."""
+        if body.type == "Inline" or body.value_ref is None:
+            return body.inline or ""
+        ref = body.value_ref
+        if (ref.group, ref.kind) != ("", "ConfigMap"):
+            message = f"Response body from {ref.kind} is not supported: use a ConfigMap"
+            self.unresolved.append(Problem(reason="InvalidKind", message=message))
+            return None
+        key = ResourceKey(group="", kind="ConfigMap", namespace=self.key.namespace, name=ref.name)
+        found = self.reader.model(key, ConfigMap)
+        data = found[1].data if found is not None else {}
+        if RESPONSE_BODY_KEY not in data:
+            message = f"ConfigMap {key.namespace}/{ref.name} not found or has no {RESPONSE_BODY_KEY!r} key"
+            self.unresolved.append(Problem(reason="BackendNotFound", message=message))
+            return None
+        return data[RESPONSE_BODY_KEY]
 
     def timeouts(self, request: str | None, backend_request: str | None) -> ir.Timeouts | None:
         if request is None and backend_request is None:

@@ -5,13 +5,16 @@ Every document is stamped as changed at the Unix epoch, so the output is the sam
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
+from projections import ir
 from projections.gatewayapi.inputs import Resource, decode_input
+from projections.gatewayapi.options import TranslateOptions
+from projections.gatewayapi.patches import with_outcomes
 from projections.gatewayapi.translator import Translation, translate
 from projections.resources.kinds import REGISTRY
 
@@ -57,5 +60,25 @@ def translation_output(translation: Translation, output_type: str = "all") -> di
     return out
 
 
-def translate_documents(documents: Iterable[tuple[Any, str]], output_type: str = "all") -> dict[str, Any]:
-    return translation_output(translate(resources_from_documents(documents)), output_type)
+PatchOutcomes = Callable[[ir.GatewayIR], dict[str, str | None]]
+
+
+def translate_documents(
+    documents: Iterable[tuple[Any, str]],
+    output_type: str = "all",
+    options: TranslateOptions | None = None,
+    patch_outcomes: PatchOutcomes | None = None,
+) -> dict[str, Any]:
+    """`patch_outcomes` gives, from the xDS stage, how each Gateway's EnvoyPatchPolicies applied (their
+    `Programmed` condition); without it they show `Accepted` only."""
+    translation = translate(resources_from_documents(documents), options)
+    if patch_outcomes is not None:
+        outcomes: dict[str, str | None] = {}
+        for gateway in translation.gateways.values():
+            if gateway.envoy_patches:
+                outcomes.update(patch_outcomes(gateway))
+        if outcomes:
+            translation = Translation(
+                gateways=translation.gateways, statuses=with_outcomes(translation.statuses, outcomes)
+            )
+    return translation_output(translation, output_type)

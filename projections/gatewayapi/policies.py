@@ -35,7 +35,7 @@ import msgspec
 
 from events.keys import ResourceKey
 from projections.gatewayapi.attachment import gateway_key
-from projections.gatewayapi.gateways import GatewayContext
+from projections.gatewayapi.gateways import GatewayContext, ListenerContext
 from projections.gatewayapi.inputs import Reader, Resource
 from projections.gatewayapi.policykinds import (
     GATEWAY,
@@ -284,6 +284,15 @@ class _Status:
             message = f"No section name {section} found for Gateway {key.namespace}/{key.name}"
             self.ancestors[ref] = (condition("Accepted", False, "TargetNotFound", message, self.generation),)
             return
+        if self.kind.http_only and not any(x.protocol in ("HTTP", "HTTPS") for x in _listeners(context, section)):
+            why = (
+                f"Gateway {key.name} has no HTTP or HTTPS listener"
+                if section is None
+                else f"Listener {section} is not HTTP or HTTPS"
+            )
+            message = f"A {self.kind.kind} applies to HTTP routes only: {why}"
+            self.ancestors[ref] = (condition("Accepted", False, "Invalid", message, self.generation),)
+            return
         if not self._winner(key, section):
             what = f"Gateway {key.name}" if section is None else f"Listener {key.namespace}/{key.name}/{section}"
             self.ancestors[ref] = self._conflicted(what)
@@ -349,3 +358,9 @@ class _Status:
                 self.ancestors[ref] = self._conflicted(what)
             else:
                 self.ancestors[ref] = self._invalid() or (_accepted(self.generation),)
+
+
+def _listeners(context: GatewayContext, section: str | None) -> tuple[ListenerContext, ...]:
+    """The listeners a policy targeting `context`'s Gateway (and `section`, known to exist) applies to."""
+    found = context.listener(section) if section is not None else None
+    return (found,) if found is not None else context.listeners

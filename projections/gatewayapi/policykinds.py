@@ -27,6 +27,7 @@ class PolicyKind(msgspec.Struct, frozen=True, kw_only=True):
     model: type[msgspec.Struct]
     targets: tuple[tuple[str, str], ...]  # (group, kind) of the objects it may target
     plural: str  # as Envoy Gateway's messages spell it: `backendTrafficPolicies`
+    http_only: bool = False  # applies to HTTP routes only: a Gateway or listener without HTTP is not a valid target
 
 
 KINDS: dict[str, PolicyKind] = {
@@ -42,7 +43,11 @@ KINDS: dict[str, PolicyKind] = {
             kind="ClientTrafficPolicy", model=ClientTrafficPolicy, targets=(GATEWAY,), plural="clientTrafficPolicies"
         ),
         PolicyKind(
-            kind="SecurityPolicy", model=SecurityPolicy, targets=(GATEWAY, *ROUTE_TARGETS), plural="securityPolicies"
+            kind="SecurityPolicy",
+            model=SecurityPolicy,
+            targets=(GATEWAY, *ROUTE_TARGETS),
+            plural="securityPolicies",
+            http_only=True,
         ),
         PolicyKind(
             kind="EnvoyExtensionPolicy",

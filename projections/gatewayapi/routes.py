@@ -26,6 +26,8 @@ from projections.gatewayapi.http import CompiledRoute, RankedRoute, compile_grpc
 from projections.gatewayapi.inputs import Reader, Resource
 from projections.gatewayapi.policies import RoutePolicies, gateway_policies, route_policies
 from projections.gatewayapi.policykinds import ROUTE_POLICY_KINDS
+from projections.gatewayapi.security import KIND as SECURITY
+from projections.gatewayapi.security import SecurityResult, route_security
 from projections.gatewayapi.status import (
     CONTROLLER_NAME,
     ParentRefStatus,
@@ -87,6 +89,7 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
         own = route_policies(reader, key, route.metadata.labels)  # type: ignore[attr-defined]
     parents: list[RouteParentStatus] = []
     attachments: list[Attachment] = []
+    security_targets: set[Target] = set()
     parent_refs: tuple[ParentReference, ...] = route.spec.parent_refs  # type: ignore[attr-defined]
     for ref in parent_refs:
         target = gateway_key(key, ref)
@@ -130,12 +133,17 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
             if compiled.routes and attached:
                 on_gateway = {kind: gateway_policies(reader, kind, target) for kind in ROUTE_POLICY_KINDS}
                 policies = RoutePolicies(own=own, gateway=on_gateway)
-            attachments.extend(_attachment(key, target, one, compiled, policies) for one in attached)
+            for one in attached:
+                security = route_security(reader, policies.candidates(SECURITY, one.listener.name))
+                if security is not None:
+                    security_targets.update(security.targets)
+                attachments.append(_attachment(key, target, one, compiled, policies, security))
+    targets = tuple(sorted({*compiled.targets, *security_targets})) if security_targets else compiled.targets
     return RouteResult(
         key=key,
         status=RouteStatus(parents=tuple(parents)) if parents else None,
         attachments=_merged(attachments),
-        targets=compiled.targets if attachments else (),
+        targets=targets if attachments else (),
         policies=tuple(sorted(p.key for p in own.values())) if attachments else (),
     )
 
@@ -175,6 +183,7 @@ def _attachment(
     attached: Attached,
     compiled: CompiledRoute,
     policies: RoutePolicies,
+    security: SecurityResult | None = None,
 ) -> Attachment:
     if compiled.l4 is not None:
         l4 = ir.hashed(
@@ -189,17 +198,26 @@ def _attachment(
     candidates = policies.candidates(BTP, attached.listener.name)
     rate_limit = effective_rate_limit(candidates)
     traffic = route_traffic(candidates)
+    fail_closed = security is not None and bool(security.problems)
+    granted = security.security if security is not None else None
     variants: dict[str, ir.ClusterVariant] = {}
     templates = []
     for ranked in compiled.routes:
-        route = _with_traffic(ranked.route, traffic, variants)
+        route = msgspec.structs.replace(ranked.route, rate_limit=rate_limit, security=granted)
+        if fail_closed:  # a SecurityPolicy that cannot be honoured: answer 500 rather than let everyone in
+            route = msgspec.structs.replace(
+                route, backends=(), invalid_backend_weight=0, mirrors=(), redirect=None, direct_response=_DENIED
+            )
+        else:
+            route = _with_traffic(route, traffic, variants)
         templates.append((ranked.rank, route))
         destinations.update(b.destination for b in route.backends)
         destinations.update(m.destination for m in route.mirrors)
+    if granted is not None and granted.ext_auth is not None:
+        destinations.add(granted.ext_auth.destination)
     for hostname in attached.hostnames:
         for rank, template in templates:
-            route = ir.hashed(msgspec.structs.replace(template, hostname=hostname, rate_limit=rate_limit))
-            http.append(RankedRoute(rank=rank, route=route))
+            http.append(RankedRoute(rank=rank, route=ir.hashed(msgspec.structs.replace(template, hostname=hostname))))
     return Attachment(
         gateway=gateway,
         listener=attached.listener.name,
@@ -231,6 +249,9 @@ def _with_traffic(route: ir.HTTPRoute, traffic: RouteTraffic, variants: dict[str
         cluster_settings=settings_id,
         filters=tuple(sorted({*route.filters, "fault"})) if traffic.fault is not None else route.filters,
     )
+
+
+_DENIED = ir.DirectResponse(status=500)
 
 
 def _merged(attachments: list[Attachment]) -> tuple[Attachment, ...]:

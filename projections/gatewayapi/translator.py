@@ -8,6 +8,7 @@ Translation is split into units, each a pure function of what it reads through a
                                        -> RouteResult (status, what it adds to each listener)
     policy     any policy kind (+ its targets, rival policies, the routes that override it, the Gateways
                using a backend it targets)                            -> its status
+    patch      EnvoyPatchPolicy (+ its Gateway)                       -> its status (Accepted)
     client     Gateway's ClientTrafficPolicies (+ CA certificates)   -> per listener ClientSettings
     dest       Service + EndpointSlices, or Backend (+ BackendTLSPolicy, CA certificates) -> Destination
     assemble   GatewayContext + attached RouteResults + Destinations  -> GatewayIR and Gateway status
@@ -38,20 +39,34 @@ from projections.gatewayapi.backendtraffic import check_backend_traffic
 from projections.gatewayapi.clienttraffic import ListenerClient, check_client_traffic, gateway_clients
 from projections.gatewayapi.gateways import GatewayContext, gateway_class_status, gateway_context
 from projections.gatewayapi.inputs import Inputs, Reader, Resource, Token, resource_tokens
+from projections.gatewayapi.options import TranslateOptions
+from projections.gatewayapi.patches import KIND as PATCH_KIND
+from projections.gatewayapi.patches import gateway_patches, patch_policy_status
 from projections.gatewayapi.policies import Check, PolicyHooks, policy_status
 from projections.gatewayapi.policykinds import POLICY_KINDS
 from projections.gatewayapi.routes import ROUTE_KINDS, RouteResult, translate_route
+from projections.gatewayapi.security import KIND as SECURITY
+from projections.gatewayapi.security import security_problems
 from projections.gatewayapi.status import Status
 from projections.gatewayapi.transitions import stamp
+
+
+def _not_translated(reader: Reader, policy: Resource) -> tuple[str, ...]:
+    """The check of a kind egd attaches (for precedence and status) but does not translate."""
+    return (f"{policy.key.kind} is not supported by egd: nothing of it is applied",)
+
 
 # What each policy kind's status reports it cannot honour (see `policies`).
 CHECKS: dict[str, Check] = {
     "BackendTrafficPolicy": check_backend_traffic,
     "BackendTLSPolicy": check_backend_tls,
     "ClientTrafficPolicy": check_client_traffic,
+    "EnvoyExtensionPolicy": _not_translated,
+    SECURITY: security_problems,
 }
 
-Unit = tuple[str, Any]  # ("class" | "gateway" | "route" | "policy" | "assemble", ResourceKey) or ("dest", name)
+# ("class" | "gateway" | "client" | "route" | "policy" | "patch" | "assemble", ResourceKey) or ("dest", name)
+Unit = tuple[str, Any]
 
 
 class Deleted(msgspec.Struct, frozen=True, kw_only=True):
@@ -81,7 +96,8 @@ class Translation(msgspec.Struct, frozen=True, kw_only=True):
 class Translator:
     """Keeps the inputs, every unit's last result and the dependency index; `apply` folds changes in."""
 
-    def __init__(self) -> None:
+    def __init__(self, options: TranslateOptions | None = None) -> None:
+        self.options = options or TranslateOptions()
         self.inputs = Inputs()
         self._deps: dict[Token, set[Unit]] = defaultdict(set)
         self._reads: dict[Unit, set[Token]] = {}
@@ -154,6 +170,8 @@ class Translator:
                 own.add(("route", key))
             elif key.kind in POLICY_KINDS:
                 own.add(("policy", key))
+            elif key.kind == PATCH_KIND:
+                own.add(("patch", key))
         return self._run(tokens, own, at)
 
     def _run(self, tokens: set[Token], own: set[Unit], at: datetime | None) -> Changes:
@@ -179,6 +197,8 @@ class Translator:
             self._run_route(key, dirty, changed_status)
         for key in sorted(dirty.pop("policy", ())):
             self._run_policy(key, changed_status)
+        for key in sorted(dirty.pop("patch", ())):
+            self._run_patch_policy(key, changed_status)
         for name in sorted(dirty.pop("dest", ())):
             if self._run_destination(name):
                 dirty["assemble"].update(self._dest_users.get(name, ()))
@@ -230,6 +250,9 @@ class Translator:
         """Re-validate a Gateway; whether its context changed."""
         reader = Reader(self.inputs)
         context = gateway_context(reader, key)
+        if context is not None:
+            patches = gateway_patches(reader, key, self.options.envoy_patch_policy)
+            context = msgspec.structs.replace(context, envoy_patches=patches)
         self._record(("gateway", key), reader if self.inputs.get(key) else None)
         if self._contexts.get(key) == context:
             return False
@@ -361,6 +384,12 @@ class Translator:
         self._record(("policy", key), reader if self.inputs.get(key) else None)
         self._set_status(key, status, changed)
 
+    def _run_patch_policy(self, key: ResourceKey, changed: set[ResourceKey]) -> None:
+        reader = Reader(self.inputs)
+        status = patch_policy_status(reader, key, self._context, self.options.envoy_patch_policy)
+        self._record(("patch", key), reader if self.inputs.get(key) else None)
+        self._set_status(key, status, changed)
+
     def _run_destination(self, name: str) -> bool:
         target = self._targets.get(name)
         if target is None:
@@ -432,8 +461,8 @@ class Translator:
         return stamped, removed
 
 
-def translate(resources: Iterable[Resource]) -> Translation:
+def translate(resources: Iterable[Resource], options: TranslateOptions | None = None) -> Translation:
     """Translate `resources` from scratch."""
-    translator = Translator()
+    translator = Translator(options)
     translator.apply(resources)
     return translator.result()

@@ -16,6 +16,7 @@ from projections.ir.gateway import (
     Destination,
     DirectResponse,
     Endpoint,
+    EnvoyPatch,
     Fault,
     FaultAbort,
     FaultDelay,
@@ -40,6 +41,7 @@ from projections.ir.gateway import (
     RateLimitRule,
     RateLimitSource,
     Redirect,
+    RegexRewrite,
     Retry,
     TCPKeepalive,
     Timeouts,
@@ -53,6 +55,7 @@ from projections.ir.gateway import (
     encode_gateway_ir,
     hashed,
 )
+from projections.ir.security import Security, SecurityFilters
 
 __all__ = [
     "ActiveHealthCheck",
@@ -65,6 +68,7 @@ __all__ = [
     "Destination",
     "DirectResponse",
     "Endpoint",
+    "EnvoyPatch",
     "Fault",
     "FaultAbort",
     "FaultDelay",
@@ -89,7 +93,10 @@ __all__ = [
     "RateLimitRule",
     "RateLimitSource",
     "Redirect",
+    "RegexRewrite",
     "Retry",
+    "Security",
+    "SecurityFilters",
     "TCPKeepalive",
     "TLSConfig",
     "Timeouts",

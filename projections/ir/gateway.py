@@ -18,9 +18,8 @@ from typing import TypeVar
 
 import msgspec
 
-
-class IRStruct(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """Base of every IR struct: immutable, keyword-only, defaults left out of the wire form."""
+from projections.ir.base import IRStruct
+from projections.ir.security import Security, SecurityFilters
 
 
 class AttachedPolicy(IRStruct, frozen=True, kw_only=True):
@@ -125,15 +124,26 @@ class Redirect(IRStruct, frozen=True, kw_only=True):
     path_value: str | None = None
 
 
+class RegexRewrite(IRStruct, frozen=True, kw_only=True):
+    """Rewrite the path by a regular expression (RE2, as Envoy reads it); `substitution` may use `\\1`."""
+
+    pattern: str
+    substitution: str
+
+
 class URLRewrite(IRStruct, frozen=True, kw_only=True):
     hostname: str | None = None
-    path_type: str | None = None
+    hostname_from_header: str | None = None  # HTTPRouteFilter: the Host is taken from this request header
+    hostname_from_backend: bool = False  # HTTPRouteFilter: the Host is the backend's (Envoy's auto host rewrite)
+    path_type: str | None = None  # ReplaceFullPath, ReplacePrefixMatch
     path_value: str | None = None
+    path_regex: RegexRewrite | None = None  # HTTPRouteFilter ReplaceRegexMatch
 
 
 class DirectResponse(IRStruct, frozen=True, kw_only=True):
     status: int
     body: str = ""
+    content_type: str | None = None
 
 
 class WeightedBackend(IRStruct, frozen=True, kw_only=True):
@@ -344,6 +354,7 @@ class HTTPRoute(IRStruct, frozen=True, kw_only=True):
     timeouts: Timeouts | None = None
     policies: tuple[AttachedPolicy, ...] = ()
     rate_limit: RateLimit | None = None
+    security: Security | None = None  # the winning SecurityPolicy's
     retry: Retry | None = None
     fault: Fault | None = None
     hash_policy: HashPolicy | None = None
@@ -359,6 +370,7 @@ class VirtualHost(IRStruct, frozen=True, kw_only=True):
     hostname: str  # `*` when the listener and its routes leave the host open
     routes: tuple[HTTPRoute, ...] = ()  # in Gateway API precedence order: the first match wins
     rate_limit_types: tuple[str, ...] = ()  # the rate limit types (Global, Local) its routes use, sorted
+    security_filters: SecurityFilters | None = None  # the security filters its routes use
     filters: tuple[str, ...] = ()  # the union of its routes' `filters`, sorted
     hash: str = ""
 
@@ -372,6 +384,7 @@ class HTTPListener(IRStruct, frozen=True, kw_only=True):
     virtual_hosts: tuple[VirtualHost, ...] = ()
     policies: tuple[AttachedPolicy, ...] = ()
     rate_limit_types: tuple[str, ...] = ()  # the union of its virtual hosts': which HTTP filters it needs
+    security_filters: SecurityFilters | None = None  # the union of its virtual hosts'
     filters: tuple[str, ...] = ()  # the union of its virtual hosts' optional HTTP filters
     client: ClientSettings | None = None
     hash: str = ""
@@ -416,12 +429,26 @@ class Destination(IRStruct, frozen=True, kw_only=True):
     hash: str = ""
 
 
+class EnvoyPatch(IRStruct, frozen=True, kw_only=True):
+    """One JSON patch operation of an EnvoyPatchPolicy on one generated xDS resource (RFC 6902 on the proto3
+    JSON of the resource, field names as in the .proto). `value` is the JSON text of the operation's value."""
+
+    policy: str  # `<namespace>/<name>` of the EnvoyPatchPolicy
+    type_url: str
+    name: str
+    op: str  # add, remove, replace, move, copy, test
+    path: str
+    from_path: str | None = None
+    value: str | None = None
+
+
 class GatewayIR(IRStruct, frozen=True, kw_only=True):
     name: str
     addresses: tuple[str, ...] = ()
     http: tuple[HTTPListener, ...] = ()
     l4: tuple[L4Listener, ...] = ()
     destinations: tuple[Destination, ...] = ()
+    envoy_patches: tuple[EnvoyPatch, ...] = ()  # in the order they apply: by policy priority, then name
     cluster_variants: tuple[ClusterVariant, ...] = ()
     hash: str = ""
 

@@ -26,6 +26,13 @@ class XdsFleet:
         previous = translator.resources if translator is not None else ResourceSet()
         return XdsUpdate(resources=ResourceSet(), changes=diff(previous, ResourceSet()))
 
+    def patch_outcomes(self) -> dict[str, str | None]:
+        """How every Gateway's EnvoyPatchPolicies applied (see `XdsUpdate.patch_outcomes`)."""
+        outcomes: dict[str, str | None] = {}
+        for translator in self._translators.values():
+            outcomes.update(translator.patch_outcomes)
+        return outcomes
+
     def resources(self, gateway: str) -> ResourceSet | None:
         translator = self._translators.get(gateway)
         return translator.resources if translator is not None else None

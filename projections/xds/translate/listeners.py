@@ -26,6 +26,7 @@ from xds.core.v3 import extension_pb2
 from xds.type.matcher.v3 import matcher_pb2
 
 from projections import ir
+from projections.ir.security import SecurityFilters, merge_filters
 from projections.xds.translate.backendtraffic import optional_http_filters
 from projections.xds.translate.clienttraffic import (
     apply_connection_manager_settings,
@@ -36,6 +37,7 @@ from projections.xds.translate.clienttraffic import (
 from projections.xds.translate.clusters import ads_source
 from projections.xds.translate.names import INVALID_BACKEND_CLUSTER, cluster_name, listener_name
 from projections.xds.translate.ratelimits import XdsSettings, http_filters
+from projections.xds.translate.security import security_http_filters
 
 
 def _packed(message: Any) -> Any:
@@ -182,6 +184,21 @@ def rate_limit_types(listeners: Sequence[ir.HTTPListener]) -> tuple[str, ...]:
     return tuple(sorted({t for listener in listeners for t in listener.rate_limit_types}))
 
 
+def _http_filters(
+    optional: tuple[str, ...],
+    security: SecurityFilters | None,
+    rate_limits: tuple[str, ...],
+    gateway: str,
+    settings: XdsSettings,
+) -> list[Any]:
+    """A connection manager's HTTP filters in Envoy Gateway's order: fault, the security filters, rate limits,
+    the router. Traffic filters are named (`optional`), security filters carry listener-level configuration
+    (JWT providers, ext_authz services), so each keeps its own IR field."""
+    return (
+        optional_http_filters(optional) + security_http_filters(security) + http_filters(rate_limits, gateway, settings)
+    )
+
+
 def build_listener(
     group: SocketGroup, http_route_configuration: str, settings: XdsSettings | None = None
 ) -> Any | None:
@@ -192,7 +209,8 @@ def build_listener(
     chains = _Chains()
     if group.http and chains.claim(()) is not None:
         optional = tuple(sorted({f for x in group.http for f in x.filters}))
-        filters = optional_http_filters(optional) + http_filters(rate_limit_types(group.http), group.gateway, settings)
+        security = merge_filters([x.security_filters for x in group.http])
+        filters = _http_filters(optional, security, rate_limit_types(group.http), group.gateway, settings)
         client = next((x.client for x in group.http if x.client is not None), None)
         chains.chains.append(
             _http_filter_chain(http_route_configuration, http_route_configuration, filters=filters, client=client)
@@ -201,8 +219,8 @@ def build_listener(
         names = chains.claim([listener.hostname] if listener.hostname else [])
         if names is not None and listener.tls is not None:
             tls = _downstream_tls(listener.tls, http=True)
-            filters = optional_http_filters(listener.filters) + http_filters(
-                listener.rate_limit_types, group.gateway, settings
+            filters = _http_filters(
+                listener.filters, listener.security_filters, listener.rate_limit_types, group.gateway, settings
             )
             chains.chains.append(_http_filter_chain(listener.name, listener.name, tls, names, filters, listener.client))
     for l4 in group.l4:

@@ -10,7 +10,8 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
-from google.protobuf import any_pb2, json_format
+from google.protobuf import any_pb2, descriptor_pool, json_format
+from google.protobuf.descriptor import Descriptor
 
 from projections.xds.resources import ResourceSet, type_url_of
 
@@ -45,7 +46,39 @@ def resource_documents(resources: ResourceSet) -> list[dict[str, Any]]:
                     "type_url": type_url,
                     "name": name,
                     "version": resource.version,
-                    "resource": json.loads(json_format.MessageToJson(message, preserving_proto_field_name=True)),
+                    "resource": _sorted_maps(
+                        json.loads(json_format.MessageToJson(message, preserving_proto_field_name=True)),
+                        message.DESCRIPTOR,
+                    ),
                 }
             )
+    return out
+
+
+def _sorted_maps(value: Any, descriptor: Descriptor) -> Any:
+    """`value` (the JSON of a message of `descriptor`) with the entries of every map field sorted by key: the
+    order json_format gives a map is the order of the map in memory, which may differ between runs."""
+    if not isinstance(value, dict):
+        return value
+    if "@type" in value:
+        name = str(value["@type"]).rsplit("/", 1)[-1]
+        try:
+            descriptor = descriptor_pool.Default().FindMessageTypeByName(name)
+        except KeyError:
+            return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        field = descriptor.fields_by_name.get(key)
+        if field is None or field.message_type is None:
+            out[key] = item
+        elif field.message_type.GetOptions().map_entry:
+            entry = field.message_type.fields_by_name["value"]
+            out[key] = {
+                k: _sorted_maps(v, entry.message_type) if entry.message_type is not None else v
+                for k, v in sorted(item.items())
+            }
+        elif isinstance(item, list):
+            out[key] = [_sorted_maps(v, field.message_type) for v in item]
+        else:
+            out[key] = _sorted_maps(item, field.message_type)
     return out

@@ -23,6 +23,7 @@ from projections.xds.splice import field_record
 from projections.xds.translate.backendtraffic import FAULT_FILTER, apply_retry, fault_config, hash_policies
 from projections.xds.translate.names import INVALID_BACKEND_CLUSTER, cluster_name
 from projections.xds.translate.ratelimits import LOCAL_FILTER, local_rate_limit, route_rate_limits
+from projections.xds.translate.security import route_security_configs
 
 # Field numbers (xds-protos 1.85) of the repeated fields spliced in.
 _ROUTE_CONFIGURATION_VIRTUAL_HOSTS = 2
@@ -110,6 +111,13 @@ def _fraction(numerator: int, denominator: int) -> Any:
 def _rewrite(action: Any, rewrite: ir.URLRewrite, path: ir.PathMatch | None) -> None:
     if rewrite.hostname:
         action.host_rewrite_literal = rewrite.hostname
+    elif rewrite.hostname_from_header:
+        action.host_rewrite_header = rewrite.hostname_from_header
+    elif rewrite.hostname_from_backend:
+        action.auto_host_rewrite.value = True
+    if rewrite.path_regex is not None:
+        action.regex_rewrite.pattern.regex = rewrite.path_regex.pattern
+        action.regex_rewrite.substitution = rewrite.path_regex.substitution
     value = rewrite.path_value
     if value is None:
         return
@@ -124,10 +132,6 @@ def _rewrite(action: Any, rewrite: ir.URLRewrite, path: ir.PathMatch | None) -> 
             action.regex_rewrite.substitution = "/"
         else:
             action.prefix_rewrite = value
-    elif rewrite.path_type == "ReplaceRegexMatch":
-        pattern, _, substitution = value.partition(" -> ")
-        action.regex_rewrite.pattern.regex = pattern
-        action.regex_rewrite.substitution = substitution
 
 
 def _forward(route: ir.HTTPRoute) -> Any:
@@ -185,12 +189,17 @@ def build_route(route: ir.HTTPRoute) -> Any:
         built.direct_response.status = response.status
         if response.body:
             built.direct_response.body.inline_string = response.body
+        if response.content_type:
+            header = base_pb2.HeaderValue(key="content-type", value=response.content_type)
+            built.response_headers_to_add.append(base_pb2.HeaderValueOption(header=header, append_action=_OVERWRITE))
     else:
         built.route.CopyFrom(_forward(route))
         built.route.rate_limits.extend(route_rate_limits(route))
     local = local_rate_limit(route)
     if local is not None:
         built.typed_per_filter_config[LOCAL_FILTER].CopyFrom(local)
+    for filter_name, config in route_security_configs(route).items():
+        built.typed_per_filter_config[filter_name].CopyFrom(config)
     if route.fault is not None:
         built.typed_per_filter_config[FAULT_FILTER].CopyFrom(fault_config(route.fault))
     if route.request_headers is not None:

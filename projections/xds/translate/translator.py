@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 import msgspec
 
 from projections import ir
+from projections.ir.security import RemoteJWKSCluster
 from projections.xds.resources import (
     CLUSTER,
     CLUSTER_LOAD_ASSIGNMENT,
@@ -44,9 +45,11 @@ from projections.xds.splice import any_bytes
 from projections.xds.translate.clusters import build_cluster, build_load_assignment, resolves_by_dns
 from projections.xds.translate.listeners import SocketGroup, build_listener, rate_limit_types
 from projections.xds.translate.names import cluster_name, http_route_configuration_name
+from projections.xds.translate.patches import ByType, apply_patches
 from projections.xds.translate.ratelimits import RATELIMIT_CLUSTER, XdsSettings, build_ratelimit_cluster
 from projections.xds.translate.routes import route_configuration_bytes, route_record, virtual_host_record
 from projections.xds.translate.secrets import build_secret
+from projections.xds.translate.security import build_jwks_cluster, ext_auth_http2_destinations, remote_jwks_clusters
 
 BUILD_VERSION = "egd-xds-1"
 """Part of every RouteConfiguration version: change it whenever the same IR starts giving other bytes."""
@@ -56,6 +59,8 @@ class XdsUpdate(msgspec.Struct, frozen=True, kw_only=True):
     resources: ResourceSet
     changes: dict[str, TypeDiff]
     """Per type URL, the names updated (new or changed version) and removed since the previous update."""
+    patch_outcomes: dict[str, str | None] = {}
+    """Per EnvoyPatchPolicy (`<namespace>/<name>`) of the Gateway: None when its patches applied, else why not."""
 
 
 class _BuiltVirtualHost(msgspec.Struct, kw_only=True):
@@ -88,7 +93,7 @@ def _build_virtual_host(virtual_host: ir.VirtualHost, previous: _BuiltVirtualHos
         for r in virtual_host.routes
         if r.grpc
         for destination in (*(b.destination for b in r.backends), *(m.destination for m in r.mirrors))
-    )
+    ) | ext_auth_http2_destinations(virtual_host)
     return _BuiltVirtualHost(
         hash=virtual_host.hash,
         record=virtual_host_record(virtual_host, (routes[r.hash] for r in virtual_host.routes)),
@@ -144,6 +149,7 @@ def _listener_key(group: SocketGroup) -> tuple[object, ...]:
                 x.hostname,
                 tuple(c.name for c in x.tls.certificates) if x.tls else (),
                 x.rate_limit_types,
+                x.security_filters,
                 x.filters,
                 _tls_settings(x.tls),
                 x.client,
@@ -152,7 +158,7 @@ def _listener_key(group: SocketGroup) -> tuple[object, ...]:
         ),
         bool(group.http),
         rate_limit_types(group.http),
-        tuple((x.filters, x.client) for x in group.http),
+        tuple((x.filters, x.client, x.security_filters) for x in group.http),
         tuple(x.hash for x in group.l4),
     )
 
@@ -206,22 +212,30 @@ class XdsTranslator:
     def __init__(self, settings: XdsSettings | None = None) -> None:
         self.settings = settings or XdsSettings()
         self._current = ResourceSet()
+        self._unpatched = ResourceSet()  # what the builders made, before EnvoyPatchPolicies: their caches' base
         self._route_configurations: dict[str, _BuiltRouteConfiguration] = {}
         self._listeners: dict[str, tuple[tuple[object, ...], VersionedResource | None]] = {}
         self._clusters: dict[str, tuple[str, VersionedResource]] = {}
         self._load_assignments: dict[str, tuple[str, VersionedResource]] = {}
         self._secrets: dict[str, tuple[ir.Certificate, VersionedResource]] = {}
-        self._destinations_key: tuple[tuple[str, ...], frozenset[str], bool, tuple[str, ...]] | None = None
+        self._destinations_key: tuple[object, ...] | None = None
+        # EnvoyPatchPolicy: (patches, the unpatched mappings they read) -> (patched mappings, outcomes)
+        self._patched: tuple[tuple[ir.EnvoyPatch, ...], dict[str, object], ByType, dict[str, str | None]] | None = None
 
     @property
     def resources(self) -> ResourceSet:
         return self._current
 
+    @property
+    def patch_outcomes(self) -> dict[str, str | None]:
+        """The outcome of each EnvoyPatchPolicy of the last update (see `XdsUpdate.patch_outcomes`)."""
+        return self._patched[3] if self._patched is not None else {}
+
     def update(self, gateway: ir.GatewayIR) -> ResourceSet:
         return self.apply(gateway).resources
 
     def apply(self, gateway: ir.GatewayIR) -> XdsUpdate:
-        previous = self._current
+        served, previous = self._current, self._unpatched
         groups = _socket_groups(gateway)
         route_configurations = self._build_route_configurations(gateway, groups, previous)
         http2 = frozenset().union(*(r.http2_destinations for r in self._route_configurations.values()))
@@ -231,21 +245,40 @@ class XdsTranslator:
             SECRET: self._build_secrets(gateway, previous),
         }
         global_limits = any("Global" in x.rate_limit_types for x in gateway.http)
+        jwks = tuple(remote_jwks_clusters(gateway))
         destinations_key = (
             tuple(d.hash for d in gateway.destinations),
             http2,
             global_limits,
             tuple(v.hash for v in gateway.cluster_variants),
+            jwks,
         )
         if destinations_key == self._destinations_key:  # the common case: a route changed, no backend did
             by_type[CLUSTER] = previous.by_type.get(CLUSTER, {})
             by_type[CLUSTER_LOAD_ASSIGNMENT] = previous.by_type.get(CLUSTER_LOAD_ASSIGNMENT, {})
         else:
-            by_type[CLUSTER] = self._build_clusters(gateway, http2, previous, global_limits)
+            by_type[CLUSTER] = self._build_clusters(gateway, http2, previous, global_limits, jwks)
             by_type[CLUSTER_LOAD_ASSIGNMENT] = self._build_load_assignments(gateway, previous)
             self._destinations_key = destinations_key
-        self._current = ResourceSet(by_type={t: m for t, m in by_type.items() if m})
-        return XdsUpdate(resources=self._current, changes=diff(previous, self._current))
+        self._unpatched = ResourceSet(by_type={t: m for t, m in by_type.items() if m})
+        outcomes: dict[str, str | None] = {}
+        if gateway.envoy_patches:
+            by_type, outcomes = self._patch(gateway.envoy_patches, by_type)
+            self._current = ResourceSet(by_type={t: m for t, m in by_type.items() if m})
+        else:
+            self._patched = None
+            self._current = self._unpatched
+        return XdsUpdate(resources=self._current, changes=diff(served, self._current), patch_outcomes=outcomes)
+
+    def _patch(self, patches: tuple[ir.EnvoyPatch, ...], by_type: ByType) -> tuple[ByType, dict[str, str | None]]:
+        """`by_type` patched; the patched mappings of the last call are reused while their inputs are the same."""
+        bases: dict[str, object] = {p.type_url: by_type.get(p.type_url) for p in patches}
+        cached = self._patched
+        if cached is not None and cached[0] == patches and all(cached[1][t] is b for t, b in bases.items()):
+            return {**by_type, **cached[2]}, cached[3]
+        patched, outcomes = apply_patches(by_type, patches)
+        self._patched = (patches, bases, {t: patched[t] for t in bases if t in patched}, outcomes)
+        return patched, outcomes
 
     def _build_route_configurations(
         self, gateway: ir.GatewayIR, groups: Mapping[str, SocketGroup], previous: ResourceSet
@@ -285,10 +318,21 @@ class XdsTranslator:
         return out.result()
 
     def _build_clusters(
-        self, gateway: ir.GatewayIR, http2: frozenset[str], previous: ResourceSet, global_limits: bool
+        self,
+        gateway: ir.GatewayIR,
+        http2: frozenset[str],
+        previous: ResourceSet,
+        global_limits: bool,
+        jwks: tuple[RemoteJWKSCluster, ...] = (),
     ) -> dict[str, VersionedResource]:
         kept: dict[str, tuple[str, VersionedResource]] = {}
         out = _TypeBuilder(previous.of_type(CLUSTER))
+        for remote in jwks:
+            cached = self._clusters.get(remote.name)
+            if cached is None or cached[0] != remote.hash_key:
+                cached = (remote.hash_key, versioned(build_jwks_cluster(remote)))
+            kept[remote.name] = cached
+            out.put(cached[1])
         if global_limits:
             cached = self._clusters.get(RATELIMIT_CLUSTER)
             if cached is None:

@@ -12,16 +12,28 @@ from pathlib import Path
 import pytest
 import yaml
 
+from projections import ir
 from projections.gatewayapi.offline import translate_documents
+from projections.gatewayapi.options import TranslateOptions
+from projections.xds.translate import XdsTranslator
 
 CASES = Path(__file__).resolve().parents[2] / "testdata" / "translate"
 UPDATE = os.environ.get("EGD_UPDATE_GOLDENS") == "1"
 
 
+def options_for(case: str) -> TranslateOptions:
+    """EnvoyPatchPolicies are enabled in every case but those named `*-disabled*`."""
+    return TranslateOptions(envoy_patch_policy="-disabled" not in case)
+
+
+def patch_outcomes(gateway: ir.GatewayIR) -> dict[str, str | None]:
+    return XdsTranslator().apply(gateway).patch_outcomes
+
+
 def render(path: Path) -> str:
     documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
     positioned = [(d, f"{path.name}, document {i + 1}") for i, d in enumerate(documents)]
-    output = translate_documents(positioned)
+    output = translate_documents(positioned, options=options_for(path.name), patch_outcomes=patch_outcomes)
     return yaml.safe_dump(output, sort_keys=False, width=120)
 
 

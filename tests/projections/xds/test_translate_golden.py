@@ -20,6 +20,7 @@ from projections.gatewayapi.translator import translate
 from projections.ir import GatewayIR
 from projections.xds.translate import XdsTranslator, build_resource_set
 from projections.xds.translate.render import resource_documents
+from tests.projections.gatewayapi.test_translate_golden import options_for
 
 CASES = Path(__file__).resolve().parents[2] / "testdata" / "xds"
 UPDATE = os.environ.get("EGD_UPDATE_GOLDENS") == "1"
@@ -28,7 +29,7 @@ UPDATE = os.environ.get("EGD_UPDATE_GOLDENS") == "1"
 def gateways_of(path: Path) -> dict[str, GatewayIR]:
     documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
     positioned = [(d, f"{path.name}, document {i + 1}") for i, d in enumerate(documents)]
-    return translate(resources_from_documents(positioned)).gateways
+    return translate(resources_from_documents(positioned), options_for(path.name)).gateways
 
 
 def render(gateways: dict[str, GatewayIR]) -> str:

@@ -1,0 +1,179 @@
+"""IR of SecurityPolicy: what one route enforces (`Security`), and what the HTTP connection manager of a
+listener must hold for its routes (`SecurityFilters`: which filters, JWT providers, ext_authz services).
+
+Names: a JWT provider is `<policy>/<provider>` (policy = `<namespace>/<name>`), an ext_authz service is its
+policy's name; each filter is configured per route (typed_per_filter_config), so changing one policy touches
+its routes, and the listener only when the set of filters, providers or services changes.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from projections.ir.base import IRStruct
+
+
+class CORS(IRStruct, frozen=True, kw_only=True):
+    allow_origins: tuple[str, ...] = ()  # exact origins, or patterns with `*` (`https://*.example.com`, `*`)
+    allow_methods: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    max_age_seconds: int | None = None
+    allow_credentials: bool = False
+
+
+class BasicAuth(IRStruct, frozen=True, kw_only=True):
+    users: str  # htpasswd lines (`user:{SHA}base64`)
+    forward_username_header: str | None = None
+
+
+class APIKeyClient(IRStruct, frozen=True, kw_only=True):
+    client: str
+    key: str
+
+
+class APIKeyAuth(IRStruct, frozen=True, kw_only=True):
+    clients: tuple[APIKeyClient, ...]
+    headers: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()
+    cookies: tuple[str, ...] = ()
+    forward_client_id_header: str | None = None
+    sanitize: bool = False
+
+
+class JWTProvider(IRStruct, frozen=True, kw_only=True):
+    name: str  # `<policy>/<provider>`
+    issuer: str | None = None
+    audiences: tuple[str, ...] = ()
+    local_jwks: str | None = None  # the JWKS document
+    remote_jwks_uri: str | None = None
+    remote_jwks_cluster: str | None = None  # the cluster that reaches the URI's host
+    cache_duration_seconds: int | None = None
+    claim_to_headers: tuple[tuple[str, str], ...] = ()  # (header, claim)
+    headers: tuple[tuple[str, str], ...] = ()  # (header, value prefix) to read the token from
+    cookies: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()
+
+
+class JWT(IRStruct, frozen=True, kw_only=True):
+    requirement: str  # the policy's name: the requirement the route selects
+    providers: tuple[JWTProvider, ...]
+    optional: bool = False
+
+
+class ExtAuth(IRStruct, frozen=True, kw_only=True):
+    name: str  # the policy's name
+    grpc: bool
+    destination: str  # a Destination.name
+    authority: str = ""  # the Host sent to an HTTP service
+    path_prefix: str = ""
+    headers_to_backend: tuple[str, ...] = ()
+    headers_to_ext_auth: tuple[str, ...] = ()
+    timeout_ms: int = 10_000
+    fail_open: bool = False
+
+
+class RemoteJWKSCluster(IRStruct, frozen=True, kw_only=True):
+    """A cluster to the host of a remote JWKS URI (TLS for https, with the host as SNI)."""
+
+    name: str
+    host: str
+    port: int
+    tls: bool
+
+    @property
+    def hash_key(self) -> str:
+        return f"{self.host}:{self.port}:{self.tls}"
+
+
+class AuthorizationRule(IRStruct, frozen=True, kw_only=True):
+    """Matches when every given condition holds: the client address in one of `cidrs`, the method one of
+    `methods`, each header one of its values, each JWT claim (of `jwt_provider`'s token) one of its values."""
+
+    allow: bool
+    cidrs: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+    headers: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    jwt_provider: str | None = None
+    jwt_claims: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    jwt_scopes: tuple[str, ...] = ()
+
+
+class Authorization(IRStruct, frozen=True, kw_only=True):
+    rules: tuple[AuthorizationRule, ...] = ()  # the first that matches decides
+    default_allow: bool = False
+
+
+class Security(IRStruct, frozen=True, kw_only=True):
+    """What the winning SecurityPolicy of a route enforces there."""
+
+    policy: str  # `<namespace>/<name>`
+    cors: CORS | None = None
+    basic_auth: BasicAuth | None = None
+    api_key_auth: APIKeyAuth | None = None
+    jwt: JWT | None = None
+    ext_auth: ExtAuth | None = None
+    authorization: Authorization | None = None
+
+
+class SecurityFilters(IRStruct, frozen=True, kw_only=True):
+    """The security filters an HTTP connection manager needs for its routes, with their listener-level parts."""
+
+    cors: bool = False
+    basic_auth: bool = False
+    api_key_auth: bool = False
+    rbac: bool = False
+    jwt: tuple[JWT, ...] = ()  # sorted by requirement
+    ext_auth: tuple[ExtAuth, ...] = ()  # sorted by name
+
+    @property
+    def empty(self) -> bool:
+        return self == _NONE
+
+
+_NONE = SecurityFilters()
+
+
+def security_filters(securities: list[Security]) -> SecurityFilters | None:
+    """The union of what `securities` need; None when they need nothing."""
+    if not securities:
+        return None
+    jwt = {s.jwt.requirement: s.jwt for s in securities if s.jwt is not None}
+    ext_auth = {s.ext_auth.name: s.ext_auth for s in securities if s.ext_auth is not None}
+    found = SecurityFilters(
+        cors=any(s.cors is not None for s in securities),
+        basic_auth=any(s.basic_auth is not None for s in securities),
+        api_key_auth=any(s.api_key_auth is not None for s in securities),
+        rbac=any(s.authorization is not None for s in securities),
+        jwt=tuple(jwt[k] for k in sorted(jwt)),
+        ext_auth=tuple(ext_auth[k] for k in sorted(ext_auth)),
+    )
+    return None if found.empty else found
+
+
+def merge_filters(parts: list[SecurityFilters | None]) -> SecurityFilters | None:
+    """The union of several `SecurityFilters` (a listener's from its virtual hosts)."""
+    present = [p for p in parts if p is not None]
+    if not present:
+        return None
+    if len(present) == 1:
+        return present[0]
+    jwt = {j.requirement: j for p in present for j in p.jwt}
+    ext_auth = {e.name: e for p in present for e in p.ext_auth}
+    return SecurityFilters(
+        cors=any(p.cors for p in present),
+        basic_auth=any(p.basic_auth for p in present),
+        api_key_auth=any(p.api_key_auth for p in present),
+        rbac=any(p.rbac for p in present),
+        jwt=tuple(jwt[k] for k in sorted(jwt)),
+        ext_auth=tuple(ext_auth[k] for k in sorted(ext_auth)),
+    )
+
+
+def remote_jwks_cluster(uri: str) -> RemoteJWKSCluster | None:
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    tls = parts.scheme == "https"
+    port = parts.port or (443 if tls else 80)
+    return RemoteJWKSCluster(name=f"jwks/{parts.hostname}/{port}", host=parts.hostname, port=port, tls=tls)
