@@ -13,13 +13,13 @@ an empty set is published at start so that rl gets its first response even with 
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import grpc
 import structlog
 
 from egd.bus import LatestValues
+from egd.changed_gateways import ChangedGateways
 from egd.metrics import Metrics
 from egd.ratelimit.counters import CounterStore, CounterStoreError, MemoryCounters, RedisCounters
 from egd.ratelimit.server import start_ratelimit_server
@@ -71,8 +71,7 @@ class RateLimitRunner:
         self.service = RateLimitService(counters=counters, hooks=_hooks(metrics), key_prefix=key_prefix)
         self.service.set_configs([])
         self._server: grpc.aio.Server | None = None
-        self._dirty: set[str] = set()
-        self._wake = asyncio.Event()
+        self.changed = ChangedGateways()
         bus.publish(node_group, ResourceSet())
 
     async def start_server(self, address: str) -> int:
@@ -86,22 +85,16 @@ class RateLimitRunner:
         await self.service.counters.close()
 
     def mark(self, changes: Changes) -> None:
-        if changes.gateways or changes.gateways_removed:
-            self._dirty.update(changes.gateways)
-            self._dirty.update(changes.gateways_removed)
-            self._wake.set()
+        self.changed.mark(changes)
 
     def pending(self) -> bool:
-        return bool(self._dirty)
+        return self.changed.pending()
 
     async def run(self, pipeline: Pipeline) -> None:
         while True:
-            await self._wake.wait()
-            self._wake.clear()
-            self.publish(pipeline)
+            self.publish(pipeline, await self.changed.take())
 
-    def publish(self, pipeline: Pipeline) -> None:
-        dirty, self._dirty = sorted(self._dirty), set()
+    def publish(self, pipeline: Pipeline, dirty: list[str]) -> None:
         started = time.perf_counter()
         changed = []
         for name in dirty:

@@ -7,12 +7,12 @@ the loop lets the publisher run).
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import structlog
 
 from egd.bus import LatestValues
+from egd.changed_gateways import ChangedGateways
 from egd.metrics import Metrics
 from projections.gatewayapi.translator import Changes
 from projections.pipeline import Pipeline
@@ -30,28 +30,21 @@ class XdsPublisher:
         self.bus = bus
         self.metrics = metrics
         self.fleet = XdsFleet(settings)
-        self._dirty: set[str] = set()
+        self.changed = ChangedGateways()
         self.published_seq: dict[str, int] = {}
         """Gateway -> the log sequence its resources now on the bus reflect (for the delivery audit)."""
-        self._wake = asyncio.Event()
 
     def mark(self, changes: Changes) -> None:
-        if changes.gateways or changes.gateways_removed:
-            self._dirty.update(changes.gateways)
-            self._dirty.update(changes.gateways_removed)
-            self._wake.set()
+        self.changed.mark(changes)
 
     def pending(self) -> bool:
-        return bool(self._dirty)
+        return self.changed.pending()
 
     async def run(self, pipeline: Pipeline) -> None:
         while True:
-            await self._wake.wait()
-            self._wake.clear()
-            self.publish(pipeline)
+            self.publish(pipeline, await self.changed.take())
 
-    def publish(self, pipeline: Pipeline) -> None:
-        dirty, self._dirty = sorted(self._dirty), set()
+    def publish(self, pipeline: Pipeline, dirty: list[str]) -> None:
         for name in dirty:
             started = time.perf_counter()
             gateway = pipeline.translator.gateway(name)
