@@ -21,10 +21,13 @@ import pytest
 from egd.commands.replay import fold_log
 from egd.natsserver import NatsServerProcess
 from events.jetstream import JetStreamEventStore
+from events.jetstream.snapshots import MILESTONE_EVENTS, JetStreamSnapshots
 from events.keys import ResourceKey
 from events.schema import Event, ResourceApplied
 from events.store import Append
+from projections.pipeline import Pipeline
 from projections.replay import Point
+from projections.snapshot import encode_snapshot
 from tests.bench.conftest import ROUNDS, measure, report
 from tests.bench.test_replay_bench import LIVE_OBJECTS, route_event
 
@@ -121,3 +124,42 @@ def test_replay_at_the_middle_in_process(big_log: str) -> None:
     samples = measure(min(ROUNDS, 3), run)
     report(f"read + fold + translate to sequence {middle:,} (in process)", samples, "s", "lower")
     report("  as events/s", [middle / s for s in samples], "events/s")
+
+
+async def write_milestone_snapshots(url: str) -> None:
+    """What a daemon following the log while it grew leaves behind: a snapshot past every milestone."""
+    store = await JetStreamEventStore.connect(url)
+    try:
+        snapshots = await JetStreamSnapshots.open(store)
+        pipeline = Pipeline()
+        async for record in store.read():
+            pipeline.fold(record, translate=False)
+            if record.seq % MILESTONE_EVENTS == 0:
+                await snapshots.save(record.seq, encode_snapshot(pipeline.state, snapshots.log_identity))
+    finally:
+        await store.close()
+
+
+def test_replay_at_the_middle_with_snapshots(big_log: str) -> None:
+    asyncio.run(write_milestone_snapshots(big_log))
+    middle = LOG_SIZE // 2 + MILESTONE_EVENTS // 2  # halfway between two snapshots: the worst case
+
+    def run() -> float:
+        started = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, "-m", "egd", "replay", "--at", str(middle), "-o", "ir", "--nats-url", big_log],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            check=True,
+        )
+        elapsed = time.perf_counter() - started
+        assert b'"default/edge"' in result.stdout[:200]
+        return elapsed
+
+    report(
+        f"egd replay --at {middle:,} -o ir with milestone snapshots (CLI, {LOG_SIZE:,}-event log)",
+        measure(min(ROUNDS, 3), run),
+        "s",
+        "lower",
+    )
