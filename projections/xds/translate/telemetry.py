@@ -24,7 +24,7 @@ ZIPKIN_COLLECTOR_ENDPOINT = "/api/v2/spans"
 
 def _packed(message: Any) -> Any:
     packed = any_pb2.Any()
-    packed.Pack(message)
+    packed.Pack(message, deterministic=True)  # the JSON format is a map
     return packed
 
 
