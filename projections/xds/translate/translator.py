@@ -45,6 +45,7 @@ from projections.xds.splice import any_bytes
 from projections.xds.translate.clusters import build_cluster, build_load_assignment, resolves_by_dns
 from projections.xds.translate.listeners import SocketGroup, build_listener, rate_limit_types
 from projections.xds.translate.names import cluster_name, http_route_configuration_name
+from projections.xds.translate.oidc import oidc_secrets
 from projections.xds.translate.patches import ByType, apply_patches
 from projections.xds.translate.ratelimits import RATELIMIT_CLUSTER, XdsSettings, build_ratelimit_cluster
 from projections.xds.translate.routes import route_configuration_bytes, route_record, virtual_host_record
@@ -220,6 +221,7 @@ class XdsTranslator:
         self._clusters: dict[str, tuple[str, VersionedResource]] = {}
         self._load_assignments: dict[str, tuple[str, VersionedResource]] = {}
         self._secrets: dict[str, tuple[ir.Certificate, VersionedResource]] = {}
+        self._generic_secrets: dict[str, VersionedResource] = {}  # OIDC client and HMAC secrets
         self._destinations_key: tuple[object, ...] | None = None
         # EnvoyPatchPolicy: (patches, the unpatched mappings they read) -> (patched mappings, outcomes)
         self._patched: tuple[tuple[ir.EnvoyPatch, ...], dict[str, object], ByType, dict[str, str | None]] | None = None
@@ -391,6 +393,7 @@ class XdsTranslator:
 
     def _build_secrets(self, gateway: ir.GatewayIR, previous: ResourceSet) -> dict[str, VersionedResource]:
         kept: dict[str, tuple[ir.Certificate, VersionedResource]] = {}
+        generic: dict[str, VersionedResource] = {}
         out = _TypeBuilder(previous.of_type(SECRET))
         tls_configs = [x.tls for x in gateway.http if x.tls] + [x.tls for x in gateway.l4 if x.tls]
         for config in tls_configs:
@@ -402,7 +405,13 @@ class XdsTranslator:
                     cached = (certificate, versioned(build_secret(certificate)))
                 kept[certificate.name] = cached
                 out.put(cached[1])
+        for secret in oidc_secrets(gateway):
+            fresh = versioned(secret)
+            known = self._generic_secrets.get(fresh.name)
+            generic[fresh.name] = known if known is not None and known.version == fresh.version else fresh
+            out.put(generic[fresh.name])
         self._secrets = kept
+        self._generic_secrets = generic
         return out.result()
 
 
