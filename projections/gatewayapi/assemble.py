@@ -86,6 +86,7 @@ def assemble_gateway(
             l4=tuple(l4),
             destinations=tuple(destinations[name] for name in sorted(routes.destinations) if name in destinations),
             envoy_patches=gateway.envoy_patches,
+            telemetry=gateway.telemetry,
             cluster_variants=tuple(routes.variants[name] for name in sorted(routes.variants)),
         )
     )

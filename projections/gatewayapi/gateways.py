@@ -15,6 +15,7 @@ import msgspec
 
 from events.keys import ResourceKey
 from projections import ir
+from projections.gatewayapi.envoyproxy import class_parameters, gateway_parameters, gateway_telemetry
 from projections.gatewayapi.grants import reference_permitted
 from projections.gatewayapi.inputs import Reader
 from projections.gatewayapi.status import (
@@ -82,6 +83,7 @@ class GatewayContext(msgspec.Struct, frozen=True, kw_only=True):
     accepted_condition: Condition
     listeners: tuple[ListenerContext, ...]
     envoy_patches: tuple[ir.EnvoyPatch, ...] = ()  # from EnvoyPatchPolicies, when enabled
+    telemetry: ir.Telemetry | None = None  # from the Gateway's EnvoyProxy, else its GatewayClass's
 
     def listener(self, name: str) -> ListenerContext | None:
         return next((listener for listener in self.listeners if listener.name == name), None)
@@ -93,15 +95,9 @@ def gateway_class_status(reader: Reader, key: ResourceKey) -> tuple[GatewayClass
     if found is None or found[1].spec.controller_name != CONTROLLER_NAME:
         return None
     resource, gateway_class = found
-    ref = gateway_class.spec.parameters_ref
-    if ref is not None and (ref.group, ref.kind) != ("gateway.envoyproxy.io", "EnvoyProxy"):
-        accepted = condition(
-            "Accepted",
-            False,
-            "InvalidParameters",
-            f"Unsupported parametersRef {ref.group}/{ref.kind}: only gateway.envoyproxy.io/EnvoyProxy is supported",
-            resource.generation,
-        )
+    problem = class_parameters(reader, gateway_class)[1]
+    if problem is not None:
+        accepted = condition("Accepted", False, "InvalidParameters", problem, resource.generation)
     else:
         accepted = condition("Accepted", True, "Accepted", "Valid GatewayClass", resource.generation)
     supported = condition(
@@ -122,6 +118,13 @@ def gateway_context(reader: Reader, key: ResourceKey) -> GatewayContext | None:
         return None
     generation = resource.generation
     class_accepted = class_status[0].conditions[0].status == "True"
+    proxy, parameters_problem = gateway_parameters(reader, key.namespace, gateway)
+    proxy_namespace = key.namespace
+    if proxy is None and parameters_problem is None:
+        class_model = reader.model(class_key, GatewayClass)
+        proxy = class_parameters(reader, class_model[1])[0] if class_model is not None else None
+        class_ref = class_model[1].spec.parameters_ref if class_model is not None else None
+        proxy_namespace = (class_ref.namespace if class_ref is not None else None) or ""
 
     addresses: list[str] = []
     address_problem = None
@@ -142,6 +145,8 @@ def gateway_context(reader: Reader, key: ResourceKey) -> GatewayContext | None:
     valid = sum(1 for listener in listeners if listener.accepted)
     if not class_accepted:
         accepted = condition("Accepted", False, "Invalid", "The GatewayClass is not accepted", generation)
+    elif parameters_problem is not None:
+        accepted = condition("Accepted", False, "InvalidParameters", parameters_problem, generation)
     elif address_problem is not None:
         accepted = condition("Accepted", False, "UnsupportedAddress", address_problem, generation)
     elif valid == 0:
@@ -160,6 +165,7 @@ def gateway_context(reader: Reader, key: ResourceKey) -> GatewayContext | None:
         accepted=accepted.status == "True",
         accepted_condition=accepted,
         listeners=tuple(listeners),
+        telemetry=gateway_telemetry(proxy, proxy_namespace, key),
     )
 
 

@@ -8,6 +8,7 @@ policy that cannot be honoured (a missing Secret, an unsupported feature) is not
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from collections.abc import Sequence
 
@@ -26,6 +27,7 @@ from projections.resources.envoygateway import SecurityPolicy
 from projections.resources.envoygateway.securitypolicy import (
     CORS,
     JWT,
+    OIDC,
     APIKeyAuth,
     Authorization,
     BasicAuth,
@@ -37,6 +39,11 @@ from projections.resources.references import SecretObjectReference
 KIND = "SecurityPolicy"
 HTPASSWD_KEY = ".htpasswd"
 JWKS_KEY = "jwks"  # the ConfigMap key a local JWKS is read from (Envoy Gateway's)
+OIDC_CLIENT_ID_KEY = "client-id"
+OIDC_CLIENT_SECRET_KEY = "client-secret"
+# Envoy Gateway's defaults
+DEFAULT_REDIRECT_URL = "%REQ(x-forwarded-proto)%://%REQ(:authority)%/oauth2/callback"
+DEFAULT_LOGOUT_PATH = "/logout"
 
 
 class SecurityResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -204,6 +211,63 @@ class _Translation:
             fail_open=bool(spec.fail_open),
         )
 
+    def oidc(self, spec: OIDC) -> sec.OIDC | None:
+        provider = spec.provider
+        if provider.all_backend_refs:
+            self.problems.append("oidc.provider.backendRefs are not supported: the token endpoint's host is used")
+            return None
+        if not provider.authorization_endpoint or not provider.token_endpoint:
+            self.problems.append(
+                "oidc.provider: authorizationEndpoint and tokenEndpoint must be set (no OpenID discovery in egd)"
+            )
+            return None
+        cluster = remote_jwks_cluster(provider.token_endpoint, prefix="oidc")
+        if cluster is None:
+            self.problems.append(f"oidc.provider.tokenEndpoint {provider.token_endpoint!r} is not an http(s) URL")
+            return None
+        client_id = spec.client_id
+        if spec.client_id_ref is not None:
+            found = self.secret(spec.client_id_ref, "oidc.clientIDRef")
+            value = found.value(OIDC_CLIENT_ID_KEY) if found is not None else None
+            if found is not None and value is None:
+                self.problems.append(f"oidc.clientIDRef: the Secret has no {OIDC_CLIENT_ID_KEY!r} key")
+            client_id = value.decode() if value is not None else None
+        secret = self.secret(spec.client_secret, "oidc.clientSecret")
+        client_secret = secret.value(OIDC_CLIENT_SECRET_KEY) if secret is not None else None
+        if secret is not None and client_secret is None:
+            self.problems.append(f"oidc.clientSecret: the Secret has no {OIDC_CLIENT_SECRET_KEY!r} key")
+        if client_id is None or client_secret is None:
+            return None
+        redirect_uri = spec.redirect_url or DEFAULT_REDIRECT_URL
+        redirect_path = _redirect_path(redirect_uri)
+        scopes = spec.scopes if "openid" in spec.scopes else ("openid", *spec.scopes)
+        hmac = hashlib.sha256(b"egd-oauth2-hmac\0" + self.name.encode() + b"\0" + client_secret).hexdigest()
+        cookies = spec.cookie_names or {}
+        token_ttl = parse_duration(spec.default_token_ttl) if spec.default_token_ttl else None
+        refresh_ttl = parse_duration(spec.default_refresh_token_ttl) if spec.default_refresh_token_ttl else None
+        return sec.OIDC(
+            name=self.name,
+            client_id=client_id,
+            client_secret=client_secret.decode(),
+            hmac_secret=hmac,
+            authorization_endpoint=provider.authorization_endpoint,
+            token_endpoint=provider.token_endpoint,
+            token_cluster=cluster.name,
+            redirect_uri=redirect_uri,
+            redirect_path=redirect_path,
+            logout_path=spec.logout_path or DEFAULT_LOGOUT_PATH,
+            scopes=scopes,
+            resources=spec.resources,
+            forward_access_token=bool(spec.forward_access_token),
+            cookie_suffix=hashlib.sha256(self.name.encode()).hexdigest()[:8],
+            access_token_cookie=cookies.get("accessToken"),
+            id_token_cookie=cookies.get("idToken"),
+            cookie_domain=spec.cookie_domain,
+            default_token_ttl_seconds=token_ttl // 1000 if token_ttl is not None else None,
+            refresh_token=bool(spec.refresh_token),
+            default_refresh_token_ttl_seconds=refresh_ttl // 1000 if refresh_ttl is not None else None,
+        )
+
     def authorization(self, spec: Authorization, jwt: sec.JWT | None) -> sec.Authorization:
         rules = []
         for i, rule in enumerate(spec.rules):
@@ -239,14 +303,20 @@ class _Translation:
         return sec.Authorization(rules=tuple(rules), default_allow=spec.default_action == "Allow")
 
 
+def _redirect_path(uri: str) -> str:
+    """The path of a redirect URL, which may hold command operators in its scheme and host."""
+    rest = uri.split("://", 1)[-1]
+    slash = rest.find("/")
+    path = rest[slash:] if slash >= 0 else "/"
+    return path.split("?", 1)[0]
+
+
 def translate_security(reader: Reader, policy: Resource) -> SecurityResult:
     model = policy.model
     if not isinstance(model, SecurityPolicy):
         return SecurityResult()
     spec = model.spec
     translation = _Translation(reader, policy)
-    if spec.oidc is not None:
-        translation.problems.append("oidc is not supported by egd yet")
     jwt = translation.jwt(spec.jwt) if spec.jwt is not None else None
     security = ir.Security(
         policy=translation.name,
@@ -256,6 +326,7 @@ def translate_security(reader: Reader, policy: Resource) -> SecurityResult:
         jwt=jwt,
         ext_auth=translation.ext_auth(spec.ext_auth) if spec.ext_auth is not None else None,
         authorization=translation.authorization(spec.authorization, jwt) if spec.authorization is not None else None,
+        oidc=translation.oidc(spec.oidc) if spec.oidc is not None else None,
     )
     if translation.problems:
         return SecurityResult(problems=tuple(translation.problems))

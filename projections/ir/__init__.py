@@ -56,6 +56,7 @@ from projections.ir.gateway import (
     hashed,
 )
 from projections.ir.security import Security, SecurityFilters
+from projections.ir.telemetry import FileAccessLog, Telemetry, Tracing
 
 __all__ = [
     "ActiveHealthCheck",
@@ -72,6 +73,7 @@ __all__ = [
     "Fault",
     "FaultAbort",
     "FaultDelay",
+    "FileAccessLog",
     "GatewayIR",
     "HTTP2Settings",
     "HTTPListener",
@@ -99,7 +101,9 @@ __all__ = [
     "SecurityFilters",
     "TCPKeepalive",
     "TLSConfig",
+    "Telemetry",
     "Timeouts",
+    "Tracing",
     "URLRewrite",
     "UpstreamTLS",
     "VirtualHost",

@@ -20,6 +20,7 @@ import msgspec
 
 from projections.ir.base import IRStruct
 from projections.ir.security import Security, SecurityFilters
+from projections.ir.telemetry import Telemetry
 
 
 class AttachedPolicy(IRStruct, frozen=True, kw_only=True):
@@ -450,6 +451,7 @@ class GatewayIR(IRStruct, frozen=True, kw_only=True):
     destinations: tuple[Destination, ...] = ()
     envoy_patches: tuple[EnvoyPatch, ...] = ()  # in the order they apply: by policy priority, then name
     cluster_variants: tuple[ClusterVariant, ...] = ()
+    telemetry: Telemetry | None = None  # from the EnvoyProxy of the Gateway or its GatewayClass
     hash: str = ""
 
 

@@ -73,6 +73,33 @@ class ExtAuth(IRStruct, frozen=True, kw_only=True):
     fail_open: bool = False
 
 
+class OIDC(IRStruct, frozen=True, kw_only=True):
+    """An OAuth2 (OIDC authorization code) filter, one per policy. Secrets go over SDS: the client secret from
+    the policy's Secret, and an HMAC secret derived from it and the policy's name (every replica derives the
+    same one, where Envoy Gateway generates and stores a random one)."""
+
+    name: str  # the policy's name
+    client_id: str
+    client_secret: str
+    hmac_secret: str
+    authorization_endpoint: str
+    token_endpoint: str
+    token_cluster: str  # the cluster that reaches the token endpoint's host
+    redirect_uri: str
+    redirect_path: str
+    logout_path: str
+    scopes: tuple[str, ...] = ()
+    resources: tuple[str, ...] = ()
+    forward_access_token: bool = False
+    cookie_suffix: str = ""
+    access_token_cookie: str | None = None
+    id_token_cookie: str | None = None
+    cookie_domain: str | None = None
+    default_token_ttl_seconds: int | None = None
+    refresh_token: bool = False
+    default_refresh_token_ttl_seconds: int | None = None
+
+
 class RemoteJWKSCluster(IRStruct, frozen=True, kw_only=True):
     """A cluster to the host of a remote JWKS URI (TLS for https, with the host as SNI)."""
 
@@ -114,6 +141,7 @@ class Security(IRStruct, frozen=True, kw_only=True):
     jwt: JWT | None = None
     ext_auth: ExtAuth | None = None
     authorization: Authorization | None = None
+    oidc: OIDC | None = None
 
 
 class SecurityFilters(IRStruct, frozen=True, kw_only=True):
@@ -125,6 +153,7 @@ class SecurityFilters(IRStruct, frozen=True, kw_only=True):
     rbac: bool = False
     jwt: tuple[JWT, ...] = ()  # sorted by requirement
     ext_auth: tuple[ExtAuth, ...] = ()  # sorted by name
+    oidc: tuple[OIDC, ...] = ()  # sorted by name
 
     @property
     def empty(self) -> bool:
@@ -140,6 +169,7 @@ def security_filters(securities: list[Security]) -> SecurityFilters | None:
         return None
     jwt = {s.jwt.requirement: s.jwt for s in securities if s.jwt is not None}
     ext_auth = {s.ext_auth.name: s.ext_auth for s in securities if s.ext_auth is not None}
+    oidc = {s.oidc.name: s.oidc for s in securities if s.oidc is not None}
     found = SecurityFilters(
         cors=any(s.cors is not None for s in securities),
         basic_auth=any(s.basic_auth is not None for s in securities),
@@ -147,6 +177,7 @@ def security_filters(securities: list[Security]) -> SecurityFilters | None:
         rbac=any(s.authorization is not None for s in securities),
         jwt=tuple(jwt[k] for k in sorted(jwt)),
         ext_auth=tuple(ext_auth[k] for k in sorted(ext_auth)),
+        oidc=tuple(oidc[k] for k in sorted(oidc)),
     )
     return None if found.empty else found
 
@@ -160,6 +191,7 @@ def merge_filters(parts: list[SecurityFilters | None]) -> SecurityFilters | None
         return present[0]
     jwt = {j.requirement: j for p in present for j in p.jwt}
     ext_auth = {e.name: e for p in present for e in p.ext_auth}
+    oidc = {o.name: o for p in present for o in p.oidc}
     return SecurityFilters(
         cors=any(p.cors for p in present),
         basic_auth=any(p.basic_auth for p in present),
@@ -167,13 +199,15 @@ def merge_filters(parts: list[SecurityFilters | None]) -> SecurityFilters | None
         rbac=any(p.rbac for p in present),
         jwt=tuple(jwt[k] for k in sorted(jwt)),
         ext_auth=tuple(ext_auth[k] for k in sorted(ext_auth)),
+        oidc=tuple(oidc[k] for k in sorted(oidc)),
     )
 
 
-def remote_jwks_cluster(uri: str) -> RemoteJWKSCluster | None:
+def remote_jwks_cluster(uri: str, prefix: str = "jwks") -> RemoteJWKSCluster | None:
+    """The cluster to the host of an http(s) URI, named `<prefix>/<host>/<port>` (`oidc` for token endpoints)."""
     parts = urlsplit(uri)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
     tls = parts.scheme == "https"
     port = parts.port or (443 if tls else 80)
-    return RemoteJWKSCluster(name=f"jwks/{parts.hostname}/{port}", host=parts.hostname, port=port, tls=tls)
+    return RemoteJWKSCluster(name=f"{prefix}/{parts.hostname}/{port}", host=parts.hostname, port=port, tls=tls)

@@ -86,10 +86,23 @@ class GatewayAddress(K8sModel, frozen=True, kw_only=True):
     type: str = "IPAddress"
 
 
+class LocalParametersReference(K8sModel, frozen=True, kw_only=True):
+    group: str
+    kind: str
+    name: str
+
+
+class GatewayInfrastructure(K8sModel, frozen=True, kw_only=True):
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    parameters_ref: LocalParametersReference | None = None
+
+
 class GatewaySpec(K8sModel, frozen=True, kw_only=True):
     gateway_class_name: str
     listeners: tuple[Listener, ...]
     addresses: tuple[GatewayAddress, ...] = ()
+    infrastructure: GatewayInfrastructure | None = None
 
 
 class Gateway(K8sObject, frozen=True, kw_only=True):

@@ -20,11 +20,63 @@ class ProxyLogging(K8sModel, frozen=True, kw_only=True):
     level: dict[str, LogLevel] = {}
 
 
-class ProxyTelemetry(K8sModel, frozen=True, kw_only=True):
-    """Access logs, tracing and metrics sinks; typed further when the translation of each lands."""
+class FileSink(K8sModel, frozen=True, kw_only=True):
+    path: str
 
-    access_log: dict[str, object] | None = None
-    tracing: dict[str, object] | None = None
+
+class AccessLogSink(K8sModel, frozen=True, kw_only=True):
+    type: Literal["File", "OpenTelemetry", "ALS"]
+    file: FileSink | None = None
+    open_telemetry: dict[str, object] | None = None
+    als: dict[str, object] | None = None
+
+
+class AccessLogFormat(K8sModel, frozen=True, kw_only=True):
+    type: Literal["Text", "JSON"] | None = None
+    text: str | None = None
+    json: dict[str, str] = {}
+
+
+class AccessLogSetting(K8sModel, frozen=True, kw_only=True):
+    format: AccessLogFormat | None = None
+    sinks: tuple[AccessLogSink, ...] = ()
+    matches: tuple[str, ...] = ()
+    type: Literal["Route", "Listener"] | None = None
+
+
+class ProxyAccessLog(K8sModel, frozen=True, kw_only=True):
+    disable: bool = False
+    settings: tuple[AccessLogSetting, ...] = ()
+
+
+class TracingBackendRef(K8sModel, frozen=True, kw_only=True):
+    name: str
+    namespace: str | None = None
+    port: int | None = None
+    group: str = ""
+    kind: str = "Service"
+
+
+class TracingProvider(K8sModel, frozen=True, kw_only=True):
+    type: Literal["OpenTelemetry", "Zipkin", "Datadog"]
+    host: str | None = None
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 4317
+    backend_refs: tuple[TracingBackendRef, ...] = ()
+    zipkin: dict[str, object] | None = None
+
+
+class ProxyTracing(K8sModel, frozen=True, kw_only=True):
+    provider: TracingProvider
+    sampling_rate: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
+    sampling_fraction: dict[str, int] | None = None
+    custom_tags: dict[str, object] = {}
+
+
+class ProxyTelemetry(K8sModel, frozen=True, kw_only=True):
+    """Access logs, tracing and metrics (metrics sinks are bootstrap-side: kept as documents)."""
+
+    access_log: ProxyAccessLog | None = None
+    tracing: ProxyTracing | None = None
     metrics: dict[str, object] | None = None
 
 

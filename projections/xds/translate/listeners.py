@@ -38,6 +38,7 @@ from projections.xds.translate.clusters import ads_source
 from projections.xds.translate.names import INVALID_BACKEND_CLUSTER, cluster_name, listener_name
 from projections.xds.translate.ratelimits import XdsSettings, http_filters
 from projections.xds.translate.security import security_http_filters
+from projections.xds.translate.telemetry import access_logs, apply_http_telemetry
 
 
 def _packed(message: Any) -> Any:
@@ -53,8 +54,11 @@ def _stat_prefix(name: str) -> str:
 class SocketGroup:
     """The IR listeners bound to one (transport, address, port), in IR order."""
 
-    def __init__(self, gateway: str, transport: str, address: str, port: int) -> None:
+    def __init__(
+        self, gateway: str, transport: str, address: str, port: int, telemetry: ir.Telemetry | None = None
+    ) -> None:
         self.gateway = gateway
+        self.telemetry = telemetry  # the Gateway's access logs and tracing
         self.transport = transport
         self.address = address
         self.port = port
@@ -74,6 +78,7 @@ def _http_filter_chain(
     server_names: Sequence[str] = (),
     filters: Sequence[Any] = (),
     client: ir.ClientSettings | None = None,
+    telemetry: ir.Telemetry | None = None,
 ) -> Any:
     manager = hcm.HttpConnectionManager(
         stat_prefix=_stat_prefix(route_configuration),
@@ -85,6 +90,7 @@ def _http_filter_chain(
     )
     if client is not None:
         apply_connection_manager_settings(manager, client)
+    apply_http_telemetry(manager, telemetry)
     chain = lc.FilterChain(
         name=name,
         filters=[
@@ -116,8 +122,8 @@ def _downstream_tls(config: ir.TLSConfig, *, http: bool) -> Any:
     return _packed(context)
 
 
-def _tcp_proxy(name: str, route: ir.L4Route | None) -> Any:
-    proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=_stat_prefix(name))
+def _tcp_proxy(name: str, route: ir.L4Route | None, telemetry: ir.Telemetry | None = None) -> Any:
+    proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=_stat_prefix(name), access_log=access_logs(telemetry))
     weights: dict[str, int] = {}
     for backend in route.backends if route is not None else ():
         if backend.weight > 0:
@@ -213,7 +219,13 @@ def build_listener(
         filters = _http_filters(optional, security, rate_limit_types(group.http), group.gateway, settings)
         client = next((x.client for x in group.http if x.client is not None), None)
         chains.chains.append(
-            _http_filter_chain(http_route_configuration, http_route_configuration, filters=filters, client=client)
+            _http_filter_chain(
+                http_route_configuration,
+                http_route_configuration,
+                filters=filters,
+                client=client,
+                telemetry=group.telemetry,
+            )
         )
     for listener in group.https:
         names = chains.claim([listener.hostname] if listener.hostname else [])
@@ -222,9 +234,11 @@ def build_listener(
             filters = _http_filters(
                 listener.filters, listener.security_filters, listener.rate_limit_types, group.gateway, settings
             )
-            chains.chains.append(_http_filter_chain(listener.name, listener.name, tls, names, filters, listener.client))
+            chains.chains.append(
+                _http_filter_chain(listener.name, listener.name, tls, names, filters, listener.client, group.telemetry)
+            )
     for l4 in group.l4:
-        _add_l4_chains(chains, l4)
+        _add_l4_chains(chains, l4, group.telemetry)
     if not chains.chains:
         return None
     listener = listener_pb2.Listener(name=group.name, address=_address(group), filter_chains=chains.chains)
@@ -241,12 +255,12 @@ def build_listener(
     return listener
 
 
-def _add_l4_chains(chains: _Chains, l4: ir.L4Listener) -> None:
+def _add_l4_chains(chains: _Chains, l4: ir.L4Listener, telemetry: ir.Telemetry | None) -> None:
     if l4.protocol == "TLS" and l4.tls is None:  # passthrough: one chain per route, by SNI
         for route in l4.routes:
             names = chains.claim(route.sni_hostnames)
             if names is not None:
-                chain = lc.FilterChain(name=route.name, filters=[_tcp_proxy(route.name, route)])
+                chain = lc.FilterChain(name=route.name, filters=[_tcp_proxy(route.name, route, telemetry)])
                 _secure(chain, None, names)
                 chains.chains.append(chain)
         return
@@ -255,7 +269,7 @@ def _add_l4_chains(chains: _Chains, l4: ir.L4Listener) -> None:
     names = chains.claim([l4.hostname] if l4.protocol == "TLS" and l4.hostname else [])
     if names is None:
         return
-    filters = [*connection_limit_filter(l4.client, _stat_prefix(l4.name)), _tcp_proxy(l4.name, l4.routes[0])]
+    filters = [*connection_limit_filter(l4.client, _stat_prefix(l4.name)), _tcp_proxy(l4.name, l4.routes[0], telemetry)]
     chain = lc.FilterChain(name=l4.name, filters=filters)
     _secure(chain, _downstream_tls(l4.tls, http=False) if l4.tls is not None else None, names)
     chains.chains.append(chain)

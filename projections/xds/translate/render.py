@@ -71,6 +71,8 @@ def _sorted_maps(value: Any, descriptor: Descriptor) -> Any:
         field = descriptor.fields_by_name.get(key)
         if field is None or field.message_type is None:
             out[key] = item
+        elif field.message_type.full_name == "google.protobuf.Struct":  # a map too (access log JSON formats)
+            out[key] = json.loads(json.dumps(item, sort_keys=True))
         elif field.message_type.GetOptions().map_entry:
             entry = field.message_type.fields_by_name["value"]
             out[key] = {

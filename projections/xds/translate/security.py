@@ -1,7 +1,7 @@
 """SecurityPolicy in Envoy: the HTTP filters of a connection manager and each route's configuration of them.
 
 Envoy Gateway's layout: the connection manager of a listener holds the filters its routes need, in Envoy
-Gateway's order (cors, ext_authz, api_key_auth, basic_auth, jwt_authn, rbac), those that act by route
+Gateway's order (cors, ext_authz, api_key_auth, basic_auth, oauth2, jwt_authn, rbac), those that act by route
 disabled there; each route that a policy protects enables and configures them in `typed_per_filter_config`.
 So a policy change touches its routes' RouteConfiguration, and the Listener only when the set of filters,
 JWT providers or ext_authz services changes. JWT providers and ext_authz services are listener-level in
@@ -37,6 +37,7 @@ from projections import ir
 from projections.ir import security as sec
 from projections.ir.security import remote_jwks_cluster
 from projections.xds.translate.names import cluster_name
+from projections.xds.translate.oidc import oauth2_filter_name, oauth2_http_filter, oauth2_route_config
 
 CORS_FILTER = "envoy.filters.http.cors"
 EXT_AUTHZ_FILTER = "envoy.filters.http.ext_authz"
@@ -94,6 +95,7 @@ def security_http_filters(filters: sec.SecurityFilters | None) -> list[Any]:
         )
     if filters.basic_auth:
         out.append(hcm.HttpFilter(name=BASIC_AUTH_FILTER, typed_config=_packed(_BASIC_AUTH_DEFAULT), disabled=True))
+    out.extend(oauth2_http_filter(oidc) for oidc in filters.oidc)
     if filters.jwt:
         out.append(hcm.HttpFilter(name=JWT_FILTER, typed_config=_packed(_jwt_authentication(filters.jwt))))
     if filters.rbac:
@@ -209,6 +211,8 @@ def route_security_configs(route: ir.HTTPRoute) -> dict[str, Any]:
     if security.basic_auth is not None:
         users = base_pb2.DataSource(inline_string=security.basic_auth.users)
         configs[BASIC_AUTH_FILTER] = _packed(basic_auth_pb2.BasicAuthPerRoute(users=users))
+    if security.oidc is not None:
+        configs[oauth2_filter_name(security.oidc)] = oauth2_route_config()
     if security.jwt is not None:
         configs[JWT_FILTER] = _packed(jwt_pb2.PerRouteConfig(requirement_name=security.jwt.requirement))
     if security.authorization is not None:
@@ -350,10 +354,15 @@ def _rbac(authorization: sec.Authorization) -> Any:
 
 
 def remote_jwks_clusters(gateway: ir.GatewayIR) -> list[sec.RemoteJWKSCluster]:
-    """The clusters the remote JWKS of the Gateway's JWT providers are fetched through, by name."""
+    """The clusters the remote JWKS of the Gateway's JWT providers are fetched through, and the OIDC token
+    endpoints, by name."""
     found: dict[str, sec.RemoteJWKSCluster] = {}
     for listener in gateway.http:
         filters = listener.security_filters
+        for oidc in filters.oidc if filters is not None else ():
+            token = remote_jwks_cluster(oidc.token_endpoint, prefix="oidc")
+            if token is not None:
+                found[token.name] = token
         for jwt in filters.jwt if filters is not None else ():
             for provider in jwt.providers:
                 if provider.remote_jwks_uri is not None:

@@ -45,11 +45,13 @@ from projections.xds.splice import any_bytes
 from projections.xds.translate.clusters import build_cluster, build_load_assignment, resolves_by_dns
 from projections.xds.translate.listeners import SocketGroup, build_listener, rate_limit_types
 from projections.xds.translate.names import cluster_name, http_route_configuration_name
+from projections.xds.translate.oidc import oidc_secrets
 from projections.xds.translate.patches import ByType, apply_patches
 from projections.xds.translate.ratelimits import RATELIMIT_CLUSTER, XdsSettings, build_ratelimit_cluster
 from projections.xds.translate.routes import route_configuration_bytes, route_record, virtual_host_record
 from projections.xds.translate.secrets import build_secret
 from projections.xds.translate.security import build_jwks_cluster, ext_auth_http2_destinations, remote_jwks_clusters
+from projections.xds.translate.telemetry import build_tracing_cluster
 
 BUILD_VERSION = "egd-xds-1"
 """Part of every RouteConfiguration version: change it whenever the same IR starts giving other bytes."""
@@ -160,6 +162,7 @@ def _listener_key(group: SocketGroup) -> tuple[object, ...]:
         rate_limit_types(group.http),
         tuple((x.filters, x.client, x.security_filters) for x in group.http),
         tuple(x.hash for x in group.l4),
+        group.telemetry,
     )
 
 
@@ -172,7 +175,7 @@ def _socket_groups(gateway: ir.GatewayIR) -> dict[str, SocketGroup]:
     groups: dict[str, SocketGroup] = {}
 
     def group(transport: str, address: str, port: int) -> SocketGroup:
-        made = SocketGroup(gateway.name, transport, address, port)
+        made = SocketGroup(gateway.name, transport, address, port, gateway.telemetry)
         return groups.setdefault(made.name, made)
 
     for http in gateway.http:
@@ -218,6 +221,7 @@ class XdsTranslator:
         self._clusters: dict[str, tuple[str, VersionedResource]] = {}
         self._load_assignments: dict[str, tuple[str, VersionedResource]] = {}
         self._secrets: dict[str, tuple[ir.Certificate, VersionedResource]] = {}
+        self._generic_secrets: dict[str, VersionedResource] = {}  # OIDC client and HMAC secrets
         self._destinations_key: tuple[object, ...] | None = None
         # EnvoyPatchPolicy: (patches, the unpatched mappings they read) -> (patched mappings, outcomes)
         self._patched: tuple[tuple[ir.EnvoyPatch, ...], dict[str, object], ByType, dict[str, str | None]] | None = None
@@ -246,18 +250,20 @@ class XdsTranslator:
         }
         global_limits = any("Global" in x.rate_limit_types for x in gateway.http)
         jwks = tuple(remote_jwks_clusters(gateway))
+        tracing = gateway.telemetry.tracing if gateway.telemetry is not None else None
         destinations_key = (
             tuple(d.hash for d in gateway.destinations),
             http2,
             global_limits,
             tuple(v.hash for v in gateway.cluster_variants),
             jwks,
+            tracing,
         )
         if destinations_key == self._destinations_key:  # the common case: a route changed, no backend did
             by_type[CLUSTER] = previous.by_type.get(CLUSTER, {})
             by_type[CLUSTER_LOAD_ASSIGNMENT] = previous.by_type.get(CLUSTER_LOAD_ASSIGNMENT, {})
         else:
-            by_type[CLUSTER] = self._build_clusters(gateway, http2, previous, global_limits, jwks)
+            by_type[CLUSTER] = self._build_clusters(gateway, http2, previous, global_limits, jwks, tracing)
             by_type[CLUSTER_LOAD_ASSIGNMENT] = self._build_load_assignments(gateway, previous)
             self._destinations_key = destinations_key
         self._unpatched = ResourceSet(by_type={t: m for t, m in by_type.items() if m})
@@ -324,9 +330,17 @@ class XdsTranslator:
         previous: ResourceSet,
         global_limits: bool,
         jwks: tuple[RemoteJWKSCluster, ...] = (),
+        tracing: ir.Tracing | None = None,
     ) -> dict[str, VersionedResource]:
         kept: dict[str, tuple[str, VersionedResource]] = {}
         out = _TypeBuilder(previous.of_type(CLUSTER))
+        if tracing is not None:
+            tracing_key = msgspec.json.encode(tracing).decode()
+            cached = self._clusters.get(tracing.cluster)
+            if cached is None or cached[0] != tracing_key:
+                cached = (tracing_key, versioned(build_tracing_cluster(tracing)))
+            kept[tracing.cluster] = cached
+            out.put(cached[1])
         for remote in jwks:
             cached = self._clusters.get(remote.name)
             if cached is None or cached[0] != remote.hash_key:
@@ -379,6 +393,7 @@ class XdsTranslator:
 
     def _build_secrets(self, gateway: ir.GatewayIR, previous: ResourceSet) -> dict[str, VersionedResource]:
         kept: dict[str, tuple[ir.Certificate, VersionedResource]] = {}
+        generic: dict[str, VersionedResource] = {}
         out = _TypeBuilder(previous.of_type(SECRET))
         tls_configs = [x.tls for x in gateway.http if x.tls] + [x.tls for x in gateway.l4 if x.tls]
         for config in tls_configs:
@@ -390,7 +405,13 @@ class XdsTranslator:
                     cached = (certificate, versioned(build_secret(certificate)))
                 kept[certificate.name] = cached
                 out.put(cached[1])
+        for secret in oidc_secrets(gateway):
+            fresh = versioned(secret)
+            known = self._generic_secrets.get(fresh.name)
+            generic[fresh.name] = known if known is not None and known.version == fresh.version else fresh
+            out.put(generic[fresh.name])
         self._secrets = kept
+        self._generic_secrets = generic
         return out.result()
 
 

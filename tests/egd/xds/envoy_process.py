@@ -56,6 +56,7 @@ async def run_envoy(
     xds_port: int | Sequence[int],
     node_id: str,
     tls: XdsClientTls | None = None,
+    extra_args: Sequence[str] = (),
 ) -> AsyncIterator[Envoy]:
     """An Envoy whose bootstrap lists egd's xDS port (or ports, for failover), over TLS when `tls` is given."""
     admin_port = pick_free_port()
@@ -85,6 +86,7 @@ async def run_envoy(
                 "info",
                 "--drain-time-s",
                 "1",
+                *extra_args,
             ],
             stdout=out,
             stderr=asyncio.subprocess.STDOUT,

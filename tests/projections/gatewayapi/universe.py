@@ -11,6 +11,7 @@ from projections.resources.decode import decode_resource
 
 GW = "gateway.networking.k8s.io/v1"
 CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
+EG = "gateway.envoyproxy.io"
 NAMESPACES = ("default", "other")
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 KEY = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
@@ -22,11 +23,28 @@ def b64(text: str) -> str:
 
 def gateway_class(name: str, variant: int) -> dict[str, Any]:
     controller = CONTROLLER if variant < 2 else "example.com/other"
+    spec: dict[str, Any] = {"controllerName": controller}
+    if variant == 1:
+        spec["parametersRef"] = {"group": EG, "kind": "EnvoyProxy", "name": "proxy", "namespace": "default"}
+    return {"apiVersion": GW, "kind": "GatewayClass", "metadata": {"name": name}, "spec": spec}
+
+
+def envoy_proxy(name: str, variant: int) -> dict[str, Any]:
+    """0: a custom text access log; 1: logs off, tracing; 2: invalid (a File sink without its path)."""
+    sink: dict[str, Any] = {"type": "File", "file": {"path": "/dev/stdout"}} if variant != 2 else {"type": "File"}
+    telemetry: dict[str, Any] = {
+        "accessLog": {"settings": [{"format": {"type": "Text", "text": name}, "sinks": [sink]}]}
+    }
+    if variant == 1:
+        telemetry = {
+            "accessLog": {"disable": True},
+            "tracing": {"provider": {"type": "OpenTelemetry", "host": "otel", "port": 4317}},
+        }
     return {
-        "apiVersion": GW,
-        "kind": "GatewayClass",
-        "metadata": {"name": name},
-        "spec": {"controllerName": controller},
+        "apiVersion": f"{EG}/v1alpha1",
+        "kind": "EnvoyProxy",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"telemetry": telemetry},
     }
 
 
@@ -56,7 +74,15 @@ def gateway(name: str, variant: int) -> dict[str, Any]:
         "apiVersion": GW,
         "kind": "Gateway",
         "metadata": {"name": name, "namespace": "default", "generation": variant + 1},
-        "spec": {"gatewayClassName": "eg" if variant != 4 else "other", "listeners": listeners},
+        "spec": {
+            "gatewayClassName": "eg" if variant != 4 else "other",
+            "listeners": listeners,
+            **(
+                {"infrastructure": {"parametersRef": {"group": EG, "kind": "EnvoyProxy", "name": "own"}}}
+                if variant == 1
+                else {}
+            ),
+        },
     }
 
 
@@ -266,6 +292,8 @@ SLOTS: list[tuple[str, int, Any]] = [
     ("ctp/c2", 4, lambda v: client_policy("c2", v)),
     ("btlsp/t1", 4, lambda v: backend_tls_policy("t1", v)),
     ("btlsp/t2", 4, lambda v: backend_tls_policy("t2", v)),
+    ("ep/proxy", 3, lambda v: envoy_proxy("proxy", v)),
+    ("ep/own", 3, lambda v: envoy_proxy("own", v)),
 ]
 
 
