@@ -3,8 +3,9 @@ and says when it has caught up with the stream.
 
 While catching up it folds state only and translates everything once at the end (a restart's cost does not
 grow with translation work per historical event). Live, folding and translating are two steps: every record
-is folded as it arrives, and the changes gathered meanwhile are translated as one batch as soon as the
-folding loop has drained what NATS delivered, so a burst of events costs one translation, not one per event.
+is folded as it arrives, and the changes gathered meanwhile are translated as one batch once the fold has been
+quiet for `QUIET_SECONDS` (or every `MAX_BATCH_DELAY_SECONDS` while a burst keeps arriving), so a burst of
+events costs a few translations, not one per event.
 `watch` advances only once a record's changes are translated, so `egd get` never sees a status older than
 its own write.
 """
@@ -29,7 +30,9 @@ log = structlog.get_logger("egd.follower")
 TranslationListener = Callable[[Changes], None]
 
 QUIET_SECONDS = 0.001
+"""How long the fold must have folded nothing before what it gathered is translated."""
 MAX_BATCH_DELAY_SECONDS = 0.1
+"""The longest a folded change waits for translation while a burst keeps arriving."""
 
 TURN_SECONDS = 0.005
 """The longest the fold keeps the event loop before it lets the other tasks run."""
