@@ -10,7 +10,7 @@ test *ARGS:
 
 # benchmarks under tests/bench (report medians in the issue note)
 bench *ARGS:
-    python3 -m pytest tests/bench -p no:cacheprovider -o addopts="" -s {{ARGS}}
+    python3 -m pytest tests/bench -p no:cacheprovider -o addopts="" --timeout 1800 -s {{ARGS}}
 
 # ruff and mypy, both clean
 lint:
