@@ -139,13 +139,13 @@ class Inputs:
         return [objs[name] for name in sorted(objs)]
 
     def slices_of(self, namespace: str, service: str) -> list[Resource]:
-        objs = self._slices.get((namespace, service), {})
-        return [objs[name] for name in sorted(objs)]
+        objs = self._slices.get((namespace, service))
+        return [objs[name] for name in sorted(objs)] if objs else []
 
     def policies(self, token: Token) -> list[Resource]:
         """The policies behind a policy token, sorted by key."""
-        found = self._policies.get(token, {})
-        return [found[key] for key in sorted(found)]
+        found = self._policies.get(token)
+        return [found[key] for key in sorted(found)] if found else []
 
 
 class Reader:

@@ -131,6 +131,8 @@ def targeting(
             if any(_selects(s, group_kind, object_labels) for s in target_selectors(policy.model)):
                 found.add((policy.key, None))
                 by_key[policy.key] = policy
+    if not found:
+        return []
     return [(by_key[key], section) for key, section in sorted(found, key=lambda f: (f[0].name, f[1] or ""))]
 
 
