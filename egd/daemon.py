@@ -44,6 +44,7 @@ from events.jetstream.snapshots import JetStreamSnapshots
 from projections.gatewayapi.options import TranslateOptions
 from projections.gatewayapi.translator import Changes
 from projections.pipeline import Pipeline
+from projections.xds.bootstrap import XdsClientTls
 from projections.xds.resources import ResourceSet
 from projections.xds.translate.ratelimits import XdsSettings
 
@@ -62,6 +63,9 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     xds_tls: ServerTls | None = None
     snapshots: SnapshotPolicy = SnapshotPolicy()
     ratelimit_address: tuple[str, int] = ("127.0.0.1", 18081)
+    ratelimit_tls: ServerTls | None = None
+    ratelimit_envoy_tls: XdsClientTls | None = None
+    """How Envoys reach a rate-limit service that serves TLS (files on their hosts), put into their xDS."""
     redis_key_prefix: str = ""
     translate: TranslateOptions = TranslateOptions()
     delivery_retention: timedelta | None = DEFAULT_RETENTION
@@ -106,9 +110,12 @@ async def serve(options: ServeOptions) -> None:
         watch = SequenceWatch()
         bus: LatestValues[str, ResourceSet] = LatestValues()
         rl_host, rl_port = options.ratelimit_address
-        publisher = XdsPublisher(bus, metrics, XdsSettings(ratelimit_host=rl_host, ratelimit_port=rl_port))
+        settings = XdsSettings(
+            ratelimit_host=rl_host, ratelimit_port=rl_port, ratelimit_tls=options.ratelimit_envoy_tls
+        )
+        publisher = XdsPublisher(bus, metrics, settings)
         ratelimit = RateLimitRunner(bus, metrics, redis_url=options.redis_url, key_prefix=options.redis_key_prefix)
-        await ratelimit.start_server(f"{rl_host}:{rl_port}")
+        await ratelimit.start_server(f"{rl_host}:{rl_port}", tls=options.ratelimit_tls)
 
         def translated(changes: Changes) -> None:
             publisher.mark(changes)

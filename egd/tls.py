@@ -8,6 +8,8 @@ from pathlib import Path
 import grpc
 import msgspec
 
+from projections.xds.bootstrap import XdsClientTls
+
 
 class ServerTls(msgspec.Struct, frozen=True, kw_only=True):
     cert_file: Path
@@ -40,3 +42,21 @@ def server_tls_from_flags(cert: Path | None, key: Path | None, client_ca: Path |
     if cert is None or key is None:
         raise ValueError("a TLS certificate and its key go together")
     return ServerTls(cert_file=cert, key_file=key, client_ca_file=client_ca)
+
+
+def envoy_tls_from_flags(
+    server: ServerTls | None, ca: str | None, cert: str | None, key: str | None, sni: str | None
+) -> XdsClientTls | None:
+    """How Envoys reach a server of egd's that serves `server` TLS, from `--*-envoy-tls-ca/-cert/-key/-sni`
+    (paths on the Envoys' hosts); ValueError when Envoy could not talk to that server with them."""
+    if server is None:
+        if ca or cert or key or sni:
+            raise ValueError("TLS from Envoy needs the server to serve TLS (its certificate and key)")
+        return None
+    if ca is None:
+        raise ValueError("a server over TLS needs the CA Envoys verify its certificate with")
+    if (cert is None) != (key is None):
+        raise ValueError("Envoy's client certificate and its key go together")
+    if server.mutual and cert is None:
+        raise ValueError("mutual TLS (a client CA) needs Envoy's client certificate and key")
+    return XdsClientTls(ca_file=ca, cert_file=cert, key_file=key, sni=sni)

@@ -14,7 +14,7 @@ from egd.daemon import ServeOptions, serve
 from egd.datadir import DEFAULT_DATA_DIR
 from egd.logs import configure_logging
 from egd.snapshotter import SnapshotPolicy
-from egd.tls import server_tls_from_flags
+from egd.tls import envoy_tls_from_flags, server_tls_from_flags
 from projections.gatewayapi.options import TranslateOptions
 
 _FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
@@ -82,6 +82,34 @@ _FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
     help="HOST:PORT of egd's rate-limit service (Envoys reach it there: it is in their xDS).",
 )
 @click.option(
+    "--ratelimit-tls-cert", type=_FILE, default=None, help="Serve rate limits over TLS with this certificate (PEM)."
+)
+@click.option("--ratelimit-tls-key", type=_FILE, default=None, help="Key of --ratelimit-tls-cert (PEM).")
+@click.option(
+    "--ratelimit-client-ca",
+    type=_FILE,
+    default=None,
+    help="Mutual TLS: require Envoys to present a certificate signed by this CA (PEM).",
+)
+@click.option(
+    "--ratelimit-envoy-tls-ca",
+    default=None,
+    help="Rate limits over TLS: the CA Envoys verify egd's certificate with (a path on the Envoys' hosts).",
+)
+@click.option(
+    "--ratelimit-envoy-tls-cert",
+    default=None,
+    help="Mutual TLS: the client certificate Envoys present (a path on the Envoys' hosts).",
+)
+@click.option(
+    "--ratelimit-envoy-tls-key",
+    default=None,
+    help="The key of --ratelimit-envoy-tls-cert (a path on the Envoys' hosts).",
+)
+@click.option(
+    "--ratelimit-envoy-tls-sni", default=None, help="SNI Envoys send, and the name egd's certificate must carry."
+)
+@click.option(
     "--redis-key-prefix", default="", help="Prefix of every rate-limit counter key in Redis (rl's CACHE_KEY_PREFIX)."
 )
 @click.option(
@@ -114,6 +142,13 @@ def serve_command(
     snapshot_every_events: int,
     snapshot_every_seconds: float,
     ratelimit_address: str,
+    ratelimit_tls_cert: Path | None,
+    ratelimit_tls_key: Path | None,
+    ratelimit_client_ca: Path | None,
+    ratelimit_envoy_tls_ca: str | None,
+    ratelimit_envoy_tls_cert: str | None,
+    ratelimit_envoy_tls_key: str | None,
+    ratelimit_envoy_tls_sni: str | None,
     redis_key_prefix: str,
     enable_envoy_patch_policy: bool,
     delivery_retention: str,
@@ -125,6 +160,17 @@ def serve_command(
         xds_tls = server_tls_from_flags(xds_tls_cert, xds_tls_key, xds_client_ca)
     except ValueError as error:
         raise click.UsageError(f"--xds-tls-cert/--xds-tls-key/--xds-client-ca: {error}") from error
+    try:
+        ratelimit_tls = server_tls_from_flags(ratelimit_tls_cert, ratelimit_tls_key, ratelimit_client_ca)
+        ratelimit_envoy_tls = envoy_tls_from_flags(
+            ratelimit_tls,
+            ratelimit_envoy_tls_ca,
+            ratelimit_envoy_tls_cert,
+            ratelimit_envoy_tls_key,
+            ratelimit_envoy_tls_sni,
+        )
+    except ValueError as error:
+        raise click.UsageError(f"--ratelimit-tls-*/--ratelimit-client-ca/--ratelimit-envoy-tls-*: {error}") from error
     options = ServeOptions(
         data_dir=data_dir,
         nats_url=nats_url,
@@ -139,6 +185,8 @@ def serve_command(
             enabled=snapshots, every_events=snapshot_every_events, every_seconds=snapshot_every_seconds
         ),
         ratelimit_address=host_port(ratelimit_address),
+        ratelimit_tls=ratelimit_tls,
+        ratelimit_envoy_tls=ratelimit_envoy_tls,
         redis_key_prefix=redis_key_prefix,
         translate=TranslateOptions(envoy_patch_policy=enable_envoy_patch_policy),
         delivery_retention=None if delivery_retention.strip() == "0" else parse_duration(delivery_retention),

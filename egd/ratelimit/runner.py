@@ -24,6 +24,7 @@ from egd.metrics import Metrics
 from egd.ratelimit.counters import CounterStore, CounterStoreError, MemoryCounters, RedisCounters
 from egd.ratelimit.server import start_ratelimit_server
 from egd.ratelimit.service import RateLimitHooks, RateLimitService
+from egd.tls import ServerTls
 from projections.gatewayapi.translator import Changes
 from projections.pipeline import Pipeline
 from projections.ratelimit.config import RateLimitConfig, to_proto
@@ -74,9 +75,9 @@ class RateLimitRunner:
         self.changed = ChangedGateways()
         bus.publish(node_group, ResourceSet())
 
-    async def start_server(self, address: str) -> int:
-        """Serve ShouldRateLimit on `address` (`host:port`); the port it listens on."""
-        self._server, port = await start_ratelimit_server(self.service, address)
+    async def start_server(self, address: str, *, tls: ServerTls | None = None) -> int:
+        """Serve ShouldRateLimit on `address` (`host:port`), over `tls` when given; the port it listens on."""
+        self._server, port = await start_ratelimit_server(self.service, address, tls=tls)
         return port
 
     async def stop(self) -> None:

@@ -6,6 +6,7 @@ import grpc
 from envoy.service.ratelimit.v3 import rls_pb2_grpc
 
 from egd.ratelimit.service import RateLimitService
+from egd.tls import ServerTls, grpc_server_credentials
 
 
 def add_ratelimit_service(server: grpc.aio.Server, service: RateLimitService) -> None:
@@ -13,11 +14,17 @@ def add_ratelimit_service(server: grpc.aio.Server, service: RateLimitService) ->
     rls_pb2_grpc.add_RateLimitServiceServicer_to_server(service, server)
 
 
-async def start_ratelimit_server(service: RateLimitService, address: str) -> tuple[grpc.aio.Server, int]:
-    """A started server on `address` (`host:port`, port 0 picks a free one) and the port it listens on."""
+async def start_ratelimit_server(
+    service: RateLimitService, address: str, *, tls: ServerTls | None = None
+) -> tuple[grpc.aio.Server, int]:
+    """A started server on `address` (`host:port`, port 0 picks a free one), over TLS (mutual when `tls` names
+    a client CA) or in plain text, and the port it listens on."""
     server = grpc.aio.server()
     add_ratelimit_service(server, service)
-    port = server.add_insecure_port(address)
+    if tls is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, grpc_server_credentials(tls))
     if port == 0:
         raise OSError(f"cannot listen on {address}")
     await server.start()

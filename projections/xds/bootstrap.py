@@ -24,10 +24,10 @@ class XdsAddress(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class XdsClientTls(msgspec.Struct, frozen=True, kw_only=True):
-    """How Envoy speaks TLS to egd's xDS server: paths on the Envoy's machine."""
+    """How Envoy speaks TLS to egd (its xDS server, or its rate-limit service): paths on the Envoy's machine."""
 
     ca_file: str
-    """The CA that signed egd's xDS certificate."""
+    """The CA that signed egd's certificate."""
     cert_file: str | None = None
     """Envoy's own certificate and key, for an egd that requires client certificates (mutual TLS)."""
     key_file: str | None = None

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import nkeys
 
-from tests.egd.daemon import egd
+from tests.egd.daemon import Daemon, egd
 from tests.egd.natsconfig import nats_with_config
+from tests.egd.natsjwt import Operator, write_creds
 from tests.egd.pki import CertificateAuthority
 
 SERVICE = """
@@ -129,3 +130,32 @@ async def test_conflicting_ways_to_authenticate_are_a_usage_error(tmp_path: Path
     code, out = await run(*apply_args("nats://127.0.0.1:1", tmp_path, "--nats-user", "a", "--nats-token", "b"))
     assert code == 2
     assert "not user and token" in out
+
+
+async def test_creds_file_of_an_operator_mode_server(tmp_path: Path) -> None:
+    """Decentralised auth: the server trusts an operator; a user of its JetStream account connects with a
+    `.creds` file (`egd serve` creates its stream there, `apply`/`get` use it); a user of another operator's
+    account is refused."""
+    operator = Operator("egd-test")
+    creds = write_creds(tmp_path / "creds" / "egd.creds", operator.app.user_creds("egd"))
+    stranger = write_creds(tmp_path / "creds" / "stranger.creds", Operator("other").app.user_creds("egd"))
+    async with nats_with_config(tmp_path / "nats", operator.server_config()) as nats:
+        daemon = Daemon(tmp_path / "egd", "--nats-url", nats.url, "--nats-creds", str(creds))
+        await asyncio.to_thread(daemon.start)
+        try:
+            code, out = await run(*apply_args(nats.url, tmp_path, "--nats-creds", str(creds)))
+            assert (code, out.strip()) == (0, "service/shop created")
+            code, out = await run(
+                "get", "service", "shop", "-o", "json", "--nats-url", nats.url, "--data-dir", str(tmp_path / "none"),
+                "--nats-creds", str(creds),
+            )  # fmt: skip
+            assert code == 0, out
+            assert json.loads(out)["metadata"]["name"] == "shop"
+        finally:
+            assert await asyncio.to_thread(daemon.stop) == 0, daemon.log()
+
+        code, out = await run(*apply_args(nats.url, tmp_path, "--nats-creds", str(stranger)))
+        assert code == 3, out
+        assert "refused egd's credentials" in out
+        code, out = await run(*apply_args(nats.url, tmp_path))
+        assert code == 3, out

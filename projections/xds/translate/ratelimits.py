@@ -2,7 +2,8 @@
 
 Global limits: every HTTP connection manager whose routes use one gets `envoy.filters.http.ratelimit` (domain:
 the Gateway, `<namespace>/<name>`; the gRPC service: the `egd-ratelimit` cluster at the address egd's
-rate-limit service listens on; X-RateLimit headers DRAFT_VERSION_03; failing open), and each limited route one
+rate-limit service listens on, over TLS when egd serves it so; X-RateLimit headers DRAFT_VERSION_03; failing
+open), and each limited route one
 `rate_limits` entry per rule, built from the plan in `projections.ratelimit.descriptors` (the same plan the
 rate-limit service's descriptors are projected from).
 
@@ -25,6 +26,8 @@ from envoy.extensions.common.ratelimit.v3 import ratelimit_pb2 as common_ratelim
 from envoy.extensions.filters.http.local_ratelimit.v3 import local_rate_limit_pb2
 from envoy.extensions.filters.http.ratelimit.v3 import rate_limit_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2 as tls_common_pb2
+from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from envoy.type.v3 import percent_pb2, token_bucket_pb2
@@ -32,6 +35,7 @@ from google.protobuf import any_pb2, duration_pb2, wrappers_pb2
 
 from projections import ir
 from projections.ratelimit.descriptors import Entry, rule_entries
+from projections.xds.bootstrap import XdsClientTls
 
 RATELIMIT_CLUSTER = "egd-ratelimit"
 GLOBAL_FILTER = "envoy.filters.http.ratelimit"
@@ -48,6 +52,8 @@ class XdsSettings(msgspec.Struct, frozen=True, kw_only=True):
     ratelimit_host: str = "127.0.0.1"
     ratelimit_port: int = 18081
     ratelimit_timeout_ms: int = 100  # Envoy's default is 20 ms; a Python service on a busy host needs more room
+    ratelimit_tls: XdsClientTls | None = None
+    """Given: Envoy reaches the rate-limit service over TLS with these files (paths on the Envoy's host)."""
 
 
 def _packed(message: Any) -> Any:
@@ -114,7 +120,34 @@ def build_ratelimit_cluster(settings: XdsSettings) -> Any:
         ),
     )
     cluster.typed_extension_protocol_options[_HTTP_PROTOCOL_OPTIONS].CopyFrom(_packed(options))
+    if settings.ratelimit_tls is not None:
+        cluster.transport_socket.CopyFrom(
+            base_pb2.TransportSocket(
+                name="envoy.transport_sockets.tls", typed_config=_packed(upstream_tls_context(settings.ratelimit_tls))
+            )
+        )
     return cluster
+
+
+def upstream_tls_context(tls: XdsClientTls) -> Any:
+    """Envoy's side of TLS to egd: trust egd's CA (and, with an SNI, require that name in egd's certificate),
+    present Envoy's own certificate when given (mutual TLS); HTTP/2 by ALPN. The files are read by Envoy."""
+    validation = tls_common_pb2.CertificateValidationContext(trusted_ca=base_pb2.DataSource(filename=tls.ca_file))
+    if tls.sni:
+        validation.match_typed_subject_alt_names.append(
+            tls_common_pb2.SubjectAltNameMatcher(
+                san_type=tls_common_pb2.SubjectAltNameMatcher.DNS, matcher=string_pb2.StringMatcher(exact=tls.sni)
+            )
+        )
+    common = tls_pb2.CommonTlsContext(alpn_protocols=["h2"], validation_context=validation)
+    if tls.cert_file and tls.key_file:
+        common.tls_certificates.append(
+            tls_common_pb2.TlsCertificate(
+                certificate_chain=base_pb2.DataSource(filename=tls.cert_file),
+                private_key=base_pb2.DataSource(filename=tls.key_file),
+            )
+        )
+    return tls_pb2.UpstreamTlsContext(common_tls_context=common, sni=tls.sni or "")
 
 
 def _string_match(kind: str, value: str) -> Any:
