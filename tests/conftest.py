@@ -1,4 +1,5 @@
-"""Shared fixtures: a real nats-server per test (JetStream, own store dir, free loopback port) and stores on it."""
+"""Shared fixtures: a real nats-server per test (JetStream, own store dir, free loopback port) and stores on it;
+and hypothesis settings for CI."""
 
 from __future__ import annotations
 
@@ -6,6 +7,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# CI runs on 2 cores shared with nats-servers and Envoys: a wall-clock deadline per example measures the machine's
+# load, not the property, and turns a passing property into a flaky failure. Example counts stay as each test sets.
+settings.register_profile("egd", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("egd")
 
 from egd.natsserver import NatsServerProcess
 from events.jetstream import JetStreamEventStore
