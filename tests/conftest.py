@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+
+from egd.natsserver import NatsServerProcess
+from events.jetstream import JetStreamEventStore
+
 # CI runs on 2 cores shared with nats-servers and Envoys: a wall-clock deadline per example measures the machine's
 # load, not the property, and turns a passing property into a flaky failure. Example counts stay as each test sets.
 settings.register_profile("egd", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("egd")
-
-from egd.natsserver import NatsServerProcess
-from events.jetstream import JetStreamEventStore
 
 
 @pytest.fixture
