@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-
 from egd.natsserver import NatsServerProcess
 from events.jetstream import JetStreamEventStore
 
