@@ -122,6 +122,7 @@ def build_admin_app(views: AdminViews) -> web.Application:
                     "gateway": stream.info.node_group,
                     "peer": stream.info.peer,
                     "acked_versions": stream.acked_versions(),
+                    "writing": stream.writing_since is not None,
                     "recent_nacks": [
                         {"type_url": n.type_url, "nonce": n.nonce, "code": n.error_code, "message": n.error_message}
                         for n in stream.nacks

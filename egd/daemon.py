@@ -132,6 +132,9 @@ async def serve(options: ServeOptions) -> None:
             hooks = compose_hooks(hooks, recorder.hooks())
         servicer = AggregatedDiscoveryServicer(bus, hooks=hooks)
         xds_host, xds_port = options.xds_address
+        metrics.xds_streams_writing.set_function(
+            lambda: sum(1 for stream in servicer.streams.values() if stream.writing_since is not None)
+        )
         xds_server, _ = await start_xds_server(servicer, f"{xds_host}:{xds_port}", tls=options.xds_tls)
 
         views = AdminViews(

@@ -45,6 +45,9 @@ class Metrics:
         self.xds_streams = Gauge(
             "egd_xds_streams", "Connected xDS streams per Gateway (node.cluster)", ["variant", "gateway"], registry=r
         )
+        self.xds_streams_writing = Gauge(
+            "egd_xds_streams_writing", "xDS streams with a response waiting for the client to read it", registry=r
+        )
         self.nats_reconnects = Counter("egd_nats_reconnects", "Reconnections to NATS", registry=r)
         self.ratelimit_decisions = Counter(
             "egd_ratelimit_decisions", "ShouldRateLimit answers by overall code", ["code"], registry=r

@@ -67,6 +67,9 @@ class ConnectedStream:
     state: DeltaStream | SotwStream
     nacks: list[Acknowledgement] = field(default_factory=list)
     """The last NACKs of this stream (at most `MAX_NACKS_KEPT`)."""
+    writing_since: float | None = None
+    """Loop time since which a response has been waiting for the client to take it (flow control): a stream has
+    no queue to measure, only at most one response being written and a set of what changed since."""
 
     def acked_versions(self) -> dict[str, dict[str, str]]:
         """Delta: type URL -> name -> version ACKed. SotW: type URL -> {"version_info": ACKed version}."""
@@ -231,8 +234,10 @@ class AggregatedDiscoveryServicer:
                     data, sent = prepared
                     # before the write: the client's answer to it may be handled before the write returns
                     self._call(self._hooks.on_response, info, sent)
+                    stream.writing_since = loop.time()
                     async with asyncio.timeout(self._send_timeout):
                         await context.write(data)
+                    stream.writing_since = None
         except TimeoutError:
             log.warning("xds.stream_stuck", stream_id=info.stream_id, node_id=info.node_id, timeout=self._send_timeout)
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the client did not read its responses in time")

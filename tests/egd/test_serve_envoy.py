@@ -80,7 +80,10 @@ async def test_apply_reaches_envoy_and_traffic_follows_changes(
         assert envoys[0]["recent_nacks"] == []
         acked = envoys[0]["acked_versions"]
         assert any("Listener" in type_url and versions for type_url, versions in acked.items())
-        assert 'egd_xds_streams{gateway="default/edge",variant="delta"} 1.0' in daemon.http_get("/metrics")
+        metrics_text = daemon.http_get("/metrics")
+        assert 'egd_xds_streams{gateway="default/edge",variant="delta"} 1.0' in metrics_text
+        assert "egd_xds_streams_writing 0.0" in metrics_text, "an Envoy that reads its responses is never waited on"
+        assert envoys[0]["writing"] is False
 
     gateway = json.loads(egd("get", "gateway", "edge", "-o", "json", "--data-dir", str(daemon.data_dir)).stdout)
     conditions = {c["type"]: c["status"] for c in gateway["status"]["conditions"]}
