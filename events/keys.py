@@ -9,6 +9,7 @@ bare `_` stays free to mean "no namespace".
 
 from __future__ import annotations
 
+import functools
 import re
 
 import msgspec
@@ -67,8 +68,9 @@ def decode_token(token: str) -> str:
         raise InvalidKeyError(f"subject token {token!r} is not UTF-8 once unescaped") from exc
 
 
+@functools.lru_cache(maxsize=65_536)
 def subject_for(key: ResourceKey) -> str:
-    """The subject that carries every event of `key`."""
+    """The subject that carries every event of `key` (cached: the fold checks it for every event)."""
     if not key.name:
         raise InvalidKeyError(f"{key.kind} has no name")
     namespace = encode_token(key.namespace) if key.namespace else CLUSTER_SCOPE_TOKEN

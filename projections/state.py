@@ -81,9 +81,17 @@ class ResourceState:
         self.quarantined: deque[QuarantinedRecord] = deque(maxlen=QUARANTINE_KEPT)
 
 
-def spec_of(document: dict[str, Any]) -> dict[str, Any]:
-    """The part of a document whose change bumps `metadata.generation`: all but metadata and status."""
-    return {k: v for k, v in document.items() if k not in ("metadata", "status")}
+_NOT_SPEC = frozenset(("metadata", "status"))
+_ABSENT = object()
+
+
+def same_spec(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Whether two documents agree on what bumps `metadata.generation`: everything but metadata and status.
+    (Compared in place: this runs for every event of a replay.)"""
+    for field, value in after.items():
+        if field not in _NOT_SPEC and before.get(field, _ABSENT) != value:
+            return False
+    return all(field in after or field in _NOT_SPEC for field in before)
 
 
 def fold(state: ResourceState, record: LogRecord) -> StateChange | None:
@@ -119,7 +127,7 @@ def fold(state: ResourceState, record: LogRecord) -> StateChange | None:
     if before is None:
         generation, created = 1, change
     else:
-        changed = spec_of(before.object) != spec_of(event.object)
+        changed = not same_spec(before.object, event.object)
         generation, created = before.generation + (1 if changed else 0), before.created
     after = StoredObject(
         key=event.key,

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from events.codec import encode_event
 from events.keys import ResourceKey, subject_for
 from events.schema import LogRecord, ResourceApplied, ResourceDeleted
-from projections.state import ResourceState, as_document, fold
+from projections.state import ResourceState, as_document, fold, same_spec
 
 T0 = datetime(2026, 11, 26, 14, 2, tzinfo=UTC)
 ROUTE = ResourceKey(group="gateway.networking.k8s.io", kind="HTTPRoute", namespace="default", name="web")
@@ -112,3 +112,16 @@ def test_state_is_the_last_event_per_resource(ops: list[tuple[str, int | None]])
             expected[name] = port
     actual = {k.name: o.object["spec"]["rules"][0]["backendRefs"][0]["port"] for k, o in state.objects.items()}
     assert actual == expected
+
+
+documents = st.dictionaries(
+    st.sampled_from(["metadata", "status", "spec", "data", "kind"]), st.integers(0, 2) | st.none(), max_size=5
+)
+
+
+@given(documents, documents)
+def test_same_spec_ignores_exactly_metadata_and_status(before: dict[str, Any], after: dict[str, Any]) -> None:
+    def spec(document: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in document.items() if k not in ("metadata", "status")}
+
+    assert same_spec(before, after) == (spec(before) == spec(after))
