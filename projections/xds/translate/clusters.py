@@ -22,6 +22,46 @@ _HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # BackendTLSPolicy's wellKnownCACertificates: System
 
 
+def dns_cluster(
+    name: str,
+    host: str,
+    port: int,
+    *,
+    http2: bool = False,
+    connect_timeout: Any = CONNECT_TIMEOUT,
+    v4_preferred: bool = True,
+) -> Any:
+    """A cluster of one `host:port` resolved by DNS (a collector, a JWKS or token endpoint, egd's own
+    rate-limit service), speaking HTTP/2 when asked."""
+    cluster = cluster_pb2.Cluster(
+        name=name,
+        type=cluster_pb2.Cluster.STRICT_DNS,
+        connect_timeout=connect_timeout,
+        load_assignment=endpoint_pb2.ClusterLoadAssignment(
+            cluster_name=name,
+            endpoints=[
+                endpoint_components_pb2.LocalityLbEndpoints(
+                    lb_endpoints=[
+                        endpoint_components_pb2.LbEndpoint(
+                            endpoint=endpoint_components_pb2.Endpoint(
+                                address=address_pb2.Address(
+                                    socket_address=address_pb2.SocketAddress(address=host, port_value=port)
+                                )
+                            )
+                        )
+                    ]
+                )
+            ],
+        ),
+    )
+    if v4_preferred:
+        cluster.dns_lookup_family = cluster_pb2.Cluster.V4_PREFERRED
+    if http2:
+        options = http_protocol_options(None, http2=True)
+        cluster.typed_extension_protocol_options[_HTTP_PROTOCOL_OPTIONS].CopyFrom(options)
+    return cluster
+
+
 def ads_source() -> Any:
     return config_source_pb2.ConfigSource(
         ads=config_source_pb2.AggregatedConfigSource(), resource_api_version=config_source_pb2.V3

@@ -17,9 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2, grpc_service_pb2, protocol_pb2
-from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
+from envoy.config.core.v3 import base_pb2, config_source_pb2, grpc_service_pb2
 from envoy.config.ratelimit.v3 import rls_pb2 as rls_config_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.extensions.common.ratelimit.v3 import ratelimit_pb2 as common_ratelimit_pb2
@@ -28,7 +26,6 @@ from envoy.extensions.filters.http.ratelimit.v3 import rate_limit_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2 as tls_common_pb2
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
-from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from envoy.type.v3 import percent_pb2, token_bucket_pb2
 from google.protobuf import any_pb2, duration_pb2, wrappers_pb2
@@ -36,6 +33,7 @@ from google.protobuf import any_pb2, duration_pb2, wrappers_pb2
 from projections import ir
 from projections.ratelimit.descriptors import Entry, rule_entries
 from projections.xds.bootstrap import XdsClientTls
+from projections.xds.translate.clusters import dns_cluster
 
 RATELIMIT_CLUSTER = "egd-ratelimit"
 GLOBAL_FILTER = "envoy.filters.http.ratelimit"
@@ -43,7 +41,6 @@ LOCAL_FILTER = "envoy.filters.http.local_ratelimit"
 LOCAL_STAT_PREFIX = "http_local_rate_limiter"
 MAX_UINT32 = 4_294_967_295
 _UNIT_SECONDS = {"Second": 1, "Minute": 60, "Hour": 3600, "Day": 86400, "Month": 2592000, "Year": 31536000}
-_HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 
 class XdsSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -91,35 +88,14 @@ def http_filters(types: tuple[str, ...], domain: str, settings: XdsSettings) -> 
 
 def build_ratelimit_cluster(settings: XdsSettings) -> Any:
     """A static HTTP/2 cluster at egd's rate-limit service."""
-    options = http_protocol_options_pb2.HttpProtocolOptions(
-        explicit_http_config=http_protocol_options_pb2.HttpProtocolOptions.ExplicitHttpConfig(
-            http2_protocol_options=protocol_pb2.Http2ProtocolOptions()
-        )
-    )
-    cluster = cluster_pb2.Cluster(
-        name=RATELIMIT_CLUSTER,
-        type=cluster_pb2.Cluster.STRICT_DNS,
+    cluster = dns_cluster(
+        RATELIMIT_CLUSTER,
+        settings.ratelimit_host,
+        settings.ratelimit_port,
+        http2=True,
         connect_timeout=duration_pb2.Duration(seconds=1),
-        load_assignment=endpoint_pb2.ClusterLoadAssignment(
-            cluster_name=RATELIMIT_CLUSTER,
-            endpoints=[
-                endpoint_components_pb2.LocalityLbEndpoints(
-                    lb_endpoints=[
-                        endpoint_components_pb2.LbEndpoint(
-                            endpoint=endpoint_components_pb2.Endpoint(
-                                address=address_pb2.Address(
-                                    socket_address=address_pb2.SocketAddress(
-                                        address=settings.ratelimit_host, port_value=settings.ratelimit_port
-                                    )
-                                )
-                            )
-                        )
-                    ]
-                )
-            ],
-        ),
+        v4_preferred=False,
     )
-    cluster.typed_extension_protocol_options[_HTTP_PROTOCOL_OPTIONS].CopyFrom(_packed(options))
     if settings.ratelimit_tls is not None:
         cluster.transport_socket.CopyFrom(
             base_pb2.TransportSocket(

@@ -17,9 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2, grpc_service_pb2, http_uri_pb2
-from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.config.rbac.v3 import rbac_pb2 as rbac_config
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.extensions.filters.http.api_key_auth.v3 import api_key_auth_pb2
@@ -36,6 +34,7 @@ from google.protobuf import any_pb2, duration_pb2, empty_pb2, wrappers_pb2
 from projections import ir
 from projections.ir import security as sec
 from projections.ir.security import remote_jwks_cluster
+from projections.xds.translate.clusters import dns_cluster
 from projections.xds.translate.names import cluster_name
 from projections.xds.translate.oidc import oauth2_filter_name, oauth2_http_filter, oauth2_route_config
 
@@ -373,28 +372,7 @@ def remote_jwks_clusters(gateway: ir.GatewayIR) -> list[sec.RemoteJWKSCluster]:
 
 
 def build_jwks_cluster(jwks: sec.RemoteJWKSCluster) -> Any:
-    cluster = cluster_pb2.Cluster(
-        name=jwks.name,
-        type=cluster_pb2.Cluster.STRICT_DNS,
-        dns_lookup_family=cluster_pb2.Cluster.V4_PREFERRED,
-        connect_timeout=_CONNECT_TIMEOUT,
-        load_assignment=endpoint_pb2.ClusterLoadAssignment(
-            cluster_name=jwks.name,
-            endpoints=[
-                endpoint_components_pb2.LocalityLbEndpoints(
-                    lb_endpoints=[
-                        endpoint_components_pb2.LbEndpoint(
-                            endpoint=endpoint_components_pb2.Endpoint(
-                                address=address_pb2.Address(
-                                    socket_address=address_pb2.SocketAddress(address=jwks.host, port_value=jwks.port)
-                                )
-                            )
-                        )
-                    ]
-                )
-            ],
-        ),
-    )
+    cluster = dns_cluster(jwks.name, jwks.host, jwks.port, connect_timeout=_CONNECT_TIMEOUT)
     if jwks.tls:
         context = tls_pb2.UpstreamTlsContext(sni=jwks.host)
         cluster.transport_socket.CopyFrom(

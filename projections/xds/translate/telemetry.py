@@ -6,19 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from envoy.config.accesslog.v3 import accesslog_pb2
-from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.core.v3 import address_pb2, base_pb2, grpc_service_pb2, substitution_format_string_pb2
-from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
+from envoy.config.core.v3 import base_pb2, grpc_service_pb2, substitution_format_string_pb2
 from envoy.config.trace.v3 import http_tracer_pb2, opentelemetry_pb2, zipkin_pb2
 from envoy.extensions.access_loggers.file.v3 import file_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
-from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from google.protobuf import any_pb2, struct_pb2
 
 from projections import ir
-from projections.xds.translate.clusters import CONNECT_TIMEOUT
+from projections.xds.translate.clusters import dns_cluster
 
-_HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 ZIPKIN_COLLECTOR_ENDPOINT = "/api/v2/spans"
 
 
@@ -92,32 +88,4 @@ def apply_http_telemetry(manager: Any, telemetry: ir.Telemetry | None) -> None:
 
 def build_tracing_cluster(tracing: ir.Tracing) -> Any:
     """The collector's cluster, resolved by DNS; HTTP/2 for OpenTelemetry's gRPC."""
-    cluster = cluster_pb2.Cluster(
-        name=tracing.cluster,
-        type=cluster_pb2.Cluster.STRICT_DNS,
-        dns_lookup_family=cluster_pb2.Cluster.V4_PREFERRED,
-        connect_timeout=CONNECT_TIMEOUT,
-        load_assignment=endpoint_pb2.ClusterLoadAssignment(
-            cluster_name=tracing.cluster,
-            endpoints=[
-                endpoint_components_pb2.LocalityLbEndpoints(
-                    lb_endpoints=[
-                        endpoint_components_pb2.LbEndpoint(
-                            endpoint=endpoint_components_pb2.Endpoint(
-                                address=address_pb2.Address(
-                                    socket_address=address_pb2.SocketAddress(
-                                        address=tracing.host, port_value=tracing.port
-                                    )
-                                )
-                            )
-                        )
-                    ]
-                )
-            ],
-        ),
-    )
-    if tracing.provider == "OpenTelemetry":
-        options = http_protocol_options_pb2.HttpProtocolOptions()
-        options.explicit_http_config.http2_protocol_options.SetInParent()
-        cluster.typed_extension_protocol_options[_HTTP_PROTOCOL_OPTIONS].CopyFrom(_packed(options))
-    return cluster
+    return dns_cluster(tracing.cluster, tracing.host, tracing.port, http2=tracing.provider == "OpenTelemetry")
