@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,14 +12,6 @@ from egd.natsserver import pick_free_port
 from tests.egd.daemon import Daemon, egd
 
 SITE = Path(__file__).resolve().parents[1] / "testdata" / "apply" / "site.yaml"
-
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    running = Daemon(tmp_path / "egd")
-    running.start()
-    yield running
-    assert running.stop() == 0, running.log()
 
 
 def with_daemon(daemon: Daemon, *args: str, stdin: str | None = None) -> tuple[int, str, str]:

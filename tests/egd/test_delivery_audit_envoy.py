@@ -17,10 +17,7 @@ import pytest
 from egd.natsserver import pick_free_port
 from tests.egd.daemon import Daemon, egd
 from tests.egd.serving import apply, gateway_documents, route_document, service_documents, wait_for_body
-from tests.egd.test_serve_envoy import backends
 from tests.egd.xds.envoy_process import run_envoy
-
-__all__ = ["backends"]
 
 
 @pytest.fixture

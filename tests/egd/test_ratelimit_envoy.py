@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -20,14 +20,6 @@ from tests.egd.xds.envoy_process import Envoy, run_envoy
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 GROUP = "gateway.networking.k8s.io"
-
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    running = Daemon(tmp_path / "egd")
-    running.start()
-    yield running
-    assert running.stop() == 0, running.log()
 
 
 @pytest.fixture

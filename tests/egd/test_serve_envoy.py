@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from egd.natsserver import pick_free_port
 from tests.egd import serving
@@ -27,20 +25,6 @@ from tests.egd.serving import (
     wait_for_body,
 )
 from tests.egd.xds.envoy_process import run_envoy
-
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    running = Daemon(tmp_path / "egd")
-    running.start()
-    yield running
-    assert running.stop() == 0, running.log()
-
-
-@pytest.fixture
-async def backends() -> AsyncIterator[dict[str, int]]:
-    async with serving.backends("alpha", "beta") as ports:
-        yield ports
 
 
 async def test_apply_reaches_envoy_and_traffic_follows_changes(

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from egd.natsserver import pick_free_port
 from tests.egd import serving
@@ -27,20 +24,6 @@ from tests.egd.serving import (
 )
 from tests.egd.xds.envoy_process import Envoy, run_envoy
 from tests.egd.xds.test_envoy_delta import eventually
-
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    running = Daemon(tmp_path / "egd")
-    running.start()
-    yield running
-    assert running.stop() == 0, running.log()
-
-
-@pytest.fixture
-async def backends() -> AsyncIterator[dict[str, int]]:
-    async with serving.backends("alpha", "beta") as ports:
-        yield ports
 
 
 async def dumped(envoy: Envoy) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import pytest
 from egd.natsserver import NatsServerProcess, pick_free_port
 from tests.egd.daemon import Daemon, egd
 from tests.egd.failures.scenario import admin_json, eventually
-from tests.egd.serving import gateway_documents, route_document, service_documents, start_backend
+from tests.egd.serving import gateway_documents, route_document, service_documents
 from tests.egd.xds.envoy_process import run_envoy
 
 
@@ -25,14 +25,6 @@ async def nats(tmp_path: Path) -> AsyncIterator[NatsServerProcess]:
     await server.start()
     yield server
     await server.stop()
-
-
-@pytest.fixture
-async def backends() -> AsyncIterator[dict[str, int]]:
-    runners = {name: await start_backend(name) for name in ("alpha", "beta")}
-    yield {name: port for name, (_, port) in runners.items()}
-    for runner, _ in runners.values():
-        await runner.cleanup()
 
 
 class RequestLoop:

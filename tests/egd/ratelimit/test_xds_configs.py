@@ -4,11 +4,7 @@ domain, and the first comes even with no configuration."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import grpc
-import pytest
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
@@ -19,14 +15,6 @@ from tests.egd.daemon import Daemon
 from tests.egd.serving import apply
 from tests.egd.test_ratelimit_envoy import every_client
 from tests.egd.xds.conftest import Stream
-
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    running = Daemon(tmp_path / "egd")
-    running.start()
-    yield running
-    assert running.stop() == 0, running.log()
 
 
 def gateway_with_policy(name: str, requests: int) -> str:
