@@ -53,11 +53,6 @@ def check_policy_targets(spec: PolicyTargets) -> None:
         raise ValueError("use either targetRef or targetRefs, not both")
 
 
-def policy_target_refs(spec: PolicyTargets) -> tuple[LocalPolicyTargetReferenceWithSectionName, ...]:
-    """`targetRef` and `targetRefs` as one list (selectors are resolved against state, not here)."""
-    return (spec.target_ref,) if spec.target_ref is not None else spec.target_refs
-
-
 class PolicyTargetReferences(K8sModel, frozen=True, kw_only=True):
     """The targeting fields Envoy Gateway's policies share (inlined in their specs)."""
 
