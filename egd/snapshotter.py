@@ -7,9 +7,11 @@ import asyncio
 import time
 
 import msgspec
+import nats.errors
 import structlog
 
 from egd.metrics import Metrics
+from events.errors import StoreUnavailableError
 from events.jetstream.snapshots import JetStreamSnapshots
 from projections.snapshot import SnapshotRejectedError, decode_snapshot, encode_snapshot
 from projections.state import ResourceState
@@ -69,12 +71,18 @@ class Snapshotter:
                 await self.save()
 
     async def save(self) -> None:
+        """Write a snapshot if the state moved. A snapshot only shortens restarts: when NATS cannot take it
+        (a node lost, a timeout) that is logged and the daemon goes on; the next interval tries again."""
         if not self.policy.enabled or self.state.last_seq == self.saved_seq:
             return
         started = time.perf_counter()
         seq = self.state.last_seq
         data = encode_snapshot(self.state, self.snapshots.log_identity)
-        await self.snapshots.save(seq, data)
+        try:
+            await self.snapshots.save(seq, data)
+        except (nats.errors.Error, TimeoutError, StoreUnavailableError) as exc:
+            log.warning("snapshot not written", seq=seq, error=str(exc) or type(exc).__name__)
+            return
         self.saved_seq, self.saved_at = seq, time.monotonic()
         self.metrics.snapshot_seq.set(seq)
         log.info(

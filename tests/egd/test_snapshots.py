@@ -8,10 +8,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
+from egd.metrics import Metrics
 from egd.natsserver import NatsServerProcess
+from egd.snapshotter import SnapshotPolicy, Snapshotter
 from events.jetstream import JetStreamEventStore
 from events.jetstream.snapshots import JetStreamSnapshots
+from projections.state import ResourceState
 from tests.egd.daemon import Daemon, egd
 
 SITE = Path(__file__).resolve().parents[1] / "testdata" / "apply" / "site.yaml"
@@ -71,3 +75,19 @@ async def test_restart_loads_the_newest_valid_snapshot_and_passes_over_a_corrupt
         assert egd("get", "gateway", "edge", "--data-dir", str(restarted.data_dir)).returncode == 1
     finally:
         assert restarted.stop() == 0, restarted.log()
+
+
+async def test_a_snapshot_nats_cannot_take_is_logged_and_the_daemon_goes_on(nats: NatsServerProcess) -> None:
+    store = await JetStreamEventStore.connect(nats.url, request_timeout=1.0)
+    try:
+        snapshots = await JetStreamSnapshots.open(store)
+        state = ResourceState()
+        snapshotter = Snapshotter(snapshots, state, SnapshotPolicy(), Metrics())
+        state.last_seq = 7  # the fold moved on since the last snapshot
+        await nats.stop()
+        with capture_logs() as logs:
+            await snapshotter.save()  # must not raise: snapshots only shorten restarts
+        assert snapshotter.saved_seq == 0
+        assert [entry["seq"] for entry in logs if entry["event"] == "snapshot not written"] == [7]
+    finally:
+        await store.close()
