@@ -3,13 +3,67 @@ change to one route rebuilds one virtual host, never the whole Gateway."""
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
+
+import msgspec
 
 from events.keys import ResourceKey
 from projections import ir
-from projections.gatewayapi.http import RankedRoute
+from projections.gatewayapi.http import Rank, RankedRoute
 from projections.gatewayapi.routes import Attachment
-from projections.ir.security import security_filters
+from projections.ir.security import Security, security_filters
+
+
+class HostRoutes:
+    """The routes of one hostname, kept in precedence order with counts of what their virtual host needs, so
+    that adding or removing one route costs that route, not the whole host."""
+
+    def __init__(self) -> None:
+        self.ordered: list[RankedRoute] = []
+        self.rate_limit_types: Counter[str] = Counter()
+        self.filters: Counter[str] = Counter()
+        self.securities: Counter[Security] = Counter()
+
+    def add(self, ranked: RankedRoute) -> None:
+        bisect.insort(self.ordered, ranked, key=_rank)
+        self._count(ranked.route, 1)
+
+    def remove(self, ranked: RankedRoute) -> None:
+        del self.ordered[bisect.bisect_left(self.ordered, ranked.rank, key=_rank)]
+        self._count(ranked.route, -1)
+
+    def _count(self, route: ir.HTTPRoute, delta: int) -> None:
+        if route.rate_limit is not None:
+            self.rate_limit_types[route.rate_limit.type] += delta
+        for name in route.filters:
+            self.filters[name] += delta
+        if route.security is not None:
+            self.securities[route.security] += delta
+
+    def virtual_host(self, name: str, hostname: str) -> ir.VirtualHost:
+        return ir.hashed(
+            ir.VirtualHost(
+                name=name,
+                hostname=hostname,
+                routes=tuple(r.route for r in self.ordered),
+                rate_limit_types=_present(self.rate_limit_types),
+                security_filters=security_filters(sorted(+self.securities, key=_security_order)),
+                filters=_present(self.filters),
+            )
+        )
+
+
+def _rank(ranked: RankedRoute) -> Rank:
+    return ranked.rank
+
+
+def _present(counts: Counter[str]) -> tuple[str, ...]:
+    return tuple(sorted(name for name, count in counts.items() if count > 0))
+
+
+def _security_order(security: Security) -> bytes:
+    return msgspec.json.encode(security)
 
 
 class ListenerRoutes:
@@ -18,7 +72,7 @@ class ListenerRoutes:
     def __init__(self, name: str) -> None:
         self.name = name  # `<namespace>/<gateway>/<listener>`
         self.routes: set[ResourceKey] = set()
-        self.by_host: dict[str, dict[ResourceKey, list[RankedRoute]]] = {}
+        self.by_host: dict[str, HostRoutes] = {}
         self.l4: dict[ResourceKey, ir.L4Route] = {}
         self._vhosts: dict[str, ir.VirtualHost] = {}
         self._dirty: set[str] = set()
@@ -27,7 +81,10 @@ class ListenerRoutes:
         self.routes.add(route)
         for ranked in attachment.http:
             host = ranked.route.hostname
-            self.by_host.setdefault(host, {}).setdefault(route, []).append(ranked)
+            found = self.by_host.get(host)
+            if found is None:
+                found = self.by_host[host] = HostRoutes()
+            found.add(ranked)
             self._dirty.add(host)
         if attachment.l4 is not None:
             self.l4[route] = attachment.l4
@@ -36,32 +93,20 @@ class ListenerRoutes:
         self.routes.discard(route)
         for ranked in attachment.http:
             host = ranked.route.hostname
-            routes = self.by_host.get(host)
-            if routes is not None and routes.pop(route, None) is not None:
-                self._dirty.add(host)
-                if not routes:
-                    del self.by_host[host]
+            routes = self.by_host[host]
+            routes.remove(ranked)
+            self._dirty.add(host)
+            if not routes.ordered:
+                del self.by_host[host]
         self.l4.pop(route, None)
 
     def virtual_hosts(self) -> tuple[ir.VirtualHost, ...]:
         for host in self._dirty:
             routes = self.by_host.get(host)
-            if not routes:
+            if routes is None:
                 self._vhosts.pop(host, None)
-                continue
-            ranked = sorted((r for rs in routes.values() for r in rs), key=lambda r: r.rank)
-            types = sorted({r.route.rate_limit.type for r in ranked if r.route.rate_limit is not None})
-            filters = sorted({f for r in ranked for f in r.route.filters})
-            self._vhosts[host] = ir.hashed(
-                ir.VirtualHost(
-                    name=f"{self.name}/{host}",
-                    hostname=host,
-                    routes=tuple(r.route for r in ranked),
-                    rate_limit_types=tuple(types),
-                    security_filters=security_filters([r.route.security for r in ranked if r.route.security]),
-                    filters=tuple(filters),
-                )
-            )
+            else:
+                self._vhosts[host] = routes.virtual_host(f"{self.name}/{host}", host)
         self._dirty.clear()
         return tuple(self._vhosts[host] for host in sorted(self._vhosts))
 

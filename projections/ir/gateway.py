@@ -474,9 +474,7 @@ def content_hash(piece: msgspec.Struct) -> str:
     fields = _CHILDREN.get(type(piece), ())
     shell = msgspec.structs.replace(piece, **{name: () for name in fields}) if fields else piece
     digest = hashlib.sha256(_encoder.encode(shell))
-    for name in fields:
-        for child in getattr(piece, name):
-            digest.update(child.hash.encode())
+    digest.update("".join([child.hash for name in fields for child in getattr(piece, name)]).encode())
     return digest.hexdigest()[:32]
 
 
