@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
+from typing import TypeVar
 
 import msgspec
 
@@ -12,7 +13,9 @@ from events.keys import ResourceKey
 from projections import ir
 from projections.gatewayapi.http import Rank, RankedRoute
 from projections.gatewayapi.routes import Attachment
-from projections.ir.security import Security, security_filters
+from projections.ir.security import Security, SecurityFilters, security_filters
+
+K = TypeVar("K", str, Security)
 
 
 class HostRoutes:
@@ -35,11 +38,11 @@ class HostRoutes:
 
     def _count(self, route: ir.HTTPRoute, delta: int) -> None:
         if route.rate_limit is not None:
-            self.rate_limit_types[route.rate_limit.type] += delta
+            _adjust(self.rate_limit_types, route.rate_limit.type, delta)
         for name in route.filters:
-            self.filters[name] += delta
+            _adjust(self.filters, name, delta)
         if route.security is not None:
-            self.securities[route.security] += delta
+            _adjust(self.securities, route.security, delta)
 
     def virtual_host(self, name: str, hostname: str) -> ir.VirtualHost:
         return ir.hashed(
@@ -47,19 +50,29 @@ class HostRoutes:
                 name=name,
                 hostname=hostname,
                 routes=tuple(r.route for r in self.ordered),
-                rate_limit_types=_present(self.rate_limit_types),
-                security_filters=security_filters(sorted(+self.securities, key=_security_order)),
-                filters=_present(self.filters),
+                rate_limit_types=tuple(sorted(self.rate_limit_types)),
+                security_filters=self._security_filters(),
+                filters=tuple(sorted(self.filters)),
             )
         )
+
+    def _security_filters(self) -> SecurityFilters | None:
+        if not self.securities:
+            return None
+        return security_filters(sorted(self.securities, key=_security_order))
 
 
 def _rank(ranked: RankedRoute) -> Rank:
     return ranked.rank
 
 
-def _present(counts: Counter[str]) -> tuple[str, ...]:
-    return tuple(sorted(name for name, count in counts.items() if count > 0))
+def _adjust(counts: Counter[K], key: K, delta: int) -> None:
+    """Add `delta` to the count of `key`, dropping keys that reach 0 (so the keys are what is present)."""
+    count = counts[key] + delta
+    if count:
+        counts[key] = count
+    else:
+        del counts[key]
 
 
 def _security_order(security: Security) -> bytes:
