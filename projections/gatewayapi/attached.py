@@ -9,6 +9,7 @@ from events.keys import ResourceKey
 from projections import ir
 from projections.gatewayapi.http import RankedRoute
 from projections.gatewayapi.routes import Attachment
+from projections.ir.extensions import extension_filters
 from projections.ir.security import security_filters
 
 
@@ -59,6 +60,7 @@ class ListenerRoutes:
                     routes=tuple(r.route for r in ranked),
                     rate_limit_types=tuple(types),
                     security_filters=security_filters([r.route.security for r in ranked if r.route.security]),
+                    extension_filters=extension_filters([r.route.extensions for r in ranked if r.route.extensions]),
                     filters=tuple(filters),
                 )
             )

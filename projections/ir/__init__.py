@@ -5,6 +5,7 @@ stable `name` (its identity across translations) and a `hash` over its content, 
 tell exactly what changed between two IRs without comparing them field by field.
 """
 
+from projections.ir.extensions import ExtensionFilters, Extensions
 from projections.ir.gateway import (
     ActiveHealthCheck,
     AttachedPolicy,
@@ -70,6 +71,8 @@ __all__ = [
     "DirectResponse",
     "Endpoint",
     "EnvoyPatch",
+    "ExtensionFilters",
+    "Extensions",
     "Fault",
     "FaultAbort",
     "FaultDelay",

@@ -43,6 +43,7 @@ from projections.xds.resources import (
 )
 from projections.xds.splice import any_bytes
 from projections.xds.translate.clusters import build_cluster, build_load_assignment, resolves_by_dns
+from projections.xds.translate.extensions import ext_proc_http2_destinations
 from projections.xds.translate.listeners import SocketGroup, build_listener, rate_limit_types
 from projections.xds.translate.names import cluster_name, http_route_configuration_name
 from projections.xds.translate.oidc import oidc_secrets
@@ -90,12 +91,16 @@ def _specificity(listener: ir.HTTPListener) -> tuple[int, int]:
 def _build_virtual_host(virtual_host: ir.VirtualHost, previous: _BuiltVirtualHost | None) -> _BuiltVirtualHost:
     reusable = previous.routes if previous is not None else {}
     routes = {r.hash: reusable.get(r.hash) or route_record(r) for r in virtual_host.routes}
-    http2 = frozenset(
-        destination
-        for r in virtual_host.routes
-        if r.grpc
-        for destination in (*(b.destination for b in r.backends), *(m.destination for m in r.mirrors))
-    ) | ext_auth_http2_destinations(virtual_host)
+    http2 = (
+        frozenset(
+            destination
+            for r in virtual_host.routes
+            if r.grpc
+            for destination in (*(b.destination for b in r.backends), *(m.destination for m in r.mirrors))
+        )
+        | ext_auth_http2_destinations(virtual_host)
+        | ext_proc_http2_destinations(virtual_host)
+    )
     return _BuiltVirtualHost(
         hash=virtual_host.hash,
         record=virtual_host_record(virtual_host, (routes[r.hash] for r in virtual_host.routes)),
@@ -152,6 +157,7 @@ def _listener_key(group: SocketGroup) -> tuple[object, ...]:
                 tuple(c.name for c in x.tls.certificates) if x.tls else (),
                 x.rate_limit_types,
                 x.security_filters,
+                x.extension_filters,
                 x.filters,
                 _tls_settings(x.tls),
                 x.client,
@@ -160,7 +166,7 @@ def _listener_key(group: SocketGroup) -> tuple[object, ...]:
         ),
         bool(group.http),
         rate_limit_types(group.http),
-        tuple((x.filters, x.client, x.security_filters) for x in group.http),
+        tuple((x.filters, x.client, x.security_filters, x.extension_filters) for x in group.http),
         tuple(x.hash for x in group.l4),
         group.telemetry,
     )
