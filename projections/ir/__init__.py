@@ -57,9 +57,17 @@ from projections.ir.gateway import (
     hashed,
 )
 from projections.ir.security import Security, SecurityFilters
-from projections.ir.telemetry import FileAccessLog, Telemetry, Tracing
+from projections.ir.telemetry import (
+    ALSAccessLog,
+    Collector,
+    FileAccessLog,
+    OpenTelemetryAccessLog,
+    Telemetry,
+    Tracing,
+)
 
 __all__ = [
+    "ALSAccessLog",
     "ActiveHealthCheck",
     "AttachedPolicy",
     "Certificate",
@@ -67,6 +75,7 @@ __all__ = [
     "ClientSettings",
     "ClusterSettings",
     "ClusterVariant",
+    "Collector",
     "Destination",
     "DirectResponse",
     "Endpoint",
@@ -90,6 +99,7 @@ __all__ = [
     "L4Route",
     "LoadBalancer",
     "Mirror",
+    "OpenTelemetryAccessLog",
     "OutlierDetection",
     "PathMatch",
     "QueryMatch",
