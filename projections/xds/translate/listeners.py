@@ -32,12 +32,15 @@ from projections.xds.translate.clienttraffic import (
     apply_connection_manager_settings,
     apply_listener_settings,
     apply_tls_settings,
+    client_health_check_filters,
+    client_late_header_filters,
     connection_limit_filter,
 )
 from projections.xds.translate.clusters import ads_source
 from projections.xds.translate.names import INVALID_BACKEND_CLUSTER, cluster_name, listener_name
 from projections.xds.translate.ratelimits import XdsSettings, http_filters
 from projections.xds.translate.security import security_http_filters
+from projections.xds.translate.sessions import session_http_filters
 from projections.xds.translate.telemetry import access_logs, apply_http_telemetry
 
 
@@ -80,13 +83,12 @@ def _http_filter_chain(
     client: ir.ClientSettings | None = None,
     telemetry: ir.Telemetry | None = None,
 ) -> Any:
+    # A ClientTrafficPolicy turns Envoy's x-envoy-* headers off unless it enables them (Envoy Gateway's default).
+    router = router_pb2.Router(suppress_envoy_headers=client is not None and not client.enable_envoy_headers)
     manager = hcm.HttpConnectionManager(
         stat_prefix=_stat_prefix(route_configuration),
         rds=hcm.Rds(config_source=ads_source(), route_config_name=route_configuration),
-        http_filters=[
-            *filters,
-            hcm.HttpFilter(name="envoy.filters.http.router", typed_config=_packed(router_pb2.Router())),
-        ],
+        http_filters=[*filters, hcm.HttpFilter(name="envoy.filters.http.router", typed_config=_packed(router))],
     )
     if client is not None:
         apply_connection_manager_settings(manager, client)
@@ -122,8 +124,12 @@ def _downstream_tls(config: ir.TLSConfig, *, http: bool) -> Any:
     return _packed(context)
 
 
-def _tcp_proxy(name: str, route: ir.L4Route | None, telemetry: ir.Telemetry | None = None) -> Any:
+def _tcp_proxy(
+    name: str, route: ir.L4Route | None, telemetry: ir.Telemetry | None = None, client: ir.ClientSettings | None = None
+) -> Any:
     proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=_stat_prefix(name), access_log=access_logs(telemetry))
+    if client is not None and client.tcp_idle_timeout_ms is not None:
+        proxy.idle_timeout.FromMilliseconds(client.tcp_idle_timeout_ms)
     weights: dict[str, int] = {}
     for backend in route.backends if route is not None else ():
         if backend.weight > 0:
@@ -196,12 +202,19 @@ def _http_filters(
     rate_limits: tuple[str, ...],
     gateway: str,
     settings: XdsSettings,
+    client: ir.ClientSettings | None,
 ) -> list[Any]:
-    """A connection manager's HTTP filters in Envoy Gateway's order: fault, the security filters, rate limits,
-    the router. Traffic filters are named (`optional`), security filters carry listener-level configuration
-    (JWT providers, ext_authz services), so each keeps its own IR field."""
+    """A connection manager's HTTP filters in Envoy Gateway's order: health check, fault, late response headers,
+    the security filters, stateful session, rate limits, the router. Traffic filters are named (`optional`),
+    security filters carry listener-level configuration (JWT providers, ext_authz services), so each keeps its
+    own IR field; the health check and response headers come from the listener's ClientTrafficPolicy."""
     return (
-        optional_http_filters(optional) + security_http_filters(security) + http_filters(rate_limits, gateway, settings)
+        client_health_check_filters(client)
+        + optional_http_filters(optional)
+        + client_late_header_filters(client)
+        + security_http_filters(security)
+        + session_http_filters(optional)
+        + http_filters(rate_limits, gateway, settings)
     )
 
 
@@ -216,8 +229,8 @@ def build_listener(
     if group.http and chains.claim(()) is not None:
         optional = tuple(sorted({f for x in group.http for f in x.filters}))
         security = merge_filters([x.security_filters for x in group.http])
-        filters = _http_filters(optional, security, rate_limit_types(group.http), group.gateway, settings)
         client = next((x.client for x in group.http if x.client is not None), None)
+        filters = _http_filters(optional, security, rate_limit_types(group.http), group.gateway, settings, client)
         chains.chains.append(
             _http_filter_chain(
                 http_route_configuration,
@@ -232,7 +245,12 @@ def build_listener(
         if names is not None and listener.tls is not None:
             tls = _downstream_tls(listener.tls, http=True)
             filters = _http_filters(
-                listener.filters, listener.security_filters, listener.rate_limit_types, group.gateway, settings
+                listener.filters,
+                listener.security_filters,
+                listener.rate_limit_types,
+                group.gateway,
+                settings,
+                listener.client,
             )
             chains.chains.append(
                 _http_filter_chain(listener.name, listener.name, tls, names, filters, listener.client, group.telemetry)
@@ -269,7 +287,10 @@ def _add_l4_chains(chains: _Chains, l4: ir.L4Listener, telemetry: ir.Telemetry |
     names = chains.claim([l4.hostname] if l4.protocol == "TLS" and l4.hostname else [])
     if names is None:
         return
-    filters = [*connection_limit_filter(l4.client, _stat_prefix(l4.name)), _tcp_proxy(l4.name, l4.routes[0], telemetry)]
+    filters = [
+        *connection_limit_filter(l4.client, _stat_prefix(l4.name)),
+        _tcp_proxy(l4.name, l4.routes[0], telemetry, l4.client),
+    ]
     chain = lc.FilterChain(name=l4.name, filters=filters)
     _secure(chain, _downstream_tls(l4.tls, http=False) if l4.tls is not None else None, names)
     chains.chains.append(chain)
