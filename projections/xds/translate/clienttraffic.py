@@ -162,7 +162,7 @@ def client_health_check_filters(client: ir.ClientSettings | None) -> list[Any]:
 
 
 def client_late_header_filters(client: ir.ClientSettings | None) -> list[Any]:
-    """The policy's late response headers, set by a header mutation filter on every response (local replies too)."""
+    """The policy's late response headers, set by a header mutation filter on the responses that pass it."""
     if client is None or client.late_response_headers is None:
         return []
     mutations = http_header_mutation_pb2.Mutations(response_mutations=_header_mutations(client.late_response_headers))
