@@ -358,6 +358,8 @@ def compile_grpc_route(reader: Reader, key: ResourceKey, route: GRPCRoute) -> Co
         rule = _Rule()
         translation.filters(spec.filters, rule, grpc=True)
         backends, invalid = translation.backends(spec.backend_refs)
+        if spec.session_persistence is not None:
+            translation.fail("sessionPersistence is not supported on GRPCRoute")
         matches = spec.matches or (GRPCRouteMatch(),)
         for j, match in enumerate(matches):
             path = _grpc_path(translation, match)

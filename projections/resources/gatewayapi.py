@@ -261,6 +261,7 @@ class GRPCRouteRule(K8sModel, frozen=True, kw_only=True):
     matches: tuple[GRPCRouteMatch, ...] = ()
     filters: tuple[HTTPRouteFilter, ...] = ()
     backend_refs: tuple[GRPCBackendRef, ...] = ()
+    session_persistence: SessionPersistence | None = None
 
 
 class GRPCRouteSpec(K8sModel, frozen=True, kw_only=True):
