@@ -17,7 +17,8 @@ from projections.gatewayapi.http import parse_duration
 from projections.gatewayapi.inputs import Reader, Resource
 from projections.gatewayapi.policies import gateway_policies
 from projections.resources.envoygateway import ClientTrafficPolicy
-from projections.resources.envoygateway.clienttrafficpolicy import ClientTrafficPolicySpec
+from projections.resources.envoygateway.clienttrafficpolicy import ClientTrafficPolicySpec, HeaderSettings
+from projections.resources.envoygateway.tls import ClientTLSSettings
 from projections.resources.gatewayapi import HTTPHeaderFilter
 
 CTP = "ClientTrafficPolicy"
@@ -54,18 +55,10 @@ def check_client_traffic(reader: Reader, policy: Resource) -> tuple[str, ...]:
     connection = spec.connection
     unsupported = (
         ("http3", spec.http3),
-        ("healthCheck", spec.health_check),
-        ("tls.session", spec.tls.session if spec.tls else None),
-        ("headers.xForwardedClientCert", headers.x_forwarded_client_cert if headers else None),
-        ("headers.lateResponseHeaders", headers.late_response_headers if headers else None),
         ("headers.disableRateLimitHeaders", headers.disable_rate_limit_headers if headers else None),
         ("connection.socketBufferLimit", connection.socket_buffer_limit if connection else None),
-        ("connection.maxAcceptPerSocketEvent", connection.max_accept_per_socket_event if connection else None),
-        ("timeout.tcp.idleTimeout", spec.timeout.tcp if spec.timeout else None),
     )
     problems = [f"{name} is not supported by egd" for name, value in unsupported if value]
-    if headers is not None and headers.enable_envoy_headers is False:
-        problems.append("headers.enableEnvoyHeaders false is not supported by egd: Envoy's headers are on")
     validation = spec.tls.client_validation if spec.tls is not None else None
     if validation is not None:
         if not validation.ca_certificate_refs:
@@ -73,6 +66,25 @@ def check_client_traffic(reader: Reader, policy: Resource) -> tuple[str, ...]:
         _, found = read_ca_bundle(reader, _ca_refs(policy, spec))
         problems.extend(found)
     return tuple(problems)
+
+
+def _session_resumption(spec: ClientTLSSettings) -> tuple[str, ...]:
+    """The TLS session resumption methods a policy allows: none unless `tls.session.resumption` lists them."""
+    resumption = spec.session.resumption if spec.session is not None else None
+    if resumption is None:
+        return ()
+    allowed = (("Stateful", resumption.stateful), ("Stateless", resumption.stateless))
+    return tuple(name for name, method in allowed if method is not None)
+
+
+def _xfcc(headers: HeaderSettings | None) -> tuple[str | None, tuple[str, ...]]:
+    """X-Forwarded-Client-Cert mode (Envoy Gateway's default: Sanitize) and the certificate details to add,
+    which only AppendForward and SanitizeSet use."""
+    xfcc = headers.x_forwarded_client_cert if headers is not None else None
+    if xfcc is None:
+        return None, ()
+    mode = xfcc.mode or "Sanitize"
+    return mode, xfcc.cert_details_to_add if mode in ("AppendForward", "SanitizeSet") else ()
 
 
 def _header_modifier(spec: HTTPHeaderFilter | None) -> ir.HeaderModifier | None:
@@ -96,6 +108,8 @@ def listener_client(reader: Reader, policy: Resource) -> ListenerClient:
     detection = spec.client_ip_detection
     xff = detection.x_forwarded_for if detection is not None else None
     proxy_protocol = spec.proxy_protocol is not None or bool(spec.enable_proxy_protocol)
+    xfcc_mode, xfcc_details = _xfcc(headers)
+    tcp_timeout = spec.timeout.tcp if spec.timeout is not None else None
     settings = ir.ClientSettings(
         policy=f"{policy.key.namespace}/{policy.key.name}",
         tcp_keepalive=tcp_keepalive(spec.tcp_keepalive),
@@ -106,6 +120,9 @@ def listener_client(reader: Reader, policy: Resource) -> ListenerClient:
             parse_quantity(connection.buffer_limit) if connection and connection.buffer_limit is not None else None
         ),
         idle_timeout_ms=_ms(timeout.idle_timeout) if timeout else None,
+        tcp_idle_timeout_ms=_ms(tcp_timeout.idle_timeout) if tcp_timeout else None,
+        # 0 means no limit: Envoy's default
+        max_accept_per_socket_event=(connection.max_accept_per_socket_event or None) if connection else None,
         request_received_timeout_ms=_ms(timeout.request_received_timeout) if timeout else None,
         stream_idle_timeout_ms=_ms(timeout.stream_idle_timeout) if timeout else None,
         preserve_header_case=bool(http1.preserve_header_case) if http1 else False,
@@ -118,9 +135,13 @@ def listener_client(reader: Reader, policy: Resource) -> ListenerClient:
         xff_trusted_cidrs=tuple(xff.trusted_cidrs) if xff else (),
         custom_client_ip_header=detection.custom_header.name if detection and detection.custom_header else None,
         early_request_headers=_header_modifier(headers.early_request_headers) if headers else None,
+        late_response_headers=_header_modifier(headers.late_response_headers) if headers else None,
         enable_envoy_headers=bool(headers.enable_envoy_headers) if headers else False,
+        xfcc_mode=xfcc_mode,
+        xfcc_cert_details=xfcc_details,
         with_underscores_action=headers.with_underscores_action if headers else None,
         preserve_request_id=bool(headers.preserve_x_request_id) if headers else False,
+        health_check_path=spec.health_check.path if spec.health_check is not None else None,
     )
     tls = None
     if spec.tls is not None:
@@ -135,6 +156,7 @@ def listener_client(reader: Reader, policy: Resource) -> ListenerClient:
             alpn_protocols=spec.tls.alpn_protocols or None,
             client_ca=ca,
             client_optional=bool(validation.optional) if validation is not None else False,
+            session_resumption=_session_resumption(spec.tls),
         )
     return ListenerClient(settings=settings, tls=tls)
 

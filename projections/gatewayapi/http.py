@@ -26,11 +26,13 @@ from projections.resources.gatewayapi import (
     HTTPRoute,
     HTTPRouteFilter,
     HTTPRouteMatch,
+    SessionPersistence,
 )
 from projections.resources.quantities import DURATION_PATTERN
 from projections.resources.references import BackendRef
 
 RESPONSE_BODY_KEY = "response.body"  # the ConfigMap key a direct response's body is read from (Envoy Gateway's)
+SESSION_FILTER = "stateful_session"  # the optional HTTP filter a route with session persistence needs
 _PATH_RANK = {"Exact": 3, "RegularExpression": 2, "PathPrefix": 1}
 _DURATION = re.compile(DURATION_PATTERN)
 _DURATION_PART = re.compile(r"([0-9]{1,5})(h|ms|m|s)")
@@ -235,6 +237,23 @@ class _Translation:
             values.append(ms)
         return ir.Timeouts(request_ms=values[0], backend_request_ms=values[1])
 
+    def session_persistence(self, spec: SessionPersistence | None) -> ir.SessionPersistence | None:
+        """A rule's session persistence as Envoy Gateway translates it: the session is named after the route
+        unless `sessionName` says otherwise; only a Permanent cookie gets a lifetime (`absoluteTimeout`)."""
+        if spec is None:
+            return None
+        if spec.idle_timeout is not None:
+            self.fail("sessionPersistence.idleTimeout is not supported")
+        name = spec.session_name or f"httproute-{self.key.namespace}-{self.key.name}-"
+        ttl_ms = None
+        permanent = spec.cookie_config is not None and spec.cookie_config.lifetime_type == "Permanent"
+        if spec.type == "Cookie" and permanent:
+            if spec.absolute_timeout is None:
+                self.fail("sessionPersistence.absoluteTimeout is required for a Permanent cookie")
+            else:
+                ttl_ms = parse_duration(spec.absolute_timeout)
+        return ir.SessionPersistence(type=spec.type, name=name, ttl_ms=ttl_ms)
+
 
 def _rank(
     path: ir.PathMatch | None, method: str | None, headers: int, query: int, key: ResourceKey, i: int, j: int
@@ -285,6 +304,7 @@ def compile_http_route(reader: Reader, key: ResourceKey, route: HTTPRoute) -> Co
         translation.filters(spec.filters, rule, grpc=False)
         backends, invalid = translation.backends(spec.backend_refs)
         timeouts = translation.timeouts(spec.timeouts.request, spec.timeouts.backend_request) if spec.timeouts else None
+        session = translation.session_persistence(spec.session_persistence)
         matches = spec.matches or (HTTPRouteMatch(),)
         for j, match in enumerate(matches):
             path = _http_path(translation, match, rule)
@@ -307,6 +327,8 @@ def compile_http_route(reader: Reader, key: ResourceKey, route: HTTPRoute) -> Co
                 headers=headers,
                 query_params=query,
                 timeouts=timeouts,
+                session_persistence=session,
+                filters=(SESSION_FILTER,) if session is not None else (),
             )
             rank = _rank(path, match.method, len(headers), len(query), key, i, j)
             ranked.append(RankedRoute(rank=rank, route=ir_route))
@@ -336,6 +358,8 @@ def compile_grpc_route(reader: Reader, key: ResourceKey, route: GRPCRoute) -> Co
         rule = _Rule()
         translation.filters(spec.filters, rule, grpc=True)
         backends, invalid = translation.backends(spec.backend_refs)
+        if spec.session_persistence is not None:
+            translation.fail("sessionPersistence is not supported on GRPCRoute")
         matches = spec.matches or (GRPCRouteMatch(),)
         for j, match in enumerate(matches):
             path = _grpc_path(translation, match)

@@ -50,6 +50,9 @@ class TLSConfig(IRStruct, frozen=True, kw_only=True):
     alpn_protocols: tuple[str, ...] | None = None  # None: the default for the listener's protocol
     client_ca: str | None = None
     client_optional: bool = False
+    # ClientTrafficPolicy's tls.session: the resumption methods allowed (Stateful, Stateless), the others are
+    # disabled; None when no policy sets TLS (Envoy's default: both)
+    session_resumption: tuple[str, ...] | None = None
 
 
 class UpstreamTLS(IRStruct, frozen=True, kw_only=True):
@@ -72,7 +75,9 @@ class ClientSettings(IRStruct, frozen=True, kw_only=True):
     proxy_protocol_optional: bool = False
     connection_limit: int | None = None
     buffer_limit_bytes: int | None = None
-    idle_timeout_ms: int | None = None  # HTTP connection idle, or TCP proxy idle
+    idle_timeout_ms: int | None = None  # HTTP connection idle
+    tcp_idle_timeout_ms: int | None = None  # TCP proxy idle
+    max_accept_per_socket_event: int | None = None  # None: Envoy's default
     request_received_timeout_ms: int | None = None
     stream_idle_timeout_ms: int | None = None
     preserve_header_case: bool = False
@@ -88,7 +93,9 @@ class ClientSettings(IRStruct, frozen=True, kw_only=True):
     custom_client_ip_header: str | None = None
     early_request_headers: HeaderModifier | None = None
     late_response_headers: HeaderModifier | None = None
-    enable_envoy_headers: bool = False
+    enable_envoy_headers: bool = False  # else the router adds no x-envoy-* headers
+    xfcc_mode: str | None = None  # X-Forwarded-Client-Cert: Sanitize, ForwardOnly, AppendForward, ...
+    xfcc_cert_details: tuple[str, ...] = ()  # Subject, Cert, Chain, DNS, URI (AppendForward, SanitizeSet)
     with_underscores_action: str | None = None
     preserve_request_id: bool = False
     health_check_path: str | None = None
@@ -162,6 +169,15 @@ class Mirror(IRStruct, frozen=True, kw_only=True):
 class Timeouts(IRStruct, frozen=True, kw_only=True):
     request_ms: int | None = None
     backend_request_ms: int | None = None
+
+
+class SessionPersistence(IRStruct, frozen=True, kw_only=True):
+    """HTTPRoute rule `sessionPersistence`: the endpoint a session started on, kept in a cookie or a header
+    named `name` (Envoy's stateful session filter); a Permanent cookie lives `ttl_ms`."""
+
+    type: str  # Cookie, Header
+    name: str
+    ttl_ms: int | None = None
 
 
 class RateLimitHeader(IRStruct, frozen=True, kw_only=True):
@@ -361,6 +377,7 @@ class HTTPRoute(IRStruct, frozen=True, kw_only=True):
     retry: Retry | None = None
     fault: Fault | None = None
     hash_policy: HashPolicy | None = None
+    session_persistence: SessionPersistence | None = None
     request_timeout_ms: int | None = None  # BackendTrafficPolicy's, when the route sets no timeout itself
     max_stream_duration_ms: int | None = None
     cluster_settings: str | None = None  # the settings id of the ClusterVariants its backends go through

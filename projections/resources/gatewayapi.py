@@ -6,10 +6,13 @@ The models name the fields translation reads; defaults follow the Gateway API CR
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import msgspec
 
 from projections.resources.meta import K8sModel, K8sObject, LabelSelector
 from projections.resources.policy import GATEWAY_API_GROUP, LocalPolicyTargetReferenceWithSectionName
+from projections.resources.quantities import Duration
 from projections.resources.references import BackendRef, LocalObjectReference, SecretObjectReference
 from projections.resources.registry import KindInfo
 
@@ -196,12 +199,27 @@ class HTTPRouteTimeouts(K8sModel, frozen=True, kw_only=True):
     backend_request: str | None = None
 
 
+class CookieConfig(K8sModel, frozen=True, kw_only=True):
+    lifetime_type: Literal["Permanent", "Session"] = "Session"
+
+
+class SessionPersistence(K8sModel, frozen=True, kw_only=True):
+    """Requests of one session go to the same endpoint; the session is kept in a cookie or a header."""
+
+    session_name: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
+    absolute_timeout: Duration | None = None
+    idle_timeout: Duration | None = None
+    type: Literal["Cookie", "Header"] = "Cookie"
+    cookie_config: CookieConfig | None = None
+
+
 class HTTPRouteRule(K8sModel, frozen=True, kw_only=True):
     name: str | None = None
     matches: tuple[HTTPRouteMatch, ...] = ()
     filters: tuple[HTTPRouteFilter, ...] = ()
     backend_refs: tuple[HTTPBackendRef, ...] = ()
     timeouts: HTTPRouteTimeouts | None = None
+    session_persistence: SessionPersistence | None = None
 
 
 class HTTPRouteSpec(K8sModel, frozen=True, kw_only=True):
@@ -243,6 +261,7 @@ class GRPCRouteRule(K8sModel, frozen=True, kw_only=True):
     matches: tuple[GRPCRouteMatch, ...] = ()
     filters: tuple[HTTPRouteFilter, ...] = ()
     backend_refs: tuple[GRPCBackendRef, ...] = ()
+    session_persistence: SessionPersistence | None = None
 
 
 class GRPCRouteSpec(K8sModel, frozen=True, kw_only=True):

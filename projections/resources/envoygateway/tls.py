@@ -29,9 +29,28 @@ class ClientValidationContext(K8sModel, frozen=True, kw_only=True):
     ca_certificate_refs: tuple[SecretObjectReference, ...] = ()
 
 
+class StatefulTLSSessionResumption(K8sModel, frozen=True, kw_only=True):
+    """Session-id based resumption (a session cache in each Envoy)."""
+
+
+class StatelessTLSSessionResumption(K8sModel, frozen=True, kw_only=True):
+    """Session-ticket based resumption (tickets encrypted with keys each Envoy keeps in memory)."""
+
+
+class SessionResumption(K8sModel, frozen=True, kw_only=True):
+    stateless: StatelessTLSSessionResumption | None = None
+    stateful: StatefulTLSSessionResumption | None = None
+
+
+class TLSSession(K8sModel, frozen=True, kw_only=True):
+    """TLS session settings: which resumption methods Envoy offers (none unless listed, as in Envoy Gateway)."""
+
+    resumption: SessionResumption | None = None
+
+
 class ClientTLSSettings(TLSSettings, frozen=True, kw_only=True):
     client_validation: ClientValidationContext | None = None
-    session: dict[str, object] | None = None
+    session: TLSSession | None = None
 
 
 class BackendTLSSettings(TLSSettings, frozen=True, kw_only=True):

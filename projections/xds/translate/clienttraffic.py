@@ -1,6 +1,8 @@
-"""ClientTrafficPolicy -> Envoy: a listener's socket options, listener filters and buffer limit; a connection
-manager's timeouts, HTTP/1 and HTTP/2 options, path normalisation, client IP detection and early header
-mutation; a connection limit filter; downstream TLS parameters and client certificate validation (mTLS)."""
+"""ClientTrafficPolicy -> Envoy: a listener's socket options, listener filters, buffer limit and accepts per
+socket event; a connection manager's timeouts, HTTP/1 and HTTP/2 options, path normalisation, client IP
+detection, early header mutation and X-Forwarded-Client-Cert; its health check and late response header
+filters; a connection limit filter; downstream TLS parameters, client certificate validation (mTLS) and
+session resumption."""
 
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ from typing import Any
 from envoy.config.common.mutation_rules.v3 import mutation_rules_pb2
 from envoy.config.core.v3 import address_pb2, base_pb2, extension_pb2, protocol_pb2, socket_option_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc
+from envoy.config.route.v3 import route_components_pb2 as rc
+from envoy.extensions.filters.http.header_mutation.v3 import header_mutation_pb2 as http_header_mutation_pb2
+from envoy.extensions.filters.http.health_check.v3 import health_check_pb2
 from envoy.extensions.filters.listener.proxy_protocol.v3 import proxy_protocol_pb2
 from envoy.extensions.filters.network.connection_limit.v3 import connection_limit_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
@@ -17,6 +22,7 @@ from envoy.extensions.http.header_formatters.preserve_case.v3 import preserve_ca
 from envoy.extensions.http.original_ip_detection.custom_header.v3 import custom_header_pb2
 from envoy.extensions.http.original_ip_detection.xff.v3 import xff_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2
+from envoy.type.matcher.v3 import string_pb2
 
 from projections import ir
 from projections.xds.translate.backendtraffic import _duration, _packed, http2_options
@@ -36,6 +42,13 @@ _ESCAPED_SLASHES = {
     "RejectRequest": hcm.HttpConnectionManager.REJECT_REQUEST,
     "UnescapeAndRedirect": hcm.HttpConnectionManager.UNESCAPE_AND_REDIRECT,
     "UnescapeAndForward": hcm.HttpConnectionManager.UNESCAPE_AND_FORWARD,
+}
+_FORWARD_CLIENT_CERT = {
+    "Sanitize": hcm.HttpConnectionManager.SANITIZE,
+    "ForwardOnly": hcm.HttpConnectionManager.FORWARD_ONLY,
+    "AppendForward": hcm.HttpConnectionManager.APPEND_FORWARD,
+    "SanitizeSet": hcm.HttpConnectionManager.SANITIZE_SET,
+    "AlwaysForwardOnly": hcm.HttpConnectionManager.ALWAYS_FORWARD_ONLY,
 }
 _UNDERSCORES = {
     "Allow": protocol_pb2.HttpProtocolOptions.ALLOW,
@@ -64,6 +77,8 @@ def apply_listener_settings(listener: Any, client: ir.ClientSettings) -> None:
         )
     if client.buffer_limit_bytes is not None:
         listener.per_connection_buffer_limit_bytes.value = client.buffer_limit_bytes
+    if client.max_accept_per_socket_event is not None:
+        listener.max_connections_to_accept_per_socket_event.value = client.max_accept_per_socket_event
 
 
 def connection_limit_filter(client: ir.ClientSettings | None, stat_prefix: str) -> list[Any]:
@@ -126,16 +141,47 @@ def apply_connection_manager_settings(manager: Any, client: ir.ClientSettings) -
         manager.early_header_mutation_extensions.append(_early_header_mutation(client.early_request_headers))
     if client.preserve_request_id:
         manager.preserve_external_request_id = True
+    if client.xfcc_mode is not None:
+        manager.forward_client_cert_details = _FORWARD_CLIENT_CERT[client.xfcc_mode]
+        details = manager.set_current_client_cert_details
+        for detail in client.xfcc_cert_details:
+            if detail == "Subject":
+                details.subject.value = True
+            else:  # Cert, Chain, DNS, URI
+                setattr(details, detail.lower(), True)
 
 
-def _early_header_mutation(modifier: ir.HeaderModifier) -> Any:
+def client_health_check_filters(client: ir.ClientSettings | None) -> list[Any]:
+    """Envoy answers the health check path itself (200, or 503 while draining), never asking a backend."""
+    if client is None or client.health_check_path is None:
+        return []
+    path = rc.HeaderMatcher(name=":path", string_match=string_pb2.StringMatcher(exact=client.health_check_path))
+    config = health_check_pb2.HealthCheck(headers=[path])
+    config.pass_through_mode.value = False
+    return [hcm.HttpFilter(name="envoy.filters.http.health_check", typed_config=_packed(config))]
+
+
+def client_late_header_filters(client: ir.ClientSettings | None) -> list[Any]:
+    """The policy's late response headers, set by a header mutation filter on the responses that pass it."""
+    if client is None or client.late_response_headers is None:
+        return []
+    mutations = http_header_mutation_pb2.Mutations(response_mutations=_header_mutations(client.late_response_headers))
+    config = http_header_mutation_pb2.HeaderMutation(mutations=mutations)
+    return [hcm.HttpFilter(name="envoy.filters.http.header_mutation", typed_config=_packed(config))]
+
+
+def _header_mutations(modifier: ir.HeaderModifier) -> list[Any]:
     mutations = [mutation_rules_pb2.HeaderMutation(remove=name) for name in modifier.remove]
     overwrite = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
     append = base_pb2.HeaderValueOption.APPEND_IF_EXISTS_OR_ADD
     for (name, value), action in [(h, overwrite) for h in modifier.set] + [(h, append) for h in modifier.add]:
         option = base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=name, value=value), append_action=action)
         mutations.append(mutation_rules_pb2.HeaderMutation(append=option))
-    config = header_mutation_pb2.HeaderMutation(mutations=mutations)
+    return mutations
+
+
+def _early_header_mutation(modifier: ir.HeaderModifier) -> Any:
+    config = header_mutation_pb2.HeaderMutation(mutations=_header_mutations(modifier))
     return extension_pb2.TypedExtensionConfig(
         name="envoy.http.early_header_mutation.header_mutation", typed_config=_packed(config)
     )
@@ -161,3 +207,6 @@ def apply_tls_settings(context: Any, config: ir.TLSConfig) -> None:
     if config.client_ca is not None:
         common.validation_context.trusted_ca.CopyFrom(base_pb2.DataSource(inline_string=config.client_ca))
         context.require_client_certificate.value = not config.client_optional
+    if config.session_resumption is not None:
+        context.disable_stateful_session_resumption = "Stateful" not in config.session_resumption
+        context.disable_stateless_session_resumption = "Stateless" not in config.session_resumption

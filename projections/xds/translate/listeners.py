@@ -33,6 +33,8 @@ from projections.xds.translate.clienttraffic import (
     apply_connection_manager_settings,
     apply_listener_settings,
     apply_tls_settings,
+    client_health_check_filters,
+    client_late_header_filters,
     connection_limit_filter,
 )
 from projections.xds.translate.clusters import ads_source
@@ -40,6 +42,7 @@ from projections.xds.translate.extensions import with_extension_filters
 from projections.xds.translate.names import INVALID_BACKEND_CLUSTER, cluster_name, listener_name
 from projections.xds.translate.ratelimits import XdsSettings, http_filters
 from projections.xds.translate.security import security_http_filters
+from projections.xds.translate.sessions import session_http_filters
 from projections.xds.translate.telemetry import access_logs, apply_http_telemetry
 
 
@@ -82,13 +85,12 @@ def _http_filter_chain(
     client: ir.ClientSettings | None = None,
     telemetry: ir.Telemetry | None = None,
 ) -> Any:
+    # A ClientTrafficPolicy turns Envoy's x-envoy-* headers off unless it enables them (Envoy Gateway's default).
+    router = router_pb2.Router(suppress_envoy_headers=client is not None and not client.enable_envoy_headers)
     manager = hcm.HttpConnectionManager(
         stat_prefix=_stat_prefix(route_configuration),
         rds=hcm.Rds(config_source=ads_source(), route_config_name=route_configuration),
-        http_filters=[
-            *filters,
-            hcm.HttpFilter(name="envoy.filters.http.router", typed_config=_packed(router_pb2.Router())),
-        ],
+        http_filters=[*filters, hcm.HttpFilter(name="envoy.filters.http.router", typed_config=_packed(router))],
     )
     if client is not None:
         apply_connection_manager_settings(manager, client)
@@ -124,8 +126,12 @@ def _downstream_tls(config: ir.TLSConfig, *, http: bool) -> Any:
     return _packed(context)
 
 
-def _tcp_proxy(name: str, route: ir.L4Route | None, telemetry: ir.Telemetry | None = None) -> Any:
+def _tcp_proxy(
+    name: str, route: ir.L4Route | None, telemetry: ir.Telemetry | None = None, client: ir.ClientSettings | None = None
+) -> Any:
     proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=_stat_prefix(name), access_log=access_logs(telemetry))
+    if client is not None and client.tcp_idle_timeout_ms is not None:
+        proxy.idle_timeout.FromMilliseconds(client.tcp_idle_timeout_ms)
     weights: dict[str, int] = {}
     for backend in route.backends if route is not None else ():
         if backend.weight > 0:
@@ -198,14 +204,22 @@ def _http_filters(
     rate_limits: tuple[str, ...],
     gateway: str,
     settings: XdsSettings,
+    client: ir.ClientSettings | None,
     extensions: ExtensionFilters | None = None,
 ) -> list[Any]:
-    """A connection manager's HTTP filters in Envoy Gateway's order: fault, the security filters, rate limits,
-    the router. Traffic filters are named (`optional`), security filters carry listener-level configuration
-    (JWT providers, ext_authz services), so each keeps its own IR field; extension filters (Lua, ext_proc) go
-    before RBAC."""
-    secured = with_extension_filters(security_http_filters(security), extensions)
-    return optional_http_filters(optional) + secured + http_filters(rate_limits, gateway, settings)
+    """A connection manager's HTTP filters in Envoy Gateway's order: health check, fault, late response headers,
+    the security filters (extension filters, Lua and ext_proc, before RBAC), stateful session, rate limits, the
+    router. Traffic filters are named (`optional`), security filters carry listener-level configuration (JWT
+    providers, ext_authz services), so each keeps its own IR field; the health check and response headers come
+    from the listener's ClientTrafficPolicy."""
+    return (
+        client_health_check_filters(client)
+        + optional_http_filters(optional)
+        + client_late_header_filters(client)
+        + with_extension_filters(security_http_filters(security), extensions)
+        + session_http_filters(optional)
+        + http_filters(rate_limits, gateway, settings)
+    )
 
 
 def build_listener(
@@ -220,8 +234,10 @@ def build_listener(
         optional = tuple(sorted({f for x in group.http for f in x.filters}))
         security = merge_filters([x.security_filters for x in group.http])
         extensions = merge_extension_filters([x.extension_filters for x in group.http])
-        filters = _http_filters(optional, security, rate_limit_types(group.http), group.gateway, settings, extensions)
         client = next((x.client for x in group.http if x.client is not None), None)
+        filters = _http_filters(
+            optional, security, rate_limit_types(group.http), group.gateway, settings, client, extensions
+        )
         chains.chains.append(
             _http_filter_chain(
                 http_route_configuration,
@@ -241,6 +257,7 @@ def build_listener(
                 listener.rate_limit_types,
                 group.gateway,
                 settings,
+                listener.client,
                 listener.extension_filters,
             )
             chains.chains.append(
@@ -278,7 +295,10 @@ def _add_l4_chains(chains: _Chains, l4: ir.L4Listener, telemetry: ir.Telemetry |
     names = chains.claim([l4.hostname] if l4.protocol == "TLS" and l4.hostname else [])
     if names is None:
         return
-    filters = [*connection_limit_filter(l4.client, _stat_prefix(l4.name)), _tcp_proxy(l4.name, l4.routes[0], telemetry)]
+    filters = [
+        *connection_limit_filter(l4.client, _stat_prefix(l4.name)),
+        _tcp_proxy(l4.name, l4.routes[0], telemetry, l4.client),
+    ]
     chain = lc.FilterChain(name=l4.name, filters=filters)
     _secure(chain, _downstream_tls(l4.tls, http=False) if l4.tls is not None else None, names)
     chains.chains.append(chain)

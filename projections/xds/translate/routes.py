@@ -25,6 +25,7 @@ from projections.xds.translate.extensions import route_extension_configs
 from projections.xds.translate.names import INVALID_BACKEND_CLUSTER, cluster_name
 from projections.xds.translate.ratelimits import LOCAL_FILTER, local_rate_limit, route_rate_limits
 from projections.xds.translate.security import route_security_configs
+from projections.xds.translate.sessions import STATEFUL_SESSION_FILTER, session_route_config
 
 # Field numbers (xds-protos 1.85) of the repeated fields spliced in.
 _ROUTE_CONFIGURATION_VIRTUAL_HOSTS = 2
@@ -203,6 +204,9 @@ def build_route(route: ir.HTTPRoute) -> Any:
         built.typed_per_filter_config[filter_name].CopyFrom(config)
     if route.fault is not None:
         built.typed_per_filter_config[FAULT_FILTER].CopyFrom(fault_config(route.fault))
+    if route.session_persistence is not None:
+        session = session_route_config(route, route.session_persistence)
+        built.typed_per_filter_config[STATEFUL_SESSION_FILTER].CopyFrom(session)
     if route.request_headers is not None:
         built.request_headers_to_add.extend(_header_options(route.request_headers))
         built.request_headers_to_remove.extend(route.request_headers.remove)
