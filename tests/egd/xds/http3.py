@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -64,12 +65,22 @@ class _Client(QuicConnectionProtocol):
 
 
 async def http3_get(
-    host: str, port: int, path: str, *, server_name: str, ca_pem: str, within: float = 3.0
+    host: str,
+    port: int,
+    path: str,
+    *,
+    server_name: str,
+    ca_pem: str,
+    client_certificate: tuple[Path, Path] | None = None,
+    within: float = 3.0,
 ) -> Http3Response:
-    """GET `path` over HTTP/3 from `host`:`port` (UDP), sending `server_name` as SNI and `:authority`; raises
-    on a handshake or response that does not complete `within` seconds (nothing answers on that port)."""
+    """GET `path` over HTTP/3 from `host`:`port` (UDP), sending `server_name` as SNI and `:authority`, with
+    `client_certificate` (certificate, key files) when given; raises on a handshake or response that does not
+    complete `within` seconds (nothing answers on that port, or the server refused the handshake)."""
     configuration = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, server_name=server_name)
     configuration.load_verify_locations(cadata=ca_pem.encode())
+    if client_certificate is not None:
+        configuration.load_cert_chain(*client_certificate)
 
     async def exchange() -> Http3Response:
         async with connect(host, port, configuration=configuration, create_protocol=_Client) as client:

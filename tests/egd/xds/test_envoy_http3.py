@@ -24,7 +24,10 @@ NAMESPACE, GATEWAY = GROUP.split("/")
 HOSTNAME = "h3.example.com"
 
 
-def documents(port: int, backend: Backend, certificate: tuple[str, str], *, http3: bool) -> list[dict[str, Any]]:
+def documents(
+    port: int, backend: Backend, certificate: tuple[str, str], policy: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """An HTTPS listener routing to `backend`, and a ClientTrafficPolicy on its Gateway with `policy` as spec."""
     chain, key = certificate
     found: list[dict[str, Any]] = [
         {
@@ -76,15 +79,15 @@ def documents(port: int, backend: Backend, certificate: tuple[str, str], *, http
             },
         },
     ]
-    if http3:
+    if policy is not None:
         found.append(
             {
                 "apiVersion": EG,
                 "kind": "ClientTrafficPolicy",
-                "metadata": {"name": "http3", "namespace": NAMESPACE},
+                "metadata": {"name": "client", "namespace": NAMESPACE},
                 "spec": {
                     "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY}],
-                    "http3": {},
+                    **policy,
                 },
             }
         )
@@ -103,7 +106,7 @@ async def test_http3_through_real_envoy(server: Server, recorded: Recorded, tmp_
     await backend.start()
     port = pick_free_port()
     translator = XdsTranslator()
-    server.bus.publish(GROUP, translator.update(gateway_ir(documents(port, backend, certificate, http3=True))))
+    server.bus.publish(GROUP, translator.update(gateway_ir(documents(port, backend, certificate, {"http3": {}}))))
     https = {"ssl": ssl.create_default_context(cadata=ca.pem), "server_hostname": HOSTNAME}
     url = f"https://127.0.0.1:{port}/hello"
 
@@ -149,7 +152,7 @@ async def test_http3_through_real_envoy(server: Server, recorded: Recorded, tmp_
             assert quic in await listener_names(envoy)
 
             # deleting the policy removes the QUIC listener live: Envoy stops answering on UDP
-            server.bus.publish(GROUP, translator.update(gateway_ir(documents(port, backend, certificate, http3=False))))
+            server.bus.publish(GROUP, translator.update(gateway_ir(documents(port, backend, certificate, None))))
 
             async def not_advertised() -> bool:
                 return await over_tcp(session) == (200, None)
@@ -167,6 +170,49 @@ async def test_http3_through_real_envoy(server: Server, recorded: Recorded, tmp_
             await eventually(not_served_over_quic, within=10, what="no answer over QUIC")
             assert await over_tcp(session) == (200, None)  # the same Envoy still serves HTTPS over TCP
             assert await listener_names(envoy) == {f"{GROUP}/tcp/127.0.0.1/{port}"}
+            assert recorded.nacks == []
+    finally:
+        await backend.stop()
+
+
+async def test_http3_keeps_client_certificate_validation(server: Server, recorded: Recorded, tmp_path: Path) -> None:
+    """mTLS from the same policy holds over QUIC too: HTTP/3 is no way around it."""
+    ca = CA()
+    backend = Backend("h3-mtls-backend")
+    await backend.start()
+    port = pick_free_port()
+    client_chain, client_key = ca.issue("client")
+    (tmp_path / "client.crt").write_text(client_chain)
+    (tmp_path / "client.key").write_text(client_key)
+    client_certificate = (tmp_path / "client.crt", tmp_path / "client.key")
+    policy = {"http3": {}, "tls": {"clientValidation": {"caCertificateRefs": [{"kind": "ConfigMap", "name": "ca"}]}}}
+    ca_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "ca", "namespace": NAMESPACE},
+        "data": {"ca.crt": ca.pem},
+    }
+    server.bus.publish(
+        GROUP, XdsTranslator().update(gateway_ir([*documents(port, backend, ca.issue(HOSTNAME), policy), ca_map]))
+    )
+
+    async def over_quic(certificate: tuple[Path, Path] | None) -> int:
+        try:
+            response = await http3_get(
+                "127.0.0.1", port, "/", server_name=HOSTNAME, ca_pem=ca.pem, client_certificate=certificate
+            )
+        except (TimeoutError, ConnectionError, OSError):
+            return 0
+        return response.status
+
+    try:
+        async with run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="http3-mtls"):
+
+            async def served_with_certificate() -> bool:
+                return await over_quic(client_certificate) == 200
+
+            await eventually(served_with_certificate, what="an HTTP/3 GET with a client certificate")
+            assert await over_quic(None) == 0
             assert recorded.nacks == []
     finally:
         await backend.stop()
