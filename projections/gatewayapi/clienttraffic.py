@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import msgspec
 
-from events.keys import ResourceKey
 from projections import ir
 from projections.gatewayapi.backendtraffic import http2_settings, parse_quantity, tcp_keepalive
 from projections.gatewayapi.cacerts import CARef, read_ca_bundle
+from projections.gatewayapi.gateways import GatewayContext
 from projections.gatewayapi.http import parse_duration
 from projections.gatewayapi.inputs import Reader, Resource
 from projections.gatewayapi.policies import gateway_policies
@@ -54,7 +54,6 @@ def check_client_traffic(reader: Reader, policy: Resource) -> tuple[str, ...]:
     headers = spec.headers
     connection = spec.connection
     unsupported = (
-        ("http3", spec.http3),
         ("headers.disableRateLimitHeaders", headers.disable_rate_limit_headers if headers else None),
         ("connection.socketBufferLimit", connection.socket_buffer_limit if connection else None),
     )
@@ -85,6 +84,27 @@ def _xfcc(headers: HeaderSettings | None) -> tuple[str | None, tuple[str, ...]]:
         return None, ()
     mode = xfcc.mode or "Sanitize"
     return mode, xfcc.cert_details_to_add if mode in ("AppendForward", "SanitizeSet") else ()
+
+
+def check_client_traffic_target(policy: Resource, gateway: GatewayContext, section: str | None) -> tuple[str, ...]:
+    """What a ClientTrafficPolicy cannot honour on one target: its Gateway, or its listener `section`.
+
+    HTTP/3 is served beside HTTPS listeners only (QUIC is TLS), on the same port over UDP, as in Envoy
+    Gateway (which ignores it on other listeners); a target without such a listener cannot have it. A port a
+    UDP listener of the Gateway already uses gets no QUIC listener.
+    """
+    model = policy.model
+    if not isinstance(model, ClientTrafficPolicy) or model.spec.http3 is None:
+        return ()
+    scope = [x for x in gateway.listeners if section is None or x.name == section]
+    https = {x.port for x in scope if x.protocol == "HTTPS"}
+    if not https:
+        where = f"Gateway {gateway.key.name} has none" if section is None else f"listener {section} is not HTTPS"
+        return (f"http3 needs an HTTPS listener: {where}",)
+    if https <= {x.port for x in gateway.listeners if x.protocol == "UDP"}:
+        ports = ", ".join(str(p) for p in sorted(https))
+        return (f"http3 needs the UDP port of an HTTPS listener, but UDP listeners use {ports}",)
+    return ()
 
 
 def _header_modifier(spec: HTTPHeaderFilter | None) -> ir.HeaderModifier | None:
@@ -129,6 +149,7 @@ def listener_client(reader: Reader, policy: Resource) -> ListenerClient:
         http10=http1 is not None and http1.http10 is not None,
         enable_trailers=bool(http1.enable_trailers) if http1 else False,
         http2=http2_settings(spec.http2),
+        http3=spec.http3 is not None,
         escaped_slashes_action=path.escaped_slashes_action if path else None,
         merge_slashes=not (path is not None and path.disable_merge_slashes),
         xff_num_trusted_hops=xff.num_trusted_hops if xff else None,
@@ -161,15 +182,17 @@ def listener_client(reader: Reader, policy: Resource) -> ListenerClient:
     return ListenerClient(settings=settings, tls=tls)
 
 
-def gateway_clients(reader: Reader, gateway: ResourceKey, listeners: tuple[str, ...]) -> dict[str, ListenerClient]:
+def gateway_clients(reader: Reader, gateway: GatewayContext) -> dict[str, ListenerClient]:
     """The client settings of each listener of `gateway` that a ClientTrafficPolicy reaches and can apply to."""
-    policies = gateway_policies(reader, CTP, gateway)
+    policies = gateway_policies(reader, CTP, gateway.key)
     found: dict[str, ListenerClient] = {}
-    for listener in listeners:
-        for policy in policies.candidates(listener):
-            if not check_client_traffic(reader, policy):  # the most specific policy that can be honoured
-                found[listener] = listener_client(reader, policy)
-                break
+    for listener in gateway.listeners:
+        for policy in policies.candidates(listener.name):
+            section = listener.name if policy is policies.listeners.get(listener.name) else None
+            if check_client_traffic(reader, policy) or check_client_traffic_target(policy, gateway, section):
+                continue
+            found[listener.name] = listener_client(reader, policy)  # the most specific that can be honoured
+            break
     return found
 
 

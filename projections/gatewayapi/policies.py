@@ -24,6 +24,8 @@ How a new policy kind plugs in:
   3. optionally a check (`PolicyHooks.checks[kind]`): what in a policy cannot be honoured, read through the
      same reader (so that a missing Secret arriving later wakes the policy up); the status says why and the
      code that applies the policy must skip it (use `honoured`).
+     A target check (`PolicyHooks.target_checks[kind]`) does the same for one Gateway target (the Gateway, or
+     one listener): the policy is then `Invalid` on that ancestor only, and skipped there.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ OverridesLookup = Callable[[Reader, str, ResourceKey], Mapping[ResourceKey, tupl
 BackendUsersLookup = Callable[[Reader, ResourceKey], Sequence[ResourceKey]]
 # what in a policy cannot be honoured (empty: everything can)
 Check = Callable[[Reader, Resource], tuple[str, ...]]
+# what in a policy cannot be honoured on one Gateway target (the Gateway, or its listener `section`)
+TargetCheck = Callable[[Resource, GatewayContext, str | None], tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class PolicyHooks:
     overrides: OverridesLookup
     backend_users: BackendUsersLookup
     checks: Mapping[str, Check] = field(default_factory=dict)
+    target_checks: Mapping[str, TargetCheck] = field(default_factory=dict)
 
 
 class GatewayPolicies(msgspec.Struct, frozen=True, kw_only=True):
@@ -270,10 +275,11 @@ class _Status:
         message = f"Unable to target {what}, another {self.kind.kind} has already attached to it"
         return (condition("Accepted", False, "Conflicted", message, self.generation),)
 
-    def _invalid(self) -> tuple[Condition, ...] | None:
-        if not self.problems:
+    def _invalid(self, more: tuple[str, ...] = ()) -> tuple[Condition, ...] | None:
+        problems = (*self.problems, *more)
+        if not problems:
             return None
-        return (condition("Accepted", False, "Invalid", "; ".join(self.problems), self.generation),)
+        return (condition("Accepted", False, "Invalid", "; ".join(problems), self.generation),)
 
     def gateway_target(self, key: ResourceKey, section: str | None) -> None:
         context = self.hooks.gateways(self.reader, key)
@@ -299,7 +305,8 @@ class _Status:
             what = f"Gateway {key.name}" if section is None else f"Listener {key.namespace}/{key.name}/{section}"
             self.ancestors[ref] = self._conflicted(what)
             return
-        invalid = self._invalid()
+        target_check = self.hooks.target_checks.get(self.kind.kind)
+        invalid = self._invalid(target_check(self.policy, context, section) if target_check is not None else ())
         if invalid is not None:
             self.ancestors[ref] = invalid
             return

@@ -36,7 +36,12 @@ from projections.gatewayapi.attached import GatewayRoutes
 from projections.gatewayapi.backends import Target, build_destination
 from projections.gatewayapi.backendtls import check_backend_tls
 from projections.gatewayapi.backendtraffic import check_backend_traffic
-from projections.gatewayapi.clienttraffic import ListenerClient, check_client_traffic, gateway_clients
+from projections.gatewayapi.clienttraffic import (
+    ListenerClient,
+    check_client_traffic,
+    check_client_traffic_target,
+    gateway_clients,
+)
 from projections.gatewayapi.extensions import KIND as EXTENSION
 from projections.gatewayapi.extensions import extension_problems
 from projections.gatewayapi.gateways import GatewayContext, gateway_class_status, gateway_context
@@ -44,7 +49,7 @@ from projections.gatewayapi.inputs import Inputs, Reader, Resource, Token, resou
 from projections.gatewayapi.options import TranslateOptions
 from projections.gatewayapi.patches import KIND as PATCH_KIND
 from projections.gatewayapi.patches import gateway_patches, patch_policy_status
-from projections.gatewayapi.policies import Check, PolicyHooks, policy_status
+from projections.gatewayapi.policies import Check, PolicyHooks, TargetCheck, policy_status
 from projections.gatewayapi.policykinds import POLICY_KINDS
 from projections.gatewayapi.routes import ROUTE_KINDS, RouteResult, translate_route
 from projections.gatewayapi.security import KIND as SECURITY
@@ -60,6 +65,8 @@ CHECKS: dict[str, Check] = {
     EXTENSION: extension_problems,
     SECURITY: security_problems,
 }
+# What each policy kind's status reports it cannot honour on one Gateway target.
+TARGET_CHECKS: dict[str, TargetCheck] = {"ClientTrafficPolicy": check_client_traffic_target}
 
 # ("class" | "gateway" | "client" | "route" | "policy" | "patch" | "assemble", ResourceKey) or ("dest", name)
 Unit = tuple[str, Any]
@@ -105,7 +112,11 @@ class Translator:
         # Service or Backend -> {gateway: how many of its routes' attachments use it} (backend policies' ancestors)
         self._backend_users: dict[ResourceKey, Counter[ResourceKey]] = {}
         self._hooks = PolicyHooks(
-            gateways=self._context, overrides=self._overridden, backend_users=self._using_backend, checks=CHECKS
+            gateways=self._context,
+            overrides=self._overridden,
+            backend_users=self._using_backend,
+            checks=CHECKS,
+            target_checks=TARGET_CHECKS,
         )
         self._clients: dict[ResourceKey, dict[str, ListenerClient]] = {}  # gateway -> listener -> CTP settings
         self._targets: dict[str, Target] = {}
@@ -262,7 +273,7 @@ class Translator:
         """The ClientTrafficPolicy settings of a Gateway's listeners; whether they changed."""
         context = self._contexts.get(key)
         reader = Reader(self.inputs)
-        clients = gateway_clients(reader, key, tuple(x.name for x in context.listeners)) if context else {}
+        clients = gateway_clients(reader, context) if context else {}
         self._record(("client", key), reader if context is not None else None)
         if self._clients.get(key, {}) == clients:
             return False

@@ -4,6 +4,11 @@ Gateway listeners that share a port share an Envoy Listener: the plain-HTTP ones
 HTTP connection manager reading its routes over RDS), every HTTPS listener its own filter chain matched
 by SNI with its certificates over SDS, TLS passthrough routes one chain each matched by SNI, a TCP or
 terminated-TLS listener a TCP proxy chain. UDP listeners get a UDP proxy listener filter.
+
+HTTP/3 (ClientTrafficPolicy `http3`): the HTTPS listeners of a port that enable it get a QUIC listener on
+the same port over UDP, as in Envoy Gateway: one filter chain per listener matched by SNI, the QUIC
+transport socket with the same certificates over SDS, an HTTP/3 connection manager reading the same route
+configuration (which advertises it with `alt-svc`, see `translate.routes`).
 """
 
 from __future__ import annotations
@@ -11,15 +16,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from envoy.config.core.v3 import address_pb2, base_pb2
+import msgspec
+from envoy.config.core.v3 import address_pb2, base_pb2, protocol_pb2, udp_socket_config_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc
-from envoy.config.listener.v3 import listener_pb2, udp_listener_config_pb2
+from envoy.config.listener.v3 import listener_pb2, quic_config_pb2, udp_listener_config_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.filters.udp.udp_proxy.v3 import route_pb2 as udp_route_pb2
 from envoy.extensions.filters.udp.udp_proxy.v3 import udp_proxy_pb2
+from envoy.extensions.transport_sockets.quic.v3 import quic_transport_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2, tls_pb2
 from google.protobuf import any_pb2
 from xds.core.v3 import extension_pb2
@@ -45,6 +52,9 @@ from projections.xds.translate.security import security_http_filters
 from projections.xds.translate.sessions import session_http_filters
 from projections.xds.translate.telemetry import access_logs, apply_http_telemetry
 
+_TLS_SOCKET = "envoy.transport_sockets.tls"
+_QUIC_SOCKET = "envoy.transport_sockets.quic"
+
 
 def _packed(message: Any) -> Any:
     packed = any_pb2.Any()
@@ -57,7 +67,8 @@ def _stat_prefix(name: str) -> str:
 
 
 class SocketGroup:
-    """The IR listeners bound to one (transport, address, port), in IR order."""
+    """The IR listeners bound to one (transport, address, port), in IR order. Transport `quic`: the HTTPS
+    listeners of a TCP port that serve HTTP/3 too, over UDP."""
 
     def __init__(
         self, gateway: str, transport: str, address: str, port: int, telemetry: ir.Telemetry | None = None
@@ -84,6 +95,7 @@ def _http_filter_chain(
     filters: Sequence[Any] = (),
     client: ir.ClientSettings | None = None,
     telemetry: ir.Telemetry | None = None,
+    transport_socket: str = _TLS_SOCKET,
 ) -> Any:
     # A ClientTrafficPolicy turns Envoy's x-envoy-* headers off unless it enables them (Envoy Gateway's default).
     router = router_pb2.Router(suppress_envoy_headers=client is not None and not client.enable_envoy_headers)
@@ -94,6 +106,9 @@ def _http_filter_chain(
     )
     if client is not None:
         apply_connection_manager_settings(manager, client)
+    if transport_socket == _QUIC_SOCKET:
+        manager.codec_type = hcm.HttpConnectionManager.HTTP3
+        manager.http3_protocol_options.CopyFrom(protocol_pb2.Http3ProtocolOptions())
     apply_http_telemetry(manager, telemetry)
     chain = lc.FilterChain(
         name=name,
@@ -102,15 +117,15 @@ def _http_filter_chain(
             lc.Filter(name="envoy.filters.network.http_connection_manager", typed_config=_packed(manager)),
         ],
     )
-    _secure(chain, tls, server_names)
+    _secure(chain, tls, server_names, transport_socket)
     return chain
 
 
-def _secure(chain: Any, tls: Any, server_names: Sequence[str]) -> None:
+def _secure(chain: Any, tls: Any, server_names: Sequence[str], transport_socket: str = _TLS_SOCKET) -> None:
     if server_names:
         chain.filter_chain_match.server_names.extend(server_names)
     if tls is not None:
-        chain.transport_socket.CopyFrom(base_pb2.TransportSocket(name="envoy.transport_sockets.tls", typed_config=tls))
+        chain.transport_socket.CopyFrom(base_pb2.TransportSocket(name=transport_socket, typed_config=tls))
 
 
 def _downstream_tls(config: ir.TLSConfig, *, http: bool) -> Any:
@@ -124,6 +139,23 @@ def _downstream_tls(config: ir.TLSConfig, *, http: bool) -> Any:
     )
     apply_tls_settings(context, config)
     return _packed(context)
+
+
+def _quic_tls(config: ir.TLSConfig) -> Any:
+    """The QUIC transport socket's TLS: QUIC is TLS 1.3 with ALPN `h3`, so the policy's versions and ALPN
+    do not apply; its ciphers, curves, signature algorithms and client validation do."""
+    context = tls_pb2.DownstreamTlsContext(
+        common_tls_context=tls_pb2.CommonTlsContext(
+            tls_certificate_sds_secret_configs=[
+                secret_pb2.SdsSecretConfig(name=c.name, sds_config=ads_source()) for c in config.certificates
+            ],
+            alpn_protocols=["h3"],
+        )
+    )
+    apply_tls_settings(
+        context, msgspec.structs.replace(config, min_version=None, max_version=None, alpn_protocols=None)
+    )
+    return _packed(quic_transport_pb2.QuicDownstreamTransport(downstream_tls_context=context))
 
 
 def _tcp_proxy(
@@ -150,7 +182,7 @@ def _tcp_proxy(
 
 
 def _address(group: SocketGroup) -> Any:
-    protocol = address_pb2.SocketAddress.UDP if group.transport == "udp" else address_pb2.SocketAddress.TCP
+    protocol = address_pb2.SocketAddress.UDP if group.transport in ("udp", "quic") else address_pb2.SocketAddress.TCP
     return address_pb2.Address(
         socket_address=address_pb2.SocketAddress(address=group.address, port_value=group.port, protocol=protocol)
     )
@@ -229,6 +261,8 @@ def build_listener(
     if group.transport == "udp":
         return _udp_listener(group) if group.l4 and group.l4[0].routes else None
     settings = settings or XdsSettings()
+    if group.transport == "quic":
+        return _quic_listener(group, settings)
     chains = _Chains()
     if group.http and chains.claim(()) is not None:
         optional = tuple(sorted({f for x in group.http for f in x.filters}))
@@ -302,3 +336,44 @@ def _add_l4_chains(chains: _Chains, l4: ir.L4Listener, telemetry: ir.Telemetry |
     chain = lc.FilterChain(name=l4.name, filters=filters)
     _secure(chain, _downstream_tls(l4.tls, http=False) if l4.tls is not None else None, names)
     chains.chains.append(chain)
+
+
+def _quic_listener(group: SocketGroup, settings: XdsSettings) -> Any | None:
+    """The QUIC listener of `group`'s HTTPS listeners: their TCP chains' twins, over UDP with HTTP/3. The
+    socket-level client settings (keepalive, PROXY protocol, buffer limit) are TCP's and do not apply."""
+    chains = _Chains()
+    for listener in group.https:
+        names = chains.claim([listener.hostname] if listener.hostname else [])
+        if names is not None and listener.tls is not None:
+            filters = _http_filters(
+                listener.filters,
+                listener.security_filters,
+                listener.rate_limit_types,
+                group.gateway,
+                settings,
+                listener.client,
+                listener.extension_filters,
+            )
+            chains.chains.append(
+                _http_filter_chain(
+                    listener.name,
+                    listener.name,
+                    _quic_tls(listener.tls),
+                    names,
+                    filters,
+                    listener.client,
+                    group.telemetry,
+                    transport_socket=_QUIC_SOCKET,
+                )
+            )
+    if not chains.chains:
+        return None
+    return listener_pb2.Listener(
+        name=group.name,
+        address=_address(group),
+        filter_chains=chains.chains,
+        udp_listener_config=udp_listener_config_pb2.UdpListenerConfig(
+            downstream_socket_config=udp_socket_config_pb2.UdpSocketConfig(),
+            quic_options=quic_config_pb2.QuicProtocolOptions(),
+        ),
+    )

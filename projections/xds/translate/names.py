@@ -2,6 +2,8 @@
 
   Listener                 `<gateway>/<tcp|udp>/<address>/<port>`   one per bound socket; the address is
                            in the name because Envoy cannot move a listener to another address
+                           `<gateway>/quic/<address>/<port>`        the QUIC (HTTP/3) twin of a TCP port's HTTPS
+                                                                    listeners, over UDP
   RouteConfiguration       `<gateway>/http/<port>`                  the plain-HTTP listeners sharing a port
                            `<HTTPS listener name>`                  one per HTTPS listener (its own filter chain)
   Cluster                  `<destination name>`                     `service/<ns>/<svc>/<port>`, `backend/<ns>/<name>`

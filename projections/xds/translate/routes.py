@@ -227,24 +227,38 @@ def virtual_host_record(virtual_host: ir.VirtualHost, route_records: Iterable[by
     return field_record(_ROUTE_CONFIGURATION_VIRTUAL_HOSTS, head + b"".join(route_records))
 
 
-_ROUTE_CONFIGURATION_TAIL = route_pb2.RouteConfiguration(ignore_port_in_host_matching=True).SerializeToString(
-    deterministic=True
-)
+def _route_configuration_tail(http3_port: int | None) -> Any:
+    """The fields of a RouteConfiguration numbered above `virtual_hosts`. With `http3_port` (its listener serves
+    HTTP/3 over QUIC on that port), the `alt-svc` response header that advertises it, as Envoy Gateway does."""
+    tail = route_pb2.RouteConfiguration(ignore_port_in_host_matching=True)
+    if http3_port is not None:
+        header = base_pb2.HeaderValue(key="alt-svc", value=f'h3=":{http3_port}"; ma=86400')
+        tail.response_headers_to_add.append(base_pb2.HeaderValueOption(header=header, append_action=_APPEND))
+    return tail
 
 
-def route_configuration_bytes(name: str, virtual_host_records: Iterable[bytes]) -> bytes:
+_ROUTE_CONFIGURATION_TAIL = _route_configuration_tail(None).SerializeToString(deterministic=True)
+
+
+def route_configuration_bytes(name: str, virtual_host_records: Iterable[bytes], http3_port: int | None = None) -> bytes:
     """A serialised RouteConfiguration: `name`, the virtual hosts' records, then the fields numbered above them."""
     head: bytes = route_pb2.RouteConfiguration(name=name).SerializeToString(deterministic=True)
-    return b"".join((head, *virtual_host_records, _ROUTE_CONFIGURATION_TAIL))
+    tail = (
+        _ROUTE_CONFIGURATION_TAIL
+        if http3_port is None
+        else _route_configuration_tail(http3_port).SerializeToString(deterministic=True)
+    )
+    return b"".join((head, *virtual_host_records, tail))
 
 
-def build_route_configuration(name: str, virtual_hosts: Iterable[ir.VirtualHost]) -> Any:
+def build_route_configuration(name: str, virtual_hosts: Iterable[ir.VirtualHost], http3_port: int | None = None) -> Any:
     """The same RouteConfiguration as a message, built at once (what the spliced bytes must equal)."""
-    return route_pb2.RouteConfiguration(
+    built = route_pb2.RouteConfiguration(
         name=name,
         virtual_hosts=[
             rc.VirtualHost(name=v.name, domains=[v.hostname], routes=[build_route(r) for r in v.routes])
             for v in virtual_hosts
         ],
-        ignore_port_in_host_matching=True,
     )
+    built.MergeFrom(_route_configuration_tail(http3_port))
+    return built

@@ -45,7 +45,7 @@ from projections.xds.splice import any_bytes
 from projections.xds.translate.clusters import build_cluster, build_load_assignment, resolves_by_dns
 from projections.xds.translate.extensions import ext_proc_http2_destinations
 from projections.xds.translate.listeners import SocketGroup, build_listener, rate_limit_types
-from projections.xds.translate.names import cluster_name, http_route_configuration_name
+from projections.xds.translate.names import cluster_name, http_route_configuration_name, listener_name
 from projections.xds.translate.oidc import oidc_secrets
 from projections.xds.translate.patches import ByType, apply_patches
 from projections.xds.translate.ratelimits import RATELIMIT_CLUSTER, XdsSettings, build_ratelimit_cluster
@@ -74,7 +74,7 @@ class _BuiltVirtualHost(msgspec.Struct, kw_only=True):
 
 
 class _BuiltRouteConfiguration(msgspec.Struct, kw_only=True):
-    key: tuple[str, ...]
+    key: tuple[str | int | None, ...]
     resource: VersionedResource
     virtual_hosts: dict[str, _BuiltVirtualHost]
     http2_destinations: frozenset[str]
@@ -110,10 +110,13 @@ def _build_virtual_host(virtual_host: ir.VirtualHost, previous: _BuiltVirtualHos
 
 
 def _route_configuration(
-    name: str, listeners: Iterable[ir.HTTPListener], previous: _BuiltRouteConfiguration | None
+    name: str,
+    listeners: Iterable[ir.HTTPListener],
+    previous: _BuiltRouteConfiguration | None,
+    http3_port: int | None = None,
 ) -> _BuiltRouteConfiguration:
     ordered = sorted(listeners, key=_specificity)
-    key = tuple(listener.hash for listener in ordered)
+    key = (*(listener.hash for listener in ordered), http3_port)
     if previous is not None and previous.key == key:
         return previous
     old = previous.virtual_hosts if previous is not None else {}
@@ -124,8 +127,11 @@ def _route_configuration(
             cached = _build_virtual_host(virtual_host, cached)
         built[virtual_host.name] = cached
     hosts = built.values()
-    value = route_configuration_bytes(name, [v.record for v in hosts])
-    version = hashlib.sha256(f"{BUILD_VERSION}\n{name}\n{''.join([v.hash for v in hosts])}".encode()).hexdigest()
+    value = route_configuration_bytes(name, [v.record for v in hosts], http3_port)
+    advertised = f"\nh3={http3_port}" if http3_port is not None else ""
+    version = hashlib.sha256(
+        f"{BUILD_VERSION}\n{name}\n{''.join([v.hash for v in hosts])}{advertised}".encode()
+    ).hexdigest()
     resource = VersionedResource(name=name, version=version, body=any_bytes(ROUTE_CONFIGURATION, value))
     http2 = frozenset().union(*[v.http2_destinations for v in hosts if v.http2_destinations])
     return _BuiltRouteConfiguration(key=key, resource=resource, virtual_hosts=built, http2_destinations=http2)
@@ -189,6 +195,10 @@ def _socket_groups(gateway: ir.GatewayIR) -> dict[str, SocketGroup]:
         (found.https if http.tls is not None else found.http).append(http)
     for l4 in gateway.l4:
         group("udp" if l4.protocol == "UDP" else "tcp", l4.address, l4.port).l4.append(l4)
+    for tcp in [g for g in groups.values() if g.transport == "tcp"]:
+        http3 = [x for x in tcp.https if x.client is not None and x.client.http3]
+        if http3 and listener_name(gateway.name, "udp", tcp.address, tcp.port) not in groups:  # a UDP port is free
+            group("quic", tcp.address, tcp.port).https.extend(http3)
     return groups
 
 
@@ -298,13 +308,17 @@ class XdsTranslator:
         self, gateway: ir.GatewayIR, groups: Mapping[str, SocketGroup], previous: ResourceSet
     ) -> dict[str, VersionedResource]:
         wanted: dict[str, list[ir.HTTPListener]] = {}
+        http3_ports: dict[str, int] = {}  # HTTPS listener -> the port it serves HTTP/3 on
         for group in groups.values():
+            if group.transport == "quic":
+                http3_ports.update((listener.name, group.port) for listener in group.https)
+                continue
             if group.http:
                 wanted[http_route_configuration_name(gateway.name, group.port)] = group.http
             for listener in group.https:
                 wanted[listener.name] = [listener]
         built = {
-            name: _route_configuration(name, listeners, self._route_configurations.get(name))
+            name: _route_configuration(name, listeners, self._route_configurations.get(name), http3_ports.get(name))
             for name, listeners in wanted.items()
         }
         self._route_configurations = built

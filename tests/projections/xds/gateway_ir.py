@@ -139,6 +139,9 @@ def virtual_hosts(draw: st.DrawFn, listener: str) -> tuple[ir.VirtualHost, ...]:
     return tuple(out)
 
 
+HTTP3 = ir.ClientSettings(policy="default/http3", http3=True)  # a ClientTrafficPolicy with `http3`
+
+
 def certificate(name: str, variant: int) -> ir.Certificate:
     return ir.Certificate(
         name=f"default/{name}", certificate_chain=f"CERT {name} {variant}", private_key=f"KEY {name} {variant}"
@@ -173,6 +176,7 @@ def http_listeners(draw: st.DrawFn, address: str) -> tuple[ir.HTTPListener, ...]
                     hostname=hostname,
                     tls=ir.TLSConfig(certificates=(certificate(name if variant else "shared", variant),)),
                     virtual_hosts=draw(virtual_hosts(listener)),
+                    client=HTTP3 if draw(st.booleans()) else None,
                 )
             )
         )

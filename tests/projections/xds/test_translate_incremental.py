@@ -59,7 +59,8 @@ def test_route_configurations_equal_messages_built_at_once(gateway: ir.GatewayIR
     for listener in gateway.http:
         if listener.tls is None:
             continue
-        expected = build_route_configuration(listener.name, listener.virtual_hosts)
+        http3_port = listener.port if listener.client is not None and listener.client.http3 else None
+        expected = build_route_configuration(listener.name, listener.virtual_hosts, http3_port)
         got = decode_resource(ROUTE_CONFIGURATION, resources.of_type(ROUTE_CONFIGURATION)[listener.name].body)
         assert got == expected
 
