@@ -137,7 +137,7 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
                 security = route_security(reader, policies.candidates(SECURITY, one.listener.name))
                 if security is not None:
                     security_targets.update(security.targets)
-                attachments.append(_attachment(key, target, one, compiled, policies, security))
+                attachments.append(_attachment(reader, key, target, one, compiled, policies, security))
     targets = tuple(sorted({*compiled.targets, *security_targets})) if security_targets else compiled.targets
     return RouteResult(
         key=key,
@@ -178,6 +178,7 @@ def _compile(reader: Reader, key: ResourceKey, route: msgspec.Struct) -> tuple[C
 
 
 def _attachment(
+    reader: Reader,
     key: ResourceKey,
     gateway: ResourceKey,
     attached: Attached,
@@ -197,7 +198,7 @@ def _attachment(
     destinations = set()
     candidates = policies.candidates(BTP, attached.listener.name)
     rate_limit = effective_rate_limit(candidates)
-    traffic = route_traffic(candidates)
+    traffic = route_traffic(reader, candidates)
     fail_closed = security is not None and bool(security.problems)
     granted = security.security if security is not None else None
     variants: dict[str, ir.ClusterVariant] = {}
@@ -247,7 +248,11 @@ def _with_traffic(route: ir.HTTPRoute, traffic: RouteTraffic, variants: dict[str
         request_timeout_ms=request_timeout,
         max_stream_duration_ms=traffic.max_stream_duration_ms,
         cluster_settings=settings_id,
-        filters=tuple(sorted({*route.filters, "fault"})) if traffic.fault is not None else route.filters,
+        compression=traffic.compression,
+        response_override=traffic.response_override,
+        request_buffer_bytes=traffic.request_buffer_bytes,
+        upgrades=traffic.upgrades,
+        filters=tuple(sorted({*route.filters, *traffic.filters})),
     )
 
 

@@ -57,6 +57,7 @@ from projections.ir.gateway import (
 )
 from projections.ir.security import Security, SecurityFilters
 from projections.ir.telemetry import FileAccessLog, Telemetry, Tracing
+from projections.ir.traffic import Compression, DNSSettings, ResponseOverride, ResponseOverrideRule, StatusRange
 
 __all__ = [
     "ActiveHealthCheck",
@@ -66,6 +67,8 @@ __all__ = [
     "ClientSettings",
     "ClusterSettings",
     "ClusterVariant",
+    "Compression",
+    "DNSSettings",
     "Destination",
     "DirectResponse",
     "Endpoint",
@@ -96,9 +99,12 @@ __all__ = [
     "RateLimitSource",
     "Redirect",
     "RegexRewrite",
+    "ResponseOverride",
+    "ResponseOverrideRule",
     "Retry",
     "Security",
     "SecurityFilters",
+    "StatusRange",
     "TCPKeepalive",
     "TLSConfig",
     "Telemetry",

@@ -39,6 +39,7 @@ from projections.xds.translate.names import INVALID_BACKEND_CLUSTER, cluster_nam
 from projections.xds.translate.ratelimits import XdsSettings, http_filters
 from projections.xds.translate.security import security_http_filters
 from projections.xds.translate.telemetry import access_logs, apply_http_telemetry
+from projections.xds.translate.trafficfilters import buffer_http_filters, leading_http_filters, trailing_http_filters
 
 
 def _packed(message: Any) -> Any:
@@ -197,11 +198,17 @@ def _http_filters(
     gateway: str,
     settings: XdsSettings,
 ) -> list[Any]:
-    """A connection manager's HTTP filters in Envoy Gateway's order: fault, the security filters, rate limits,
-    the router. Traffic filters are named (`optional`), security filters carry listener-level configuration
-    (JWT providers, ext_authz services), so each keeps its own IR field."""
+    """A connection manager's HTTP filters in Envoy Gateway's order: custom response, fault, the security
+    filters, buffer, rate limits, compressors, the router. Traffic filters are named (`optional`), security
+    filters carry listener-level configuration (JWT providers, ext_authz services), so each keeps its own IR
+    field."""
     return (
-        optional_http_filters(optional) + security_http_filters(security) + http_filters(rate_limits, gateway, settings)
+        leading_http_filters(optional)
+        + optional_http_filters(optional)
+        + security_http_filters(security)
+        + buffer_http_filters(optional)
+        + http_filters(rate_limits, gateway, settings)
+        + trailing_http_filters(optional)
     )
 
 
