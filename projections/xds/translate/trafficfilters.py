@@ -161,7 +161,9 @@ def _rule_predicate(rule: ir.ResponseOverrideRule) -> Any:
     predicates = [_status_predicate(string_pb2.StringMatcher(exact=str(status))) for status in rule.statuses]
     for span in rule.ranges:
         codes = "|".join(str(code) for code in range(span.start, span.end + 1))
-        regex = string_pb2.StringMatcher(safe_regex=regex_pb2.RegexMatcher(regex=f"^(?:{codes})$"))
+        regex = string_pb2.StringMatcher(
+            safe_regex=regex_pb2.RegexMatcher(google_re2=regex_pb2.RegexMatcher.GoogleRE2(), regex=f"^(?:{codes})$")
+        )
         predicates.append(_status_predicate(regex))
     if len(predicates) == 1:
         return predicates[0]
