@@ -180,10 +180,10 @@ def problems_of(policy: Resource) -> tuple[str, ...]:
         ("connection.socketBufferLimit", spec.connection.socket_buffer_limit if spec.connection else None, 0),
         ("requestBuffer.limit", spec.request_buffer.limit if spec.request_buffer else None, 1),
     ]
-    field = "compression" if spec.compression else "compressor"
+    field = "compressor" if spec.compressor else "compression"
     quantities.extend(
         (f"{field}[{i}].minContentLength", c.min_content_length, 30)
-        for i, c in enumerate(spec.compression or spec.compressor)
+        for i, c in enumerate(spec.compressor or spec.compression)
     )
     for name, quantity, least in quantities:
         if quantity is not None:
@@ -275,7 +275,7 @@ def route_traffic(reader: Reader, candidates: Sequence[Resource]) -> RouteTraffi
     assert fault is None or isinstance(fault, FaultInjection)
     http_timeout = timeout.http if timeout is not None else None
     cluster = _cluster_settings(specs, balancer, timeout)
-    compression = next((s.compression or s.compressor for s in specs if s.compression or s.compressor), ())
+    compression = next((_compressions(s) for s in specs if s.compressor or s.compression), ())
     overrides = next(((p, spec.response_override) for p, spec in honoured if spec.response_override), None)
     buffer = _first(specs, "request_buffer")
     upgrades = _first(specs, "http_upgrade")
@@ -293,6 +293,14 @@ def route_traffic(reader: Reader, candidates: Sequence[Resource]) -> RouteTraffi
         request_buffer_bytes=parse_quantity(buffer.limit) if buffer is not None else None,
         upgrades=_upgrades(upgrades or ()),
     )
+
+
+def _compressions(spec: BackendTrafficPolicySpec) -> tuple[Compression, ...]:
+    """`compressor` wins over the deprecated `compression`, and counts an entry only with its type's settings
+    (as Envoy Gateway does)."""
+    if not spec.compressor:
+        return spec.compression
+    return tuple(c for c in spec.compressor if {"Gzip": c.gzip, "Brotli": c.brotli, "Zstd": c.zstd}[c.type])
 
 
 def _compression(compression: Compression) -> ir.Compression:

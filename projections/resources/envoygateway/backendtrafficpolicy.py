@@ -154,8 +154,8 @@ class BackendTrafficPolicySpec(ClusterSettings, frozen=True, kw_only=True):
     use_client_protocol: bool | None = None
     routing_type: Literal["Service", "Endpoint"] | None = None
     http_upgrade: tuple[ProtocolUpgradeConfig, ...] = ()
-    compression: tuple[Compression, ...] = ()
-    compressor: tuple[Compression, ...] = ()  # deprecated by Envoy Gateway in favour of `compression`
+    compression: tuple[Compression, ...] = ()  # deprecated by Envoy Gateway in favour of `compressor`
+    compressor: tuple[Compression, ...] = ()
     response_override: tuple[ResponseOverride, ...] = ()
     request_buffer: RequestBuffer | None = None
     # Read by nothing yet; kept loosely typed (the stored document keeps them whole in any case).
