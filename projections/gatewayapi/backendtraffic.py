@@ -10,12 +10,10 @@ from collections.abc import Sequence
 
 import msgspec
 
-from events.keys import ResourceKey
 from projections import ir
 from projections.gatewayapi.backends import Problem
-from projections.gatewayapi.http import RESPONSE_BODY_KEY, parse_duration
+from projections.gatewayapi.http import custom_response_body, parse_duration
 from projections.gatewayapi.inputs import Reader, Resource
-from projections.resources.core import ConfigMap
 from projections.resources.envoygateway import BackendTrafficPolicy
 from projections.resources.envoygateway.backendtrafficpolicy import (
     BackendTrafficPolicySpec,
@@ -41,7 +39,6 @@ from projections.resources.envoygateway.cluster import (
     TCPKeepalive,
     Timeout,
 )
-from projections.resources.envoygateway.httproutefilter import CustomResponseBody
 from projections.resources.envoygateway.ratelimit import RateLimitRule, RateLimitSpec
 
 BTP = "BackendTrafficPolicy"
@@ -145,7 +142,7 @@ def check_backend_traffic(reader: Reader, policy: Resource) -> tuple[str, ...]:
         return problems
     for i, override in enumerate(model.spec.response_override):
         if override.response is not None and override.response.body is not None:
-            found = response_body(reader, policy.key.namespace, override.response.body)
+            found = custom_response_body(reader, policy.key.namespace, override.response.body)
             if isinstance(found, Problem):
                 problems = (*problems, f"responseOverride[{i}].response.body: {found.message}")
     return problems
@@ -196,7 +193,7 @@ def problems_of(policy: Resource) -> tuple[str, ...]:
     for i, override in enumerate(spec.response_override):
         for name, value in (
             ("redirect", override.redirect),
-            ("match.source", override.match.source),
+            ("match.source", override.match.source if override.match.source != "Any" else None),
             ("response.header", override.response.header if override.response else None),
         ):
             if value:
@@ -342,28 +339,12 @@ def _compression(compression: Compression) -> ir.Compression:
     return ir.Compression(type=compression.type, min_content_length=length)
 
 
-def response_body(reader: Reader, namespace: str, body: CustomResponseBody) -> str | Problem:
-    """A custom response's body: inline, or the `response.body` key of a ConfigMap in `namespace`."""
-    if body.type == "Inline" or body.value_ref is None:
-        return body.inline or ""
-    ref = body.value_ref
-    if (ref.group, ref.kind) != ("", "ConfigMap"):
-        return Problem(reason="InvalidKind", message=f"a body from {ref.kind} is not supported: use a ConfigMap")
-    key = ResourceKey(group="", kind="ConfigMap", namespace=namespace, name=ref.name)
-    found = reader.model(key, ConfigMap)
-    data = found[1].data if found is not None else {}
-    if RESPONSE_BODY_KEY not in data:
-        message = f"ConfigMap {namespace}/{ref.name} not found or has no {RESPONSE_BODY_KEY!r} key"
-        return Problem(reason="BackendNotFound", message=message)
-    return data[RESPONSE_BODY_KEY]
-
-
 def _response_override(reader: Reader, policy: Resource, overrides: Sequence[ResponseOverride]) -> ir.ResponseOverride:
     rules = []
     for override in overrides:
         response = override.response
         assert response is not None  # a redirect makes the policy Invalid
-        body = response_body(reader, policy.key.namespace, response.body) if response.body is not None else None
+        body = custom_response_body(reader, policy.key.namespace, response.body) if response.body is not None else None
         assert not isinstance(body, Problem)  # a missing body makes the policy Invalid
         codes = override.match.status_codes
         rules.append(

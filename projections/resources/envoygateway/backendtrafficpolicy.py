@@ -117,7 +117,7 @@ class StatusCodeMatch(K8sModel, frozen=True, kw_only=True):
 
 class CustomResponseMatch(K8sModel, frozen=True, kw_only=True):
     status_codes: Annotated[tuple[StatusCodeMatch, ...], msgspec.Meta(min_length=1)]
-    source: str | None = None  # Local, Backend, Any: read by nothing yet
+    source: str | None = None  # Local, Backend, Any: egd honours Any (the default) only
 
 
 class CustomResponse(K8sModel, frozen=True, kw_only=True):
