@@ -11,12 +11,21 @@ from collections.abc import Sequence
 import msgspec
 
 from projections import ir
-from projections.gatewayapi.http import parse_duration
+from projections.gatewayapi.backends import Problem
+from projections.gatewayapi.http import custom_response_body, parse_duration
 from projections.gatewayapi.inputs import Reader, Resource
 from projections.resources.envoygateway import BackendTrafficPolicy
-from projections.resources.envoygateway.backendtrafficpolicy import BackendTrafficPolicySpec, FaultInjection
+from projections.resources.envoygateway.backendtrafficpolicy import (
+    BackendTrafficPolicySpec,
+    Compression,
+    FaultInjection,
+    ProtocolUpgradeConfig,
+    RequestBuffer,
+    ResponseOverride,
+)
 from projections.resources.envoygateway.clienttrafficpolicy import HTTP2ClientSettings
 from projections.resources.envoygateway.cluster import (
+    DNS,
     ActiveHealthCheck,
     ActiveHealthCheckPayload,
     BackendConnection,
@@ -127,7 +136,16 @@ def _ms(text: str | None) -> int | None:
 
 def check_backend_traffic(reader: Reader, policy: Resource) -> tuple[str, ...]:
     """What egd cannot honour in a BackendTrafficPolicy (then it applies nowhere, as in Envoy Gateway)."""
-    return problems_of(policy)
+    problems = problems_of(policy)
+    model = policy.model
+    if not isinstance(model, BackendTrafficPolicy):
+        return problems
+    for i, override in enumerate(model.spec.response_override):
+        if override.response is not None and override.response.body is not None:
+            found = custom_response_body(reader, policy.key.namespace, override.response.body)
+            if isinstance(found, Problem):
+                problems = (*problems, f"responseOverride[{i}].response.body: {found.message}")
+    return problems
 
 
 def problems_of(policy: Resource) -> tuple[str, ...]:
@@ -139,15 +157,9 @@ def problems_of(policy: Resource) -> tuple[str, ...]:
         f"{name} is not supported by egd"
         for name, value in (
             ("mergeType", spec.merge_type),
-            ("compression", spec.compression),
-            ("compressor", spec.compressor),
-            ("responseOverride", spec.response_override),
-            ("requestBuffer", spec.request_buffer),
             ("bandwidthLimit", spec.bandwidth_limit),
             ("admissionControl", spec.admission_control),
             ("telemetry", spec.telemetry),
-            ("httpUpgrade", spec.http_upgrade),
-            ("dns", spec.dns),
             ("retry.numAttemptsPerPriority", spec.retry.num_attempts_per_priority if spec.retry else None),
         )
         if value
@@ -160,18 +172,47 @@ def problems_of(policy: Resource) -> tuple[str, ...]:
             problems.append("loadBalancer zoneAware and endpointOverride are not supported by egd")
     if spec.routing_type == "Service":
         problems.append("routingType Service is not supported by egd: it routes to endpoints")
-    for name, quantity in (
-        ("connection.bufferLimit", spec.connection.buffer_limit if spec.connection else None),
-        ("connection.socketBufferLimit", spec.connection.socket_buffer_limit if spec.connection else None),
-    ):
+    quantities: list[tuple[str, str | int | None, int]] = [
+        ("connection.bufferLimit", spec.connection.buffer_limit if spec.connection else None, 0),
+        ("connection.socketBufferLimit", spec.connection.socket_buffer_limit if spec.connection else None, 0),
+        ("requestBuffer.limit", spec.request_buffer.limit if spec.request_buffer else None, 1),
+    ]
+    field = "compressor" if spec.compressor else "compression"
+    quantities.extend(
+        (f"{field}[{i}].minContentLength", c.min_content_length, 30)
+        for i, c in enumerate(spec.compressor or spec.compression)
+    )
+    for name, quantity, least in quantities:
         if quantity is not None:
-            try:
-                parse_quantity(quantity)
-            except ValueError:
-                problems.append(f"{name} {quantity!r} is not a quantity")
+            problems.extend(_bytes_problem(name, quantity, least))
     if spec.connection is not None and spec.connection.socket_buffer_limit is not None:
         problems.append("connection.socketBufferLimit is not supported by egd")
+    problems.extend(
+        f"httpUpgrade[{i}].connect is not supported by egd" for i, u in enumerate(spec.http_upgrade) if u.connect
+    )
+    for i, override in enumerate(spec.response_override):
+        for name, value in (
+            ("redirect", override.redirect),
+            ("match.source", override.match.source if override.match.source != "Any" else None),
+            ("response.header", override.response.header if override.response else None),
+        ):
+            if value:
+                problems.append(f"responseOverride[{i}].{name} is not supported by egd")
     return tuple(problems)
+
+
+_UINT32_MAX = 2**32 - 1
+
+
+def _bytes_problem(name: str, quantity: str | int, least: int) -> list[str]:
+    """Why `quantity` cannot be a byte count of Envoy's (a uint32 of at least `least`), if it cannot."""
+    try:
+        count = parse_quantity(quantity)
+    except ValueError:
+        return [f"{name} {quantity!r} is not a quantity"]
+    if not least <= count <= _UINT32_MAX:
+        return [f"{name} {quantity!r} is out of range: between {least} and {_UINT32_MAX} bytes"]
+    return []
 
 
 class RouteTraffic(msgspec.Struct, frozen=True, kw_only=True):
@@ -183,20 +224,42 @@ class RouteTraffic(msgspec.Struct, frozen=True, kw_only=True):
     request_timeout_ms: int | None = None
     max_stream_duration_ms: int | None = None
     cluster: ir.ClusterSettings | None = None
+    compression: tuple[ir.Compression, ...] = ()
+    response_override: ir.ResponseOverride | None = None
+    request_buffer_bytes: int | None = None
+    upgrades: tuple[str, ...] = ()
+
+    @property
+    def filters(self) -> tuple[str, ...]:
+        """The optional HTTP filters these settings need in the route's connection manager."""
+        found = [c.filter_key for c in self.compression]
+        for name, needed in (
+            ("fault", self.fault is not None),
+            ("custom_response", self.response_override is not None),
+            ("buffer", self.request_buffer_bytes is not None),
+        ):
+            if needed:
+                found.append(name)
+        return tuple(found)
 
 
 def _first(candidates: Sequence[BackendTrafficPolicySpec], field: str) -> object | None:
     for spec in candidates:
         value: object | None = getattr(spec, field)
-        if value is not None:
+        if value is not None and value != ():
             return value
     return None
 
 
-def route_traffic(candidates: Sequence[Resource]) -> RouteTraffic:
+def route_traffic(reader: Reader, candidates: Sequence[Resource]) -> RouteTraffic:
     """The traffic settings of a route from its policies, most specific first; each top-level field of the
     policy (loadBalancer, retry, timeout...) comes from the most specific policy that sets it."""
-    specs = [p.model.spec for p in candidates if isinstance(p.model, BackendTrafficPolicy) and not problems_of(p)]
+    honoured = [
+        (p, p.model.spec)
+        for p in candidates
+        if isinstance(p.model, BackendTrafficPolicy) and not check_backend_traffic(reader, p)
+    ]
+    specs = [spec for _, spec in honoured]
     if not specs:
         return RouteTraffic()
     balancer = _first(specs, "load_balancer")
@@ -209,6 +272,12 @@ def route_traffic(candidates: Sequence[Resource]) -> RouteTraffic:
     assert fault is None or isinstance(fault, FaultInjection)
     http_timeout = timeout.http if timeout is not None else None
     cluster = _cluster_settings(specs, balancer, timeout)
+    compression = next((_compressions(s) for s in specs if s.compressor or s.compression), ())
+    overrides = next(((p, spec.response_override) for p, spec in honoured if spec.response_override), None)
+    buffer = _first(specs, "request_buffer")
+    upgrades = _first(specs, "http_upgrade")
+    assert buffer is None or isinstance(buffer, RequestBuffer)
+    assert upgrades is None or isinstance(upgrades, tuple)
     return RouteTraffic(
         retry=_retry(retry) if retry is not None else None,
         fault=_fault(fault) if fault is not None else None,
@@ -216,7 +285,90 @@ def route_traffic(candidates: Sequence[Resource]) -> RouteTraffic:
         request_timeout_ms=_ms(http_timeout.request_timeout) if http_timeout else None,
         max_stream_duration_ms=_ms(http_timeout.max_stream_duration) if http_timeout else None,
         cluster=cluster,
+        compression=tuple(_compression(c) for c in compression),
+        response_override=_response_override(reader, *overrides) if overrides is not None else None,
+        request_buffer_bytes=parse_quantity(buffer.limit) if buffer is not None else None,
+        upgrades=_upgrades(upgrades or ()),
     )
+
+
+def _compressions(spec: BackendTrafficPolicySpec) -> tuple[Compression, ...]:
+    """`compressor` wins over the deprecated `compression`, and counts an entry only with its type's settings
+    (as Envoy Gateway does)."""
+    if not spec.compressor:
+        return spec.compression
+    return tuple(c for c in spec.compressor if {"Gzip": c.gzip, "Brotli": c.brotli, "Zstd": c.zstd}[c.type])
+
+
+def _compression(compression: Compression) -> ir.Compression:
+    minimum = compression.min_content_length
+    length = parse_quantity(minimum) if minimum is not None else None
+    if compression.type == "Brotli" and compression.brotli is not None:
+        brotli = compression.brotli
+        return ir.Compression(
+            type="Brotli",
+            min_content_length=length,
+            level=brotli.quality,
+            strategy=brotli.encoder_mode,
+            window_bits=brotli.window_bits,
+            input_block_bits=brotli.input_block_bits,
+            chunk_size=brotli.chunk_size,
+            disable_literal_context_modeling=bool(brotli.disable_literal_context_modeling),
+        )
+    if compression.type == "Zstd" and compression.zstd is not None:
+        zstd = compression.zstd
+        return ir.Compression(
+            type="Zstd",
+            min_content_length=length,
+            level=zstd.compression_level,
+            strategy=zstd.strategy,
+            chunk_size=zstd.chunk_size,
+            enable_checksum=bool(zstd.enable_checksum),
+        )
+    if compression.type == "Gzip" and compression.gzip is not None:
+        gzip = compression.gzip
+        return ir.Compression(
+            type="Gzip",
+            min_content_length=length,
+            level=gzip.compression_level,
+            strategy=gzip.compression_strategy,
+            memory_level=gzip.memory_level,
+            window_bits=gzip.window_bits,
+            chunk_size=gzip.chunk_size,
+        )
+    return ir.Compression(type=compression.type, min_content_length=length)
+
+
+def _response_override(reader: Reader, policy: Resource, overrides: Sequence[ResponseOverride]) -> ir.ResponseOverride:
+    rules = []
+    for override in overrides:
+        response = override.response
+        assert response is not None  # a redirect makes the policy Invalid
+        body = custom_response_body(reader, policy.key.namespace, response.body) if response.body is not None else None
+        assert not isinstance(body, Problem)  # a missing body makes the policy Invalid
+        codes = override.match.status_codes
+        rules.append(
+            ir.ResponseOverrideRule(
+                statuses=tuple(c.value for c in codes if c.type == "Value" and c.value is not None),
+                ranges=tuple(
+                    ir.StatusRange(start=c.range.start, end=c.range.end)
+                    for c in codes
+                    if c.type == "Range" and c.range is not None
+                ),
+                status=response.status_code,
+                body=body,
+                content_type=response.content_type,
+            )
+        )
+    return ir.ResponseOverride(rules=tuple(rules))
+
+
+def _upgrades(configs: Sequence[ProtocolUpgradeConfig]) -> tuple[str, ...]:
+    """The upgrade types, each once (Envoy matches them case-insensitively)."""
+    found: dict[str, str] = {}
+    for config in configs:
+        found.setdefault(config.type.lower(), config.type)
+    return tuple(found.values())
 
 
 def _retry(retry: Retry) -> ir.Retry:
@@ -285,12 +437,14 @@ def _cluster_settings(
     proxy_protocol = _first(specs, "proxy_protocol")
     http2 = _first(specs, "http2")
     use_client_protocol = _first(specs, "use_client_protocol")
+    dns = _first(specs, "dns")
     assert breaker is None or isinstance(breaker, CircuitBreaker)
     assert health is None or isinstance(health, HealthCheck)
     assert connection is None or isinstance(connection, BackendConnection)
     assert keepalive is None or isinstance(keepalive, TCPKeepalive)
     assert proxy_protocol is None or isinstance(proxy_protocol, ProxyProtocol)
     assert http2 is None or isinstance(http2, HTTP2Settings)
+    assert dns is None or isinstance(dns, DNS)
     tcp_timeout = timeout.tcp if timeout is not None else None
     http_timeout = timeout.http if timeout is not None else None
     settings = ir.ClusterSettings(
@@ -311,6 +465,7 @@ def _cluster_settings(
         proxy_protocol=proxy_protocol.version if proxy_protocol is not None else None,
         http2=http2_settings(http2),
         use_client_protocol=bool(use_client_protocol),
+        dns=_dns(dns) if dns is not None else None,
     )
     return settings if settings != ir.ClusterSettings() else None
 
@@ -321,6 +476,15 @@ def _load_balancer(balancer: LoadBalancer | None) -> ir.LoadBalancer | None:
     table_size = balancer.consistent_hash.table_size if balancer.consistent_hash is not None else None
     window = _ms(balancer.slow_start.window) if balancer.slow_start is not None else None
     return ir.LoadBalancer(type=balancer.type, table_size=table_size, slow_start_window_ms=window)
+
+
+def _dns(dns: DNS) -> ir.DNSSettings:
+    refresh = _ms(dns.dns_refresh_rate)
+    return ir.DNSSettings(
+        refresh_rate_ms=refresh if refresh is not None else ir.DNSSettings().refresh_rate_ms,
+        respect_ttl=dns.respect_dns_ttl if dns.respect_dns_ttl is not None else True,
+        lookup_family=dns.lookup_family,
+    )
 
 
 def _circuit_breaker(breaker: CircuitBreaker) -> ir.CircuitBreaker:

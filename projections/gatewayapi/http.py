@@ -207,21 +207,11 @@ class _Translation:
 
     def response_body(self, body: CustomResponseBody) -> str | None:
         """The body of a direct response; None (and ResolvedRefs=False) when its ConfigMap is missing."""
-        if body.type == "Inline" or body.value_ref is None:
-            return body.inline or ""
-        ref = body.value_ref
-        if (ref.group, ref.kind) != ("", "ConfigMap"):
-            message = f"Response body from {ref.kind} is not supported: use a ConfigMap"
-            self.unresolved.append(Problem(reason="InvalidKind", message=message))
+        found = custom_response_body(self.reader, self.key.namespace, body)
+        if isinstance(found, Problem):
+            self.unresolved.append(found)
             return None
-        key = ResourceKey(group="", kind="ConfigMap", namespace=self.key.namespace, name=ref.name)
-        found = self.reader.model(key, ConfigMap)
-        data = found[1].data if found is not None else {}
-        if RESPONSE_BODY_KEY not in data:
-            message = f"ConfigMap {key.namespace}/{ref.name} not found or has no {RESPONSE_BODY_KEY!r} key"
-            self.unresolved.append(Problem(reason="BackendNotFound", message=message))
-            return None
-        return data[RESPONSE_BODY_KEY]
+        return found
 
     def timeouts(self, request: str | None, backend_request: str | None) -> ir.Timeouts | None:
         if request is None and backend_request is None:
@@ -253,6 +243,23 @@ class _Translation:
             else:
                 ttl_ms = parse_duration(spec.absolute_timeout)
         return ir.SessionPersistence(type=spec.type, name=name, ttl_ms=ttl_ms)
+
+
+def custom_response_body(reader: Reader, namespace: str, body: CustomResponseBody) -> str | Problem:
+    """A custom response's body (a direct response's, a response override's): inline, or the `response.body`
+    key of a ConfigMap in `namespace`."""
+    if body.type == "Inline" or body.value_ref is None:
+        return body.inline or ""
+    ref = body.value_ref
+    if (ref.group, ref.kind) != ("", "ConfigMap"):
+        return Problem(reason="InvalidKind", message=f"Response body from {ref.kind} is not supported: use a ConfigMap")
+    key = ResourceKey(group="", kind="ConfigMap", namespace=namespace, name=ref.name)
+    found = reader.model(key, ConfigMap)
+    data = found[1].data if found is not None else {}
+    if RESPONSE_BODY_KEY not in data:
+        message = f"ConfigMap {namespace}/{ref.name} not found or has no {RESPONSE_BODY_KEY!r} key"
+        return Problem(reason="BackendNotFound", message=message)
+    return data[RESPONSE_BODY_KEY]
 
 
 def _rank(

@@ -141,7 +141,7 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
                 for found in (security, extensions):
                     if found is not None:
                         policy_targets.update(found.targets)
-                attachments.append(_attachment(key, target, one, compiled, policies, security, extensions))
+                attachments.append(_attachment(reader, key, target, one, compiled, policies, security, extensions))
     targets = tuple(sorted({*compiled.targets, *policy_targets})) if policy_targets else compiled.targets
     return RouteResult(
         key=key,
@@ -182,6 +182,7 @@ def _compile(reader: Reader, key: ResourceKey, route: msgspec.Struct) -> tuple[C
 
 
 def _attachment(
+    reader: Reader,
     key: ResourceKey,
     gateway: ResourceKey,
     attached: Attached,
@@ -202,7 +203,7 @@ def _attachment(
     destinations = set()
     candidates = policies.candidates(BTP, attached.listener.name)
     rate_limit = effective_rate_limit(candidates)
-    traffic = route_traffic(candidates)
+    traffic = route_traffic(reader, candidates)
     # a SecurityPolicy that cannot be honoured, or an EnvoyExtensionPolicy part that does not fail open: answer
     # 500 rather than let everyone in (or skip the extension)
     fail_closed = (security is not None and bool(security.problems)) or (
@@ -259,7 +260,11 @@ def _with_traffic(route: ir.HTTPRoute, traffic: RouteTraffic, variants: dict[str
         request_timeout_ms=request_timeout,
         max_stream_duration_ms=traffic.max_stream_duration_ms,
         cluster_settings=settings_id,
-        filters=tuple(sorted({*route.filters, "fault"})) if traffic.fault is not None else route.filters,
+        compression=traffic.compression,
+        response_override=traffic.response_override,
+        request_buffer_bytes=traffic.request_buffer_bytes,
+        upgrades=traffic.upgrades,
+        filters=tuple(sorted({*route.filters, *traffic.filters})),
     )
 
 

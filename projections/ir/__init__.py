@@ -66,6 +66,7 @@ from projections.ir.telemetry import (
     Telemetry,
     Tracing,
 )
+from projections.ir.traffic import Compression, DNSSettings, ResponseOverride, ResponseOverrideRule, StatusRange
 
 __all__ = [
     "ALSAccessLog",
@@ -77,6 +78,8 @@ __all__ = [
     "ClusterSettings",
     "ClusterVariant",
     "Collector",
+    "Compression",
+    "DNSSettings",
     "Destination",
     "DirectResponse",
     "Endpoint",
@@ -110,10 +113,13 @@ __all__ = [
     "RateLimitSource",
     "Redirect",
     "RegexRewrite",
+    "ResponseOverride",
+    "ResponseOverrideRule",
     "Retry",
     "Security",
     "SecurityFilters",
     "SessionPersistence",
+    "StatusRange",
     "TCPKeepalive",
     "TLSConfig",
     "Telemetry",

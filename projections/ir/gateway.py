@@ -22,6 +22,7 @@ from projections.ir.base import IRStruct
 from projections.ir.extensions import ExtensionFilters, Extensions
 from projections.ir.security import Security, SecurityFilters
 from projections.ir.telemetry import Telemetry
+from projections.ir.traffic import Compression, DNSSettings, ResponseOverride
 
 
 class AttachedPolicy(IRStruct, frozen=True, kw_only=True):
@@ -339,6 +340,7 @@ class ClusterSettings(IRStruct, frozen=True, kw_only=True):
     proxy_protocol: str | None = None  # V1, V2
     http2: HTTP2Settings | None = None
     use_client_protocol: bool = False
+    dns: DNSSettings | None = None  # hostname (STRICT_DNS) destinations only
 
 
 class ClusterVariant(IRStruct, frozen=True, kw_only=True):
@@ -381,7 +383,13 @@ class HTTPRoute(IRStruct, frozen=True, kw_only=True):
     request_timeout_ms: int | None = None  # BackendTrafficPolicy's, when the route sets no timeout itself
     max_stream_duration_ms: int | None = None
     cluster_settings: str | None = None  # the settings id of the ClusterVariants its backends go through
-    filters: tuple[str, ...] = ()  # optional HTTP filters the route needs in its connection manager (`fault`)
+    compression: tuple[Compression, ...] = ()
+    response_override: ResponseOverride | None = None
+    request_buffer_bytes: int | None = None
+    upgrades: tuple[str, ...] = ()  # HTTP upgrade types the route allows (websocket...)
+    # Optional HTTP filters the route needs in its connection manager (`fault`, `custom_response`, `buffer`,
+    # `Compression.filter_key`)
+    filters: tuple[str, ...] = ()
     hash: str = ""
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+
+import msgspec
 
 from projections.resources.envoygateway.cluster import ClusterSettings
+from projections.resources.envoygateway.httproutefilter import CustomResponseBody
 from projections.resources.envoygateway.ratelimit import RateLimitSpec
 from projections.resources.meta import K8sModel, K8sObject
 from projections.resources.policy import LocalPolicyTargetReferenceWithSectionName, TargetSelector, check_policy_targets
-from projections.resources.quantities import Duration, Percentage
+from projections.resources.quantities import Duration, Percentage, Quantity
+
+ChunkSize = Annotated[int, msgspec.Meta(ge=4096, le=65536)]
 
 
 class FaultInjectionDelay(K8sModel, frozen=True, kw_only=True):
@@ -38,8 +43,102 @@ class FaultInjection(K8sModel, frozen=True, kw_only=True):
 
 
 class ProtocolUpgradeConfig(K8sModel, frozen=True, kw_only=True):
-    type: str  # websocket, CONNECT, spdy/3.1...
+    type: Annotated[str, msgspec.Meta(min_length=1)]  # websocket, CONNECT, spdy/3.1... (case-insensitive)
     connect: dict[str, object] | None = None
+
+
+# --- compression ---------------------------------------------------------------------------------------------
+
+
+class GzipCompressor(K8sModel, frozen=True, kw_only=True):
+    compression_level: Annotated[int, msgspec.Meta(ge=1, le=9)] | None = None
+    compression_strategy: Literal["Default", "Filtered", "HuffmanOnly", "RLE", "Fixed"] | None = None
+    memory_level: Annotated[int, msgspec.Meta(ge=1, le=9)] | None = None
+    window_bits: Annotated[int, msgspec.Meta(ge=9, le=15)] | None = None
+    chunk_size: ChunkSize | None = None
+
+
+class BrotliCompressor(K8sModel, frozen=True, kw_only=True):
+    quality: Annotated[int, msgspec.Meta(ge=0, le=11)] | None = None
+    encoder_mode: Literal["Default", "Generic", "Text", "Font"] | None = None
+    window_bits: Annotated[int, msgspec.Meta(ge=10, le=24)] | None = None
+    input_block_bits: Annotated[int, msgspec.Meta(ge=16, le=24)] | None = None
+    chunk_size: ChunkSize | None = None
+    disable_literal_context_modeling: bool | None = None
+
+
+class ZstdCompressor(K8sModel, frozen=True, kw_only=True):
+    compression_level: Annotated[int, msgspec.Meta(ge=1, le=22)] | None = None
+    enable_checksum: bool | None = None
+    strategy: (
+        Literal["Default", "Fast", "DFast", "Greedy", "Lazy", "Lazy2", "BTLazy2", "BTOpt", "BTUltra", "BTUltra2"] | None
+    ) = None
+    chunk_size: ChunkSize | None = None
+
+
+class Compression(K8sModel, frozen=True, kw_only=True):
+    type: Literal["Gzip", "Brotli", "Zstd"]
+    gzip: GzipCompressor | None = None
+    brotli: BrotliCompressor | None = None
+    zstd: ZstdCompressor | None = None
+    min_content_length: Quantity | None = None  # Envoy's default: 30 bytes
+
+    def __post_init__(self) -> None:
+        for name, settings in (("Gzip", self.gzip), ("Brotli", self.brotli), ("Zstd", self.zstd)):
+            if settings is not None and self.type != name:
+                raise ValueError(f"the {name.lower()} configuration is only allowed when the type is {name}")
+
+
+# --- response override ---------------------------------------------------------------------------------------
+
+HTTPStatus = Annotated[int, msgspec.Meta(ge=100, le=599)]
+
+
+class StatusCodeRange(K8sModel, frozen=True, kw_only=True):
+    start: HTTPStatus
+    end: HTTPStatus
+
+    def __post_init__(self) -> None:
+        if self.start > self.end:
+            raise ValueError(f"a status code range must not end ({self.end}) before it starts ({self.start})")
+
+
+class StatusCodeMatch(K8sModel, frozen=True, kw_only=True):
+    type: Literal["Value", "Range"] = "Value"
+    value: HTTPStatus | None = None
+    range: StatusCodeRange | None = None
+
+    def __post_init__(self) -> None:
+        if self.type == "Value" and self.value is None:
+            raise ValueError("a status code match of type Value needs value")
+        if self.type == "Range" and self.range is None:
+            raise ValueError("a status code match of type Range needs range")
+
+
+class CustomResponseMatch(K8sModel, frozen=True, kw_only=True):
+    status_codes: Annotated[tuple[StatusCodeMatch, ...], msgspec.Meta(min_length=1)]
+    source: str | None = None  # Local, Backend, Any: egd honours Any (the default) only
+
+
+class CustomResponse(K8sModel, frozen=True, kw_only=True):
+    content_type: str | None = None
+    body: CustomResponseBody | None = None
+    status_code: HTTPStatus | None = None
+    header: dict[str, object] | None = None  # read by nothing yet
+
+
+class ResponseOverride(K8sModel, frozen=True, kw_only=True):
+    match: CustomResponseMatch
+    response: CustomResponse | None = None
+    redirect: dict[str, object] | None = None  # read by nothing yet
+
+    def __post_init__(self) -> None:
+        if (self.response is None) == (self.redirect is None):
+            raise ValueError("a response override needs exactly one of response and redirect")
+
+
+class RequestBuffer(K8sModel, frozen=True, kw_only=True):
+    limit: Quantity
 
 
 class BackendTrafficPolicySpec(ClusterSettings, frozen=True, kw_only=True):
@@ -55,11 +154,11 @@ class BackendTrafficPolicySpec(ClusterSettings, frozen=True, kw_only=True):
     use_client_protocol: bool | None = None
     routing_type: Literal["Service", "Endpoint"] | None = None
     http_upgrade: tuple[ProtocolUpgradeConfig, ...] = ()
+    compression: tuple[Compression, ...] = ()  # deprecated by Envoy Gateway in favour of `compressor`
+    compressor: tuple[Compression, ...] = ()
+    response_override: tuple[ResponseOverride, ...] = ()
+    request_buffer: RequestBuffer | None = None
     # Read by nothing yet; kept loosely typed (the stored document keeps them whole in any case).
-    compression: tuple[dict[str, object], ...] = ()
-    compressor: tuple[dict[str, object], ...] = ()
-    response_override: tuple[dict[str, object], ...] = ()
-    request_buffer: dict[str, object] | None = None
     bandwidth_limit: dict[str, object] | None = None
     admission_control: dict[str, object] | None = None
     telemetry: dict[str, object] | None = None

@@ -1,5 +1,6 @@
 """BackendTrafficPolicy -> Envoy: a route's retries, hash policy and fault injection; a cluster variant's load
-balancing, timeouts, circuit breakers, health checks, buffer limit, keepalive, proxy protocol and HTTP/2."""
+balancing, timeouts, circuit breakers, health checks, buffer limit, keepalive, proxy protocol, HTTP/2 and DNS
+resolution (see `trafficfilters` for the per-route compressor, custom response and buffer filters)."""
 
 from __future__ import annotations
 
@@ -108,6 +109,14 @@ def optional_http_filters(names: tuple[str, ...]) -> list[Any]:
 
 # --- cluster -------------------------------------------------------------------------------------------------
 
+_LOOKUP_FAMILIES = {
+    "IPv4": cluster_pb2.Cluster.V4_ONLY,
+    "IPv6": cluster_pb2.Cluster.V6_ONLY,
+    "IPv4Preferred": cluster_pb2.Cluster.V4_PREFERRED,
+    "IPv6Preferred": cluster_pb2.Cluster.AUTO,
+    "IPv4AndIPv6": cluster_pb2.Cluster.ALL,
+}
+
 _LB_POLICIES = {
     "RoundRobin": cluster_pb2.Cluster.ROUND_ROBIN,
     "LeastRequest": cluster_pb2.Cluster.LEAST_REQUEST,
@@ -141,6 +150,11 @@ def apply_cluster_settings(cluster: Any, settings: ir.ClusterSettings, *, http2:
         cluster.common_lb_config.healthy_panic_threshold.value = settings.panic_threshold
     if settings.buffer_limit_bytes is not None:
         cluster.per_connection_buffer_limit_bytes.value = settings.buffer_limit_bytes
+    if settings.dns is not None and cluster.type == cluster_pb2.Cluster.STRICT_DNS:
+        cluster.dns_refresh_rate.CopyFrom(_duration(settings.dns.refresh_rate_ms))
+        cluster.respect_dns_ttl = settings.dns.respect_ttl
+        if settings.dns.lookup_family is not None:
+            cluster.dns_lookup_family = _LOOKUP_FAMILIES[settings.dns.lookup_family]
     if settings.tcp_keepalive is not None:
         cluster.upstream_connection_options.tcp_keepalive.CopyFrom(tcp_keepalive(settings.tcp_keepalive))
     if settings.proxy_protocol is not None:

@@ -51,6 +51,7 @@ from projections.xds.translate.ratelimits import XdsSettings, http_filters
 from projections.xds.translate.security import security_http_filters
 from projections.xds.translate.sessions import session_http_filters
 from projections.xds.translate.telemetry import access_logs, apply_http_telemetry
+from projections.xds.translate.trafficfilters import buffer_http_filters, leading_http_filters, trailing_http_filters
 
 _TLS_SOCKET = "envoy.transport_sockets.tls"
 _QUIC_SOCKET = "envoy.transport_sockets.quic"
@@ -239,18 +240,21 @@ def _http_filters(
     client: ir.ClientSettings | None,
     extensions: ExtensionFilters | None = None,
 ) -> list[Any]:
-    """A connection manager's HTTP filters in Envoy Gateway's order: health check, fault, late response headers,
-    the security filters (extension filters, Lua and ext_proc, before RBAC), stateful session, rate limits, the
-    router. Traffic filters are named (`optional`), security filters carry listener-level configuration (JWT
-    providers, ext_authz services), so each keeps its own IR field; the health check and response headers come
-    from the listener's ClientTrafficPolicy."""
+    """A connection manager's HTTP filters in Envoy Gateway's order: health check, custom response, fault, late
+    response headers, the security filters (extension filters, Lua and ext_proc, before RBAC), stateful session,
+    buffer, rate limits, compressors, the router. Traffic filters are named (`optional`), security filters carry
+    listener-level configuration (JWT providers, ext_authz services), so each keeps its own IR field; the health
+    check and response headers come from the listener's ClientTrafficPolicy."""
     return (
         client_health_check_filters(client)
+        + leading_http_filters(optional)
         + optional_http_filters(optional)
         + client_late_header_filters(client)
         + with_extension_filters(security_http_filters(security), extensions)
         + session_http_filters(optional)
+        + buffer_http_filters(optional)
         + http_filters(rate_limits, gateway, settings)
+        + trailing_http_filters(optional)
     )
 
 

@@ -26,6 +26,13 @@ from projections.xds.translate.names import INVALID_BACKEND_CLUSTER, cluster_nam
 from projections.xds.translate.ratelimits import LOCAL_FILTER, local_rate_limit, route_rate_limits
 from projections.xds.translate.security import route_security_configs
 from projections.xds.translate.sessions import STATEFUL_SESSION_FILTER, session_route_config
+from projections.xds.translate.trafficfilters import (
+    BUFFER_FILTER,
+    CUSTOM_RESPONSE_FILTER,
+    buffer_config,
+    compressor_configs,
+    custom_response_config,
+)
 
 # Field numbers (xds-protos 1.85) of the repeated fields spliced in.
 _ROUTE_CONFIGURATION_VIRTUAL_HOSTS = 2
@@ -175,6 +182,7 @@ def _forward(route: ir.HTTPRoute) -> Any:
         policy = action.request_mirror_policies.add(cluster=cluster_name(mirror.destination, http2=route.grpc))
         if mirror.numerator < mirror.denominator:
             policy.runtime_fraction.default_value.CopyFrom(_fraction(mirror.numerator, mirror.denominator))
+    action.upgrade_configs.extend(rc.RouteAction.UpgradeConfig(upgrade_type=kind) for kind in route.upgrades)
     return action
 
 
@@ -207,6 +215,14 @@ def build_route(route: ir.HTTPRoute) -> Any:
     if route.session_persistence is not None:
         session = session_route_config(route, route.session_persistence)
         built.typed_per_filter_config[STATEFUL_SESSION_FILTER].CopyFrom(session)
+    if route.response_override is not None:
+        built.typed_per_filter_config[CUSTOM_RESPONSE_FILTER].CopyFrom(custom_response_config(route.response_override))
+    if route.request_buffer_bytes is not None:
+        built.typed_per_filter_config[BUFFER_FILTER].CopyFrom(buffer_config(route.request_buffer_bytes))
+    for filter_name, config in compressor_configs(route).items():
+        built.typed_per_filter_config[filter_name].CopyFrom(config)
+    if route.compression:
+        built.request_headers_to_remove.append("accept-encoding")  # Envoy compresses, not the backend
     if route.request_headers is not None:
         built.request_headers_to_add.extend(_header_options(route.request_headers))
         built.request_headers_to_remove.extend(route.request_headers.remove)

@@ -203,8 +203,20 @@ def route_filter(variant: int) -> dict[str, Any]:
     }
 
 
+def error_page(variant: int) -> dict[str, Any]:
+    """Variants: two bodies, and one without the `response.body` key."""
+    data = {"response.body": f"error page {variant}"} if variant < 2 else {"other": "x"}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "error-page", "namespace": "default"},
+        "data": data,
+    }
+
+
 def traffic_policy(name: str, variant: int) -> dict[str, Any]:
-    """Variants: a route by name, a Gateway, one listener, routes by label, a Gateway without a rate limit."""
+    """Variants: a route by name, a Gateway, one listener (with a response override whose body is a ConfigMap's),
+    routes by label, a Gateway without a rate limit."""
     group = "gateway.networking.k8s.io"
     targeting: list[dict[str, Any]] = [
         {"targetRefs": [{"group": group, "kind": "HTTPRoute", "name": "r1"}]},
@@ -214,6 +226,9 @@ def traffic_policy(name: str, variant: int) -> dict[str, Any]:
         {"targetRefs": [{"group": group, "kind": "Gateway", "name": "gw-b"}]},
     ]
     spec: dict[str, Any] = dict(targeting[variant])
+    if variant == 2:
+        body = {"type": "ValueRef", "valueRef": {"group": "", "kind": "ConfigMap", "name": "error-page"}}
+        spec["responseOverride"] = [{"match": {"statusCodes": [{"value": 404}]}, "response": {"body": body}}]
     rule: dict[str, Any] = {"limit": {"requests": 3 + variant, "unit": "Minute"}}
     if variant != 4:
         if name.endswith("local"):
@@ -294,6 +309,7 @@ SLOTS: list[tuple[str, int, Any]] = [
     ("btlsp/t2", 4, lambda v: backend_tls_policy("t2", v)),
     ("ep/proxy", 3, lambda v: envoy_proxy("proxy", v)),
     ("ep/own", 3, lambda v: envoy_proxy("own", v)),
+    ("cm/error-page", 3, error_page),
 ]
 
 
