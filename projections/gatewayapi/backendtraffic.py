@@ -227,7 +227,7 @@ class RouteTraffic(msgspec.Struct, frozen=True, kw_only=True):
     compression: tuple[ir.Compression, ...] = ()
     response_override: ir.ResponseOverride | None = None
     request_buffer_bytes: int | None = None
-    upgrades: tuple[str, ...] = ()
+    upgrades: tuple[str, ...] = ir.DEFAULT_UPGRADES
 
     @property
     def filters(self) -> tuple[str, ...]:
@@ -288,7 +288,7 @@ def route_traffic(reader: Reader, candidates: Sequence[Resource]) -> RouteTraffi
         compression=tuple(_compression(c) for c in compression),
         response_override=_response_override(reader, *overrides) if overrides is not None else None,
         request_buffer_bytes=parse_quantity(buffer.limit) if buffer is not None else None,
-        upgrades=_upgrades(upgrades or ()),
+        upgrades=_upgrades(upgrades) if upgrades else ir.DEFAULT_UPGRADES,
     )
 
 

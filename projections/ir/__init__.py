@@ -7,6 +7,7 @@ tell exactly what changed between two IRs without comparing them field by field.
 
 from projections.ir.extensions import ExtensionFilters, Extensions
 from projections.ir.gateway import (
+    DEFAULT_UPGRADES,
     ActiveHealthCheck,
     AttachedPolicy,
     Certificate,
@@ -69,6 +70,7 @@ from projections.ir.telemetry import (
 from projections.ir.traffic import Compression, DNSSettings, ResponseOverride, ResponseOverrideRule, StatusRange
 
 __all__ = [
+    "DEFAULT_UPGRADES",
     "ALSAccessLog",
     "ActiveHealthCheck",
     "AttachedPolicy",

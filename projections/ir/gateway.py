@@ -51,9 +51,9 @@ class TLSConfig(IRStruct, frozen=True, kw_only=True):
     alpn_protocols: tuple[str, ...] | None = None  # None: the default for the listener's protocol
     client_ca: str | None = None
     client_optional: bool = False
-    # ClientTrafficPolicy's tls.session: the resumption methods allowed (Stateful, Stateless), the others are
-    # disabled; None when no policy sets TLS (Envoy's default: both)
-    session_resumption: tuple[str, ...] | None = None
+    # the TLS session resumption methods a ClientTrafficPolicy's tls.session allows (Stateful, Stateless); none
+    # without one, as in Envoy Gateway
+    session_resumption: tuple[str, ...] = ()
 
 
 class UpstreamTLS(IRStruct, frozen=True, kw_only=True):
@@ -353,6 +353,10 @@ class ClusterVariant(IRStruct, frozen=True, kw_only=True):
     hash: str = ""
 
 
+# What routes accept without a BackendTrafficPolicy `httpUpgrade`: WebSocket, as in Envoy Gateway.
+DEFAULT_UPGRADES = ("websocket",)
+
+
 class HTTPRoute(IRStruct, frozen=True, kw_only=True):
     name: str
     hostname: str
@@ -386,7 +390,7 @@ class HTTPRoute(IRStruct, frozen=True, kw_only=True):
     compression: tuple[Compression, ...] = ()
     response_override: ResponseOverride | None = None
     request_buffer_bytes: int | None = None
-    upgrades: tuple[str, ...] = ()  # HTTP upgrade types the route allows (websocket...)
+    upgrades: tuple[str, ...] = DEFAULT_UPGRADES  # HTTP upgrade types the route allows
     # Optional HTTP filters the route needs in its connection manager (`fault`, `custom_response`, `buffer`,
     # `Compression.filter_key`)
     filters: tuple[str, ...] = ()

@@ -207,6 +207,5 @@ def apply_tls_settings(context: Any, config: ir.TLSConfig) -> None:
     if config.client_ca is not None:
         common.validation_context.trusted_ca.CopyFrom(base_pb2.DataSource(inline_string=config.client_ca))
         context.require_client_certificate.value = not config.client_optional
-    if config.session_resumption is not None:
-        context.disable_stateful_session_resumption = "Stateful" not in config.session_resumption
-        context.disable_stateless_session_resumption = "Stateless" not in config.session_resumption
+    context.disable_stateful_session_resumption = "Stateful" not in config.session_resumption
+    context.disable_stateless_session_resumption = "Stateless" not in config.session_resumption

@@ -17,6 +17,7 @@ from projections.xds.translate.backendtraffic import apply_cluster_settings, htt
 from projections.xds.translate.names import cluster_name
 
 CONNECT_TIMEOUT = duration_pb2.Duration(seconds=10)
+DNS_REFRESH_RATE = duration_pb2.Duration(seconds=30)
 HTTP2_APP_PROTOCOLS = frozenset({"h2c", "kubernetes.io/h2c", "gateway.envoyproxy.io/h2c", "grpc"})
 _HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # BackendTLSPolicy's wellKnownCACertificates: System
@@ -146,6 +147,9 @@ def build_cluster(destination: ir.Destination, *, http2: bool = False, variant: 
     if resolves_by_dns(destination):
         cluster.type = cluster_pb2.Cluster.STRICT_DNS
         cluster.dns_lookup_family = cluster_pb2.Cluster.V4_PREFERRED
+        # Envoy Gateway's defaults, which a BackendTrafficPolicy's `dns` overrides
+        cluster.dns_refresh_rate.CopyFrom(DNS_REFRESH_RATE)
+        cluster.respect_dns_ttl = True
         cluster.load_assignment.CopyFrom(build_load_assignment(destination))
     else:
         cluster.type = cluster_pb2.Cluster.EDS

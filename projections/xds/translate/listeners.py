@@ -98,8 +98,8 @@ def _http_filter_chain(
     telemetry: ir.Telemetry | None = None,
     transport_socket: str = _TLS_SOCKET,
 ) -> Any:
-    # A ClientTrafficPolicy turns Envoy's x-envoy-* headers off unless it enables them (Envoy Gateway's default).
-    router = router_pb2.Router(suppress_envoy_headers=client is not None and not client.enable_envoy_headers)
+    # no x-envoy-* headers unless a ClientTrafficPolicy enables them, as in Envoy Gateway
+    router = router_pb2.Router(suppress_envoy_headers=client is None or not client.enable_envoy_headers)
     manager = hcm.HttpConnectionManager(
         stat_prefix=_stat_prefix(route_configuration),
         rds=hcm.Rds(config_source=ads_source(), route_config_name=route_configuration),

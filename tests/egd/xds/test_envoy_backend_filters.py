@@ -137,6 +137,7 @@ async def test_backend_traffic_filters_through_real_envoy(
         _route("overridden", "/overridden", "app"),
         _route("buffered", "/buffered", "app"),
         _route("upgraded", "/upgraded", "app"),
+        _route("spdy", "/spdy", "app"),
         _route("named", "/named", "by-name"),
         _route("plain", "/plain", "app"),
     ]
@@ -145,6 +146,7 @@ async def test_backend_traffic_filters_through_real_envoy(
         _btp("overridden", "overridden", responseOverride=_override("nothing here")),
         _btp("buffered", "buffered", requestBuffer={"limit": "1Ki"}),
         _btp("upgraded", "upgraded", httpUpgrade=[{"type": "websocket"}]),
+        _btp("spdy", "spdy", httpUpgrade=[{"type": "spdy/3.1"}]),
         _btp("named", "named", dns={"dnsRefreshRate": "1s", "respectDnsTtl": False, "lookupFamily": "IPv4"}),
     ]
     translator = XdsTranslator()
@@ -193,12 +195,14 @@ async def test_backend_traffic_filters_through_real_envoy(
         assert (await fetch(session, f"{base}/buffered/upload", method="POST", data=b"x" * 4096)).status == 413
         assert (await fetch(session, f"{base}/plain/upload", method="POST", data=b"x" * 4096)).status == 200
 
-        # HTTP upgrade: a WebSocket goes through on the route that allows it, and only there
-        async with session.ws_connect(f"{base}/upgraded/ws") as socket:
-            await socket.send_str("hello")
-            assert (await socket.receive_str(timeout=5)) == "echo: hello"
+        # HTTP upgrade: a WebSocket goes through where a policy allows it and, as in Envoy Gateway, on routes
+        # without `httpUpgrade`; a route whose policy lists other upgrade types refuses it
+        for allowed in ("upgraded", "plain"):
+            async with session.ws_connect(f"{base}/{allowed}/ws") as socket:
+                await socket.send_str("hello")
+                assert (await socket.receive_str(timeout=5)) == "echo: hello"
         with pytest.raises(aiohttp.WSServerHandshakeError):
-            async with session.ws_connect(f"{base}/plain/ws"):
+            async with session.ws_connect(f"{base}/spdy/ws"):
                 pass
 
         # dns: the hostname Backend's cluster resolves `localhost` with the policy's settings
