@@ -215,6 +215,8 @@ def _attachment(
         destinations.update(m.destination for m in route.mirrors)
     if granted is not None and granted.ext_auth is not None:
         destinations.add(granted.ext_auth.destination)
+    if granted is not None and granted.jwt is not None:
+        destinations.update(p.remote_jwks_destination for p in granted.jwt.providers if p.remote_jwks_destination)
     for hostname in attached.hostnames:
         for rank, template in templates:
             http.append(RankedRoute(rank=rank, route=ir.hashed(msgspec.structs.replace(template, hostname=hostname))))

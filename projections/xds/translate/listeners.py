@@ -90,6 +90,10 @@ def _http_filter_chain(
     )
     if client is not None:
         apply_connection_manager_settings(manager, client)
+    # Envoy Gateway's client address: the peer's, or X-Forwarded-For's past the trusted hops; an original IP
+    # detection extension decides it instead when one is configured.
+    if not manager.original_ip_detection_extensions:
+        manager.use_remote_address.value = True
     apply_http_telemetry(manager, telemetry)
     chain = lc.FilterChain(
         name=name,
