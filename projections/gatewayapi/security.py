@@ -184,6 +184,7 @@ class _Translation:
             headers=tuple((h.name, h.value_prefix or "") for h in extract.headers) if extract else (),
             cookies=extract.cookies if extract else (),
             params=extract.params if extract else (),
+            recompute_route=bool(spec.recompute_route),
         )
 
     def local_jwks(self, spec: JWTProvider) -> str | None:
@@ -222,6 +223,7 @@ class _Translation:
             timeout_ms=timeout if timeout is not None else 10_000,
             fail_open=bool(spec.fail_open),
             body_max_bytes=spec.body_to_ext_auth.max_request_bytes if spec.body_to_ext_auth is not None else None,
+            recompute_route=bool(spec.recompute_route),
         )
 
     def oidc(self, spec: OIDC, jwt: sec.JWT | None) -> sec.OIDC | None:

@@ -55,6 +55,7 @@ class JWTProvider(IRStruct, frozen=True, kw_only=True):
     headers: tuple[tuple[str, str], ...] = ()  # (header, value prefix) to read the token from
     cookies: tuple[str, ...] = ()
     params: tuple[str, ...] = ()
+    recompute_route: bool = False  # pick the route again once the claims are in headers
 
 
 class JWT(IRStruct, frozen=True, kw_only=True):
@@ -74,6 +75,7 @@ class ExtAuth(IRStruct, frozen=True, kw_only=True):
     timeout_ms: int = 10_000
     fail_open: bool = False
     body_max_bytes: int | None = None  # bodyToExtAuth: the request body (up to this size) goes to the service
+    recompute_route: bool = False  # pick the route again once the service's headers are in
 
 
 class HeaderMatch(IRStruct, frozen=True, kw_only=True):

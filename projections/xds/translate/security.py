@@ -114,6 +114,7 @@ def _ext_authz(ext_auth: sec.ExtAuth) -> Any:
     config = ext_authz_pb2.ExtAuthz(
         transport_api_version=config_source_pb2.V3,
         failure_mode_allow=ext_auth.fail_open,
+        clear_route_cache=ext_auth.recompute_route,
     )
     timeout = _ms(ext_auth.timeout_ms)
     if ext_auth.grpc:
@@ -181,6 +182,7 @@ def _jwt_provider(provider: sec.JWTProvider) -> Any:
         audiences=provider.audiences,
         forward=True,
         payload_in_metadata=provider.name,
+        clear_route_cache=provider.recompute_route,
         claim_to_headers=[jwt_pb2.JwtClaimToHeader(header_name=h, claim_name=c) for h, c in provider.claim_to_headers],
     )
     if provider.local_jwks is not None:

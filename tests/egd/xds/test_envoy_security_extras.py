@@ -1,6 +1,7 @@
 """End to end through a real Envoy, more SecurityPolicy: authorization by the client address that
 X-Forwarded-For gives (a ClientTrafficPolicy trusting one hop), the request body sent to an HTTP external
-authorization service, a remote JWKS fetched through a Service (remoteJWKS.backendRefs), basic auth
+authorization service, a remote JWKS fetched through a Service (remoteJWKS.backendRefs) and the route picked
+again from a verified claim (recomputeRoute), basic auth
 forwarding the username, and OIDC up to the redirect to the provider (deny-redirect and pass-through
 matchers too, and logging out at the provider's end session endpoint); then policies changed, seen by the
 same Envoy without a restart."""
@@ -43,6 +44,12 @@ def documents(ports: dict[str, int], jwks_issuer: str, *, allowed: str, deny_red
             }
         ]
     }
+    provider = jwt["providers"][0]
+    recomputing = {
+        "providers": [{**provider, "claimToHeaders": [{"header": "x-sub", "claim": "sub"}], "recomputeRoute": True}]
+    }
+    who = _policy("who", "who", jwt=recomputing)
+    who["spec"]["targetRefs"].append({"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "who-bob"})
     return [
         {
             "apiVersion": GW,
@@ -70,6 +77,7 @@ def documents(ports: dict[str, int], jwks_issuer: str, *, allowed: str, deny_red
             },
         },
         *_service("app", ports["app"]),
+        *_service("bob", ports["bob"]),
         *_service("authz", ports["authz"]),
         *_service("jwks", ports["jwks"]),
         {
@@ -87,6 +95,14 @@ def documents(ports: dict[str, int], jwks_issuer: str, *, allowed: str, deny_red
         _route("internal", "/internal"),
         _route("body", "/body"),
         _route("jwt", "/jwt"),
+        # a token for bob is served by bob's backend: the route is picked again with the subject in a header
+        _route("who", "/who"),
+        _route(
+            "who-bob",
+            "/who",
+            matches=[{"path": {"type": "PathPrefix", "value": "/who"}, "headers": [{"name": "x-sub", "value": "bob"}]}],
+            backendRefs=[{"name": "bob", "port": 80}],
+        ),
         _route("basic", "/basic"),
         _route("app", "/app"),
         _policy(
@@ -106,6 +122,7 @@ def documents(ports: dict[str, int], jwks_issuer: str, *, allowed: str, deny_red
             },
         ),
         _policy("jwt", "jwt", jwt=jwt),
+        who,
         _policy("basic", "basic", basicAuth={"users": {"name": "users"}, "forwardUsernameHeader": "x-user"}),
         _policy(
             "app",
@@ -180,7 +197,8 @@ async def test_more_security_policies_through_real_envoy(
 ) -> None:
     signer, jwks_port, jwks_hosts = jwks_server
     app_runner, app_port = await start_http_backend("app")
-    ports = {"http": pick_free_port(), "app": app_port, "authz": body_authz, "jwks": jwks_port}
+    bob_runner, bob_port = await start_http_backend("bob")
+    ports = {"http": pick_free_port(), "app": app_port, "bob": bob_port, "authz": body_authz, "jwks": jwks_port}
     issuer = "https://issuer.egd.test"
     translator = XdsTranslator()
     first = documents(ports, issuer, allowed="203.0.113.0/24", deny_redirect="XMLHttpRequest")
@@ -226,6 +244,13 @@ async def test_more_security_policies_through_real_envoy(
             await eventually(verified, what="a token verified with the JWKS fetched through the Service")
             assert "jwks.egd.test" in jwks_hosts
             assert await status("/jwt", headers={"Authorization": f"Bearer {token[:-4]}AAAA"}) == 401
+            # recomputeRoute: the route picked again once the subject claim is a header
+            for subject, backend in (("bob", "bob"), ("carol", "app")):
+                bearer = {"Authorization": "Bearer " + signer.token({"sub": subject, "iss": issuer})}
+                async with s.get(base + "/who", headers=bearer) as response:
+                    assert response.status == 200
+                    assert (await response.json())["backend"] == backend
+            assert await status("/who", headers={"x-sub": "bob"}) == 401  # no token: no route around the JWT
             # basic auth forwarding the username upstream
             async with s.get(base + "/basic", headers={"Authorization": _basic("alice", "open-sesame")}) as response:
                 assert response.status == 200
@@ -272,3 +297,4 @@ async def test_more_security_policies_through_real_envoy(
             assert recorded.nacks == []
     finally:
         await app_runner.cleanup()
+        await bob_runner.cleanup()
