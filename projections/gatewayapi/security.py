@@ -24,7 +24,7 @@ from projections.ir import security as sec
 from projections.ir.security import remote_jwks_cluster
 from projections.resources.core import ConfigMap, Secret
 from projections.resources.envoygateway import SecurityPolicy
-from projections.resources.envoygateway.cluster import BackendRef
+from projections.resources.envoygateway.cluster import BackendCluster
 from projections.resources.envoygateway.securitypolicy import (
     CORS,
     JWT,
@@ -85,8 +85,12 @@ class _Translation:
             return None
         return found[1]
 
-    def backend(self, refs: Sequence[BackendRef], what: str) -> str | None:
+    def backend(self, cluster: BackendCluster, what: str) -> str | None:
         """The destination of an auxiliary service's one backendRef (several are not supported)."""
+        if cluster.backend_settings is not None:
+            self.problems.append(f"{what}.backendSettings are not supported by egd")
+            return None
+        refs = cluster.all_backend_refs
         if len(refs) != 1:
             self.problems.append(f"{what} needs exactly one backendRef")
             return None
@@ -162,8 +166,9 @@ class _Translation:
                 self.problems.append(f"jwt provider {spec.name}: remoteJWKS.uri {remote.uri!r} is not an http(s) URL")
                 return None
             remote_uri = remote.uri
-            if remote.all_backend_refs:  # Envoy Gateway's: the URI is fetched from these backends, not its host
-                destination = self.backend(remote.all_backend_refs, f"jwt provider {spec.name}: remoteJWKS")
+            # Envoy Gateway's: the URI is fetched from these backends, not from its host
+            if remote.all_backend_refs or remote.backend_settings is not None:
+                destination = self.backend(remote, f"jwt provider {spec.name}: remoteJWKS")
                 if destination is None:
                     return None
             else:
@@ -206,8 +211,7 @@ class _Translation:
     def ext_auth(self, spec: ExtAuth) -> sec.ExtAuth | None:
         service = spec.grpc or spec.http
         assert service is not None
-        refs = service.all_backend_refs
-        destination = self.backend(refs, "extAuth")
+        destination = self.backend(service, "extAuth")
         if destination is None:
             return None
         timeout = parse_duration(spec.timeout) if spec.timeout else None
@@ -216,7 +220,7 @@ class _Translation:
             name=self.name,
             grpc=spec.grpc is not None,
             destination=destination,
-            authority=refs[0].name,
+            authority=service.all_backend_refs[0].name,
             path_prefix=(http.path or "") if http is not None else "",
             headers_to_backend=http.headers_to_backend if http is not None else (),
             headers_to_ext_auth=spec.headers_to_ext_auth,
@@ -228,6 +232,9 @@ class _Translation:
 
     def oidc(self, spec: OIDC, jwt: sec.JWT | None) -> sec.OIDC | None:
         provider = spec.provider
+        if provider.backend_settings is not None:
+            self.problems.append("oidc.provider.backendSettings are not supported by egd")
+            return None
         if provider.all_backend_refs:
             self.problems.append("oidc.provider.backendRefs are not supported: the token endpoint's host is used")
             return None
@@ -307,6 +314,17 @@ class _Translation:
         rules = []
         for i, rule in enumerate(spec.rules):
             principal = rule.principal
+            unsupported = {
+                "principal.clientIPGeoLocations": bool(principal.client_ip_geo_locations),
+                "principal.clientCert": principal.client_cert is not None,
+                "operation.path": rule.operation is not None and rule.operation.path is not None,
+                "cel": rule.cel is not None,
+            }
+            self.problems.extend(
+                f"authorization.rules[{i}].{field} is not supported by egd"
+                for field, set_ in unsupported.items()
+                if set_
+            )
             provider = None
             claims: tuple[tuple[str, tuple[str, ...]], ...] = ()
             scopes: tuple[str, ...] = ()

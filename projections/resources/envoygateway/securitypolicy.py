@@ -191,10 +191,14 @@ class Principal(K8sModel, frozen=True, kw_only=True):
     client_cidrs: tuple[CIDR, ...] = msgspec.field(default=(), name="clientCIDRs")
     jwt: JWTPrincipal | None = None
     headers: tuple[AuthorizationHeaderMatch, ...] = ()
+    # Envoy Gateway's, not translated by egd: read only to refuse them (a rule without them would match more)
+    client_ip_geo_locations: tuple[object, ...] = msgspec.field(default=(), name="clientIPGeoLocations")
+    client_cert: dict[str, object] | None = None
 
 
 class Operation(K8sModel, frozen=True, kw_only=True):
     methods: tuple[str, ...] = ()
+    path: dict[str, object] | None = None  # not translated by egd: refused
 
 
 class AuthorizationRule(K8sModel, frozen=True, kw_only=True):
@@ -202,6 +206,7 @@ class AuthorizationRule(K8sModel, frozen=True, kw_only=True):
     principal: Principal
     name: str | None = None
     operation: Operation | None = None
+    cel: str | None = None  # not translated by egd: refused
 
 
 class Authorization(K8sModel, frozen=True, kw_only=True):
