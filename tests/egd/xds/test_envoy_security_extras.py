@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,34 @@ from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import run_envoy
 from tests.egd.xds.test_envoy_delta import eventually
 from tests.egd.xds.test_envoy_gatewayapi import _service, start_http_backend
+from tests.egd.xds.test_envoy_policies import CA
 from tests.egd.xds.test_envoy_security import EG, GW, Signer, _basic, _policy, _route, gateway_ir
 
 pytestmark = pytest.mark.slow
 AUTHORIZE = "https://idp.egd.test/oauth2/authorize"
 END_SESSION = "https://idp.egd.test/oauth2/logout"
 JWKS_URI = "http://jwks.egd.test/keys"  # a host no DNS knows: the keys come through the Service
+
+
+def documents_for_gateway(port: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "apiVersion": GW,
+            "kind": "GatewayClass",
+            "metadata": {"name": "eg"},
+            "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"},
+        },
+        {
+            "apiVersion": GW,
+            "kind": "Gateway",
+            "metadata": {"name": "eg", "namespace": "default"},
+            "spec": {
+                "gatewayClassName": "eg",
+                "addresses": [{"type": "IPAddress", "value": "127.0.0.1"}],
+                "listeners": [{"name": "http", "protocol": "HTTP", "port": port}],
+            },
+        },
+    ]
 
 
 def documents(ports: dict[str, int], jwks_issuer: str, *, allowed: str, deny_redirect: str) -> list[Any]:
@@ -51,22 +74,7 @@ def documents(ports: dict[str, int], jwks_issuer: str, *, allowed: str, deny_red
     who = _policy("who", "who", jwt=recomputing)
     who["spec"]["targetRefs"].append({"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "who-bob"})
     return [
-        {
-            "apiVersion": GW,
-            "kind": "GatewayClass",
-            "metadata": {"name": "eg"},
-            "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"},
-        },
-        {
-            "apiVersion": GW,
-            "kind": "Gateway",
-            "metadata": {"name": "eg", "namespace": "default"},
-            "spec": {
-                "gatewayClassName": "eg",
-                "addresses": [{"type": "IPAddress", "value": "127.0.0.1"}],
-                "listeners": [{"name": "http", "protocol": "HTTP", "port": ports["http"]}],
-            },
-        },
+        *documents_for_gateway(ports["http"]),
         {
             "apiVersion": EG,
             "kind": "ClientTrafficPolicy",
@@ -298,3 +306,82 @@ async def test_more_security_policies_through_real_envoy(
     finally:
         await app_runner.cleanup()
         await bob_runner.cleanup()
+
+
+async def test_ext_auth_over_backend_tls_through_real_envoy(server: Server, recorded: Recorded, tmp_path: Path) -> None:
+    """External authorization to an HTTPS service: its Service's BackendTLSPolicy makes Envoy speak TLS to it
+    and verify it with the policy's CA, as for any backend."""
+    ca = CA()
+    certificate, key = ca.issue("authz.internal")
+    (tmp_path / "authz.crt").write_text(certificate)
+    (tmp_path / "authz.key").write_text(key)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "authz.crt", tmp_path / "authz.key")
+    seen: list[str] = []
+
+    async def check(request: web.Request) -> web.Response:
+        seen.append(request.scheme)
+        return web.Response(status=200 if request.headers.get("x-allow") == "yes" else 403)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", check)
+    authz_runner = web.AppRunner(app, access_log=None)
+    await authz_runner.setup()
+    authz_port = pick_free_port()
+    await web.TCPSite(authz_runner, "127.0.0.1", authz_port, ssl_context=context).start()
+    app_runner, app_port = await start_http_backend("app")
+    port = pick_free_port()
+    documents = [
+        *documents_for_gateway(port),
+        *_service("app", app_port),
+        *_service("authz", authz_port),
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "ca", "namespace": "default"},
+            "data": {"ca.crt": ca.pem},
+        },
+        {
+            "apiVersion": GW,
+            "kind": "BackendTLSPolicy",
+            "metadata": {"name": "authz-tls", "namespace": "default"},
+            "spec": {
+                "targetRefs": [{"group": "", "kind": "Service", "name": "authz"}],
+                "validation": {
+                    "hostname": "authz.internal",
+                    "caCertificateRefs": [{"group": "", "kind": "ConfigMap", "name": "ca"}],
+                },
+            },
+        },
+        _route("ext", "/ext"),
+        _policy(
+            "ext",
+            "ext",
+            extAuth={"http": {"backendRefs": [{"name": "authz", "port": 80}]}, "headersToExtAuth": ["x-allow"]},
+        ),
+    ]
+    server.bus.publish(GROUP, XdsTranslator().apply(gateway_ir(documents)).resources)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with (
+            run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="ext-auth-tls"),
+            aiohttp.ClientSession() as s,
+        ):
+
+            async def status(**headers: str) -> int:
+                try:
+                    async with s.get(base + "/ext", headers=headers, timeout=aiohttp.ClientTimeout(total=3)) as r:
+                        return r.status
+                except aiohttp.ClientError:
+                    return 0
+
+            async def allowed() -> bool:
+                return await status(**{"x-allow": "yes"}) == 200
+
+            await eventually(allowed, what="ext auth over TLS through Envoy")
+            assert await status() == 403
+            assert set(seen) == {"https"}
+            assert recorded.nacks == []
+    finally:
+        await app_runner.cleanup()
+        await authz_runner.cleanup()
