@@ -228,6 +228,8 @@ def _attachment(
         destinations.add(granted.ext_auth.destination)
     if extended is not None and not fail_closed:
         destinations.update(e.destination for e in extended.ext_procs)
+    if granted is not None and granted.jwt is not None:
+        destinations.update(p.remote_jwks_destination for p in granted.jwt.providers if p.remote_jwks_destination)
     for hostname in attached.hostnames:
         for rank, template in templates:
             http.append(RankedRoute(rank=rank, route=ir.hashed(msgspec.structs.replace(template, hostname=hostname))))

@@ -24,6 +24,7 @@ from projections.ir import security as sec
 from projections.ir.security import remote_jwks_cluster
 from projections.resources.core import ConfigMap, Secret
 from projections.resources.envoygateway import SecurityPolicy
+from projections.resources.envoygateway.cluster import BackendCluster
 from projections.resources.envoygateway.securitypolicy import (
     CORS,
     JWT,
@@ -84,6 +85,22 @@ class _Translation:
             return None
         return found[1]
 
+    def backend(self, cluster: BackendCluster, what: str) -> str | None:
+        """The destination of an auxiliary service's one backendRef (several are not supported)."""
+        if cluster.backend_settings is not None:
+            self.problems.append(f"{what}.backendSettings are not supported by egd")
+            return None
+        refs = cluster.all_backend_refs
+        if len(refs) != 1:
+            self.problems.append(f"{what} needs exactly one backendRef")
+            return None
+        resolved = resolve_backend(self.reader, self.key, refs[0])
+        if isinstance(resolved, Problem):
+            self.problems.append(f"{what}: {resolved.message}")
+            return None
+        self.targets.append(resolved)
+        return resolved.name
+
     def cors(self, spec: CORS) -> sec.CORS:
         max_age = parse_duration(spec.max_age) if spec.max_age else None
         return sec.CORS(
@@ -136,7 +153,7 @@ class _Translation:
         )
 
     def jwt_provider(self, spec: JWTProvider) -> sec.JWTProvider | None:
-        local = remote_uri = remote_cluster = None
+        local = remote_uri = remote_cluster = destination = None
         cache = None
         if spec.local_jwks is not None:
             local = self.local_jwks(spec)
@@ -144,14 +161,18 @@ class _Translation:
                 return None
         elif spec.remote_jwks is not None:
             remote = spec.remote_jwks
-            if remote.all_backend_refs:
-                self.problems.append(f"jwt provider {spec.name}: remoteJWKS.backendRefs are not supported, use the uri")
-                return None
             cluster = remote_jwks_cluster(remote.uri)
             if cluster is None:
                 self.problems.append(f"jwt provider {spec.name}: remoteJWKS.uri {remote.uri!r} is not an http(s) URL")
                 return None
-            remote_uri, remote_cluster = remote.uri, cluster.name
+            remote_uri = remote.uri
+            # Envoy Gateway's: the URI is fetched from these backends, not from its host
+            if remote.all_backend_refs or remote.backend_settings is not None:
+                destination = self.backend(remote, f"jwt provider {spec.name}: remoteJWKS")
+                if destination is None:
+                    return None
+            else:
+                remote_cluster = cluster.name
             ms = parse_duration(remote.cache_duration) if remote.cache_duration else None
             cache = ms // 1000 if ms is not None else None
         extract = spec.extract_from
@@ -162,11 +183,13 @@ class _Translation:
             local_jwks=local,
             remote_jwks_uri=remote_uri,
             remote_jwks_cluster=remote_cluster,
+            remote_jwks_destination=destination,
             cache_duration_seconds=cache,
             claim_to_headers=tuple((c.header, c.claim) for c in spec.claim_to_headers),
             headers=tuple((h.name, h.value_prefix or "") for h in extract.headers) if extract else (),
             cookies=extract.cookies if extract else (),
             params=extract.params if extract else (),
+            recompute_route=bool(spec.recompute_route),
         )
 
     def local_jwks(self, spec: JWTProvider) -> str | None:
@@ -188,31 +211,30 @@ class _Translation:
     def ext_auth(self, spec: ExtAuth) -> sec.ExtAuth | None:
         service = spec.grpc or spec.http
         assert service is not None
-        refs = service.all_backend_refs
-        if len(refs) != 1:
-            self.problems.append("extAuth needs exactly one backendRef")
+        destination = self.backend(service, "extAuth")
+        if destination is None:
             return None
-        resolved = resolve_backend(self.reader, self.key, refs[0])
-        if isinstance(resolved, Problem):
-            self.problems.append(f"extAuth: {resolved.message}")
-            return None
-        self.targets.append(resolved)
         timeout = parse_duration(spec.timeout) if spec.timeout else None
         http = spec.http
         return sec.ExtAuth(
             name=self.name,
             grpc=spec.grpc is not None,
-            destination=resolved.name,
-            authority=refs[0].name,
+            destination=destination,
+            authority=service.all_backend_refs[0].name,
             path_prefix=(http.path or "") if http is not None else "",
             headers_to_backend=http.headers_to_backend if http is not None else (),
             headers_to_ext_auth=spec.headers_to_ext_auth,
             timeout_ms=timeout if timeout is not None else 10_000,
             fail_open=bool(spec.fail_open),
+            body_max_bytes=spec.body_to_ext_auth.max_request_bytes if spec.body_to_ext_auth is not None else None,
+            recompute_route=bool(spec.recompute_route),
         )
 
-    def oidc(self, spec: OIDC) -> sec.OIDC | None:
+    def oidc(self, spec: OIDC, jwt: sec.JWT | None) -> sec.OIDC | None:
         provider = spec.provider
+        if provider.backend_settings is not None:
+            self.problems.append("oidc.provider.backendSettings are not supported by egd")
+            return None
         if provider.all_backend_refs:
             self.problems.append("oidc.provider.backendRefs are not supported: the token endpoint's host is used")
             return None
@@ -225,6 +247,15 @@ class _Translation:
         if cluster is None:
             self.problems.append(f"oidc.provider.tokenEndpoint {provider.token_endpoint!r} is not an http(s) URL")
             return None
+        if spec.forward_id_token is not None:
+            self.problems.append("oidc.forwardIDToken is not supported: Envoy 1.40's OAuth2 filter cannot forward it")
+            return None
+        pass_through: tuple[tuple[str, str], ...] = ()
+        if spec.pass_through_auth_header:
+            if jwt is None:
+                self.problems.append("oidc.passThroughAuthHeader needs jwt: the token passed through must be verified")
+                return None
+            pass_through = _jwt_token_headers(jwt)
         client_id = spec.client_id
         if spec.client_id_ref is not None:
             found = self.secret(spec.client_id_ref, "oidc.clientIDRef")
@@ -245,6 +276,7 @@ class _Translation:
         cookies = spec.cookie_names or {}
         token_ttl = parse_duration(spec.default_token_ttl) if spec.default_token_ttl else None
         refresh_ttl = parse_duration(spec.default_refresh_token_ttl) if spec.default_refresh_token_ttl else None
+        csrf_ttl = parse_duration(spec.csrf_token_ttl) if spec.csrf_token_ttl else None
         return sec.OIDC(
             name=self.name,
             client_id=client_id,
@@ -264,14 +296,35 @@ class _Translation:
             id_token_cookie=cookies.get("idToken"),
             cookie_domain=spec.cookie_domain,
             default_token_ttl_seconds=token_ttl // 1000 if token_ttl is not None else None,
-            refresh_token=bool(spec.refresh_token),
+            refresh_token=spec.refresh_token is not False,  # Envoy Gateway's default: on
             default_refresh_token_ttl_seconds=refresh_ttl // 1000 if refresh_ttl is not None else None,
+            end_session_endpoint=provider.end_session_endpoint,
+            deny_redirect=tuple(
+                sec.HeaderMatch(name=h.name, type=h.type, value=h.value) for h in spec.deny_redirect.headers
+            )
+            if spec.deny_redirect is not None
+            else (),
+            pass_through=pass_through,
+            csrf_token_ttl_seconds=csrf_ttl // 1000 if csrf_ttl is not None else None,
+            disable_token_encryption=bool(spec.disable_token_encryption),
+            same_site=spec.cookie_config.same_site if spec.cookie_config is not None else None,
         )
 
     def authorization(self, spec: Authorization, jwt: sec.JWT | None) -> sec.Authorization:
         rules = []
         for i, rule in enumerate(spec.rules):
             principal = rule.principal
+            unsupported = {
+                "principal.clientIPGeoLocations": bool(principal.client_ip_geo_locations),
+                "principal.clientCert": principal.client_cert is not None,
+                "operation.path": rule.operation is not None and rule.operation.path is not None,
+                "cel": rule.cel is not None,
+            }
+            self.problems.extend(
+                f"authorization.rules[{i}].{field} is not supported by egd"
+                for field, set_ in unsupported.items()
+                if set_
+            )
             provider = None
             claims: tuple[tuple[str, tuple[str, ...]], ...] = ()
             scopes: tuple[str, ...] = ()
@@ -303,6 +356,18 @@ class _Translation:
         return sec.Authorization(rules=tuple(rules), default_allow=spec.default_action == "Allow")
 
 
+def _jwt_token_headers(jwt: sec.JWT) -> tuple[tuple[str, str], ...]:
+    """The headers (with value prefix) the policy's JWT providers read a token from: `Authorization: Bearer`
+    for a provider that names none (Envoy's default)."""
+    found: dict[tuple[str, str], None] = {}
+    for provider in jwt.providers:
+        if provider.headers:
+            found.update(dict.fromkeys(provider.headers))
+        elif not provider.cookies and not provider.params:
+            found[("Authorization", "Bearer ")] = None
+    return tuple(found)
+
+
 def _redirect_path(uri: str) -> str:
     """The path of a redirect URL, which may hold command operators in its scheme and host."""
     rest = uri.split("://", 1)[-1]
@@ -326,7 +391,7 @@ def translate_security(reader: Reader, policy: Resource) -> SecurityResult:
         jwt=jwt,
         ext_auth=translation.ext_auth(spec.ext_auth) if spec.ext_auth is not None else None,
         authorization=translation.authorization(spec.authorization, jwt) if spec.authorization is not None else None,
-        oidc=translation.oidc(spec.oidc) if spec.oidc is not None else None,
+        oidc=translation.oidc(spec.oidc, jwt) if spec.oidc is not None else None,
     )
     if translation.problems:
         return SecurityResult(problems=tuple(translation.problems))

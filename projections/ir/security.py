@@ -8,6 +8,7 @@ its routes, and the listener only when the set of filters, providers or services
 
 from __future__ import annotations
 
+from typing import Literal
 from urllib.parse import urlsplit
 
 from projections.ir.base import IRStruct
@@ -48,11 +49,13 @@ class JWTProvider(IRStruct, frozen=True, kw_only=True):
     local_jwks: str | None = None  # the JWKS document
     remote_jwks_uri: str | None = None
     remote_jwks_cluster: str | None = None  # the cluster that reaches the URI's host
+    remote_jwks_destination: str | None = None  # a Destination.name: remoteJWKS.backendRefs, instead of the host
     cache_duration_seconds: int | None = None
     claim_to_headers: tuple[tuple[str, str], ...] = ()  # (header, claim)
     headers: tuple[tuple[str, str], ...] = ()  # (header, value prefix) to read the token from
     cookies: tuple[str, ...] = ()
     params: tuple[str, ...] = ()
+    recompute_route: bool = False  # pick the route again once the claims are in headers
 
 
 class JWT(IRStruct, frozen=True, kw_only=True):
@@ -71,6 +74,16 @@ class ExtAuth(IRStruct, frozen=True, kw_only=True):
     headers_to_ext_auth: tuple[str, ...] = ()
     timeout_ms: int = 10_000
     fail_open: bool = False
+    body_max_bytes: int | None = None  # bodyToExtAuth: the request body (up to this size) goes to the service
+    recompute_route: bool = False  # pick the route again once the service's headers are in
+
+
+class HeaderMatch(IRStruct, frozen=True, kw_only=True):
+    """A request header matched by a string (OIDC's deny-redirect matchers)."""
+
+    name: str
+    type: Literal["Exact", "Prefix", "Suffix", "RegularExpression"] = "Exact"
+    value: str
 
 
 class OIDC(IRStruct, frozen=True, kw_only=True):
@@ -98,6 +111,12 @@ class OIDC(IRStruct, frozen=True, kw_only=True):
     default_token_ttl_seconds: int | None = None
     refresh_token: bool = False
     default_refresh_token_ttl_seconds: int | None = None
+    end_session_endpoint: str | None = None  # the provider's: logging out also ends the session there
+    deny_redirect: tuple[HeaderMatch, ...] = ()  # requests answered 401 rather than redirected to log in
+    pass_through: tuple[tuple[str, str], ...] = ()  # (header, value prefix): left to the policy's JWT providers
+    csrf_token_ttl_seconds: int | None = None
+    disable_token_encryption: bool = False
+    same_site: Literal["Lax", "Strict", "None"] | None = None  # of every OAuth2 cookie
 
 
 class RemoteJWKSCluster(IRStruct, frozen=True, kw_only=True):
@@ -149,6 +168,7 @@ class SecurityFilters(IRStruct, frozen=True, kw_only=True):
 
     cors: bool = False
     basic_auth: bool = False
+    basic_auth_forward: tuple[str, ...] = ()  # sorted: the username headers of basic auth filters that forward it
     api_key_auth: bool = False
     rbac: bool = False
     jwt: tuple[JWT, ...] = ()  # sorted by requirement
@@ -172,7 +192,16 @@ def security_filters(securities: list[Security]) -> SecurityFilters | None:
     oidc = {s.oidc.name: s.oidc for s in securities if s.oidc is not None}
     found = SecurityFilters(
         cors=any(s.cors is not None for s in securities),
-        basic_auth=any(s.basic_auth is not None for s in securities),
+        basic_auth=any(s.basic_auth is not None and not s.basic_auth.forward_username_header for s in securities),
+        basic_auth_forward=tuple(
+            sorted(
+                {
+                    s.basic_auth.forward_username_header
+                    for s in securities
+                    if s.basic_auth is not None and s.basic_auth.forward_username_header
+                }
+            )
+        ),
         api_key_auth=any(s.api_key_auth is not None for s in securities),
         rbac=any(s.authorization is not None for s in securities),
         jwt=tuple(jwt[k] for k in sorted(jwt)),
@@ -195,6 +224,7 @@ def merge_filters(parts: list[SecurityFilters | None]) -> SecurityFilters | None
     return SecurityFilters(
         cors=any(p.cors for p in present),
         basic_auth=any(p.basic_auth for p in present),
+        basic_auth_forward=tuple(sorted({h for p in present for h in p.basic_auth_forward})),
         api_key_auth=any(p.api_key_auth for p in present),
         rbac=any(p.rbac for p in present),
         jwt=tuple(jwt[k] for k in sorted(jwt)),

@@ -95,6 +95,25 @@ class OIDCProvider(BackendCluster, frozen=True, kw_only=True):
     issuer: str
     authorization_endpoint: str | None = None
     token_endpoint: str | None = None
+    end_session_endpoint: str | None = None
+
+
+class OIDCDenyRedirectHeader(K8sModel, frozen=True, kw_only=True):
+    name: Annotated[str, msgspec.Meta(min_length=1)]
+    type: Literal["Exact", "Prefix", "Suffix", "RegularExpression"] = "Exact"
+    value: str
+
+
+class OIDCDenyRedirect(K8sModel, frozen=True, kw_only=True):
+    headers: Annotated[tuple[OIDCDenyRedirectHeader, ...], msgspec.Meta(min_length=1, max_length=16)]
+
+
+class OIDCCookieConfig(K8sModel, frozen=True, kw_only=True):
+    same_site: Literal["Lax", "Strict", "None"] | None = None
+
+
+class OIDCTokenForwarding(K8sModel, frozen=True, kw_only=True):
+    header: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 
 
 class OIDC(K8sModel, frozen=True, kw_only=True):
@@ -112,6 +131,12 @@ class OIDC(K8sModel, frozen=True, kw_only=True):
     default_refresh_token_ttl: Duration | None = msgspec.field(default=None, name="defaultRefreshTokenTTL")
     cookie_names: dict[str, str] | None = None
     cookie_domain: str | None = None
+    cookie_config: OIDCCookieConfig | None = None
+    deny_redirect: OIDCDenyRedirect | None = None
+    csrf_token_ttl: Duration | None = msgspec.field(default=None, name="csrfTokenTTL")
+    disable_token_encryption: bool | None = None
+    pass_through_auth_header: bool | None = None
+    forward_id_token: OIDCTokenForwarding | None = msgspec.field(default=None, name="forwardIDToken")
 
     def __post_init__(self) -> None:
         if (self.client_id is None) == (self.client_id_ref is None):
@@ -166,10 +191,14 @@ class Principal(K8sModel, frozen=True, kw_only=True):
     client_cidrs: tuple[CIDR, ...] = msgspec.field(default=(), name="clientCIDRs")
     jwt: JWTPrincipal | None = None
     headers: tuple[AuthorizationHeaderMatch, ...] = ()
+    # Envoy Gateway's, not translated by egd: read only to refuse them (a rule without them would match more)
+    client_ip_geo_locations: tuple[object, ...] = msgspec.field(default=(), name="clientIPGeoLocations")
+    client_cert: dict[str, object] | None = None
 
 
 class Operation(K8sModel, frozen=True, kw_only=True):
     methods: tuple[str, ...] = ()
+    path: dict[str, object] | None = None  # not translated by egd: refused
 
 
 class AuthorizationRule(K8sModel, frozen=True, kw_only=True):
@@ -177,6 +206,7 @@ class AuthorizationRule(K8sModel, frozen=True, kw_only=True):
     principal: Principal
     name: str | None = None
     operation: Operation | None = None
+    cel: str | None = None  # not translated by egd: refused
 
 
 class Authorization(K8sModel, frozen=True, kw_only=True):

@@ -110,6 +110,10 @@ def _http_filter_chain(
     if transport_socket == _QUIC_SOCKET:
         manager.codec_type = hcm.HttpConnectionManager.HTTP3
         manager.http3_protocol_options.CopyFrom(protocol_pb2.Http3ProtocolOptions())
+    # Envoy Gateway's client address: the peer's, or X-Forwarded-For's past the trusted hops; an original IP
+    # detection extension decides it instead when one is configured.
+    if not manager.original_ip_detection_extensions:
+        manager.use_remote_address.value = True
     apply_http_telemetry(manager, telemetry)
     chain = lc.FilterChain(
         name=name,

@@ -11,7 +11,7 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.extensions.filters.http.oauth2.v3 import oauth_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
-from envoy.type.matcher.v3 import path_pb2, string_pb2
+from envoy.type.matcher.v3 import path_pb2, regex_pb2, string_pb2
 from google.protobuf import any_pb2, duration_pb2, wrappers_pb2
 
 from projections import ir
@@ -72,6 +72,18 @@ def oauth2_http_filter(oidc: sec.OIDC) -> Any:
             cookie_domain=oidc.cookie_domain or "",
         ),
     )
+    if oidc.end_session_endpoint is not None:
+        config.end_session_endpoint = oidc.end_session_endpoint
+    config.deny_redirect_matcher.extend(_header_matcher(m) for m in oidc.deny_redirect)
+    config.pass_through_matcher.extend(
+        rc.HeaderMatcher(name=header, string_match=string_pb2.StringMatcher(prefix=prefix))
+        for header, prefix in oidc.pass_through
+    )
+    if oidc.csrf_token_ttl_seconds is not None:
+        config.csrf_token_expires_in.CopyFrom(duration_pb2.Duration(seconds=oidc.csrf_token_ttl_seconds))
+    config.disable_token_encryption = oidc.disable_token_encryption
+    if oidc.same_site is not None:
+        _set_same_site(config.cookie_configs, oauth_pb2.CookieConfig.SameSite.Value(oidc.same_site.upper()))
     if oidc.default_token_ttl_seconds is not None:
         config.default_expires_in.CopyFrom(duration_pb2.Duration(seconds=oidc.default_token_ttl_seconds))
     if oidc.default_refresh_token_ttl_seconds is not None:
@@ -81,6 +93,20 @@ def oauth2_http_filter(oidc: sec.OIDC) -> Any:
     return hcm.HttpFilter(
         name=oauth2_filter_name(oidc), typed_config=_packed(oauth_pb2.OAuth2(config=config)), disabled=True
     )
+
+
+def _header_matcher(match: sec.HeaderMatch) -> Any:
+    if match.type == "RegularExpression":
+        string = string_pb2.StringMatcher(safe_regex=regex_pb2.RegexMatcher(regex=match.value))
+    else:
+        string = string_pb2.StringMatcher(**{match.type.lower(): match.value})
+    return rc.HeaderMatcher(name=match.name, string_match=string)
+
+
+def _set_same_site(configs: Any, same_site: int) -> None:
+    """The SameSite attribute of every cookie the filter sets."""
+    for field in configs.DESCRIPTOR.fields:
+        getattr(configs, field.name).same_site = same_site
 
 
 def oauth2_route_config() -> Any:

@@ -65,6 +65,11 @@ def ext_authz_filter_name(ext_auth: sec.ExtAuth) -> str:
     return f"{EXT_AUTHZ_FILTER}/{ext_auth.name}"
 
 
+def basic_auth_filter_name(forward_username_header: str | None) -> str:
+    """The username header is filter-level in Envoy: one basic auth filter per header that routes forward."""
+    return f"{BASIC_AUTH_FILTER}/{forward_username_header}" if forward_username_header else BASIC_AUTH_FILTER
+
+
 # --- the connection manager's filters ------------------------------------------------------------------------
 
 
@@ -94,6 +99,9 @@ def security_http_filters(filters: sec.SecurityFilters | None) -> list[Any]:
         )
     if filters.basic_auth:
         out.append(hcm.HttpFilter(name=BASIC_AUTH_FILTER, typed_config=_packed(_BASIC_AUTH_DEFAULT), disabled=True))
+    for header in filters.basic_auth_forward:
+        config = basic_auth_pb2.BasicAuth(users=_BASIC_AUTH_DEFAULT.users, forward_username_header=header)
+        out.append(hcm.HttpFilter(name=basic_auth_filter_name(header), typed_config=_packed(config), disabled=True))
     out.extend(oauth2_http_filter(oidc) for oidc in filters.oidc)
     if filters.jwt:
         out.append(hcm.HttpFilter(name=JWT_FILTER, typed_config=_packed(_jwt_authentication(filters.jwt))))
@@ -106,6 +114,7 @@ def _ext_authz(ext_auth: sec.ExtAuth) -> Any:
     config = ext_authz_pb2.ExtAuthz(
         transport_api_version=config_source_pb2.V3,
         failure_mode_allow=ext_auth.fail_open,
+        clear_route_cache=ext_auth.recompute_route,
     )
     timeout = _ms(ext_auth.timeout_ms)
     if ext_auth.grpc:
@@ -131,6 +140,8 @@ def _ext_authz(ext_auth: sec.ExtAuth) -> Any:
             service.authorization_response.allowed_upstream_headers.patterns.extend(
                 string_pb2.StringMatcher(exact=h, ignore_case=True) for h in ext_auth.headers_to_backend
             )
+    if ext_auth.body_max_bytes is not None:
+        config.with_request_body.max_request_bytes = ext_auth.body_max_bytes
     if ext_auth.headers_to_ext_auth:
         config.allowed_headers.patterns.extend(
             string_pb2.StringMatcher(exact=h, ignore_case=True) for h in ext_auth.headers_to_ext_auth
@@ -171,15 +182,19 @@ def _jwt_provider(provider: sec.JWTProvider) -> Any:
         audiences=provider.audiences,
         forward=True,
         payload_in_metadata=provider.name,
+        clear_route_cache=provider.recompute_route,
         claim_to_headers=[jwt_pb2.JwtClaimToHeader(header_name=h, claim_name=c) for h, c in provider.claim_to_headers],
     )
     if provider.local_jwks is not None:
         built.local_jwks.inline_string = provider.local_jwks
-    elif provider.remote_jwks_uri is not None and provider.remote_jwks_cluster is not None:
+    elif provider.remote_jwks_uri is not None:
+        if provider.remote_jwks_destination is not None:
+            cluster = cluster_name(provider.remote_jwks_destination)
+        else:
+            assert provider.remote_jwks_cluster is not None
+            cluster = provider.remote_jwks_cluster
         built.remote_jwks.http_uri.CopyFrom(
-            http_uri_pb2.HttpUri(
-                uri=provider.remote_jwks_uri, cluster=provider.remote_jwks_cluster, timeout=_seconds(10)
-            )
+            http_uri_pb2.HttpUri(uri=provider.remote_jwks_uri, cluster=cluster, timeout=_seconds(10))
         )
         built.remote_jwks.cache_duration.CopyFrom(_seconds(provider.cache_duration_seconds or 300))
         built.remote_jwks.async_fetch.SetInParent()
@@ -209,7 +224,8 @@ def route_security_configs(route: ir.HTTPRoute) -> dict[str, Any]:
         configs[API_KEY_FILTER] = _packed(_api_key_auth(security.api_key_auth))
     if security.basic_auth is not None:
         users = base_pb2.DataSource(inline_string=security.basic_auth.users)
-        configs[BASIC_AUTH_FILTER] = _packed(basic_auth_pb2.BasicAuthPerRoute(users=users))
+        name = basic_auth_filter_name(security.basic_auth.forward_username_header)
+        configs[name] = _packed(basic_auth_pb2.BasicAuthPerRoute(users=users))
     if security.oidc is not None:
         configs[oauth2_filter_name(security.oidc)] = oauth2_route_config()
     if security.jwt is not None:
@@ -285,11 +301,11 @@ def _any_of(principals: list[Any]) -> Any:
 
 
 def _cidr_principal(cidr: str) -> Any:
+    """The client address as the connection manager detected it (X-Forwarded-For or a custom header when a
+    ClientTrafficPolicy says so, the peer otherwise): Envoy Gateway's source IP input."""
     address, _, length = cidr.partition("/")
     return rbac_config.Principal(
-        direct_remote_ip=address_pb2.CidrRange(
-            address_prefix=address, prefix_len=wrappers_pb2.UInt32Value(value=int(length))
-        )
+        remote_ip=address_pb2.CidrRange(address_prefix=address, prefix_len=wrappers_pb2.UInt32Value(value=int(length)))
     )
 
 
@@ -364,7 +380,7 @@ def remote_jwks_clusters(gateway: ir.GatewayIR) -> list[sec.RemoteJWKSCluster]:
                 found[token.name] = token
         for jwt in filters.jwt if filters is not None else ():
             for provider in jwt.providers:
-                if provider.remote_jwks_uri is not None:
+                if provider.remote_jwks_cluster is not None and provider.remote_jwks_uri is not None:
                     cluster = remote_jwks_cluster(provider.remote_jwks_uri)
                     if cluster is not None:
                         found[cluster.name] = cluster
