@@ -138,7 +138,6 @@ def problems_of(policy: Resource) -> tuple[str, ...]:
     problems = [
         f"{name} is not supported by egd"
         for name, value in (
-            ("mergeType", spec.merge_type),
             ("compression", spec.compression),
             ("compressor", spec.compressor),
             ("responseOverride", spec.response_override),
@@ -152,6 +151,8 @@ def problems_of(policy: Resource) -> tuple[str, ...]:
         )
         if value
     ]
+    if spec.merge_type == "StrategicMerge":
+        problems.append("mergeType StrategicMerge is not supported by egd: use JSONMerge")
     balancer = spec.load_balancer
     if balancer is not None:
         if balancer.type == "BackendUtilization":
