@@ -12,6 +12,7 @@ from __future__ import annotations
 import msgspec
 
 from projections.gatewayapi.inputs import Resource
+from projections.resources.envoygateway import BackendTrafficPolicy
 
 JSON_MERGE = "JSONMerge"
 
@@ -36,12 +37,13 @@ def merge_patch(target: object, patch: object) -> object:
 
 
 def merged_policy(policy: Resource, parent: Resource) -> Resource:
-    """`policy` (a route's, with `mergeType: JSONMerge`) merged onto `parent`: the route policy's identity with
-    the merged spec. Targets come from the route policy: the merged spec applies where it does."""
+    """`policy` (a route's BackendTrafficPolicy with `mergeType: JSONMerge`) merged onto `parent`: the route
+    policy's identity with the merged spec. Targets come from the route policy: the merged spec applies where it
+    does."""
     model = policy.model
-    spec: msgspec.Struct = getattr(model, "spec", None) or msgspec.Struct()
-    parent_spec: msgspec.Struct = getattr(parent.model, "spec", None) or msgspec.Struct()
-    document = merge_patch(msgspec.to_builtins(parent_spec), msgspec.to_builtins(spec))
+    assert isinstance(model, BackendTrafficPolicy) and isinstance(parent.model, BackendTrafficPolicy)
+    spec = model.spec
+    document = merge_patch(msgspec.to_builtins(parent.model.spec), msgspec.to_builtins(spec))
     assert isinstance(document, dict)
     targeting = {"targetRef", "targetRefs", "targetSelectors"}
     own = msgspec.to_builtins(spec)
