@@ -156,7 +156,6 @@ def problems_of(policy: Resource) -> tuple[str, ...]:
     problems = [
         f"{name} is not supported by egd"
         for name, value in (
-            ("mergeType", spec.merge_type),
             ("bandwidthLimit", spec.bandwidth_limit),
             ("admissionControl", spec.admission_control),
             ("telemetry", spec.telemetry),
@@ -164,6 +163,8 @@ def problems_of(policy: Resource) -> tuple[str, ...]:
         )
         if value
     ]
+    if spec.merge_type == "StrategicMerge":
+        problems.append("mergeType StrategicMerge is not supported by egd: use JSONMerge")
     balancer = spec.load_balancer
     if balancer is not None:
         if balancer.type == "BackendUtilization":

@@ -41,6 +41,11 @@ _UNIT_MS = {"h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
 Rank = tuple[int, int, int, int, int, str, str, int, int]
 
 
+def rule_index(rank: Rank) -> int:
+    """The index of the route's rule a rank belongs to."""
+    return rank[7]
+
+
 class RankedRoute(msgspec.Struct, frozen=True, kw_only=True):
     rank: Rank
     route: ir.HTTPRoute
@@ -54,6 +59,7 @@ class CompiledRoute(msgspec.Struct, frozen=True, kw_only=True):
     unsupported: Problem | None = None  # Accepted=False: the route is not programmed at all
     targets: tuple[Target, ...] = ()
     l4: ir.L4Route | None = None  # TLS, TCP and UDP routes: one route whatever the listener
+    rule_names: tuple[str | None, ...] = ()  # `rules[].name` by rule index (policies may target a named rule)
 
 
 def parse_duration(text: str) -> int | None:
@@ -339,7 +345,7 @@ def compile_http_route(reader: Reader, key: ResourceKey, route: HTTPRoute) -> Co
             )
             rank = _rank(path, match.method, len(headers), len(query), key, i, j)
             ranked.append(RankedRoute(rank=rank, route=ir_route))
-    return _compiled(translation, ranked)
+    return _compiled(translation, ranked, tuple(rule.name for rule in route.spec.rules))
 
 
 def _http_path(translation: _Translation, match: HTTPRouteMatch, rule: _Rule) -> ir.PathMatch:
@@ -387,7 +393,7 @@ def compile_grpc_route(reader: Reader, key: ResourceKey, route: GRPCRoute) -> Co
             )
             rank = _rank(path, None, len(headers), 0, key, i, j)
             ranked.append(RankedRoute(rank=rank, route=ir_route))
-    return _compiled(translation, ranked)
+    return _compiled(translation, ranked, tuple(rule.name for rule in route.spec.rules))
 
 
 def _grpc_path(translation: _Translation, match: GRPCRouteMatch) -> ir.PathMatch:
@@ -411,9 +417,12 @@ def _grpc_path(translation: _Translation, match: GRPCRouteMatch) -> ir.PathMatch
     return ir.PathMatch(type="RegularExpression", value=f"/[^/]+/{re.escape(method.method or '')}")
 
 
-def _compiled(translation: _Translation, ranked: list[RankedRoute]) -> CompiledRoute:
+def _compiled(
+    translation: _Translation, ranked: list[RankedRoute], rule_names: tuple[str | None, ...]
+) -> CompiledRoute:
     return CompiledRoute(
         routes=tuple(ranked),
+        rule_names=rule_names,
         unresolved=tuple(translation.unresolved),
         unsupported=translation.unsupported,
         targets=tuple(sorted(translation.targets)),

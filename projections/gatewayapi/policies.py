@@ -39,6 +39,7 @@ from events.keys import ResourceKey
 from projections.gatewayapi.attachment import gateway_key
 from projections.gatewayapi.gateways import GatewayContext, ListenerContext
 from projections.gatewayapi.inputs import Reader, Resource
+from projections.gatewayapi.merging import JSON_MERGE, merge_type, merged_policy
 from projections.gatewayapi.policykinds import (
     GATEWAY,
     KINDS,
@@ -60,8 +61,18 @@ from projections.resources.gatewayapi import GROUP, GRPCRoute, HTTPRoute
 from projections.resources.policy import TargetSelector
 
 GatewayLookup = Callable[[Reader, ResourceKey], GatewayContext | None]
-# (policy kind, gateway) -> {route: listeners it attaches to} for the routes that have a policy of their own
-OverridesLookup = Callable[[Reader, str, ResourceKey], Mapping[ResourceKey, tuple[str, ...]]]
+
+
+class Overriding(msgspec.Struct, frozen=True, kw_only=True):
+    """A route with a policy of its own (on the route or one of its rules): the listeners of one Gateway it
+    attaches to, and whether its policy is merged onto the Gateway's (`mergeType`) rather than replacing it."""
+
+    listeners: tuple[str, ...]
+    merged: bool = False
+
+
+# (policy kind, gateway) -> {route: how it overrides} for the routes that have a policy of their own
+OverridesLookup = Callable[[Reader, str, ResourceKey], Mapping[ResourceKey, Overriding]]
 # a Service or Backend -> the Gateways whose routes use it
 BackendUsersLookup = Callable[[Reader, ResourceKey], Sequence[ResourceKey]]
 # what in a policy cannot be honoured (empty: everything can)
@@ -93,17 +104,31 @@ class GatewayPolicies(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RoutePolicies(msgspec.Struct, frozen=True, kw_only=True):
-    """What a route attachment reads: the route's own policies (by kind) and its Gateway's (by kind)."""
+    """What a route attachment reads: the route's own policies (by kind), its rules' (by rule name, then kind)
+    and its Gateway's (by kind)."""
 
     own: dict[str, Resource] = {}
+    rules: dict[str, dict[str, Resource]] = {}
     gateway: dict[str, GatewayPolicies] = {}
 
-    def candidates(self, kind: str, listener: str) -> tuple[Resource, ...]:
-        """The policies of `kind` that apply to the route on `listener`, most specific first."""
-        own = self.own.get(kind)
+    def candidates(self, kind: str, listener: str, rule: str | None = None) -> tuple[Resource, ...]:
+        """The policies of `kind` that apply to the route's `rule` on `listener`, most specific first: the
+        rule's, the route's, the listener's, the Gateway's. A route (or rule) policy with `mergeType` takes the
+        place of itself and its parent (the listener's policy, else the Gateway's), merged onto it."""
         found = self.gateway.get(kind)
         rest = found.candidates(listener) if found is not None else ()
-        return (own, *rest) if own is not None else rest
+        own = tuple(p for p in (self.rules.get(rule or "", {}).get(kind), self.own.get(kind)) if p is not None)
+        if own and rest and merge_type(own[0]) == JSON_MERGE:
+            return (merged_policy(own[0], rest[0]), *own[1:], *rest[1:])
+        return (*own, *rest)
+
+    def merges(self, kind: str, listener: str) -> bool:
+        """Whether a policy of `kind` of the route or one of its rules is merged onto a parent on `listener`."""
+        found = self.gateway.get(kind)
+        if found is None or not found.candidates(listener):
+            return False
+        own = [self.own.get(kind), *(policies.get(kind) for policies in self.rules.values())]
+        return any(p is not None and merge_type(p) == JSON_MERGE for p in own)
 
 
 def _labels(resource: Resource) -> dict[str, str]:
@@ -153,6 +178,26 @@ def route_policies(reader: Reader, key: ResourceKey, labels: dict[str, str]) -> 
     """The route's own winning policy of every kind that targets routes."""
     found = {kind: route_policy(reader, kind, key, labels) for kind in ROUTE_POLICY_KINDS}
     return {kind: policy for kind, policy in found.items() if policy is not None}
+
+
+def rule_policies(
+    reader: Reader, key: ResourceKey, labels: dict[str, str], rules: Sequence[str]
+) -> dict[str, dict[str, Resource]]:
+    """The winning policies of the route's named `rules` (targets whose sectionName is a rule's name): rule
+    name -> kind -> policy."""
+    found: dict[str, dict[str, Resource]] = {}
+    for kind in ROUTE_POLICY_KINDS:
+        for policy, section in targeting(reader, KINDS[kind], key, lambda: labels):
+            if section is not None and section in rules:
+                found.setdefault(section, {}).setdefault(kind, policy)
+    return found
+
+
+def rule_names(route: Resource) -> tuple[str, ...]:
+    """The names of an HTTPRoute's or GRPCRoute's rules (Gateway API's `rules[].name`)."""
+    if not isinstance(route.model, HTTPRoute | GRPCRoute):
+        return ()
+    return tuple(rule.name for rule in route.model.spec.rules if rule.name)
 
 
 def gateway_policies(reader: Reader, kind: str, key: ResourceKey) -> GatewayPolicies:
@@ -310,49 +355,93 @@ class _Status:
         if invalid is not None:
             self.ancestors[ref] = invalid
             return
-        conditions = [_accepted(self.generation)]
-        overridden = self._overridden(key, section)
-        if overridden:
-            conditions.append(condition("Overridden", True, "Overridden", overridden, self.generation))
-        self.ancestors[ref] = tuple(conditions)
+        self.ancestors[ref] = (_accepted(self.generation), *self._overridden(key, section))
 
-    def _overridden(self, key: ResourceKey, section: str | None) -> str | None:
-        routes = sorted(
-            f"{route.namespace}/{route.name}"
-            for route, listeners in self.hooks.overrides(self.reader, self.kind.kind, key).items()
-            if section is None or section in listeners
-        )
-        if routes:
-            return f"This policy is being overridden by other {self.kind.plural} for these routes: [{' '.join(routes)}]"
-        if section is not None:
-            return None
-        sections = sorted(gateway_policies(self.reader, self.kind.kind, key).listeners)
-        if sections:
-            kinds = self.kind.kind.removesuffix("y") + "ies"
-            return f"There are existing {kinds} that are overriding these sections [{' '.join(sections)}]"
-        return None
+    def _overridden(self, key: ResourceKey, section: str | None) -> tuple[Condition, ...]:
+        """Merged and Overridden on a Gateway (or listener) policy: the routes whose own policies merge onto it
+        (`mergeType`) or replace it; else the listeners with their own."""
+        routes = {
+            f"{route.namespace}/{route.name}": found.merged
+            for route, found in self.hooks.overrides(self.reader, self.kind.kind, key).items()
+            if section is None or section in found.listeners
+        }
+        merged = sorted(name for name, merging in routes.items() if merging)
+        overridden = sorted(name for name, merging in routes.items() if not merging)
+        conditions = []
+        if merged:
+            message = f"This policy is being merged by other {self.kind.plural} for these routes: [{' '.join(merged)}]"
+            conditions.append(condition("Merged", True, "Merged", message, self.generation))
+        if overridden:
+            names = " ".join(overridden)
+            message = f"This policy is being overridden by other {self.kind.plural} for these routes: [{names}]"
+            conditions.append(condition("Overridden", True, "Overridden", message, self.generation))
+        elif section is None and not merged:
+            sections = sorted(gateway_policies(self.reader, self.kind.kind, key).listeners)
+            if sections:
+                kinds = self.kind.kind.removesuffix("y") + "ies"
+                message = f"There are existing {kinds} that are overriding these sections [{' '.join(sections)}]"
+                conditions.append(condition("Overridden", True, "Overridden", message, self.generation))
+        return tuple(conditions)
 
     def route_target(self, key: ResourceKey, section: str | None) -> None:
+        """A route, or one of its rules (`section` = the rule's name): one ancestor per parentRef's Gateway."""
         route = self.reader.get(key)
         if route is None or not isinstance(route.model, HTTPRoute | GRPCRoute):
             return
-        winner = self._winner(key, section)
+        rules = rule_names(route)
+        missing = section is not None and section not in rules
+        winner = not missing and self._winner(key, section)
+        merges = winner and not self.problems and merge_type(self.policy) == JSON_MERGE
         for parent in route.model.spec.parent_refs:
             gateway = gateway_key(key, parent)
             if gateway is None or self.hooks.gateways(self.reader, gateway) is None:
                 continue
             ref = _ancestor(gateway, parent.section_name)
-            if ref in self.ancestors:
+            if ref in self.ancestors and self.ancestors[ref][-1].type != "Merged":
                 continue
-            if section is not None:
-                message = (
-                    f"sectionName {section} of a {key.kind} is not supported: egd applies policies to whole routes"
-                )
-                self.ancestors[ref] = (condition("Accepted", False, "Invalid", message, self.generation),)
+            if missing:
+                message = f"No section name {section} found for {key.kind} {key.namespace}/{key.name}"
+                self.ancestors[ref] = (condition("Accepted", False, "TargetNotFound", message, self.generation),)
             elif not winner:
-                self.ancestors[ref] = self._conflicted(f"{key.kind} {key.name}")
+                what = f"{key.kind} {key.name}" if section is None else f"RouteRule {key.name}/{section}"
+                self.ancestors[ref] = self._conflicted(what)
+            elif self.problems:
+                self.ancestors[ref] = self._invalid() or ()
             else:
-                self.ancestors[ref] = self._invalid() or (_accepted(self.generation),)
+                if merges:
+                    self._merged(key, gateway, parent.section_name)
+                overridden = self._rules_overriding(key, rules) if section is None else ()
+                self.ancestors[ref] = (*self.ancestors.get(ref, ()), _accepted(self.generation), *overridden)
+
+    def _merged(self, route: ResourceKey, gateway: ResourceKey, section: str | None) -> None:
+        """Merged on the listeners (of `gateway`, through a parentRef naming `section` or every listener) where
+        the policy is merged onto a parent policy, as Envoy Gateway reports it: one ancestor per listener."""
+        found = self.hooks.overrides(self.reader, self.kind.kind, gateway).get(route)
+        if found is None:
+            return
+        parents = gateway_policies(self.reader, self.kind.kind, gateway)
+        for listener in found.listeners:
+            candidates = parents.candidates(listener)
+            if (section is not None and listener != section) or not candidates:
+                continue
+            parent = candidates[0].key
+            message = f"Merged with policy {parent.namespace}/{parent.name}"
+            merged = condition("Merged", True, "Merged", message, self.generation)
+            self.ancestors[_ancestor(gateway, listener)] = (merged,)
+
+    def _rules_overriding(self, route: ResourceKey, rules: tuple[str, ...]) -> tuple[Condition, ...]:
+        """Overridden on a route's policy when rules of the route have policies of the same kind."""
+
+        def labels() -> dict[str, str]:
+            found = self.reader.get(route)
+            return _labels(found) if found is not None else {}
+
+        named = sorted({s for _, s in targeting(self.reader, self.kind, route, labels) if s is not None and s in rules})
+        if not named:
+            return ()
+        names = " ".join(named)
+        message = f"This policy is being overridden by other {self.kind.rule_plural} for these RouteRules: [{names}]"
+        return (condition("Overridden", True, "Overridden", message, self.generation),)
 
     def backend_target(self, key: ResourceKey, section: str | None) -> None:
         if self.reader.get(key) is None:

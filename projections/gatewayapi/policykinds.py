@@ -28,6 +28,11 @@ class PolicyKind(msgspec.Struct, frozen=True, kw_only=True):
     targets: tuple[tuple[str, str], ...]  # (group, kind) of the objects it may target
     plural: str  # as Envoy Gateway's messages spell it: `backendTrafficPolicies`
     http_only: bool = False  # applies to HTTP routes only: a Gateway or listener without HTTP is not a valid target
+    rule_plural: str = ""  # how Envoy Gateway's message for a route overridden by its rules spells it (else plural)
+
+    def __post_init__(self) -> None:
+        if not self.rule_plural:
+            msgspec.structs.force_setattr(self, "rule_plural", self.plural)
 
 
 KINDS: dict[str, PolicyKind] = {
@@ -38,6 +43,7 @@ KINDS: dict[str, PolicyKind] = {
             model=BackendTrafficPolicy,
             targets=(GATEWAY, *ROUTE_TARGETS),
             plural="backendTrafficPolicies",
+            rule_plural="backendTrafficPolicy",
         ),
         PolicyKind(
             kind="ClientTrafficPolicy", model=ClientTrafficPolicy, targets=(GATEWAY,), plural="clientTrafficPolicies"

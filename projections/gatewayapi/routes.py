@@ -22,14 +22,14 @@ from projections.gatewayapi.backendtraffic import (
     route_traffic,
 )
 from projections.gatewayapi.extensions import KIND as EXTENSION
-from projections.gatewayapi.extensions import ExtensionResult, route_extensions
+from projections.gatewayapi.extensions import route_extensions
 from projections.gatewayapi.gateways import GatewayContext
-from projections.gatewayapi.http import CompiledRoute, RankedRoute, compile_grpc_route, compile_http_route
+from projections.gatewayapi.http import CompiledRoute, RankedRoute, compile_grpc_route, compile_http_route, rule_index
 from projections.gatewayapi.inputs import Reader, Resource
-from projections.gatewayapi.policies import RoutePolicies, gateway_policies, route_policies
+from projections.gatewayapi.policies import RoutePolicies, gateway_policies, route_policies, rule_policies
 from projections.gatewayapi.policykinds import ROUTE_POLICY_KINDS
 from projections.gatewayapi.security import KIND as SECURITY
-from projections.gatewayapi.security import SecurityResult, route_security
+from projections.gatewayapi.security import route_security
 from projections.gatewayapi.status import (
     CONTROLLER_NAME,
     ParentRefStatus,
@@ -74,7 +74,8 @@ class RouteResult(msgspec.Struct, frozen=True, kw_only=True):
     status: RouteStatus | None  # None when no parent is ours
     attachments: tuple[Attachment, ...] = ()
     targets: tuple[Target, ...] = ()
-    policies: tuple[ResourceKey, ...] = ()  # the route's own policies (one per kind at most) when it attaches
+    policies: tuple[ResourceKey, ...] = ()  # the route's and its rules' own policies, when it attaches
+    merging: tuple[str, ...] = ()  # the kinds whose own policy is merged onto the Gateway's (`mergeType`)
 
 
 def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -> RouteResult | None:
@@ -87,11 +88,15 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
     generation = resource.generation
     compiled, hostnames = _compile(reader, key, route)
     own: dict[str, Resource] = {}
+    rules: dict[str, dict[str, Resource]] = {}
     if compiled.routes:
-        own = route_policies(reader, key, route.metadata.labels)  # type: ignore[attr-defined]
+        labels: dict[str, str] = route.metadata.labels  # type: ignore[attr-defined]
+        own = route_policies(reader, key, labels)
+        rules = rule_policies(reader, key, labels, [n for n in compiled.rule_names if n is not None])
     parents: list[RouteParentStatus] = []
     attachments: list[Attachment] = []
     policy_targets: set[Target] = set()  # the backends of the routes' policies (ext_authz, ext_proc)
+    merging: set[str] = set()
     parent_refs: tuple[ParentReference, ...] = route.spec.parent_refs  # type: ignore[attr-defined]
     for ref in parent_refs:
         target = gateway_key(key, ref)
@@ -131,24 +136,24 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
             )
         )
         if not isinstance(attached, Refusal):
-            policies = RoutePolicies(own=own)
+            policies = RoutePolicies(own=own, rules=rules)
             if compiled.routes and attached:
                 on_gateway = {kind: gateway_policies(reader, kind, target) for kind in ROUTE_POLICY_KINDS}
-                policies = RoutePolicies(own=own, gateway=on_gateway)
+                policies = RoutePolicies(own=own, rules=rules, gateway=on_gateway)
             for one in attached:
-                security = route_security(reader, policies.candidates(SECURITY, one.listener.name))
-                extensions = route_extensions(reader, policies.candidates(EXTENSION, one.listener.name))
-                for found in (security, extensions):
-                    if found is not None:
-                        policy_targets.update(found.targets)
-                attachments.append(_attachment(reader, key, target, one, compiled, policies, security, extensions))
+                merging.update(k for k in ROUTE_POLICY_KINDS if policies.merges(k, one.listener.name))
+                attachment, found = _attachment(reader, key, target, one, compiled, policies)
+                policy_targets.update(found)
+                attachments.append(attachment)
     targets = tuple(sorted({*compiled.targets, *policy_targets})) if policy_targets else compiled.targets
+    mine = {p.key for p in own.values()} | {p.key for found in rules.values() for p in found.values()}
     return RouteResult(
         key=key,
         status=RouteStatus(parents=tuple(parents)) if parents else None,
         attachments=_merged(attachments),
         targets=targets if attachments else (),
-        policies=tuple(sorted(p.key for p in own.values())) if attachments else (),
+        policies=tuple(sorted(mine)) if attachments else (),
+        merging=tuple(sorted(merging)) if attachments else (),
     )
 
 
@@ -188,22 +193,73 @@ def _attachment(
     attached: Attached,
     compiled: CompiledRoute,
     policies: RoutePolicies,
-    security: SecurityResult | None = None,
-    extensions: ExtensionResult | None = None,
-) -> Attachment:
+) -> tuple[Attachment, set[Target]]:
+    """What the route adds to one listener, with the backends its policies reach (ext_authz, ext_proc)."""
     if compiled.l4 is not None:
         l4 = ir.hashed(
             msgspec.structs.replace(compiled.l4, sni_hostnames=tuple(h for h in attached.hostnames if h != "*"))
         )
         destinations = {b.destination for b in l4.backends}
-        return Attachment(
+        attachment = Attachment(
             gateway=gateway, listener=attached.listener.name, l4=l4, destinations=tuple(sorted(destinations))
         )
+        return attachment, set()
     http: list[RankedRoute] = []
     destinations = set()
-    candidates = policies.candidates(BTP, attached.listener.name)
-    rate_limit = effective_rate_limit(candidates)
-    traffic = route_traffic(reader, candidates)
+    targets: set[Target] = set()
+    variants: dict[str, ir.ClusterVariant] = {}
+    templates = []
+    # the rules with policies of their own get their own settings; the others share the route's
+    settings: dict[str | None, _Settings] = {}
+    for ranked in compiled.routes:
+        name = compiled.rule_names[rule_index(ranked.rank)]
+        group = name if name is not None and name in policies.rules else None
+        found = settings.get(group)
+        if found is None:
+            found = settings[group] = _settings(reader, policies, attached.listener.name, group)
+            targets.update(found.targets)
+            destinations.update(found.destinations)
+        route = msgspec.structs.replace(
+            ranked.route, rate_limit=found.rate_limit, security=found.security, extensions=found.extensions
+        )
+        if found.fail_closed:
+            route = msgspec.structs.replace(
+                route, backends=(), invalid_backend_weight=0, mirrors=(), redirect=None, direct_response=_DENIED
+            )
+        else:
+            route = _with_traffic(route, found.traffic, variants)
+        templates.append((ranked.rank, route))
+        destinations.update(b.destination for b in route.backends)
+        destinations.update(m.destination for m in route.mirrors)
+    for hostname in attached.hostnames:
+        for rank, template in templates:
+            http.append(RankedRoute(rank=rank, route=ir.hashed(msgspec.structs.replace(template, hostname=hostname))))
+    attachment = Attachment(
+        gateway=gateway,
+        listener=attached.listener.name,
+        http=tuple(http),
+        destinations=tuple(sorted(destinations)),
+        variants=tuple(variants[name] for name in sorted(variants)),
+    )
+    return attachment, targets
+
+
+class _Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """What the winning policies set on the routes of one rule (or of every rule without policies of its own)."""
+
+    rate_limit: ir.RateLimit | None = None
+    traffic: RouteTraffic = RouteTraffic()
+    security: ir.Security | None = None
+    extensions: ir.Extensions | None = None
+    fail_closed: bool = False
+    targets: tuple[Target, ...] = ()
+    destinations: tuple[str, ...] = ()  # of ext_authz and ext_proc
+
+
+def _settings(reader: Reader, policies: RoutePolicies, listener: str, rule: str | None) -> _Settings:
+    security = route_security(reader, policies.candidates(SECURITY, listener, rule))
+    extensions = route_extensions(reader, policies.candidates(EXTENSION, listener, rule))
+    candidates = policies.candidates(BTP, listener, rule)
     # a SecurityPolicy that cannot be honoured, or an EnvoyExtensionPolicy part that does not fail open: answer
     # 500 rather than let everyone in (or skip the extension)
     fail_closed = (security is not None and bool(security.problems)) or (
@@ -211,34 +267,21 @@ def _attachment(
     )
     granted = security.security if security is not None else None
     extended = extensions.extensions if extensions is not None else None
-    variants: dict[str, ir.ClusterVariant] = {}
-    templates = []
-    for ranked in compiled.routes:
-        route = msgspec.structs.replace(ranked.route, rate_limit=rate_limit, security=granted, extensions=extended)
-        if fail_closed:
-            route = msgspec.structs.replace(
-                route, backends=(), invalid_backend_weight=0, mirrors=(), redirect=None, direct_response=_DENIED
-            )
-        else:
-            route = _with_traffic(route, traffic, variants)
-        templates.append((ranked.rank, route))
-        destinations.update(b.destination for b in route.backends)
-        destinations.update(m.destination for m in route.mirrors)
+    destinations: set[str] = set()
     if granted is not None and granted.ext_auth is not None:
         destinations.add(granted.ext_auth.destination)
     if extended is not None and not fail_closed:
         destinations.update(e.destination for e in extended.ext_procs)
     if granted is not None and granted.jwt is not None:
         destinations.update(p.remote_jwks_destination for p in granted.jwt.providers if p.remote_jwks_destination)
-    for hostname in attached.hostnames:
-        for rank, template in templates:
-            http.append(RankedRoute(rank=rank, route=ir.hashed(msgspec.structs.replace(template, hostname=hostname))))
-    return Attachment(
-        gateway=gateway,
-        listener=attached.listener.name,
-        http=tuple(http),
+    return _Settings(
+        rate_limit=effective_rate_limit(candidates),
+        traffic=route_traffic(reader, candidates),
+        security=granted,
+        extensions=extended,
+        fail_closed=fail_closed,
+        targets=tuple(t for found in (security, extensions) if found is not None for t in found.targets),
         destinations=tuple(sorted(destinations)),
-        variants=tuple(variants[name] for name in sorted(variants)),
     )
 
 

@@ -49,7 +49,7 @@ from projections.gatewayapi.inputs import Inputs, Reader, Resource, Token, resou
 from projections.gatewayapi.options import TranslateOptions
 from projections.gatewayapi.patches import KIND as PATCH_KIND
 from projections.gatewayapi.patches import gateway_patches, patch_policy_status
-from projections.gatewayapi.policies import Check, PolicyHooks, TargetCheck, policy_status
+from projections.gatewayapi.policies import Check, Overriding, PolicyHooks, TargetCheck, policy_status
 from projections.gatewayapi.policykinds import POLICY_KINDS
 from projections.gatewayapi.routes import ROUTE_KINDS, RouteResult, translate_route
 from projections.gatewayapi.security import KIND as SECURITY
@@ -108,7 +108,7 @@ class Translator:
         self._routes: dict[ResourceKey, RouteResult] = {}
         self._attached: dict[ResourceKey, GatewayRoutes] = {}  # gateway -> the routes attached to it
         # (policy kind, gateway) -> {route with a policy of its own: the listeners it attaches to} (Overridden)
-        self._overrides: dict[tuple[str, ResourceKey], dict[ResourceKey, tuple[str, ...]]] = {}
+        self._overrides: dict[tuple[str, ResourceKey], dict[ResourceKey, Overriding]] = {}
         # Service or Backend -> {gateway: how many of its routes' attachments use it} (backend policies' ancestors)
         self._backend_users: dict[ResourceKey, Counter[ResourceKey]] = {}
         self._hooks = PolicyHooks(
@@ -324,14 +324,14 @@ class Translator:
     ) -> None:
         """Keep `_overrides` current; wake the policies of the Gateways whose set changed."""
 
-        def entries(found: RouteResult | None) -> dict[tuple[str, ResourceKey], tuple[str, ...]]:
+        def entries(found: RouteResult | None) -> dict[tuple[str, ResourceKey], Overriding]:
             if found is None or not found.policies:
                 return {}
             listeners: dict[ResourceKey, set[str]] = defaultdict(set)
             for attachment in found.attachments:
                 listeners[attachment.gateway].add(attachment.listener)
             return {
-                (policy.kind, gateway): tuple(sorted(names))
+                (policy.kind, gateway): Overriding(listeners=tuple(sorted(names)), merged=policy.kind in found.merging)
                 for policy in found.policies
                 for gateway, names in listeners.items()
             }
@@ -351,7 +351,7 @@ class Translator:
                     del self._overrides[slot]
             self._wake({("overrides", *slot)}, dirty)
 
-    def _overridden(self, reader: Reader, kind: str, gateway: ResourceKey) -> dict[ResourceKey, tuple[str, ...]]:
+    def _overridden(self, reader: Reader, kind: str, gateway: ResourceKey) -> dict[ResourceKey, Overriding]:
         reader.depend(("overrides", kind, gateway))
         return self._overrides.get((kind, gateway), {})
 

@@ -99,6 +99,8 @@ def http_route(name: str, namespace: str, variant: int) -> dict[str, Any]:
     rules: list[dict[str, Any]] = [
         {"matches": [{"path": {"type": "PathPrefix", "value": f"/{name}"}}], "backendRefs": backends},
     ]
+    if variant < 3:  # a named rule (policies may target it by sectionName); variant 2 renames it
+        rules[0]["name"] = "main" if variant < 2 else "other"
     if variant == 3:
         rules.append(
             {
@@ -216,7 +218,8 @@ def error_page(variant: int) -> dict[str, Any]:
 
 def traffic_policy(name: str, variant: int) -> dict[str, Any]:
     """Variants: a route by name, a Gateway, one listener (with a response override whose body is a ConfigMap's),
-    routes by label, a Gateway without a rate limit."""
+    routes by label, a Gateway without a rate limit, a route's rule by name (retries), a route merged onto the
+    Gateway's policy (mergeType)."""
     group = "gateway.networking.k8s.io"
     targeting: list[dict[str, Any]] = [
         {"targetRefs": [{"group": group, "kind": "HTTPRoute", "name": "r1"}]},
@@ -224,13 +227,17 @@ def traffic_policy(name: str, variant: int) -> dict[str, Any]:
         {"targetRefs": [{"group": group, "kind": "Gateway", "name": "gw-a", "sectionName": "http"}]},
         {"targetSelectors": [{"kind": "HTTPRoute", "matchLabels": {"tier": "free"}}]},
         {"targetRefs": [{"group": group, "kind": "Gateway", "name": "gw-b"}]},
+        {"targetRefs": [{"group": group, "kind": "HTTPRoute", "name": "r1", "sectionName": "main"}]},
+        {"targetRefs": [{"group": group, "kind": "HTTPRoute", "name": "r2"}], "mergeType": "JSONMerge"},
     ]
     spec: dict[str, Any] = dict(targeting[variant])
     if variant == 2:
         body = {"type": "ValueRef", "valueRef": {"group": "", "kind": "ConfigMap", "name": "error-page"}}
         spec["responseOverride"] = [{"match": {"statusCodes": [{"value": 404}]}, "response": {"body": body}}]
     rule: dict[str, Any] = {"limit": {"requests": 3 + variant, "unit": "Minute"}}
-    if variant != 4:
+    if variant >= 5:
+        spec["retry"] = {"numRetries": variant}
+    elif variant != 4:
         if name.endswith("local"):
             spec["rateLimit"] = {"type": "Local", "local": {"rules": [rule]}}
         else:
@@ -300,9 +307,9 @@ SLOTS: list[tuple[str, int, Any]] = [
     ("secret/cert", 2, secret),
     ("backend/be-1", 3, backend),
     ("filter/f", 2, route_filter),
-    ("btp/p-global", 5, lambda v: traffic_policy("p-global", v)),
-    ("btp/p-local", 5, lambda v: traffic_policy("p-local", v)),
-    ("btp/q-global", 5, lambda v: traffic_policy("q-global", v)),
+    ("btp/p-global", 7, lambda v: traffic_policy("p-global", v)),
+    ("btp/p-local", 7, lambda v: traffic_policy("p-local", v)),
+    ("btp/q-global", 7, lambda v: traffic_policy("q-global", v)),
     ("ctp/c1", 4, lambda v: client_policy("c1", v)),
     ("ctp/c2", 4, lambda v: client_policy("c2", v)),
     ("btlsp/t1", 4, lambda v: backend_tls_policy("t1", v)),
