@@ -267,7 +267,12 @@ def build_listener(
         _add_l4_chains(chains, l4, group.telemetry)
     if not chains.chains:
         return None
-    listener = listener_pb2.Listener(name=group.name, address=_address(group), filter_chains=chains.chains)
+    listener = listener_pb2.Listener(
+        name=group.name,
+        address=_address(group),
+        filter_chains=chains.chains,
+        access_log=access_logs(group.telemetry, "Listener"),
+    )
     if group.https or any(g.protocol == "TLS" for g in group.l4):
         listener.listener_filters.append(
             lc.ListenerFilter(
