@@ -89,6 +89,7 @@ def assemble_gateway(
             destinations=tuple(destinations[name] for name in sorted(routes.destinations) if name in destinations),
             envoy_patches=gateway.envoy_patches,
             telemetry=gateway.telemetry,
+            backend_tls=gateway.backend_tls,
             cluster_variants=tuple(routes.variants[name] for name in sorted(routes.variants)),
         )
     )

@@ -13,9 +13,10 @@ import msgspec
 from events.keys import ResourceKey
 from projections import ir
 from projections.gatewayapi.backendtls import upstream_tls
+from projections.gatewayapi.endpoints import backend_endpoints, service_endpoints
 from projections.gatewayapi.grants import reference_permitted
 from projections.gatewayapi.inputs import Reader
-from projections.resources.core import EndpointSlice, Service, ServicePort
+from projections.resources.core import Service
 from projections.resources.envoygateway import GROUP as EG_GROUP
 from projections.resources.envoygateway import Backend
 from projections.resources.references import BackendRef
@@ -83,7 +84,7 @@ def build_destination(reader: Reader, target: Target) -> ir.Destination:
             ir.Endpoint(address=service.spec.external_name, port=port.port, type="FQDN"),
         )
     else:
-        endpoints = _slice_endpoints(reader, target.key, port)
+        endpoints = service_endpoints(reader, target.key, port)
     return ir.hashed(
         ir.Destination(
             name=target.name,
@@ -95,49 +96,15 @@ def build_destination(reader: Reader, target: Target) -> ir.Destination:
     )
 
 
-def _slice_endpoints(reader: Reader, service: ResourceKey, port: ServicePort) -> tuple[ir.Endpoint, ...]:
-    """The ready endpoints of `service`'s EndpointSlices on `port` (matched by name and protocol), sorted."""
-    endpoints: set[ir.Endpoint] = set()
-    for resource in reader.slices_of(service.namespace, service.name):
-        endpoint_slice = resource.model
-        if not isinstance(endpoint_slice, EndpointSlice):
-            continue
-        slice_port = next(
-            (
-                p.port
-                for p in endpoint_slice.ports
-                if (p.name or "") == (port.name or "") and p.protocol == port.protocol
-            ),
-            None,
-        )
-        if slice_port is None:
-            continue
-        kind = "FQDN" if endpoint_slice.address_type == "FQDN" else "IP"
-        for member in endpoint_slice.endpoints:
-            if member.conditions.ready is False:
-                continue
-            for address in member.addresses:
-                endpoints.add(ir.Endpoint(address=address, port=slice_port, type=kind, zone=member.zone))
-    return tuple(sorted(endpoints, key=lambda e: (e.address, e.port, e.type, e.zone or "")))
-
-
 def _backend_destination(reader: Reader, target: Target) -> ir.Destination:
     found = reader.model(target.key, Backend)
     if found is None:
         return ir.Destination(name=target.name)
     backend = found[1]
-    endpoints: list[ir.Endpoint] = []
-    for endpoint in backend.spec.endpoints:
-        if endpoint.ip is not None:
-            endpoints.append(ir.Endpoint(address=endpoint.ip.address, port=endpoint.ip.port, type="IP"))
-        elif endpoint.fqdn is not None:
-            endpoints.append(ir.Endpoint(address=endpoint.fqdn.hostname, port=endpoint.fqdn.port, type="FQDN"))
-        elif endpoint.unix is not None:
-            endpoints.append(ir.Endpoint(address=endpoint.unix.path, type="Unix"))
     app_protocol = backend.spec.app_protocols[0] if backend.spec.app_protocols else None
     return ir.Destination(
         name=target.name,
         app_protocol=app_protocol,
         tls=upstream_tls(reader, target.key, None),
-        endpoints=tuple(sorted(set(endpoints), key=lambda e: (e.address, e.port, e.type))),
+        endpoints=backend_endpoints(backend),
     )

@@ -9,17 +9,27 @@ Host-side settings (provider, concurrency, bootstrap, shutdown) are not egd's to
 
 from __future__ import annotations
 
+import ipaddress
+
+import msgspec
+
 from events.keys import ResourceKey
 from projections import ir
+from projections.gatewayapi.celsyntax import cel_syntax_problem
+from projections.gatewayapi.endpoints import backend_endpoints, service_endpoints
 from projections.gatewayapi.inputs import Reader
+from projections.gatewayapi.tlssecrets import tls_certificate
+from projections.resources.core import Secret, Service
 from projections.resources.envoygateway import GROUP as EG_GROUP
 from projections.resources.envoygateway import Backend
 from projections.resources.envoygateway.envoyproxy import (
     AccessLogFormat,
+    AccessLogSetting,
     AccessLogSink,
     EnvoyProxy,
     ProxyAccessLog,
     ProxyTracing,
+    TracingBackendRef,
 )
 from projections.resources.gatewayapi import Gateway, GatewayClass
 from projections.resources.references import BackendRef
@@ -82,6 +92,9 @@ def gateway_parameters(reader: Reader, namespace: str, gateway: Gateway) -> tupl
 
 def envoy_proxy_problem(reader: Reader, proxy: EnvoyProxy, namespace: str) -> str | None:
     """What makes an EnvoyProxy (in `namespace`) unusable (Envoy Gateway refuses it the same way), or None."""
+    client_certificate = _client_certificate(reader, proxy, namespace)
+    if isinstance(client_certificate, str):
+        return f"spec.backendTLS.clientCertificateRef: {client_certificate}"
     telemetry = proxy.spec.telemetry
     if telemetry is None:
         return None
@@ -93,6 +106,10 @@ def envoy_proxy_problem(reader: Reader, proxy: EnvoyProxy, namespace: str) -> st
             return f"{path}.format.json must be set for a JSON format"
         if fmt is not None and fmt.type == "Text" and fmt.text is not None and not fmt.text:
             return f"{path}.format.text must not be empty"
+        for j, expression in enumerate(setting.matches):
+            problem = cel_syntax_problem(expression)
+            if problem is not None:
+                return f"{path}.matches[{j}] is not a valid CEL expression: {problem}"
         for j, sink in enumerate(setting.sinks):
             if sink.type == "File" and (sink.file is None or not sink.file.path):
                 return f"{path}.sinks[{j}].file.path must be set for a File sink"
@@ -101,15 +118,63 @@ def envoy_proxy_problem(reader: Reader, proxy: EnvoyProxy, namespace: str) -> st
                 if isinstance(found, str):
                     return f"{path}.sinks[{j}].{found}"
     tracing = telemetry.tracing
-    if tracing is not None and tracing.provider.type in ("OpenTelemetry", "Zipkin"):
-        provider = tracing.provider
-        if provider.host is None and not provider.backend_refs:
-            return "spec.telemetry.tracing.provider needs a host or backendRefs"
-        if provider.backend_refs and (provider.backend_refs[0].group, provider.backend_refs[0].kind) != ("", "Service"):
-            return "spec.telemetry.tracing.provider.backendRefs: only Services are supported"
-        if provider.backend_refs and provider.backend_refs[0].port is None:
-            return "spec.telemetry.tracing.provider.backendRefs[0].port must be set"
+    return _tracing_problem(reader, tracing, namespace) if tracing is not None else None
+
+
+def _tracing_problem(reader: Reader, tracing: ProxyTracing, namespace: str) -> str | None:
+    path = "spec.telemetry.tracing"
+    provider = tracing.provider
+    if provider.host is None and not provider.backend_refs:
+        return f"{path}.provider needs a host or backendRefs"
+    if provider.host is None:
+        found = _tracing_endpoints(reader, provider.backend_refs[0], namespace)
+        if isinstance(found, str):
+            return f"{path}.provider.backendRefs[0]: {found}"
+    for name, tag in sorted(tracing.custom_tags.items()):
+        fields = {
+            "Literal": ("literal", tag.literal),
+            "Environment": ("environment", tag.environment),
+            "RequestHeader": ("requestHeader", tag.request_header),
+        }
+        field, value = fields[tag.type]
+        if value is None:
+            return f"{path}.customTags.{name}.{field} must be set for a {tag.type} tag"
     return None
+
+
+def _client_certificate(reader: Reader, proxy: EnvoyProxy, namespace: str) -> ir.Certificate | str | None:
+    """The certificate of `spec.backendTLS.clientCertificateRef` (a TLS Secret in the EnvoyProxy's namespace,
+    as Envoy Gateway requires), None without one, or what is wrong with it."""
+    settings = proxy.spec.backend_tls
+    ref = settings.client_certificate_ref if settings is not None else None
+    if ref is None:
+        return None
+    if (ref.group, ref.kind) != ("", "Secret"):
+        return f"{ref.group or 'core'}/{ref.kind} is not supported (Secret)"
+    if (ref.namespace or namespace) != namespace:
+        return f"the Secret must be in the EnvoyProxy's namespace {namespace}, not {ref.namespace}"
+    secret = reader.model(ResourceKey(group="", kind="Secret", namespace=namespace, name=ref.name), Secret)
+    if secret is None:
+        return f"Secret {namespace}/{ref.name} not found"
+    return tls_certificate(secret[1], f"{namespace}/{ref.name}")
+
+
+def gateway_backend_tls(reader: Reader, proxy: EnvoyProxy | None, proxy_namespace: str) -> ir.BackendTLSDefaults | None:
+    """The EnvoyProxy's `backendTLS` for every destination of the Gateway reached over TLS (a BackendTLSPolicy's),
+    as Envoy Gateway applies it: the TLS parameters and the client certificate."""
+    settings = proxy.spec.backend_tls if proxy is not None else None
+    if proxy is None or settings is None:
+        return None
+    certificate = _client_certificate(reader, proxy, proxy_namespace)
+    return ir.BackendTLSDefaults(
+        client_certificate=certificate if isinstance(certificate, ir.Certificate) else None,
+        min_version=settings.min_version,
+        max_version=settings.max_version,
+        ciphers=settings.ciphers,
+        ecdh_curves=settings.ecdh_curves,
+        signature_algorithms=settings.signature_algorithms,
+        alpn_protocols=settings.alpn_protocols,
+    )
 
 
 def gateway_telemetry(
@@ -121,7 +186,7 @@ def gateway_telemetry(
         return None
     telemetry = proxy.spec.telemetry
     access_log = telemetry.access_log if telemetry is not None else None
-    tracing = _tracing(telemetry.tracing, proxy_namespace, gateway) if telemetry is not None else None
+    tracing = _tracing(reader, telemetry.tracing, proxy_namespace, gateway) if telemetry is not None else None
     als: list[ir.ALSAccessLog] = []
     otel: list[ir.OpenTelemetryAccessLog] = []
     for setting in access_log.settings if access_log is not None and not access_log.disable else ():
@@ -130,9 +195,9 @@ def gateway_telemetry(
             if isinstance(collector, str):
                 continue  # the EnvoyProxy is refused (`envoy_proxy_problem`)
             if sink.als is not None:
-                als.append(_als(sink, collector, gateway))
+                als.append(_als(sink, setting, collector, gateway))
             elif sink.open_telemetry is not None:
-                otel.append(_open_telemetry(sink, setting.format, collector))
+                otel.append(_open_telemetry(sink, setting, collector))
     return ir.Telemetry(
         access_logs=_access_logs(access_log), als_access_logs=tuple(als), otel_access_logs=tuple(otel), tracing=tracing
     )
@@ -181,7 +246,9 @@ def _backend_address(reader: Reader, ref: BackendRef, namespace: str) -> tuple[s
     return f"Backend {ref_namespace}/{ref.name} has no ip or fqdn endpoint"
 
 
-def _als(sink: AccessLogSink, collector: ir.Collector, gateway: ResourceKey) -> ir.ALSAccessLog:
+def _als(
+    sink: AccessLogSink, setting: AccessLogSetting, collector: ir.Collector, gateway: ResourceKey
+) -> ir.ALSAccessLog:
     als = sink.als
     assert als is not None
     http = als.http if als.type == "HTTP" else None
@@ -192,15 +259,18 @@ def _als(sink: AccessLogSink, collector: ir.Collector, gateway: ResourceKey) -> 
         request_headers=http.request_headers if http is not None else (),
         response_headers=http.response_headers if http is not None else (),
         response_trailers=http.response_trailers if http is not None else (),
+        matches=setting.matches,
+        level=setting.type,
     )
 
 
 def _open_telemetry(
-    sink: AccessLogSink, fmt: AccessLogFormat | None, collector: ir.Collector
+    sink: AccessLogSink, setting: AccessLogSetting, collector: ir.Collector
 ) -> ir.OpenTelemetryAccessLog:
     """Envoy Gateway's: the text format (its default without one) as the body, a JSON format as attributes."""
     otel = sink.open_telemetry
     assert otel is not None
+    fmt: AccessLogFormat | None = setting.format
     text = fmt.text if fmt is not None and fmt.type != "JSON" and fmt.text else DEFAULT_TEXT_FORMAT
     attributes = tuple(sorted(fmt.json.items())) if fmt is not None and fmt.type == "JSON" else ()
     return ir.OpenTelemetryAccessLog(
@@ -209,6 +279,8 @@ def _open_telemetry(
         text=text,
         attributes=attributes,
         resources=tuple(sorted(otel.resources.items())),
+        matches=setting.matches,
+        level=setting.type,
     )
 
 
@@ -225,37 +297,106 @@ def _access_logs(access_log: ProxyAccessLog | None) -> tuple[ir.FileAccessLog, .
             if sink.type != "File" or sink.file is None:
                 continue
             if fmt is not None and fmt.type == "JSON":
-                logs.append(ir.FileAccessLog(path=sink.file.path, json=tuple(sorted(fmt.json.items()))))
+                log = ir.FileAccessLog(path=sink.file.path, json=tuple(sorted(fmt.json.items())))
             else:
                 text = fmt.text if fmt is not None and fmt.text else DEFAULT_TEXT_FORMAT
-                logs.append(ir.FileAccessLog(path=sink.file.path, text=text))
+                log = ir.FileAccessLog(path=sink.file.path, text=text)
+            logs.append(msgspec.structs.replace(log, matches=setting.matches, level=setting.type))
     return tuple(logs)
 
 
-def _tracing(tracing: ProxyTracing | None, proxy_namespace: str, gateway: ResourceKey) -> ir.Tracing | None:
-    """OpenTelemetry (gRPC) or Zipkin; the collector by `host`/`port` or the first Service backendRef (by its
-    cluster DNS name). Datadog is not supported: left out."""
-    if tracing is None or tracing.provider.type not in ("OpenTelemetry", "Zipkin"):
+def _tracing_endpoints(
+    reader: Reader, ref: TracingBackendRef, namespace: str
+) -> tuple[tuple[ir.CollectorEndpoint, ...], str] | str:
+    """The endpoints of a tracing backendRef through egd's own destinations (a Service's EndpointSlices, a
+    Backend's ip and fqdn endpoints) and the authority Envoy Gateway gives them; or what is wrong with it."""
+    ref_namespace = ref.namespace or namespace
+    key = ResourceKey(group=ref.group, kind=ref.kind, namespace=ref_namespace, name=ref.name)
+    found: tuple[ir.Endpoint, ...]
+    if (ref.group, ref.kind) == ("", "Service"):
+        service = reader.model(key, Service)
+        if service is None:
+            return f"Service {ref_namespace}/{ref.name} not found"
+        if ref.port is None:
+            return "port must be set for a Service"
+        spec = service[1].spec
+        port = next((p for p in spec.ports if p.port == ref.port), None)
+        if port is None:
+            return f"port {ref.port} not found on Service {ref_namespace}/{ref.name}"
+        if spec.type == "ExternalName" and spec.external_name:
+            found = (ir.Endpoint(address=spec.external_name, port=port.port, type="FQDN"),)
+        else:
+            found = service_endpoints(reader, key, port)
+        authority = f"{ref.name}.{ref_namespace}.svc"
+    elif (ref.group, ref.kind) == (EG_GROUP, "Backend"):
+        backend = reader.model(key, Backend)
+        if backend is None:
+            return f"Backend {ref_namespace}/{ref.name} not found"
+        found = backend_endpoints(backend[1])
+        authority = f"{ref.name}.{ref_namespace}"
+    else:
+        return f"{ref.group or 'core'}/{ref.kind} is not supported (Service or Backend)"
+    endpoints = tuple(
+        ir.CollectorEndpoint(address=e.address, port=e.port, fqdn=e.type == "FQDN") for e in found if e.type != "Unix"
+    )
+    first = endpoints[0].address if endpoints else ""
+    return endpoints, (first if first and not _is_ip(first) else authority)
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _custom_tags(tracing: ProxyTracing) -> tuple[ir.CustomTag, ...]:
+    """`customTags`, then `tags` (which win over a custom tag of the same name), sorted by tag."""
+    tags: dict[str, ir.CustomTag] = {}
+    for name, tag in tracing.custom_tags.items():
+        if tag.type == "Literal" and tag.literal is not None:
+            tags[name] = ir.CustomTag(tag=name, type="Literal", value=tag.literal.value)
+        source = tag.environment if tag.type == "Environment" else tag.request_header
+        if tag.type != "Literal" and source is not None:
+            default = source.default_value or ""
+            tags[name] = ir.CustomTag(tag=name, type=tag.type, name=source.name, default_value=default)
+    for name, value in tracing.tags.items():
+        tags[name] = ir.CustomTag(tag=name, type="Value", value=value)
+    return tuple(tags[name] for name in sorted(tags))
+
+
+def _tracing(
+    reader: Reader, tracing: ProxyTracing | None, proxy_namespace: str, gateway: ResourceKey
+) -> ir.Tracing | None:
+    """OpenTelemetry (gRPC), Zipkin or Datadog; the collector by `host`/`port` (by DNS) or through the first
+    backendRef's endpoints."""
+    if tracing is None:
         return None
     provider = tracing.provider
-    if provider.backend_refs:
-        ref = provider.backend_refs[0]
-        host = f"{ref.name}.{ref.namespace or proxy_namespace}.svc.cluster.local"
-        port = ref.port or 0
+    endpoints: tuple[ir.CollectorEndpoint, ...] | None = None
+    if provider.host is None and provider.backend_refs:
+        found = _tracing_endpoints(reader, provider.backend_refs[0], proxy_namespace)
+        if isinstance(found, str):
+            return None  # the EnvoyProxy is refused (`envoy_proxy_problem`)
+        endpoints, host = found
+        port = provider.backend_refs[0].port or 0
     else:
         host, port = provider.host or "", provider.port
     rate = 100.0
     if tracing.sampling_fraction is not None:
         numerator = tracing.sampling_fraction.get("numerator", 0)
         denominator = tracing.sampling_fraction.get("denominator", 100) or 100
-        rate = 100.0 * numerator / denominator
+        rate = min(100.0, max(0.0, 100.0 * numerator / denominator))
     elif tracing.sampling_rate is not None:
         rate = float(tracing.sampling_rate)
     return ir.Tracing(
-        provider="OpenTelemetry" if provider.type == "OpenTelemetry" else "Zipkin",
+        provider=provider.type,
         cluster=f"tracing/{gateway.namespace}/{gateway.name}",
         host=host,
         port=port,
         sampling_rate=rate,
         service_name=f"{gateway.namespace}/{gateway.name}",
+        endpoints=endpoints,
+        custom_tags=_custom_tags(tracing),
     )

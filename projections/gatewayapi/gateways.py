@@ -6,8 +6,6 @@ invalid listener never takes the others down) and checked for conflicts on a sha
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
 from collections import defaultdict
 
@@ -15,7 +13,12 @@ import msgspec
 
 from events.keys import ResourceKey
 from projections import ir
-from projections.gatewayapi.envoyproxy import class_parameters, gateway_parameters, gateway_telemetry
+from projections.gatewayapi.envoyproxy import (
+    class_parameters,
+    gateway_backend_tls,
+    gateway_parameters,
+    gateway_telemetry,
+)
 from projections.gatewayapi.grants import reference_permitted
 from projections.gatewayapi.inputs import Reader
 from projections.gatewayapi.status import (
@@ -25,6 +28,7 @@ from projections.gatewayapi.status import (
     GroupKind,
     condition,
 )
+from projections.gatewayapi.tlssecrets import tls_certificate
 from projections.resources.core import Secret
 from projections.resources.gatewayapi import (
     GROUP,
@@ -35,7 +39,6 @@ from projections.resources.gatewayapi import (
 from projections.resources.meta import LabelSelector
 
 DEFAULT_ADDRESS = "0.0.0.0"
-TLS_SECRET_TYPE = "kubernetes.io/tls"
 
 # Route kinds each listener protocol can carry (TLS: by mode).
 ROUTE_KINDS: dict[str, tuple[str, ...]] = {
@@ -84,6 +87,7 @@ class GatewayContext(msgspec.Struct, frozen=True, kw_only=True):
     listeners: tuple[ListenerContext, ...]
     envoy_patches: tuple[ir.EnvoyPatch, ...] = ()  # from EnvoyPatchPolicies, when enabled
     telemetry: ir.Telemetry | None = None  # from the Gateway's EnvoyProxy, else its GatewayClass's
+    backend_tls: ir.BackendTLSDefaults | None = None  # likewise
 
     def listener(self, name: str) -> ListenerContext | None:
         return next((listener for listener in self.listeners if listener.name == name), None)
@@ -166,6 +170,7 @@ def gateway_context(reader: Reader, key: ResourceKey) -> GatewayContext | None:
         accepted_condition=accepted,
         listeners=tuple(listeners),
         telemetry=gateway_telemetry(reader, proxy, proxy_namespace, key),
+        backend_tls=gateway_backend_tls(reader, proxy, proxy_namespace),
     )
 
 
@@ -272,36 +277,12 @@ def _certificates(
         if secret is None:
             unresolved.append(("InvalidCertificateRef", f"Secret {namespace}/{ref.name} does not exist"))
             continue
-        certificate = _certificate(secret[1], f"{namespace}/{ref.name}")
+        certificate = tls_certificate(secret[1], f"{namespace}/{ref.name}")
         if isinstance(certificate, str):
             unresolved.append(("InvalidCertificateRef", certificate))
             continue
         found.append(certificate)
     return tuple(found)
-
-
-def _secret_value(secret: Secret, name: str) -> str | None:
-    if name in secret.string_data:
-        return secret.string_data[name]
-    raw = secret.data.get(name)
-    if raw is None:
-        return None
-    try:
-        return base64.b64decode(raw, validate=False).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-
-
-def _certificate(secret: Secret, name: str) -> ir.Certificate | str:
-    """The certificate a TLS Secret holds, or why it holds none."""
-    if secret.type != TLS_SECRET_TYPE:
-        return f"Secret {name} must be of type {TLS_SECRET_TYPE}"
-    chain, key = _secret_value(secret, "tls.crt"), _secret_value(secret, "tls.key")
-    if not chain or not key:
-        return f"Secret {name} must contain tls.crt and tls.key"
-    if "-----BEGIN" not in chain or "-----BEGIN" not in key:
-        return f"Secret {name} must hold PEM-encoded tls.crt and tls.key"
-    return ir.Certificate(name=name, certificate_chain=chain, private_key=key)
 
 
 def _with_conflicts(listeners: list[ListenerContext], generation: int) -> list[ListenerContext]:

@@ -67,6 +67,19 @@ class UpstreamTLS(IRStruct, frozen=True, kw_only=True):
     policy: str = ""  # `<namespace>/<name>` of the BackendTLSPolicy
 
 
+class BackendTLSDefaults(IRStruct, frozen=True, kw_only=True):
+    """The EnvoyProxy's `backendTLS`: the TLS parameters of every connection to a destination reached over TLS,
+    and the client certificate Envoy presents to it (over SDS)."""
+
+    client_certificate: Certificate | None = None
+    min_version: str | None = None
+    max_version: str | None = None
+    ciphers: tuple[str, ...] = ()
+    ecdh_curves: tuple[str, ...] = ()
+    signature_algorithms: tuple[str, ...] = ()
+    alpn_protocols: tuple[str, ...] = ()  # replace the protocol's default ALPN when set
+
+
 class ClientSettings(IRStruct, frozen=True, kw_only=True):
     """How a listener treats its clients (ClientTrafficPolicy). `policy` is `<namespace>/<name>`."""
 
@@ -485,6 +498,7 @@ class GatewayIR(IRStruct, frozen=True, kw_only=True):
     envoy_patches: tuple[EnvoyPatch, ...] = ()  # in the order they apply: by policy priority, then name
     cluster_variants: tuple[ClusterVariant, ...] = ()
     telemetry: Telemetry | None = None  # from the EnvoyProxy of the Gateway or its GatewayClass
+    backend_tls: BackendTLSDefaults | None = None  # likewise
     hash: str = ""
 
 

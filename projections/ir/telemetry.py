@@ -1,7 +1,9 @@
 """Telemetry of a Gateway's Envoys, from its EnvoyProxy: access logs and tracing (the parts that shape xDS).
 
 Access logs go to files, to an OpenTelemetry collector (OTLP/gRPC) or to an access log service (ALS, gRPC); a
-gRPC sink reaches its `Collector` through a cluster of its own, resolved by DNS.
+gRPC sink reaches its `Collector` through a cluster of its own, resolved by DNS. Each log has CEL `matches`
+(all must hold) and a level: `Route` (connection managers and TCP proxies), `Listener` (the Listener), or
+neither (both; at the Listener only for requests no route took, Envoy Gateway's `NR` filter).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from typing import Literal
 
 from projections.ir.base import IRStruct
 
+LogLevel = Literal["Route", "Listener"]
+
 
 class FileAccessLog(IRStruct, frozen=True, kw_only=True):
     """One file access log: `text` (a format string) or `json` (field -> command operator), never both."""
@@ -17,6 +21,8 @@ class FileAccessLog(IRStruct, frozen=True, kw_only=True):
     path: str
     text: str | None = None
     json: tuple[tuple[str, str], ...] = ()  # sorted by field
+    matches: tuple[str, ...] = ()  # CEL expressions, all must hold
+    level: LogLevel | None = None
 
 
 class Collector(IRStruct, frozen=True, kw_only=True):
@@ -35,6 +41,8 @@ class OpenTelemetryAccessLog(IRStruct, frozen=True, kw_only=True):
     text: str | None = None
     attributes: tuple[tuple[str, str], ...] = ()  # sorted by name
     resources: tuple[tuple[str, str], ...] = ()  # resource attributes, sorted by name
+    matches: tuple[str, ...] = ()
+    level: LogLevel | None = None
 
 
 class ALSAccessLog(IRStruct, frozen=True, kw_only=True):
@@ -46,17 +54,41 @@ class ALSAccessLog(IRStruct, frozen=True, kw_only=True):
     request_headers: tuple[str, ...] = ()
     response_headers: tuple[str, ...] = ()
     response_trailers: tuple[str, ...] = ()
+    matches: tuple[str, ...] = ()
+    level: LogLevel | None = None
+
+
+class CollectorEndpoint(IRStruct, frozen=True, kw_only=True):
+    """One endpoint of a tracing collector resolved through egd's own backends (EndpointSlices, Backend)."""
+
+    address: str
+    port: int
+    fqdn: bool = False  # a name Envoy resolves by DNS, else an IP
+
+
+class CustomTag(IRStruct, frozen=True, kw_only=True):
+    """A tag on every span: a `Literal` value, an `Environment` variable or a `RequestHeader` (`name`, with
+    `default_value` when absent), or a `Value` that may hold command operators."""
+
+    tag: str
+    type: Literal["Literal", "Environment", "RequestHeader", "Value"]
+    value: str = ""  # the literal or the formatted value
+    name: str = ""  # the variable or header
+    default_value: str = ""
 
 
 class Tracing(IRStruct, frozen=True, kw_only=True):
-    """Tracing to a collector reached through the cluster `cluster` (`host`:`port`, resolved by DNS)."""
+    """Tracing to a collector reached through the cluster `cluster`: `host`:`port` resolved by DNS, or the
+    `endpoints` of its backendRef (then `host` is the authority, as in Envoy Gateway)."""
 
-    provider: Literal["OpenTelemetry", "Zipkin"]
+    provider: Literal["OpenTelemetry", "Zipkin", "Datadog"]
     cluster: str
     host: str
     port: int
     sampling_rate: float  # percent
     service_name: str
+    endpoints: tuple[CollectorEndpoint, ...] | None = None  # None: `host`:`port` by DNS
+    custom_tags: tuple[CustomTag, ...] = ()  # sorted by tag
 
 
 class Telemetry(IRStruct, frozen=True, kw_only=True):

@@ -81,18 +81,37 @@ class TracingBackendRef(K8sModel, frozen=True, kw_only=True):
 
 
 class TracingProvider(K8sModel, frozen=True, kw_only=True):
-    type: Literal["OpenTelemetry", "Zipkin", "Datadog"]
+    type: Literal["OpenTelemetry", "Zipkin", "Datadog"] = "OpenTelemetry"
     host: str | None = None
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 4317
     backend_refs: tuple[TracingBackendRef, ...] = ()
     zipkin: dict[str, object] | None = None
 
 
+class LiteralCustomTag(K8sModel, frozen=True, kw_only=True):
+    value: str
+
+
+class NamedCustomTag(K8sModel, frozen=True, kw_only=True):
+    """An environment variable or a request header, and the value when it is absent."""
+
+    name: str
+    default_value: str | None = None
+
+
+class CustomTag(K8sModel, frozen=True, kw_only=True):
+    type: Literal["Literal", "Environment", "RequestHeader"] = "Literal"
+    literal: LiteralCustomTag | None = None
+    environment: NamedCustomTag | None = None
+    request_header: NamedCustomTag | None = None
+
+
 class ProxyTracing(K8sModel, frozen=True, kw_only=True):
     provider: TracingProvider
     sampling_rate: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
     sampling_fraction: dict[str, int] | None = None
-    custom_tags: dict[str, object] = {}
+    custom_tags: dict[str, CustomTag] = {}
+    tags: dict[str, str] = {}  # tag -> value (may hold command operators); wins over a custom tag of that name
 
 
 class ProxyTelemetry(K8sModel, frozen=True, kw_only=True):

@@ -187,6 +187,13 @@ def _early_header_mutation(modifier: ir.HeaderModifier) -> Any:
     )
 
 
+def apply_session_resumption(context: Any, config: ir.TLSConfig) -> None:
+    """A listener's TLS resumes sessions only as its ClientTrafficPolicy allows (none by default, as in Envoy
+    Gateway)."""
+    context.disable_stateful_session_resumption = "Stateful" not in config.session_resumption
+    context.disable_stateless_session_resumption = "Stateless" not in config.session_resumption
+
+
 def apply_tls_settings(context: Any, config: ir.TLSConfig) -> None:
     """TLS versions, ciphers, curves, signature algorithms, ALPN and client certificate validation."""
     common = context.common_tls_context
@@ -207,5 +214,3 @@ def apply_tls_settings(context: Any, config: ir.TLSConfig) -> None:
     if config.client_ca is not None:
         common.validation_context.trusted_ca.CopyFrom(base_pb2.DataSource(inline_string=config.client_ca))
         context.require_client_certificate.value = not config.client_optional
-    context.disable_stateful_session_resumption = "Stateful" not in config.session_resumption
-    context.disable_stateless_session_resumption = "Stateless" not in config.session_resumption

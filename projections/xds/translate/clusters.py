@@ -3,17 +3,19 @@ BackendTrafficPolicy settings) and ClusterLoadAssignment."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
-from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import any_pb2, duration_pb2
 
 from projections import ir
 from projections.xds.translate.backendtraffic import apply_cluster_settings, http_protocol_options
+from projections.xds.translate.clienttraffic import apply_tls_settings
 from projections.xds.translate.names import cluster_name
 
 CONNECT_TIMEOUT = duration_pb2.Duration(seconds=10)
@@ -56,6 +58,36 @@ def dns_cluster(
         ),
     )
     if v4_preferred:
+        cluster.dns_lookup_family = cluster_pb2.Cluster.V4_PREFERRED
+    if http2:
+        options = http_protocol_options(None, http2=True)
+        cluster.typed_extension_protocol_options[_HTTP_PROTOCOL_OPTIONS].CopyFrom(options)
+    return cluster
+
+
+def endpoints_cluster(name: str, endpoints: Sequence[ir.CollectorEndpoint], *, http2: bool = False) -> Any:
+    """A cluster of fixed endpoints (a tracing collector's backend): STATIC when they are all IPs, else
+    STRICT_DNS; speaking HTTP/2 when asked."""
+    lb_endpoints = [
+        endpoint_components_pb2.LbEndpoint(
+            endpoint=endpoint_components_pb2.Endpoint(
+                address=address_pb2.Address(
+                    socket_address=address_pb2.SocketAddress(address=e.address, port_value=e.port)
+                )
+            )
+        )
+        for e in endpoints
+    ]
+    cluster = cluster_pb2.Cluster(
+        name=name,
+        type=cluster_pb2.Cluster.STATIC,
+        connect_timeout=CONNECT_TIMEOUT,
+        load_assignment=endpoint_pb2.ClusterLoadAssignment(
+            cluster_name=name, endpoints=[endpoint_components_pb2.LocalityLbEndpoints(lb_endpoints=lb_endpoints)]
+        ),
+    )
+    if any(e.fqdn for e in endpoints):
+        cluster.type = cluster_pb2.Cluster.STRICT_DNS
         cluster.dns_lookup_family = cluster_pb2.Cluster.V4_PREFERRED
     if http2:
         options = http_protocol_options(None, http2=True)
@@ -116,8 +148,9 @@ def _packed(message: Any) -> Any:
     return packed
 
 
-def _upstream_tls(tls: ir.UpstreamTLS, http2: bool) -> Any:
-    """TLS to the backend (BackendTLSPolicy): SNI, and its certificate verified against the CA for the name."""
+def _upstream_tls(tls: ir.UpstreamTLS, http2: bool, defaults: ir.BackendTLSDefaults | None) -> Any:
+    """TLS to the backend (BackendTLSPolicy): SNI, and its certificate verified against the CA for the name;
+    with the EnvoyProxy's `backendTLS` parameters and client certificate (over SDS)."""
     validation = common_pb2.CertificateValidationContext(
         trusted_ca=base_pb2.DataSource(inline_string=tls.ca_certificate)
         if tls.ca_certificate is not None
@@ -136,12 +169,33 @@ def _upstream_tls(tls: ir.UpstreamTLS, http2: bool) -> Any:
             validation_context=validation, alpn_protocols=["h2"] if http2 else []
         ),
     )
+    if defaults is not None:
+        parameters = ir.TLSConfig(
+            min_version=defaults.min_version,
+            max_version=defaults.max_version,
+            ciphers=defaults.ciphers,
+            ecdh_curves=defaults.ecdh_curves,
+            signature_algorithms=defaults.signature_algorithms,
+            alpn_protocols=defaults.alpn_protocols or None,
+        )
+        apply_tls_settings(context, parameters)
+        if defaults.client_certificate is not None:
+            context.common_tls_context.tls_certificate_sds_secret_configs.append(
+                secret_pb2.SdsSecretConfig(name=defaults.client_certificate.name, sds_config=ads_source())
+            )
     return base_pb2.TransportSocket(name="envoy.transport_sockets.tls", typed_config=_packed(context))
 
 
-def build_cluster(destination: ir.Destination, *, http2: bool = False, variant: ir.ClusterVariant | None = None) -> Any:
+def build_cluster(
+    destination: ir.Destination,
+    *,
+    http2: bool = False,
+    variant: ir.ClusterVariant | None = None,
+    backend_tls: ir.BackendTLSDefaults | None = None,
+) -> Any:
     """The cluster for `destination`; `http2` for the variant gRPC routes use (named `<destination>/h2`);
-    `variant` for routes with a BackendTrafficPolicy's settings (named by the variant)."""
+    `variant` for routes with a BackendTrafficPolicy's settings (named by the variant); `backend_tls` the
+    EnvoyProxy's settings for a destination reached over TLS."""
     name = variant.name if variant is not None else cluster_name(destination.name, http2=http2)
     cluster = cluster_pb2.Cluster(name=name, connect_timeout=CONNECT_TIMEOUT)
     if resolves_by_dns(destination):
@@ -158,7 +212,7 @@ def build_cluster(destination: ir.Destination, *, http2: bool = False, variant: 
     settings = variant.settings if variant is not None else None
     h2 = http2 or speaks_http2(destination)
     if destination.tls is not None:
-        cluster.transport_socket.CopyFrom(_upstream_tls(destination.tls, h2))
+        cluster.transport_socket.CopyFrom(_upstream_tls(destination.tls, h2, backend_tls))
     options = http_protocol_options(settings, http2=h2)
     if options is not None:
         cluster.typed_extension_protocol_options[_HTTP_PROTOCOL_OPTIONS].CopyFrom(options)

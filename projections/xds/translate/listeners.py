@@ -39,6 +39,7 @@ from projections.xds.translate.backendtraffic import optional_http_filters
 from projections.xds.translate.clienttraffic import (
     apply_connection_manager_settings,
     apply_listener_settings,
+    apply_session_resumption,
     apply_tls_settings,
     client_health_check_filters,
     client_late_header_filters,
@@ -143,6 +144,7 @@ def _downstream_tls(config: ir.TLSConfig, *, http: bool) -> Any:
         )
     )
     apply_tls_settings(context, config)
+    apply_session_resumption(context, config)
     return _packed(context)
 
 
@@ -309,7 +311,12 @@ def build_listener(
         _add_l4_chains(chains, l4, group.telemetry)
     if not chains.chains:
         return None
-    listener = listener_pb2.Listener(name=group.name, address=_address(group), filter_chains=chains.chains)
+    listener = listener_pb2.Listener(
+        name=group.name,
+        address=_address(group),
+        filter_chains=chains.chains,
+        access_log=access_logs(group.telemetry, "Listener"),
+    )
     if group.https or any(g.protocol == "TLS" for g in group.l4):
         listener.listener_filters.append(
             lc.ListenerFilter(

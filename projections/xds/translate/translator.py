@@ -276,6 +276,7 @@ class XdsTranslator:
             jwks,
             tracing,
             collectors,
+            gateway.backend_tls,
         )
         if destinations_key == self._destinations_key:  # the common case: a route changed, no backend did
             by_type[CLUSTER] = previous.by_type.get(CLUSTER, {})
@@ -383,13 +384,15 @@ class XdsTranslator:
                 cached = ("", versioned(build_ratelimit_cluster(self.settings)))
             kept[RATELIMIT_CLUSTER] = cached
             out.put(cached[1])
+        backend_tls_key = msgspec.json.encode(gateway.backend_tls).decode() if gateway.backend_tls is not None else ""
         for destination in gateway.destinations:
             for variant in (False, True) if destination.name in http2 else (False,):
                 name = cluster_name(destination.name, http2=variant)
+                key = destination.hash + backend_tls_key
                 cached = self._clusters.get(name)
-                if cached is None or cached[0] != destination.hash:
-                    fresh = _same_or(cached, versioned(build_cluster(destination, http2=variant)))
-                    cached = (destination.hash, fresh)
+                if cached is None or cached[0] != key:
+                    built = build_cluster(destination, http2=variant, backend_tls=gateway.backend_tls)
+                    cached = (key, _same_or(cached, versioned(built)))
                 kept[name] = cached
                 out.put(cached[1])
         by_name = {d.name: d for d in gateway.destinations}
@@ -397,11 +400,11 @@ class XdsTranslator:
             target = by_name.get(settings.destination)
             if target is None:
                 continue
-            key = target.hash + settings.hash
+            key = target.hash + settings.hash + backend_tls_key
             cached = self._clusters.get(settings.name)
             if cached is None or cached[0] != key:
-                fresh = _same_or(cached, versioned(build_cluster(target, http2=settings.http2, variant=settings)))
-                cached = (key, fresh)
+                built = build_cluster(target, http2=settings.http2, variant=settings, backend_tls=gateway.backend_tls)
+                cached = (key, _same_or(cached, versioned(built)))
             kept[settings.name] = cached
             out.put(cached[1])
         self._clusters = kept
@@ -426,15 +429,18 @@ class XdsTranslator:
         generic: dict[str, VersionedResource] = {}
         out = _TypeBuilder(previous.of_type(SECRET))
         tls_configs = [x.tls for x in gateway.http if x.tls] + [x.tls for x in gateway.l4 if x.tls]
-        for config in tls_configs:
-            for certificate in config.certificates:
-                if certificate.name in kept:
-                    continue
-                cached = self._secrets.get(certificate.name)
-                if cached is None or cached[0] != certificate:
-                    cached = (certificate, versioned(build_secret(certificate)))
-                kept[certificate.name] = cached
-                out.put(cached[1])
+        certificates = [certificate for config in tls_configs for certificate in config.certificates]
+        client = gateway.backend_tls.client_certificate if gateway.backend_tls is not None else None
+        if client is not None and any(d.tls is not None for d in gateway.destinations):
+            certificates.append(client)  # what Envoy presents to backends reached over TLS
+        for certificate in certificates:
+            if certificate.name in kept:
+                continue
+            cached = self._secrets.get(certificate.name)
+            if cached is None or cached[0] != certificate:
+                cached = (certificate, versioned(build_secret(certificate)))
+            kept[certificate.name] = cached
+            out.put(cached[1])
         for secret in oidc_secrets(gateway):
             fresh = versioned(secret)
             known = self._generic_secrets.get(fresh.name)

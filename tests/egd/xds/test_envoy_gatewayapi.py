@@ -312,7 +312,8 @@ async def test_gateway_api_through_real_envoy(
 
 def on_loopback(gateway: GatewayIR, ports: dict[int, int], certificate: tuple[bytes, bytes]) -> GatewayIR:
     """`gateway` with every listener on 127.0.0.1, its port mapped through `ports` (free ones), and a real
-    certificate in place of the golden files' placeholder PEM."""
+    certificate in place of the golden files' placeholder PEM (listeners' and the client certificate to
+    backends)."""
 
     def moved(listener: Any) -> Any:
         port = ports.setdefault(listener.port, pick_free_port())
@@ -325,9 +326,19 @@ def on_loopback(gateway: GatewayIR, ports: dict[int, int], certificate: tuple[by
             tls = msgspec.structs.replace(tls, certificates=tuple(real))
         return hashed(msgspec.structs.replace(listener, address="127.0.0.1", port=port, tls=tls))
 
+    backend_tls = gateway.backend_tls
+    client = backend_tls.client_certificate if backend_tls is not None else None
+    if backend_tls is not None and client is not None:
+        real_client = Certificate(
+            name=client.name, certificate_chain=certificate[0].decode(), private_key=certificate[1].decode()
+        )
+        backend_tls = msgspec.structs.replace(backend_tls, client_certificate=real_client)
     return hashed(
         msgspec.structs.replace(
-            gateway, http=tuple(moved(x) for x in gateway.http), l4=tuple(moved(x) for x in gateway.l4)
+            gateway,
+            http=tuple(moved(x) for x in gateway.http),
+            l4=tuple(moved(x) for x in gateway.l4),
+            backend_tls=backend_tls,
         )
     )
 

@@ -1,0 +1,37 @@
+"""TLS Secrets (`kubernetes.io/tls`): the certificate chain and private key a Secret holds, for listeners and
+for the client certificate Envoy presents to backends."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from projections import ir
+from projections.resources.core import Secret
+
+TLS_SECRET_TYPE = "kubernetes.io/tls"
+
+
+def secret_value(secret: Secret, name: str) -> str | None:
+    """The text under `name` (`stringData` or base64 `data`), or None."""
+    if name in secret.string_data:
+        return secret.string_data[name]
+    raw = secret.data.get(name)
+    if raw is None:
+        return None
+    try:
+        return base64.b64decode(raw, validate=False).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def tls_certificate(secret: Secret, name: str) -> ir.Certificate | str:
+    """The certificate a TLS Secret holds, or why it holds none."""
+    if secret.type != TLS_SECRET_TYPE:
+        return f"Secret {name} must be of type {TLS_SECRET_TYPE}"
+    chain, key = secret_value(secret, "tls.crt"), secret_value(secret, "tls.key")
+    if not chain or not key:
+        return f"Secret {name} must contain tls.crt and tls.key"
+    if "-----BEGIN" not in chain or "-----BEGIN" not in key:
+        return f"Secret {name} must hold PEM-encoded tls.crt and tls.key"
+    return ir.Certificate(name=name, certificate_chain=chain, private_key=key)
