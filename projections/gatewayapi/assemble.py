@@ -15,6 +15,7 @@ from projections.gatewayapi.status import (
     ListenerStatus,
     condition,
 )
+from projections.ir.extensions import merge_extension_filters
 from projections.ir.security import merge_filters
 
 
@@ -56,6 +57,7 @@ def assemble_gateway(
                         virtual_hosts=virtual_hosts,
                         rate_limit_types=tuple(sorted({t for v in virtual_hosts for t in v.rate_limit_types})),
                         security_filters=merge_filters([v.security_filters for v in virtual_hosts]),
+                        extension_filters=merge_extension_filters([v.extension_filters for v in virtual_hosts]),
                         filters=filters,
                         client=settings,
                     )

@@ -13,9 +13,10 @@ from events.keys import ResourceKey
 from projections import ir
 from projections.gatewayapi.http import Rank, RankedRoute
 from projections.gatewayapi.routes import Attachment
+from projections.ir.extensions import ExtensionFilters, Extensions, extension_filters
 from projections.ir.security import Security, SecurityFilters, security_filters
 
-K = TypeVar("K", str, Security)
+K = TypeVar("K", str, Security, Extensions)
 
 
 class HostRoutes:
@@ -27,6 +28,7 @@ class HostRoutes:
         self.rate_limit_types: Counter[str] = Counter()
         self.filters: Counter[str] = Counter()
         self.securities: Counter[Security] = Counter()
+        self.extensions: Counter[Extensions] = Counter()
 
     def add(self, ranked: RankedRoute) -> None:
         bisect.insort(self.ordered, ranked, key=_rank)
@@ -43,6 +45,8 @@ class HostRoutes:
             _adjust(self.filters, name, delta)
         if route.security is not None:
             _adjust(self.securities, route.security, delta)
+        if route.extensions is not None:
+            _adjust(self.extensions, route.extensions, delta)
 
     def virtual_host(self, name: str, hostname: str) -> ir.VirtualHost:
         return ir.hashed(
@@ -52,6 +56,7 @@ class HostRoutes:
                 routes=tuple(r.route for r in self.ordered),
                 rate_limit_types=tuple(sorted(self.rate_limit_types)),
                 security_filters=self._security_filters(),
+                extension_filters=self._extension_filters(),
                 filters=tuple(sorted(self.filters)),
             )
         )
@@ -59,7 +64,12 @@ class HostRoutes:
     def _security_filters(self) -> SecurityFilters | None:
         if not self.securities:
             return None
-        return security_filters(sorted(self.securities, key=_security_order))
+        return security_filters(sorted(self.securities, key=_canonical))
+
+    def _extension_filters(self) -> ExtensionFilters | None:
+        if not self.extensions:
+            return None
+        return extension_filters(sorted(self.extensions, key=_canonical))
 
 
 def _rank(ranked: RankedRoute) -> Rank:
@@ -75,8 +85,8 @@ def _adjust(counts: Counter[K], key: K, delta: int) -> None:
         del counts[key]
 
 
-def _security_order(security: Security) -> bytes:
-    return msgspec.json.encode(security)
+def _canonical(piece: Security | Extensions) -> bytes:
+    return msgspec.json.encode(piece)
 
 
 class ListenerRoutes:

@@ -13,8 +13,16 @@ from events.keys import ResourceKey
 from projections import ir
 from projections.gatewayapi.inputs import Reader
 from projections.resources.envoygateway import GROUP as EG_GROUP
-from projections.resources.envoygateway.envoyproxy import EnvoyProxy, ProxyAccessLog, ProxyTracing
+from projections.resources.envoygateway import Backend
+from projections.resources.envoygateway.envoyproxy import (
+    AccessLogFormat,
+    AccessLogSink,
+    EnvoyProxy,
+    ProxyAccessLog,
+    ProxyTracing,
+)
 from projections.resources.gatewayapi import Gateway, GatewayClass
+from projections.resources.references import BackendRef
 
 KIND = "EnvoyProxy"
 
@@ -49,7 +57,7 @@ def _lookup(reader: Reader, group: str, kind: str, namespace: str, name: str) ->
     found = reader.model(_key(namespace, name), EnvoyProxy)
     if found is None:
         return None, f"EnvoyProxy {namespace}/{name} not found"
-    problem = envoy_proxy_problem(found[1])
+    problem = envoy_proxy_problem(reader, found[1], namespace)
     return (None, f"EnvoyProxy {namespace}/{name} is invalid: {problem}") if problem else (found[1], None)
 
 
@@ -72,8 +80,8 @@ def gateway_parameters(reader: Reader, namespace: str, gateway: Gateway) -> tupl
     return _lookup(reader, ref.group, ref.kind, namespace, ref.name)
 
 
-def envoy_proxy_problem(proxy: EnvoyProxy) -> str | None:
-    """What makes an EnvoyProxy unusable (Envoy Gateway refuses it the same way), or None."""
+def envoy_proxy_problem(reader: Reader, proxy: EnvoyProxy, namespace: str) -> str | None:
+    """What makes an EnvoyProxy (in `namespace`) unusable (Envoy Gateway refuses it the same way), or None."""
     telemetry = proxy.spec.telemetry
     if telemetry is None:
         return None
@@ -88,6 +96,10 @@ def envoy_proxy_problem(proxy: EnvoyProxy) -> str | None:
         for j, sink in enumerate(setting.sinks):
             if sink.type == "File" and (sink.file is None or not sink.file.path):
                 return f"{path}.sinks[{j}].file.path must be set for a File sink"
+            if sink.type in ("OpenTelemetry", "ALS"):
+                found = _sink_collector(reader, sink, namespace)
+                if isinstance(found, str):
+                    return f"{path}.sinks[{j}].{found}"
     tracing = telemetry.tracing
     if tracing is not None and tracing.provider.type in ("OpenTelemetry", "Zipkin"):
         provider = tracing.provider
@@ -100,19 +112,108 @@ def envoy_proxy_problem(proxy: EnvoyProxy) -> str | None:
     return None
 
 
-def gateway_telemetry(proxy: EnvoyProxy | None, proxy_namespace: str, gateway: ResourceKey) -> ir.Telemetry | None:
+def gateway_telemetry(
+    reader: Reader, proxy: EnvoyProxy | None, proxy_namespace: str, gateway: ResourceKey
+) -> ir.Telemetry | None:
     """The telemetry of a Gateway's Envoys; None without an EnvoyProxy (egd then configures no access log,
     where Envoy Gateway logs to stdout by default)."""
     if proxy is None:
         return None
     telemetry = proxy.spec.telemetry
-    access_logs = _access_logs(telemetry.access_log if telemetry is not None else None)
+    access_log = telemetry.access_log if telemetry is not None else None
     tracing = _tracing(telemetry.tracing, proxy_namespace, gateway) if telemetry is not None else None
-    return ir.Telemetry(access_logs=access_logs, tracing=tracing)
+    als: list[ir.ALSAccessLog] = []
+    otel: list[ir.OpenTelemetryAccessLog] = []
+    for setting in access_log.settings if access_log is not None and not access_log.disable else ():
+        for sink in setting.sinks:
+            collector = _sink_collector(reader, sink, proxy_namespace)
+            if isinstance(collector, str):
+                continue  # the EnvoyProxy is refused (`envoy_proxy_problem`)
+            if sink.als is not None:
+                als.append(_als(sink, collector, gateway))
+            elif sink.open_telemetry is not None:
+                otel.append(_open_telemetry(sink, setting.format, collector))
+    return ir.Telemetry(
+        access_logs=_access_logs(access_log), als_access_logs=tuple(als), otel_access_logs=tuple(otel), tracing=tracing
+    )
+
+
+def _sink_collector(reader: Reader, sink: AccessLogSink, namespace: str) -> ir.Collector | str:
+    """The gRPC service of an OpenTelemetry or ALS sink, or what is wrong with it (a field path and why)."""
+    if sink.type == "ALS":
+        if sink.als is None:
+            return "als must be set for an ALS sink"
+        refs, host, port, what = sink.als.all_backend_refs, None, 0, "als"
+    else:
+        if sink.open_telemetry is None:
+            return "openTelemetry must be set for an OpenTelemetry sink"
+        otel = sink.open_telemetry
+        refs, host, port, what = otel.all_backend_refs, otel.host, otel.port, "openTelemetry"
+    if host is None and not refs:
+        return f"{what} needs backendRefs" if sink.type == "ALS" else f"{what} needs a host or backendRefs"
+    if host is None:
+        found = _backend_address(reader, refs[0], namespace)
+        if isinstance(found, str):
+            return f"{what}.backendRefs[0]: {found}"
+        host, port = found
+    return ir.Collector(cluster=f"accesslog/{host}/{port}", host=host, port=port)
+
+
+def _backend_address(reader: Reader, ref: BackendRef, namespace: str) -> tuple[str, int] | str:
+    """A Service by its cluster DNS name and the ref's port, or an Envoy Gateway Backend's first ip or fqdn
+    endpoint (read through `reader`: a Backend arriving later wakes the Gateway up)."""
+    ref_namespace = ref.namespace or namespace
+    if (ref.group, ref.kind) == ("", "Service"):
+        if ref.port is None:
+            return "port must be set for a Service"
+        return f"{ref.name}.{ref_namespace}.svc.cluster.local", ref.port
+    if (ref.group, ref.kind) != (EG_GROUP, "Backend"):
+        return f"{ref.group or 'core'}/{ref.kind} is not supported (Service or Backend)"
+    key = ResourceKey(group=EG_GROUP, kind="Backend", namespace=ref_namespace, name=ref.name)
+    found = reader.model(key, Backend)
+    if found is None:
+        return f"Backend {ref_namespace}/{ref.name} not found"
+    for endpoint in found[1].spec.endpoints:
+        if endpoint.ip is not None:
+            return endpoint.ip.address, endpoint.ip.port
+        if endpoint.fqdn is not None:
+            return endpoint.fqdn.hostname, endpoint.fqdn.port
+    return f"Backend {ref_namespace}/{ref.name} has no ip or fqdn endpoint"
+
+
+def _als(sink: AccessLogSink, collector: ir.Collector, gateway: ResourceKey) -> ir.ALSAccessLog:
+    als = sink.als
+    assert als is not None
+    http = als.http if als.type == "HTTP" else None
+    return ir.ALSAccessLog(
+        collector=collector,
+        type=als.type,
+        log_name=als.log_name or f"accesslog/{gateway.namespace}/{gateway.name}",  # Envoy Gateway's default
+        request_headers=http.request_headers if http is not None else (),
+        response_headers=http.response_headers if http is not None else (),
+        response_trailers=http.response_trailers if http is not None else (),
+    )
+
+
+def _open_telemetry(
+    sink: AccessLogSink, fmt: AccessLogFormat | None, collector: ir.Collector
+) -> ir.OpenTelemetryAccessLog:
+    """Envoy Gateway's: the text format (its default without one) as the body, a JSON format as attributes."""
+    otel = sink.open_telemetry
+    assert otel is not None
+    text = fmt.text if fmt is not None and fmt.type != "JSON" and fmt.text else DEFAULT_TEXT_FORMAT
+    attributes = tuple(sorted(fmt.json.items())) if fmt is not None and fmt.type == "JSON" else ()
+    return ir.OpenTelemetryAccessLog(
+        collector=collector,
+        authority=collector.host,
+        text=text,
+        attributes=attributes,
+        resources=tuple(sorted(otel.resources.items())),
+    )
 
 
 def _access_logs(access_log: ProxyAccessLog | None) -> tuple[ir.FileAccessLog, ...]:
-    """File sinks in order (OpenTelemetry and ALS sinks are not supported: left out)."""
+    """File sinks in order (OpenTelemetry and ALS sinks are in `gateway_telemetry`)."""
     if access_log is None or (not access_log.disable and not access_log.settings):
         return (DEFAULT_ACCESS_LOG,)
     if access_log.disable:

@@ -165,7 +165,7 @@ def gateway_context(reader: Reader, key: ResourceKey) -> GatewayContext | None:
         accepted=accepted.status == "True",
         accepted_condition=accepted,
         listeners=tuple(listeners),
-        telemetry=gateway_telemetry(proxy, proxy_namespace, key),
+        telemetry=gateway_telemetry(reader, proxy, proxy_namespace, key),
     )
 
 

@@ -21,6 +21,8 @@ from projections.gatewayapi.backendtraffic import (
     effective_rate_limit,
     route_traffic,
 )
+from projections.gatewayapi.extensions import KIND as EXTENSION
+from projections.gatewayapi.extensions import ExtensionResult, route_extensions
 from projections.gatewayapi.gateways import GatewayContext
 from projections.gatewayapi.http import CompiledRoute, RankedRoute, compile_grpc_route, compile_http_route
 from projections.gatewayapi.inputs import Reader, Resource
@@ -89,7 +91,7 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
         own = route_policies(reader, key, route.metadata.labels)  # type: ignore[attr-defined]
     parents: list[RouteParentStatus] = []
     attachments: list[Attachment] = []
-    security_targets: set[Target] = set()
+    policy_targets: set[Target] = set()  # the backends of the routes' policies (ext_authz, ext_proc)
     parent_refs: tuple[ParentReference, ...] = route.spec.parent_refs  # type: ignore[attr-defined]
     for ref in parent_refs:
         target = gateway_key(key, ref)
@@ -135,10 +137,12 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
                 policies = RoutePolicies(own=own, gateway=on_gateway)
             for one in attached:
                 security = route_security(reader, policies.candidates(SECURITY, one.listener.name))
-                if security is not None:
-                    security_targets.update(security.targets)
-                attachments.append(_attachment(key, target, one, compiled, policies, security))
-    targets = tuple(sorted({*compiled.targets, *security_targets})) if security_targets else compiled.targets
+                extensions = route_extensions(reader, policies.candidates(EXTENSION, one.listener.name))
+                for found in (security, extensions):
+                    if found is not None:
+                        policy_targets.update(found.targets)
+                attachments.append(_attachment(key, target, one, compiled, policies, security, extensions))
+    targets = tuple(sorted({*compiled.targets, *policy_targets})) if policy_targets else compiled.targets
     return RouteResult(
         key=key,
         status=RouteStatus(parents=tuple(parents)) if parents else None,
@@ -184,6 +188,7 @@ def _attachment(
     compiled: CompiledRoute,
     policies: RoutePolicies,
     security: SecurityResult | None = None,
+    extensions: ExtensionResult | None = None,
 ) -> Attachment:
     if compiled.l4 is not None:
         l4 = ir.hashed(
@@ -198,13 +203,18 @@ def _attachment(
     candidates = policies.candidates(BTP, attached.listener.name)
     rate_limit = effective_rate_limit(candidates)
     traffic = route_traffic(candidates)
-    fail_closed = security is not None and bool(security.problems)
+    # a SecurityPolicy that cannot be honoured, or an EnvoyExtensionPolicy part that does not fail open: answer
+    # 500 rather than let everyone in (or skip the extension)
+    fail_closed = (security is not None and bool(security.problems)) or (
+        extensions is not None and extensions.fail_closed
+    )
     granted = security.security if security is not None else None
+    extended = extensions.extensions if extensions is not None else None
     variants: dict[str, ir.ClusterVariant] = {}
     templates = []
     for ranked in compiled.routes:
-        route = msgspec.structs.replace(ranked.route, rate_limit=rate_limit, security=granted)
-        if fail_closed:  # a SecurityPolicy that cannot be honoured: answer 500 rather than let everyone in
+        route = msgspec.structs.replace(ranked.route, rate_limit=rate_limit, security=granted, extensions=extended)
+        if fail_closed:
             route = msgspec.structs.replace(
                 route, backends=(), invalid_backend_weight=0, mirrors=(), redirect=None, direct_response=_DENIED
             )
@@ -215,6 +225,8 @@ def _attachment(
         destinations.update(m.destination for m in route.mirrors)
     if granted is not None and granted.ext_auth is not None:
         destinations.add(granted.ext_auth.destination)
+    if extended is not None and not fail_closed:
+        destinations.update(e.destination for e in extended.ext_procs)
     for hostname in attached.hostnames:
         for rank, template in templates:
             http.append(RankedRoute(rank=rank, route=ir.hashed(msgspec.structs.replace(template, hostname=hostname))))

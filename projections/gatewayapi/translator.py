@@ -37,6 +37,8 @@ from projections.gatewayapi.backends import Target, build_destination
 from projections.gatewayapi.backendtls import check_backend_tls
 from projections.gatewayapi.backendtraffic import check_backend_traffic
 from projections.gatewayapi.clienttraffic import ListenerClient, check_client_traffic, gateway_clients
+from projections.gatewayapi.extensions import KIND as EXTENSION
+from projections.gatewayapi.extensions import extension_problems
 from projections.gatewayapi.gateways import GatewayContext, gateway_class_status, gateway_context
 from projections.gatewayapi.inputs import Inputs, Reader, Resource, Token, resource_tokens
 from projections.gatewayapi.options import TranslateOptions
@@ -50,18 +52,12 @@ from projections.gatewayapi.security import security_problems
 from projections.gatewayapi.status import Status
 from projections.gatewayapi.transitions import stamp
 
-
-def _not_translated(reader: Reader, policy: Resource) -> tuple[str, ...]:
-    """The check of a kind egd attaches (for precedence and status) but does not translate."""
-    return (f"{policy.key.kind} is not supported by egd: nothing of it is applied",)
-
-
 # What each policy kind's status reports it cannot honour (see `policies`).
 CHECKS: dict[str, Check] = {
     "BackendTrafficPolicy": check_backend_traffic,
     "BackendTLSPolicy": check_backend_tls,
     "ClientTrafficPolicy": check_client_traffic,
-    "EnvoyExtensionPolicy": _not_translated,
+    EXTENSION: extension_problems,
     SECURITY: security_problems,
 }
 

@@ -5,6 +5,7 @@ stable `name` (its identity across translations) and a `hash` over its content, 
 tell exactly what changed between two IRs without comparing them field by field.
 """
 
+from projections.ir.extensions import ExtensionFilters, Extensions
 from projections.ir.gateway import (
     ActiveHealthCheck,
     AttachedPolicy,
@@ -56,9 +57,17 @@ from projections.ir.gateway import (
     hashed,
 )
 from projections.ir.security import Security, SecurityFilters
-from projections.ir.telemetry import FileAccessLog, Telemetry, Tracing
+from projections.ir.telemetry import (
+    ALSAccessLog,
+    Collector,
+    FileAccessLog,
+    OpenTelemetryAccessLog,
+    Telemetry,
+    Tracing,
+)
 
 __all__ = [
+    "ALSAccessLog",
     "ActiveHealthCheck",
     "AttachedPolicy",
     "Certificate",
@@ -66,10 +75,13 @@ __all__ = [
     "ClientSettings",
     "ClusterSettings",
     "ClusterVariant",
+    "Collector",
     "Destination",
     "DirectResponse",
     "Endpoint",
     "EnvoyPatch",
+    "ExtensionFilters",
+    "Extensions",
     "Fault",
     "FaultAbort",
     "FaultDelay",
@@ -87,6 +99,7 @@ __all__ = [
     "L4Route",
     "LoadBalancer",
     "Mirror",
+    "OpenTelemetryAccessLog",
     "OutlierDetection",
     "PathMatch",
     "QueryMatch",

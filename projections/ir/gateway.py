@@ -19,6 +19,7 @@ from typing import TypeVar
 import msgspec
 
 from projections.ir.base import IRStruct
+from projections.ir.extensions import ExtensionFilters, Extensions
 from projections.ir.security import Security, SecurityFilters
 from projections.ir.telemetry import Telemetry
 
@@ -356,6 +357,7 @@ class HTTPRoute(IRStruct, frozen=True, kw_only=True):
     policies: tuple[AttachedPolicy, ...] = ()
     rate_limit: RateLimit | None = None
     security: Security | None = None  # the winning SecurityPolicy's
+    extensions: Extensions | None = None  # the winning EnvoyExtensionPolicy's
     retry: Retry | None = None
     fault: Fault | None = None
     hash_policy: HashPolicy | None = None
@@ -372,6 +374,7 @@ class VirtualHost(IRStruct, frozen=True, kw_only=True):
     routes: tuple[HTTPRoute, ...] = ()  # in Gateway API precedence order: the first match wins
     rate_limit_types: tuple[str, ...] = ()  # the rate limit types (Global, Local) its routes use, sorted
     security_filters: SecurityFilters | None = None  # the security filters its routes use
+    extension_filters: ExtensionFilters | None = None  # the extension filters its routes use
     filters: tuple[str, ...] = ()  # the union of its routes' `filters`, sorted
     hash: str = ""
 
@@ -386,6 +389,7 @@ class HTTPListener(IRStruct, frozen=True, kw_only=True):
     policies: tuple[AttachedPolicy, ...] = ()
     rate_limit_types: tuple[str, ...] = ()  # the union of its virtual hosts': which HTTP filters it needs
     security_filters: SecurityFilters | None = None  # the union of its virtual hosts'
+    extension_filters: ExtensionFilters | None = None  # the union of its virtual hosts'
     filters: tuple[str, ...] = ()  # the union of its virtual hosts' optional HTTP filters
     client: ClientSettings | None = None
     hash: str = ""

@@ -1,4 +1,8 @@
-"""Telemetry of a Gateway's Envoys, from its EnvoyProxy: access logs and tracing (the parts that shape xDS)."""
+"""Telemetry of a Gateway's Envoys, from its EnvoyProxy: access logs and tracing (the parts that shape xDS).
+
+Access logs go to files, to an OpenTelemetry collector (OTLP/gRPC) or to an access log service (ALS, gRPC); a
+gRPC sink reaches its `Collector` through a cluster of its own, resolved by DNS.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,35 @@ class FileAccessLog(IRStruct, frozen=True, kw_only=True):
     json: tuple[tuple[str, str], ...] = ()  # sorted by field
 
 
+class Collector(IRStruct, frozen=True, kw_only=True):
+    """A gRPC service a sink sends to: the cluster `cluster` to `host`:`port` (an IP or a name, by DNS)."""
+
+    cluster: str  # `accesslog/<host>/<port>`
+    host: str
+    port: int
+
+
+class OpenTelemetryAccessLog(IRStruct, frozen=True, kw_only=True):
+    """Log records to an OTLP collector: `text` as the body, `attributes` (name -> command operator)."""
+
+    collector: Collector
+    authority: str
+    text: str | None = None
+    attributes: tuple[tuple[str, str], ...] = ()  # sorted by name
+    resources: tuple[tuple[str, str], ...] = ()  # resource attributes, sorted by name
+
+
+class ALSAccessLog(IRStruct, frozen=True, kw_only=True):
+    """Log entries to an access log service: HTTP entries (with extra headers) or TCP ones."""
+
+    collector: Collector
+    type: Literal["HTTP", "TCP"]
+    log_name: str
+    request_headers: tuple[str, ...] = ()
+    response_headers: tuple[str, ...] = ()
+    response_trailers: tuple[str, ...] = ()
+
+
 class Tracing(IRStruct, frozen=True, kw_only=True):
     """Tracing to a collector reached through the cluster `cluster` (`host`:`port`, resolved by DNS)."""
 
@@ -28,4 +61,13 @@ class Tracing(IRStruct, frozen=True, kw_only=True):
 
 class Telemetry(IRStruct, frozen=True, kw_only=True):
     access_logs: tuple[FileAccessLog, ...] = ()
+    als_access_logs: tuple[ALSAccessLog, ...] = ()
+    otel_access_logs: tuple[OpenTelemetryAccessLog, ...] = ()
     tracing: Tracing | None = None
+
+    @property
+    def collectors(self) -> tuple[Collector, ...]:
+        """The access log sinks' gRPC services, each once, by cluster name."""
+        collectors = [a.collector for a in self.als_access_logs] + [o.collector for o in self.otel_access_logs]
+        found = {c.cluster: c for c in collectors}
+        return tuple(found[name] for name in sorted(found))

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from projections.resources.envoygateway.cluster import BackendCluster
 from projections.resources.envoygateway.tls import BackendTLSSettings
 from projections.resources.meta import K8sModel, K8sObject
 
@@ -24,11 +25,33 @@ class FileSink(K8sModel, frozen=True, kw_only=True):
     path: str
 
 
+class OpenTelemetrySink(BackendCluster, frozen=True, kw_only=True):
+    """An OTLP/gRPC collector: `host`/`port`, or the first of `backendRefs`."""
+
+    host: str | None = None
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 4317
+    resources: dict[str, str] = {}
+
+
+class ALSHTTPSettings(K8sModel, frozen=True, kw_only=True):
+    request_headers: tuple[str, ...] = ()
+    response_headers: tuple[str, ...] = ()
+    response_trailers: tuple[str, ...] = ()
+
+
+class ALSSink(BackendCluster, frozen=True, kw_only=True):
+    """An `envoy.service.accesslog.v3.AccessLogService` reached by `backendRefs`."""
+
+    type: Literal["HTTP", "TCP"]
+    log_name: str | None = None
+    http: ALSHTTPSettings | None = None
+
+
 class AccessLogSink(K8sModel, frozen=True, kw_only=True):
     type: Literal["File", "OpenTelemetry", "ALS"]
     file: FileSink | None = None
-    open_telemetry: dict[str, object] | None = None
-    als: dict[str, object] | None = None
+    open_telemetry: OpenTelemetrySink | None = None
+    als: ALSSink | None = None
 
 
 class AccessLogFormat(K8sModel, frozen=True, kw_only=True):

@@ -26,6 +26,7 @@ from xds.core.v3 import extension_pb2
 from xds.type.matcher.v3 import matcher_pb2
 
 from projections import ir
+from projections.ir.extensions import ExtensionFilters, merge_extension_filters
 from projections.ir.security import SecurityFilters, merge_filters
 from projections.xds.translate.backendtraffic import optional_http_filters
 from projections.xds.translate.clienttraffic import (
@@ -35,6 +36,7 @@ from projections.xds.translate.clienttraffic import (
     connection_limit_filter,
 )
 from projections.xds.translate.clusters import ads_source
+from projections.xds.translate.extensions import with_extension_filters
 from projections.xds.translate.names import INVALID_BACKEND_CLUSTER, cluster_name, listener_name
 from projections.xds.translate.ratelimits import XdsSettings, http_filters
 from projections.xds.translate.security import security_http_filters
@@ -196,13 +198,14 @@ def _http_filters(
     rate_limits: tuple[str, ...],
     gateway: str,
     settings: XdsSettings,
+    extensions: ExtensionFilters | None = None,
 ) -> list[Any]:
     """A connection manager's HTTP filters in Envoy Gateway's order: fault, the security filters, rate limits,
     the router. Traffic filters are named (`optional`), security filters carry listener-level configuration
-    (JWT providers, ext_authz services), so each keeps its own IR field."""
-    return (
-        optional_http_filters(optional) + security_http_filters(security) + http_filters(rate_limits, gateway, settings)
-    )
+    (JWT providers, ext_authz services), so each keeps its own IR field; extension filters (Lua, ext_proc) go
+    before RBAC."""
+    secured = with_extension_filters(security_http_filters(security), extensions)
+    return optional_http_filters(optional) + secured + http_filters(rate_limits, gateway, settings)
 
 
 def build_listener(
@@ -216,7 +219,8 @@ def build_listener(
     if group.http and chains.claim(()) is not None:
         optional = tuple(sorted({f for x in group.http for f in x.filters}))
         security = merge_filters([x.security_filters for x in group.http])
-        filters = _http_filters(optional, security, rate_limit_types(group.http), group.gateway, settings)
+        extensions = merge_extension_filters([x.extension_filters for x in group.http])
+        filters = _http_filters(optional, security, rate_limit_types(group.http), group.gateway, settings, extensions)
         client = next((x.client for x in group.http if x.client is not None), None)
         chains.chains.append(
             _http_filter_chain(
@@ -232,7 +236,12 @@ def build_listener(
         if names is not None and listener.tls is not None:
             tls = _downstream_tls(listener.tls, http=True)
             filters = _http_filters(
-                listener.filters, listener.security_filters, listener.rate_limit_types, group.gateway, settings
+                listener.filters,
+                listener.security_filters,
+                listener.rate_limit_types,
+                group.gateway,
+                settings,
+                listener.extension_filters,
             )
             chains.chains.append(
                 _http_filter_chain(listener.name, listener.name, tls, names, filters, listener.client, group.telemetry)

@@ -43,6 +43,7 @@ from projections.xds.resources import (
 )
 from projections.xds.splice import any_bytes
 from projections.xds.translate.clusters import build_cluster, build_load_assignment, resolves_by_dns
+from projections.xds.translate.extensions import ext_proc_http2_destinations
 from projections.xds.translate.listeners import SocketGroup, build_listener, rate_limit_types
 from projections.xds.translate.names import cluster_name, http_route_configuration_name
 from projections.xds.translate.oidc import oidc_secrets
@@ -51,7 +52,7 @@ from projections.xds.translate.ratelimits import RATELIMIT_CLUSTER, XdsSettings,
 from projections.xds.translate.routes import route_configuration_bytes, route_record, virtual_host_record
 from projections.xds.translate.secrets import build_secret
 from projections.xds.translate.security import build_jwks_cluster, ext_auth_http2_destinations, remote_jwks_clusters
-from projections.xds.translate.telemetry import build_tracing_cluster
+from projections.xds.translate.telemetry import build_collector_cluster, build_tracing_cluster
 
 BUILD_VERSION = "egd-xds-1"
 """Part of every RouteConfiguration version: change it whenever the same IR starts giving other bytes."""
@@ -90,12 +91,16 @@ def _specificity(listener: ir.HTTPListener) -> tuple[int, int]:
 def _build_virtual_host(virtual_host: ir.VirtualHost, previous: _BuiltVirtualHost | None) -> _BuiltVirtualHost:
     reusable = previous.routes if previous is not None else {}
     routes = {r.hash: reusable.get(r.hash) or route_record(r) for r in virtual_host.routes}
-    http2 = frozenset(
-        destination
-        for r in virtual_host.routes
-        if r.grpc
-        for destination in (*(b.destination for b in r.backends), *(m.destination for m in r.mirrors))
-    ) | ext_auth_http2_destinations(virtual_host)
+    http2 = (
+        frozenset(
+            destination
+            for r in virtual_host.routes
+            if r.grpc
+            for destination in (*(b.destination for b in r.backends), *(m.destination for m in r.mirrors))
+        )
+        | ext_auth_http2_destinations(virtual_host)
+        | ext_proc_http2_destinations(virtual_host)
+    )
     return _BuiltVirtualHost(
         hash=virtual_host.hash,
         record=virtual_host_record(virtual_host, (routes[r.hash] for r in virtual_host.routes)),
@@ -152,6 +157,7 @@ def _listener_key(group: SocketGroup) -> tuple[object, ...]:
                 tuple(c.name for c in x.tls.certificates) if x.tls else (),
                 x.rate_limit_types,
                 x.security_filters,
+                x.extension_filters,
                 x.filters,
                 _tls_settings(x.tls),
                 x.client,
@@ -160,7 +166,7 @@ def _listener_key(group: SocketGroup) -> tuple[object, ...]:
         ),
         bool(group.http),
         rate_limit_types(group.http),
-        tuple((x.filters, x.client, x.security_filters) for x in group.http),
+        tuple((x.filters, x.client, x.security_filters, x.extension_filters) for x in group.http),
         tuple(x.hash for x in group.l4),
         group.telemetry,
     )
@@ -251,6 +257,7 @@ class XdsTranslator:
         global_limits = any("Global" in x.rate_limit_types for x in gateway.http)
         jwks = tuple(remote_jwks_clusters(gateway))
         tracing = gateway.telemetry.tracing if gateway.telemetry is not None else None
+        collectors = gateway.telemetry.collectors if gateway.telemetry is not None else ()
         destinations_key = (
             tuple(d.hash for d in gateway.destinations),
             http2,
@@ -258,12 +265,13 @@ class XdsTranslator:
             tuple(v.hash for v in gateway.cluster_variants),
             jwks,
             tracing,
+            collectors,
         )
         if destinations_key == self._destinations_key:  # the common case: a route changed, no backend did
             by_type[CLUSTER] = previous.by_type.get(CLUSTER, {})
             by_type[CLUSTER_LOAD_ASSIGNMENT] = previous.by_type.get(CLUSTER_LOAD_ASSIGNMENT, {})
         else:
-            by_type[CLUSTER] = self._build_clusters(gateway, http2, previous, global_limits, jwks, tracing)
+            by_type[CLUSTER] = self._build_clusters(gateway, http2, previous, global_limits, jwks, tracing, collectors)
             by_type[CLUSTER_LOAD_ASSIGNMENT] = self._build_load_assignments(gateway, previous)
             self._destinations_key = destinations_key
         self._unpatched = ResourceSet(by_type={t: m for t, m in by_type.items() if m})
@@ -331,6 +339,7 @@ class XdsTranslator:
         global_limits: bool,
         jwks: tuple[RemoteJWKSCluster, ...] = (),
         tracing: ir.Tracing | None = None,
+        collectors: tuple[ir.Collector, ...] = (),
     ) -> dict[str, VersionedResource]:
         kept: dict[str, tuple[str, VersionedResource]] = {}
         out = _TypeBuilder(previous.of_type(CLUSTER))
@@ -340,6 +349,13 @@ class XdsTranslator:
             if cached is None or cached[0] != tracing_key:
                 cached = (tracing_key, versioned(build_tracing_cluster(tracing)))
             kept[tracing.cluster] = cached
+            out.put(cached[1])
+        for collector in collectors:
+            collector_key = f"{collector.host}:{collector.port}"
+            cached = self._clusters.get(collector.cluster)
+            if cached is None or cached[0] != collector_key:
+                cached = (collector_key, versioned(build_collector_cluster(collector)))
+            kept[collector.cluster] = cached
             out.put(cached[1])
         for remote in jwks:
             cached = self._clusters.get(remote.name)

@@ -1,13 +1,18 @@
 """End to end with a real Envoy: the GatewayClass's EnvoyProxy gives the Gateway a file access log with a
-custom text format; requests through Envoy appear in the file, and a new format is pushed live."""
+custom text format; requests through Envoy appear in the file, and a new format is pushed live. An ALS sink
+(a grpcio AccessLogService in the test, reached through a Backend) receives the HTTP log entries of requests,
+with the extra request header asked for; a new log name is pushed live."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import grpc
 import pytest
+from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
 
 from egd.natsserver import pick_free_port
 from projections.xds.resources import CLUSTER, LISTENER
@@ -106,6 +111,95 @@ async def test_file_access_log_through_real_envoy(server: Server, recorded: Reco
                     return "egd-v2 200 /plain/two" in lines()
 
                 await eventually(new_format, what="the new access log format")
+            assert recorded.nacks == []
+    finally:
+        await backend.stop()
+
+
+class AccessLogReceiver(als_pb2_grpc.AccessLogServiceServicer):
+    """Keeps every HTTP log entry it receives, with the log name of its stream."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, Any]] = []
+
+    async def StreamAccessLogs(self, request_iterator: Any, context: Any) -> Any:  # noqa: N802 (gRPC's name)
+        log_name = ""
+        async for message in request_iterator:
+            if message.HasField("identifier"):
+                log_name = message.identifier.log_name
+            self.entries.extend((log_name, entry) for entry in message.http_logs.log_entry)
+        return als_pb2.StreamAccessLogsResponse()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[AccessLogReceiver, int]]:
+    server = grpc.aio.server()
+    found = AccessLogReceiver()
+    als_pb2_grpc.add_AccessLogServiceServicer_to_server(found, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield found, port
+    finally:
+        await server.stop(None)
+
+
+def _als_proxy(log_name: str) -> dict[str, Any]:
+    sink = {
+        "type": "ALS",
+        "als": {
+            "type": "HTTP",
+            "logName": log_name,
+            "backendRefs": [{"group": "gateway.envoyproxy.io", "kind": "Backend", "name": "als"}],
+            "http": {"requestHeaders": ["x-trace-me"]},
+        },
+    }
+    return {
+        "apiVersion": EG,
+        "kind": "EnvoyProxy",
+        "metadata": {"name": "proxy", "namespace": NAMESPACE},
+        "spec": {"telemetry": {"accessLog": {"settings": [{"sinks": [sink]}]}}},
+    }
+
+
+async def test_als_access_log_through_real_envoy(
+    server: Server, recorded: Recorded, receiver: tuple[AccessLogReceiver, int], tmp_path: Path
+) -> None:
+    found, als_port = receiver
+    backend = Backend("one")
+    await backend.start()
+    port = pick_free_port()
+    translator = XdsTranslator()
+
+    def documents(log_name: str) -> list[dict[str, Any]]:
+        return [*_documents(port, backend, _als_proxy(log_name)), _backend("als", als_port)]
+
+    server.bus.publish(GROUP, translator.update(gateway_ir(documents("edge"))))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with (
+            run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="als"),
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session,
+        ):
+
+            async def logged(log_name: str, path: str) -> bool:
+                await get(session, f"{base}{path}", headers={"x-trace-me": path})
+                return any(
+                    name == log_name
+                    and entry.request.path == path
+                    and entry.request.request_headers.get("x-trace-me") == path
+                    and entry.response.response_code.value == 200
+                    for name, entry in found.entries
+                )
+
+            await eventually(lambda: logged("edge", "/plain/one"), what="an ALS entry for the request")
+            assert recorded.nacks == []
+
+            # a new log name: the listener alone changes, the same Envoy streams under the new name
+            update = translator.apply(gateway_ir(documents("edge-2")))
+            assert set(update.changes) == {LISTENER}
+            server.bus.publish(GROUP, update.resources)
+            await eventually(lambda: logged("edge-2", "/plain/two"), what="ALS entries under the new log name")
             assert recorded.nacks == []
     finally:
         await backend.stop()
