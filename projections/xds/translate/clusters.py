@@ -138,9 +138,16 @@ def _upstream_tls(tls: ir.UpstreamTLS, http2: bool) -> Any:
     return base_pb2.TransportSocket(name="envoy.transport_sockets.tls", typed_config=_packed(context))
 
 
-def build_cluster(destination: ir.Destination, *, http2: bool = False, variant: ir.ClusterVariant | None = None) -> Any:
+def build_cluster(
+    destination: ir.Destination,
+    *,
+    http2: bool = False,
+    variant: ir.ClusterVariant | None = None,
+    metrics: ir.Metrics | None = None,
+) -> Any:
     """The cluster for `destination`; `http2` for the variant gRPC routes use (named `<destination>/h2`);
-    `variant` for routes with a BackendTrafficPolicy's settings (named by the variant)."""
+    `variant` for routes with a BackendTrafficPolicy's settings (named by the variant); `metrics` (the
+    EnvoyProxy's) for per-endpoint and request/response size stats, as Envoy Gateway sets them on route clusters."""
     name = variant.name if variant is not None else cluster_name(destination.name, http2=http2)
     cluster = cluster_pb2.Cluster(name=name, connect_timeout=CONNECT_TIMEOUT)
     if resolves_by_dns(destination):
@@ -160,4 +167,7 @@ def build_cluster(destination: ir.Destination, *, http2: bool = False, variant: 
         cluster.typed_extension_protocol_options[_HTTP_PROTOCOL_OPTIONS].CopyFrom(options)
     if settings is not None:
         apply_cluster_settings(cluster, settings, http2=h2)
+    if metrics is not None and metrics.tracks_cluster_stats:
+        cluster.track_cluster_stats.per_endpoint_stats = metrics.per_endpoint_stats
+        cluster.track_cluster_stats.request_response_sizes = metrics.request_response_sizes_stats
     return cluster
