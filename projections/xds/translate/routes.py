@@ -224,9 +224,7 @@ def _virtual_clusters(virtual_host: ir.VirtualHost) -> list[Any]:
         rc.VirtualCluster(
             name=virtual_host.hostname.replace(".", "_"),
             headers=[
-                rc.HeaderMatcher(
-                    name=":authority", string_match=string_pb2.StringMatcher(prefix=virtual_host.hostname)
-                )
+                rc.HeaderMatcher(name=":authority", string_match=string_pb2.StringMatcher(prefix=virtual_host.hostname))
             ],
         )
     ]
