@@ -4,7 +4,8 @@ Envoy reads some of its Gateway's EnvoyProxy settings only from its bootstrap (s
 so the command reads the Gateway's current state where `egd get` does (`--nats-url`, or the daemon recorded in
 `--data-dir`) and renders them. With no daemon known (no `--nats-url` and none recorded in the data dir), or
 with `--offline`, it prints the bootstrap without them, as it always has; a Gateway the daemon does not know
-(yet) gets it too, with a warning on stderr.
+(yet) gets it too, with a warning on stderr. A daemon that is known but cannot be reached is an error (exit 3),
+as for `egd get`: `--offline` skips reading.
 """
 
 from __future__ import annotations

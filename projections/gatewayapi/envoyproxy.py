@@ -151,14 +151,15 @@ def _metrics(reader: Reader, metrics: ProxyMetrics | None, proxy_namespace: str)
         return None
     sinks: dict[tuple[str, int], ir.MetricSink] = {}
     for sink in metrics.sinks:
+        otel = sink.open_telemetry
         found = _metric_sink_address(reader, sink, proxy_namespace)
-        if isinstance(found, str) or found in sinks or sink.open_telemetry is None:
+        if otel is None or isinstance(found, str) or found in sinks:
             continue  # an invalid sink refuses the EnvoyProxy (`envoy_proxy_problem`); a duplicate is dropped
         sinks[found] = ir.MetricSink(
             host=found[0],
             port=found[1],
-            report_counters_as_deltas=sink.open_telemetry.report_counters_as_deltas,
-            report_histograms_as_deltas=sink.open_telemetry.report_histograms_as_deltas,
+            report_counters_as_deltas=otel.report_counters_as_deltas,
+            report_histograms_as_deltas=otel.report_histograms_as_deltas,
         )
     return ir.Metrics(
         virtual_host_stats=bool(metrics.enable_virtual_host_stats),
