@@ -70,12 +70,18 @@ def build_admin_app(views: AdminViews) -> web.Application:
     async def sequence(_: web.Request) -> web.Response:
         return _json_response({"folded_seq": pipeline.state.last_seq})
 
-    async def objects(request: web.Request) -> web.Response:
+    async def not_caught_up(request: web.Request) -> web.Response | None:
+        """A 504 when the daemon has not folded and translated `min_seq` within the wait (read-your-writes)."""
         min_seq = int(request.query.get("min_seq", "0"))
-        if not await views.watch.wait_for(min_seq, within=MIN_SEQ_WAIT_SECONDS):
-            return _json_response(
-                {"error": f"the daemon has not folded sequence {min_seq} yet (at {pipeline.state.last_seq})"}, 504
-            )
+        if await views.watch.wait_for(min_seq, within=MIN_SEQ_WAIT_SECONDS):
+            return None
+        return _json_response(
+            {"error": f"the daemon has not folded sequence {min_seq} yet (at {pipeline.state.last_seq})"}, 504
+        )
+
+    async def objects(request: web.Request) -> web.Response:
+        if (late := await not_caught_up(request)) is not None:
+            return late
         kind = request.query.get("kind")
         namespace = request.query.get("namespace")
         name = request.query.get("name")
@@ -98,6 +104,8 @@ def build_admin_app(views: AdminViews) -> web.Application:
         return _json_response({"count": state.quarantine_count, "recent": list(state.quarantined)})
 
     async def gateway_ir(request: web.Request) -> web.Response:
+        if (late := await not_caught_up(request)) is not None:
+            return late
         wanted = request.query.get("gateway")
         gateways = pipeline.translator.gateways
         return _json_response([ir for name, ir in gateways.items() if wanted is None or name == wanted])

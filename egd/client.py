@@ -13,6 +13,7 @@ from egd.datadir import DataDir
 from events.errors import StoreUnavailableError
 from events.jetstream import JetStreamEventStore
 from events.jetstream.auth import NO_AUTH, NatsAuth
+from projections.ir import GatewayIR
 
 
 class Target(msgspec.Struct, frozen=True, kw_only=True):
@@ -67,20 +68,29 @@ async def open_store(
     )
 
 
-async def fetch_objects(admin_url: str, *, min_seq: int, query: dict[str, str]) -> list[dict[str, Any]]:
-    """The daemon's folded objects once it has folded `min_seq` (read-your-writes)."""
-    params = {**query, "min_seq": str(min_seq)}
+async def _fetch(admin_url: str, path: str, params: dict[str, str]) -> bytes:
     try:
         async with (
             aiohttp.ClientSession() as session,
-            session.get(
-                f"{admin_url}/api/v1/objects", params=params, timeout=aiohttp.ClientTimeout(total=30)
-            ) as response,
+            session.get(f"{admin_url}{path}", params=params, timeout=aiohttp.ClientTimeout(total=30)) as response,
         ):
             body = await response.read()
             if response.status != 200:
                 raise StoreUnavailableError(f"egd admin API at {admin_url}: HTTP {response.status}: {body.decode()}")
     except aiohttp.ClientError as exc:
         raise StoreUnavailableError(f"cannot reach the egd admin API at {admin_url}: {exc}") from exc
+    return body
+
+
+async def fetch_objects(admin_url: str, *, min_seq: int, query: dict[str, str]) -> list[dict[str, Any]]:
+    """The daemon's folded objects once it has folded `min_seq` (read-your-writes)."""
+    body = await _fetch(admin_url, "/api/v1/objects", {**query, "min_seq": str(min_seq)})
     items: list[dict[str, Any]] = msgspec.json.decode(body)["items"]
     return items
+
+
+async def fetch_gateway_ir(admin_url: str, *, min_seq: int, gateway: str) -> GatewayIR | None:
+    """The daemon's IR of `gateway` (`<namespace>/<name>`) once it has translated `min_seq`; None without it."""
+    body = await _fetch(admin_url, "/api/v1/ir", {"gateway": gateway, "min_seq": str(min_seq)})
+    found = msgspec.json.decode(body, type=list[GatewayIR])
+    return found[0] if found else None

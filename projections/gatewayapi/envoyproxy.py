@@ -1,5 +1,5 @@
 """EnvoyProxy parameters: which EnvoyProxy applies to a Gateway, whether its reference is valid, and the
-Gateway's telemetry (access logs, tracing) from it.
+Gateway's telemetry (access logs, tracing, metrics) from it.
 
 A GatewayClass names an EnvoyProxy with `spec.parametersRef` (namespace required), a Gateway with
 `spec.infrastructure.parametersRef` (in its own namespace); the Gateway's wins as a whole, as in Envoy
@@ -10,6 +10,7 @@ Host-side settings (provider, concurrency, bootstrap, shutdown) are not egd's to
 from __future__ import annotations
 
 import ipaddress
+import re
 
 import msgspec
 
@@ -27,7 +28,9 @@ from projections.resources.envoygateway.envoyproxy import (
     AccessLogSetting,
     AccessLogSink,
     EnvoyProxy,
+    MetricSink,
     ProxyAccessLog,
+    ProxyMetrics,
     ProxyTracing,
     TracingBackendRef,
 )
@@ -118,7 +121,11 @@ def envoy_proxy_problem(reader: Reader, proxy: EnvoyProxy, namespace: str) -> st
                 if isinstance(found, str):
                     return f"{path}.sinks[{j}].{found}"
     tracing = telemetry.tracing
-    return _tracing_problem(reader, tracing, namespace) if tracing is not None else None
+    if tracing is not None:
+        problem = _tracing_problem(reader, tracing, namespace)
+        if problem is not None:
+            return problem
+    return _metrics_problem(reader, telemetry.metrics, namespace) if telemetry.metrics is not None else None
 
 
 def _tracing_problem(reader: Reader, tracing: ProxyTracing, namespace: str) -> str | None:
@@ -177,6 +184,60 @@ def gateway_backend_tls(reader: Reader, proxy: EnvoyProxy | None, proxy_namespac
     )
 
 
+def _metrics_problem(reader: Reader, metrics: ProxyMetrics, namespace: str) -> str | None:
+    for i, sink in enumerate(metrics.sinks):
+        found = _metric_sink_address(reader, sink, namespace)
+        if isinstance(found, str):
+            return f"spec.telemetry.metrics.sinks[{i}].{found}"
+    for i, match in enumerate(metrics.matches):
+        if match.type == "RegularExpression":
+            try:
+                re.compile(match.value)
+            except re.error as exc:
+                return f"spec.telemetry.metrics.matches[{i}].value is not a valid regular expression: {exc}"
+    return None
+
+
+def _metric_sink_address(reader: Reader, sink: MetricSink, namespace: str) -> tuple[str, int] | str:
+    """Where an OpenTelemetry metrics sink sends to: its first backendRef, else `host`/`port` (Envoy Gateway's
+    order), or what is wrong with it (a field path and why)."""
+    otel = sink.open_telemetry
+    if otel is None:
+        return "openTelemetry must be set for an OpenTelemetry sink"
+    refs = otel.all_backend_refs
+    if refs:
+        found = _backend_address(reader, refs[0], namespace)
+        return f"openTelemetry.backendRefs[0]: {found}" if isinstance(found, str) else found
+    if otel.host is None:
+        return "openTelemetry needs a host or backendRefs"
+    return otel.host, otel.port
+
+
+def _metrics(reader: Reader, metrics: ProxyMetrics | None, proxy_namespace: str) -> ir.Metrics | None:
+    """Envoy Gateway's: sinks resolved (each host:port once), the matches in order, the stats switches."""
+    if metrics is None:
+        return None
+    sinks: dict[tuple[str, int], ir.MetricSink] = {}
+    for sink in metrics.sinks:
+        otel = sink.open_telemetry
+        found = _metric_sink_address(reader, sink, proxy_namespace)
+        if otel is None or isinstance(found, str) or found in sinks:
+            continue  # an invalid sink refuses the EnvoyProxy (`envoy_proxy_problem`); a duplicate is dropped
+        sinks[found] = ir.MetricSink(
+            host=found[0],
+            port=found[1],
+            report_counters_as_deltas=otel.report_counters_as_deltas,
+            report_histograms_as_deltas=otel.report_histograms_as_deltas,
+        )
+    return ir.Metrics(
+        virtual_host_stats=bool(metrics.enable_virtual_host_stats),
+        per_endpoint_stats=bool(metrics.enable_per_endpoint_stats),
+        request_response_sizes_stats=bool(metrics.enable_request_response_sizes_stats),
+        sinks=tuple(sinks.values()),
+        matches=tuple(ir.StatsMatch(type=m.type, value=m.value) for m in metrics.matches),
+    )
+
+
 def gateway_telemetry(
     reader: Reader, proxy: EnvoyProxy | None, proxy_namespace: str, gateway: ResourceKey
 ) -> ir.Telemetry | None:
@@ -199,7 +260,11 @@ def gateway_telemetry(
             elif sink.open_telemetry is not None:
                 otel.append(_open_telemetry(sink, setting, collector))
     return ir.Telemetry(
-        access_logs=_access_logs(access_log), als_access_logs=tuple(als), otel_access_logs=tuple(otel), tracing=tracing
+        access_logs=_access_logs(access_log),
+        als_access_logs=tuple(als),
+        otel_access_logs=tuple(otel),
+        tracing=tracing,
+        metrics=_metrics(reader, telemetry.metrics, proxy_namespace) if telemetry is not None else None,
     )
 
 

@@ -1,9 +1,11 @@
-"""Telemetry of a Gateway's Envoys, from its EnvoyProxy: access logs and tracing (the parts that shape xDS).
+"""Telemetry of a Gateway's Envoys, from its EnvoyProxy: access logs, tracing and metrics.
 
 Access logs go to files, to an OpenTelemetry collector (OTLP/gRPC) or to an access log service (ALS, gRPC); a
 gRPC sink reaches its `Collector` through a cluster of its own, resolved by DNS. Each log has CEL `matches`
 (all must hold) and a level: `Route` (connection managers and TCP proxies), `Listener` (the Listener), or
-neither (both; at the Listener only for requests no route took, Envoy Gateway's `NR` filter).
+neither (both; at the Listener only for requests no route took, Envoy Gateway's `NR` filter). Metrics are partly xDS
+(virtual host, per-endpoint and request/response size stats) and partly bootstrap (stats sinks and the stats
+matcher, which Envoy reads only at start: `egd bootstrap` renders them from here).
 """
 
 from __future__ import annotations
@@ -91,11 +93,40 @@ class Tracing(IRStruct, frozen=True, kw_only=True):
     custom_tags: tuple[CustomTag, ...] = ()  # sorted by tag
 
 
+class StatsMatch(IRStruct, frozen=True, kw_only=True):
+    """Stat names Envoy creates (the bootstrap's stats matcher inclusion list)."""
+
+    type: Literal["Exact", "Prefix", "Suffix", "RegularExpression"]
+    value: str
+
+
+class MetricSink(IRStruct, frozen=True, kw_only=True):
+    """Stats pushed to an OTLP/gRPC collector at `host`:`port` (an IP or a name, by DNS): a bootstrap stats sink."""
+
+    host: str
+    port: int
+    report_counters_as_deltas: bool = False
+    report_histograms_as_deltas: bool = False
+
+
+class Metrics(IRStruct, frozen=True, kw_only=True):
+    virtual_host_stats: bool = False  # a virtual cluster per virtual host (`vhost.<name>.vcluster.<name>.*`)
+    per_endpoint_stats: bool = False  # route clusters' `track_cluster_stats.per_endpoint_stats`
+    request_response_sizes_stats: bool = False  # route clusters' `track_cluster_stats.request_response_sizes`
+    sinks: tuple[MetricSink, ...] = ()  # bootstrap-side, each host:port once, in order
+    matches: tuple[StatsMatch, ...] = ()  # bootstrap-side; none: Envoy creates every stat
+
+    @property
+    def tracks_cluster_stats(self) -> bool:
+        return self.per_endpoint_stats or self.request_response_sizes_stats
+
+
 class Telemetry(IRStruct, frozen=True, kw_only=True):
     access_logs: tuple[FileAccessLog, ...] = ()
     als_access_logs: tuple[ALSAccessLog, ...] = ()
     otel_access_logs: tuple[OpenTelemetryAccessLog, ...] = ()
     tracing: Tracing | None = None
+    metrics: Metrics | None = None
 
     @property
     def collectors(self) -> tuple[Collector, ...]:

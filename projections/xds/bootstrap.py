@@ -3,6 +3,10 @@
 egd serves an Envoy the configuration of the Gateway named by its `node.cluster` (`<namespace>/<name>`).
 Several xDS addresses become the endpoints of one static cluster: the ADS stream goes to one of them
 and, when that connection fails, Envoy reconnects through the next (round robin).
+
+The Gateway's EnvoyProxy metrics that Envoy reads only from its bootstrap go there as Envoy Gateway renders
+them (`internal/xds/bootstrap/bootstrap.yaml.tpl`): each OpenTelemetry sink as a `stats_sinks` entry with a
+static cluster `otel_metric_sink_<i>`, and `matches` as the `stats_config.stats_matcher` inclusion list.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
+
+from projections import ir
 
 XDS_CLUSTER = "egd_xds"
 DEFAULT_XDS_ADDRESS = "127.0.0.1:18000"
@@ -83,6 +89,63 @@ def _ads_source() -> dict[str, Any]:
     return {"ads": {}, "resource_api_version": "V3"}
 
 
+def _http2_options(keepalive: bool) -> dict[str, Any]:
+    http2: dict[str, Any] = {"connection_keepalive": {"interval": "30s", "timeout": "5s"}} if keepalive else {}
+    return {
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": {"http2_protocol_options": http2},
+        }
+    }
+
+
+def _endpoint(address: XdsAddress) -> dict[str, Any]:
+    return {"endpoint": {"address": {"socket_address": {"address": address.host, "port_value": address.port}}}}
+
+
+def metric_sink_cluster(index: int) -> str:
+    return f"otel_metric_sink_{index}"
+
+
+def _stats_pattern(match: ir.StatsMatch) -> dict[str, Any]:
+    if match.type == "RegularExpression":
+        return {"safe_regex": {"regex": match.value}}
+    return {match.type.lower(): match.value}
+
+
+def _stats_sink(index: int, sink: ir.MetricSink) -> dict[str, Any]:
+    grpc: dict[str, Any] = {"cluster_name": metric_sink_cluster(index)}
+    if not _is_ip(sink.host):
+        grpc["authority"] = sink.host
+    config: dict[str, Any] = {
+        "@type": "type.googleapis.com/envoy.extensions.stat_sinks.open_telemetry.v3.SinkConfig",
+        "grpc_service": {"envoy_grpc": grpc},
+    }
+    if sink.report_counters_as_deltas:
+        config["report_counters_as_deltas"] = True
+    if sink.report_histograms_as_deltas:
+        config["report_histograms_as_deltas"] = True
+    return {"name": "envoy.stat_sinks.open_telemetry", "typed_config": config}
+
+
+def _sink_cluster(index: int, sink: ir.MetricSink) -> dict[str, Any]:
+    name = metric_sink_cluster(index)
+    cluster: dict[str, Any] = {
+        "name": name,
+        "type": "STATIC" if _is_ip(sink.host) else "STRICT_DNS",
+        "connect_timeout": "0.250s",
+        "lb_policy": "ROUND_ROBIN",
+        "typed_extension_protocol_options": _http2_options(keepalive=False),
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [_endpoint(XdsAddress(host=sink.host, port=sink.port))]}],
+        },
+    }
+    if not _is_ip(sink.host):
+        cluster["dns_lookup_family"] = "V4_PREFERRED"
+    return cluster
+
+
 def build_bootstrap(
     *,
     gateway: str,
@@ -90,8 +153,11 @@ def build_bootstrap(
     admin_port: int = DEFAULT_ADMIN_PORT,
     node_id: str = "",
     tls: XdsClientTls | None = None,
+    metrics: ir.Metrics | None = None,
 ) -> dict[str, Any]:
-    """The bootstrap as a plain mapping (dump it as YAML or JSON). With `tls`, Envoy reaches egd over TLS."""
+    """The bootstrap as a plain mapping (dump it as YAML or JSON). With `tls`, Envoy reaches egd over TLS;
+    with `metrics` (the Gateway's, from its EnvoyProxy), Envoy sends stats to its sinks and creates only the
+    stats its matches name."""
     namespace, name = parse_gateway(gateway)
     if not xds_addresses:
         raise ValueError("at least one xDS address is needed")
@@ -101,24 +167,10 @@ def build_bootstrap(
         "type": "STATIC" if all_ips else "STRICT_DNS",
         "connect_timeout": "1s",
         "lb_policy": "ROUND_ROBIN",
-        "typed_extension_protocol_options": {
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {
-                    "http2_protocol_options": {"connection_keepalive": {"interval": "30s", "timeout": "5s"}}
-                },
-            }
-        },
+        "typed_extension_protocol_options": _http2_options(keepalive=True),
         "load_assignment": {
             "cluster_name": XDS_CLUSTER,
-            "endpoints": [
-                {
-                    "lb_endpoints": [
-                        {"endpoint": {"address": {"socket_address": {"address": a.host, "port_value": a.port}}}}
-                        for a in xds_addresses
-                    ]
-                }
-            ],
+            "endpoints": [{"lb_endpoints": [_endpoint(a) for a in xds_addresses]}],
         },
     }
     if not all_ips:
@@ -127,7 +179,7 @@ def build_bootstrap(
         if (tls.cert_file is None) != (tls.key_file is None):
             raise ValueError("a client certificate and its key go together")
         xds_cluster["transport_socket"] = _upstream_tls(tls)
-    return {
+    bootstrap: dict[str, Any] = {
         "node": {"id": node_id or f"{namespace}-{name}", "cluster": f"{namespace}/{name}"},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "dynamic_resources": {
@@ -142,3 +194,10 @@ def build_bootstrap(
         },
         "static_resources": {"clusters": [xds_cluster]},
     }
+    if metrics is not None and metrics.matches:
+        patterns = [_stats_pattern(m) for m in metrics.matches]
+        bootstrap["stats_config"] = {"stats_matcher": {"inclusion_list": {"patterns": patterns}}}
+    if metrics is not None and metrics.sinks:
+        bootstrap["stats_sinks"] = [_stats_sink(i, sink) for i, sink in enumerate(metrics.sinks)]
+        bootstrap["static_resources"]["clusters"] += [_sink_cluster(i, sink) for i, sink in enumerate(metrics.sinks)]
+    return bootstrap

@@ -1,6 +1,7 @@
 """EnvoyProxy: settings for the Envoys of a GatewayClass or Gateway (referenced by `parametersRef`).
 
-egd reads the parts that shape xDS (telemetry: access logs, tracing, metrics; backend TLS; route order).
+egd reads the parts that shape xDS (telemetry: access logs, tracing, metrics; backend TLS; route order) and
+the bootstrap-side metrics (sinks, stats matcher) that `egd bootstrap` renders.
 Deployment settings (`provider`) are host-side and ignored; they stay in the stored document.
 """
 
@@ -114,12 +115,51 @@ class ProxyTracing(K8sModel, frozen=True, kw_only=True):
     tags: dict[str, str] = {}  # tag -> value (may hold command operators); wins over a custom tag of that name
 
 
+class OpenTelemetryMetricSink(BackendCluster, frozen=True, kw_only=True):
+    """An OTLP/gRPC metrics collector: `host`/`port` (deprecated in Envoy Gateway), or the first of `backendRefs`."""
+
+    host: str | None = None
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 4317
+    report_counters_as_deltas: bool = False
+    report_histograms_as_deltas: bool = False
+
+
+class MetricSink(K8sModel, frozen=True, kw_only=True):
+    type: Literal["OpenTelemetry"] = "OpenTelemetry"
+    open_telemetry: OpenTelemetryMetricSink | None = None
+
+
+class StatsMatch(K8sModel, frozen=True, kw_only=True):
+    """Envoy Gateway's StringMatch: which stat names Envoy creates."""
+
+    type: Literal["Exact", "Prefix", "Suffix", "RegularExpression"] = "Exact"
+    value: Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class PrometheusProvider(K8sModel, frozen=True, kw_only=True):
+    disable: bool = False
+    compression: dict[str, object] | None = None
+
+
+class ProxyMetrics(K8sModel, frozen=True, kw_only=True):
+    """Stats: sinks and the stats matcher live in Envoy's bootstrap (`egd bootstrap`); the `enable*Stats`
+    switches shape xDS."""
+
+    prometheus: PrometheusProvider | None = None
+    sinks: tuple[MetricSink, ...] = ()
+    matches: tuple[StatsMatch, ...] = ()
+    enable_virtual_host_stats: bool | None = None
+    enable_per_endpoint_stats: bool | None = None
+    enable_request_response_sizes_stats: bool | None = None
+    cluster_stat_name: str | None = None
+
+
 class ProxyTelemetry(K8sModel, frozen=True, kw_only=True):
-    """Access logs, tracing and metrics (metrics sinks are bootstrap-side: kept as documents)."""
+    """Access logs, tracing and metrics."""
 
     access_log: ProxyAccessLog | None = None
     tracing: ProxyTracing | None = None
-    metrics: dict[str, object] | None = None
+    metrics: ProxyMetrics | None = None
 
 
 class EnvoyProxySpec(K8sModel, frozen=True, kw_only=True):

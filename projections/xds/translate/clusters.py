@@ -192,10 +192,12 @@ def build_cluster(
     http2: bool = False,
     variant: ir.ClusterVariant | None = None,
     backend_tls: ir.BackendTLSDefaults | None = None,
+    metrics: ir.Metrics | None = None,
 ) -> Any:
     """The cluster for `destination`; `http2` for the variant gRPC routes use (named `<destination>/h2`);
     `variant` for routes with a BackendTrafficPolicy's settings (named by the variant); `backend_tls` the
-    EnvoyProxy's settings for a destination reached over TLS."""
+    EnvoyProxy's settings for a destination reached over TLS; `metrics` (the EnvoyProxy's) for per-endpoint and
+    request/response size stats, as Envoy Gateway sets them on route clusters."""
     name = variant.name if variant is not None else cluster_name(destination.name, http2=http2)
     cluster = cluster_pb2.Cluster(name=name, connect_timeout=CONNECT_TIMEOUT)
     if resolves_by_dns(destination):
@@ -218,4 +220,7 @@ def build_cluster(
         cluster.typed_extension_protocol_options[_HTTP_PROTOCOL_OPTIONS].CopyFrom(options)
     if settings is not None:
         apply_cluster_settings(cluster, settings, http2=h2)
+    if metrics is not None and metrics.tracks_cluster_stats:
+        cluster.track_cluster_stats.per_endpoint_stats = metrics.per_endpoint_stats
+        cluster.track_cluster_stats.request_response_sizes = metrics.request_response_sizes_stats
     return cluster

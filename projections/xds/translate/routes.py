@@ -237,10 +237,29 @@ def route_record(route: ir.HTTPRoute) -> bytes:
     return field_record(_VIRTUAL_HOST_ROUTES, build_route(route).SerializeToString(deterministic=True))
 
 
-def virtual_host_record(virtual_host: ir.VirtualHost, route_records: Iterable[bytes]) -> bytes:
-    """The `virtual_hosts` record of a RouteConfiguration: `name`, `domains`, then the routes' records."""
+def _virtual_clusters(virtual_host: ir.VirtualHost) -> list[Any]:
+    """Envoy Gateway's virtual host stats: one virtual cluster named after the hostname (dots, which Envoy's tag
+    extraction splits on, made underscores), matching `:authority` by prefix."""
+    return [
+        rc.VirtualCluster(
+            name=virtual_host.hostname.replace(".", "_"),
+            headers=[
+                rc.HeaderMatcher(name=":authority", string_match=string_pb2.StringMatcher(prefix=virtual_host.hostname))
+            ],
+        )
+    ]
+
+
+def virtual_host_record(
+    virtual_host: ir.VirtualHost, route_records: Iterable[bytes], *, virtual_host_stats: bool = False
+) -> bytes:
+    """The `virtual_hosts` record of a RouteConfiguration: `name`, `domains`, the routes' records, then (with
+    `virtual_host_stats`) its virtual clusters, whose field number is above the routes'."""
     head = rc.VirtualHost(name=virtual_host.name, domains=[virtual_host.hostname]).SerializeToString(deterministic=True)
-    return field_record(_ROUTE_CONFIGURATION_VIRTUAL_HOSTS, head + b"".join(route_records))
+    tail = b""
+    if virtual_host_stats:
+        tail = rc.VirtualHost(virtual_clusters=_virtual_clusters(virtual_host)).SerializeToString(deterministic=True)
+    return field_record(_ROUTE_CONFIGURATION_VIRTUAL_HOSTS, head + b"".join(route_records) + tail)
 
 
 def _route_configuration_tail(http3_port: int | None) -> Any:
@@ -267,12 +286,23 @@ def route_configuration_bytes(name: str, virtual_host_records: Iterable[bytes], 
     return b"".join((head, *virtual_host_records, tail))
 
 
-def build_route_configuration(name: str, virtual_hosts: Iterable[ir.VirtualHost], http3_port: int | None = None) -> Any:
+def build_route_configuration(
+    name: str,
+    virtual_hosts: Iterable[ir.VirtualHost],
+    http3_port: int | None = None,
+    *,
+    virtual_host_stats: bool = False,
+) -> Any:
     """The same RouteConfiguration as a message, built at once (what the spliced bytes must equal)."""
     built = route_pb2.RouteConfiguration(
         name=name,
         virtual_hosts=[
-            rc.VirtualHost(name=v.name, domains=[v.hostname], routes=[build_route(r) for r in v.routes])
+            rc.VirtualHost(
+                name=v.name,
+                domains=[v.hostname],
+                routes=[build_route(r) for r in v.routes],
+                virtual_clusters=_virtual_clusters(v) if virtual_host_stats else [],
+            )
             for v in virtual_hosts
         ],
     )

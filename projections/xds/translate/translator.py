@@ -68,6 +68,7 @@ class XdsUpdate(msgspec.Struct, frozen=True, kw_only=True):
 
 class _BuiltVirtualHost(msgspec.Struct, kw_only=True):
     hash: str
+    virtual_host_stats: bool
     record: bytes
     routes: dict[str, bytes]  # route hash -> its record
     http2_destinations: frozenset[str]  # destinations its gRPC routes reach
@@ -88,7 +89,9 @@ def _specificity(listener: ir.HTTPListener) -> tuple[int, int]:
     return (1, -len(hostname)) if hostname.startswith("*") else (0, 0)
 
 
-def _build_virtual_host(virtual_host: ir.VirtualHost, previous: _BuiltVirtualHost | None) -> _BuiltVirtualHost:
+def _build_virtual_host(
+    virtual_host: ir.VirtualHost, previous: _BuiltVirtualHost | None, virtual_host_stats: bool
+) -> _BuiltVirtualHost:
     reusable = previous.routes if previous is not None else {}
     routes = {r.hash: reusable.get(r.hash) or route_record(r) for r in virtual_host.routes}
     http2 = (
@@ -103,7 +106,10 @@ def _build_virtual_host(virtual_host: ir.VirtualHost, previous: _BuiltVirtualHos
     )
     return _BuiltVirtualHost(
         hash=virtual_host.hash,
-        record=virtual_host_record(virtual_host, (routes[r.hash] for r in virtual_host.routes)),
+        virtual_host_stats=virtual_host_stats,
+        record=virtual_host_record(
+            virtual_host, (routes[r.hash] for r in virtual_host.routes), virtual_host_stats=virtual_host_stats
+        ),
         routes=routes,
         http2_destinations=http2,
     )
@@ -114,24 +120,25 @@ def _route_configuration(
     listeners: Iterable[ir.HTTPListener],
     previous: _BuiltRouteConfiguration | None,
     http3_port: int | None = None,
+    virtual_host_stats: bool = False,
 ) -> _BuiltRouteConfiguration:
     ordered = sorted(listeners, key=_specificity)
-    key = (*(listener.hash for listener in ordered), http3_port)
+    key = (str(virtual_host_stats), *(listener.hash for listener in ordered), http3_port)
     if previous is not None and previous.key == key:
         return previous
     old = previous.virtual_hosts if previous is not None else {}
     built: dict[str, _BuiltVirtualHost] = {}
     for virtual_host in _served_virtual_hosts(ordered):
         cached = old.get(virtual_host.name)
-        if cached is None or cached.hash != virtual_host.hash:
-            cached = _build_virtual_host(virtual_host, cached)
+        if cached is None or cached.hash != virtual_host.hash or cached.virtual_host_stats != virtual_host_stats:
+            cached = _build_virtual_host(virtual_host, cached, virtual_host_stats)
         built[virtual_host.name] = cached
     hosts = built.values()
     value = route_configuration_bytes(name, [v.record for v in hosts], http3_port)
     advertised = f"\nh3={http3_port}" if http3_port is not None else ""
-    version = hashlib.sha256(
-        f"{BUILD_VERSION}\n{name}\n{''.join([v.hash for v in hosts])}{advertised}".encode()
-    ).hexdigest()
+    stats = "\nvirtual host stats" if virtual_host_stats else ""
+    hashes = "".join([v.hash for v in hosts])
+    version = hashlib.sha256(f"{BUILD_VERSION}\n{name}{stats}\n{hashes}{advertised}".encode()).hexdigest()
     resource = VersionedResource(name=name, version=version, body=any_bytes(ROUTE_CONFIGURATION, value))
     http2 = frozenset().union(*[v.http2_destinations for v in hosts if v.http2_destinations])
     return _BuiltRouteConfiguration(key=key, resource=resource, virtual_hosts=built, http2_destinations=http2)
@@ -150,6 +157,12 @@ def _served_virtual_hosts(listeners: list[ir.HTTPListener]) -> Iterable[ir.Virtu
                 taken.add(virtual_host.hostname)
                 served.append(virtual_host)
     return served
+
+
+def _cluster_metrics(gateway: ir.GatewayIR) -> ir.Metrics | None:
+    """The Gateway's metrics when they shape its route clusters (per-endpoint, request/response size stats)."""
+    metrics = gateway.telemetry.metrics if gateway.telemetry is not None else None
+    return metrics if metrics is not None and metrics.tracks_cluster_stats else None
 
 
 def _listener_key(group: SocketGroup) -> tuple[object, ...]:
@@ -268,6 +281,7 @@ class XdsTranslator:
         jwks = tuple(remote_jwks_clusters(gateway))
         tracing = gateway.telemetry.tracing if gateway.telemetry is not None else None
         collectors = gateway.telemetry.collectors if gateway.telemetry is not None else ()
+        metrics = _cluster_metrics(gateway)
         destinations_key = (
             tuple(d.hash for d in gateway.destinations),
             http2,
@@ -277,12 +291,15 @@ class XdsTranslator:
             tracing,
             collectors,
             gateway.backend_tls,
+            metrics,
         )
         if destinations_key == self._destinations_key:  # the common case: a route changed, no backend did
             by_type[CLUSTER] = previous.by_type.get(CLUSTER, {})
             by_type[CLUSTER_LOAD_ASSIGNMENT] = previous.by_type.get(CLUSTER_LOAD_ASSIGNMENT, {})
         else:
-            by_type[CLUSTER] = self._build_clusters(gateway, http2, previous, global_limits, jwks, tracing, collectors)
+            by_type[CLUSTER] = self._build_clusters(
+                gateway, http2, previous, global_limits, jwks, tracing, collectors, metrics
+            )
             by_type[CLUSTER_LOAD_ASSIGNMENT] = self._build_load_assignments(gateway, previous)
             self._destinations_key = destinations_key
         self._unpatched = ResourceSet(by_type={t: m for t, m in by_type.items() if m})
@@ -318,8 +335,12 @@ class XdsTranslator:
                 wanted[http_route_configuration_name(gateway.name, group.port)] = group.http
             for listener in group.https:
                 wanted[listener.name] = [listener]
+        metrics = gateway.telemetry.metrics if gateway.telemetry is not None else None
+        stats = metrics is not None and metrics.virtual_host_stats
         built = {
-            name: _route_configuration(name, listeners, self._route_configurations.get(name), http3_ports.get(name))
+            name: _route_configuration(
+                name, listeners, self._route_configurations.get(name), http3_ports.get(name), stats
+            )
             for name, listeners in wanted.items()
         }
         self._route_configurations = built
@@ -355,6 +376,7 @@ class XdsTranslator:
         jwks: tuple[RemoteJWKSCluster, ...] = (),
         tracing: ir.Tracing | None = None,
         collectors: tuple[ir.Collector, ...] = (),
+        metrics: ir.Metrics | None = None,
     ) -> dict[str, VersionedResource]:
         kept: dict[str, tuple[str, VersionedResource]] = {}
         out = _TypeBuilder(previous.of_type(CLUSTER))
@@ -385,13 +407,14 @@ class XdsTranslator:
             kept[RATELIMIT_CLUSTER] = cached
             out.put(cached[1])
         backend_tls_key = msgspec.json.encode(gateway.backend_tls).decode() if gateway.backend_tls is not None else ""
+        stats = f"/stats:{metrics.per_endpoint_stats}:{metrics.request_response_sizes_stats}" if metrics else ""
         for destination in gateway.destinations:
             for variant in (False, True) if destination.name in http2 else (False,):
                 name = cluster_name(destination.name, http2=variant)
-                key = destination.hash + backend_tls_key
+                key = destination.hash + backend_tls_key + stats
                 cached = self._clusters.get(name)
                 if cached is None or cached[0] != key:
-                    built = build_cluster(destination, http2=variant, backend_tls=gateway.backend_tls)
+                    built = build_cluster(destination, http2=variant, backend_tls=gateway.backend_tls, metrics=metrics)
                     cached = (key, _same_or(cached, versioned(built)))
                 kept[name] = cached
                 out.put(cached[1])
@@ -400,10 +423,12 @@ class XdsTranslator:
             target = by_name.get(settings.destination)
             if target is None:
                 continue
-            key = target.hash + settings.hash + backend_tls_key
+            key = target.hash + settings.hash + backend_tls_key + stats
             cached = self._clusters.get(settings.name)
             if cached is None or cached[0] != key:
-                built = build_cluster(target, http2=settings.http2, variant=settings, backend_tls=gateway.backend_tls)
+                built = build_cluster(
+                    target, http2=settings.http2, variant=settings, backend_tls=gateway.backend_tls, metrics=metrics
+                )
                 cached = (key, _same_or(cached, versioned(built)))
             kept[settings.name] = cached
             out.put(cached[1])

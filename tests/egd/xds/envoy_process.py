@@ -57,17 +57,20 @@ async def run_envoy(
     node_id: str,
     tls: XdsClientTls | None = None,
     extra_args: Sequence[str] = (),
+    bootstrap: dict[str, Any] | None = None,
 ) -> AsyncIterator[Envoy]:
-    """An Envoy whose bootstrap lists egd's xDS port (or ports, for failover), over TLS when `tls` is given."""
-    admin_port = pick_free_port()
-    ports = [xds_port] if isinstance(xds_port, int) else list(xds_port)
-    bootstrap = build_bootstrap(
-        gateway=gateway,
-        xds_addresses=[XdsAddress(host="127.0.0.1", port=port) for port in ports],
-        admin_port=admin_port,
-        node_id=node_id,
-        tls=tls,
-    )
+    """An Envoy whose bootstrap lists egd's xDS port (or ports, for failover), over TLS when `tls` is given;
+    or started from `bootstrap` as given (what `egd bootstrap` printed), on its admin port."""
+    if bootstrap is None:
+        ports = [xds_port] if isinstance(xds_port, int) else list(xds_port)
+        bootstrap = build_bootstrap(
+            gateway=gateway,
+            xds_addresses=[XdsAddress(host="127.0.0.1", port=port) for port in ports],
+            admin_port=pick_free_port(),
+            node_id=node_id,
+            tls=tls,
+        )
+    admin_port = int(bootstrap["admin"]["address"]["socket_address"]["port_value"])
     config = tmp_path / f"envoy-{node_id}.yaml"
     config.write_text(yaml.safe_dump(bootstrap))
     log = tmp_path / f"envoy-{node_id}.log"

@@ -213,6 +213,20 @@ def l4_listeners(draw: st.DrawFn, address: str) -> tuple[ir.L4Listener, ...]:
 
 
 addresses = st.sampled_from(["0.0.0.0", "10.1.2.3"])
+# The EnvoyProxy's stats switches (which shape route configurations and route clusters), or no EnvoyProxy.
+telemetries = st.one_of(
+    st.none(),
+    st.builds(
+        lambda virtual_host, endpoint, sizes: ir.Telemetry(
+            metrics=ir.Metrics(
+                virtual_host_stats=virtual_host, per_endpoint_stats=endpoint, request_response_sizes_stats=sizes
+            )
+        ),
+        st.booleans(),
+        st.booleans(),
+        st.booleans(),
+    ),
+)
 
 
 @st.composite
@@ -225,6 +239,7 @@ def gateway_irs(draw: st.DrawFn) -> ir.GatewayIR:
             http=draw(http_listeners(address)),
             l4=draw(l4_listeners(address)),
             destinations=draw(destinations),
+            telemetry=draw(telemetries),
         )
     )
 

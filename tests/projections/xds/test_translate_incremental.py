@@ -56,11 +56,15 @@ def test_spliced_bytes_are_the_canonical_serialisation(gateway: ir.GatewayIR) ->
 @given(gateway_irs())
 def test_route_configurations_equal_messages_built_at_once(gateway: ir.GatewayIR) -> None:
     resources = build_resource_set(gateway)
+    metrics = gateway.telemetry.metrics if gateway.telemetry is not None else None
+    stats = metrics is not None and metrics.virtual_host_stats
     for listener in gateway.http:
         if listener.tls is None:
             continue
         http3_port = listener.port if listener.client is not None and listener.client.http3 else None
-        expected = build_route_configuration(listener.name, listener.virtual_hosts, http3_port)
+        expected = build_route_configuration(
+            listener.name, listener.virtual_hosts, http3_port, virtual_host_stats=stats
+        )
         got = decode_resource(ROUTE_CONFIGURATION, resources.of_type(ROUTE_CONFIGURATION)[listener.name].body)
         assert got == expected
 
