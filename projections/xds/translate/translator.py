@@ -361,11 +361,11 @@ class XdsTranslator:
             elif known is not None and known.inline.version == inline.version:
                 forms[name] = known
             else:
-                configuration, hosts = vhds.split(decode_resource(ROUTE_CONFIGURATION, inline.body))
-                forms[name] = _DeltaForm(inline=inline, route_configuration=configuration, virtual_hosts=hosts)
+                configuration, split_hosts = vhds.split(decode_resource(ROUTE_CONFIGURATION, inline.body))
+                forms[name] = _DeltaForm(inline=inline, route_configuration=configuration, virtual_hosts=split_hosts)
         previous_hosts = served.delta_by_type.get(VIRTUAL_HOST, {})
         if len(forms) == len(self._delta_forms) and all(self._delta_forms.get(n) is f for n, f in forms.items()):
-            hosts = previous_hosts
+            hosts: dict[str, VersionedResource] = previous_hosts
         else:
             hosts = dict(previous_hosts)
             for name, known in self._delta_forms.items():
@@ -378,7 +378,10 @@ class XdsTranslator:
         configurations = _TypeBuilder(served.delta_by_type.get(ROUTE_CONFIGURATION, {}))
         for form in forms.values():
             configurations.put(form.route_configuration)
-        out = {ROUTE_CONFIGURATION: configurations.result(), VIRTUAL_HOST: hosts}
+        out: dict[str, dict[str, VersionedResource]] = {
+            ROUTE_CONFIGURATION: configurations.result(),
+            VIRTUAL_HOST: hosts,
+        }
         return {t: m for t, m in out.items() if m}
 
     def _patch(self, patches: tuple[ir.EnvoyPatch, ...], by_type: ByType) -> tuple[ByType, dict[str, str | None]]:
