@@ -101,9 +101,13 @@ class _DeltaForm(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _replace_hosts(
-    hosts: dict[str, VersionedResource], old: tuple[VersionedResource, ...], new: tuple[VersionedResource, ...]
+    hosts: dict[str, VersionedResource],
+    old: tuple[VersionedResource, ...],
+    new: tuple[VersionedResource, ...],
+    touched: set[str],
 ) -> None:
-    """`hosts` with the virtual hosts `old` replaced by `new`, touching only those that differ."""
+    """`hosts` with the virtual hosts `old` replaced by `new`, touching only those that differ (their names
+    are added to `touched`)."""
     if old is new:
         return
     if len(old) == len(new):
@@ -111,13 +115,17 @@ def _replace_hosts(
             if before is not after:
                 if before.name != after.name and hosts.get(before.name) is before:
                     del hosts[before.name]
+                    touched.add(before.name)
                 hosts[after.name] = after
+                touched.add(after.name)
         return
     for before in old:
         if hosts.get(before.name) is before:
             del hosts[before.name]
+            touched.add(before.name)
     for after in new:
         hosts[after.name] = after
+        touched.add(after.name)
 
 
 def _specificity(listener: ir.HTTPListener) -> tuple[int, int]:
@@ -284,6 +292,7 @@ class XdsTranslator:
         self._generic_secrets: dict[str, VersionedResource] = {}  # OIDC client and HMAC secrets
         self._destinations_key: tuple[object, ...] | None = None
         self._delta_forms: dict[str, _DeltaForm] = {}
+        self._touched_hosts: set[str] = set()  # the VirtualHosts the last update replaced, added or removed
         # EnvoyPatchPolicy: (patches, the unpatched mappings they read) -> (patched mappings, outcomes)
         self._patched: tuple[tuple[ir.EnvoyPatch, ...], dict[str, object], ByType, dict[str, str | None]] | None = None
 
@@ -340,9 +349,31 @@ class XdsTranslator:
         return XdsUpdate(
             resources=self._current,
             changes=diff(served, self._current),
-            delta_changes=diff(served.delta_view(), self._current.delta_view()),
+            delta_changes=self._delta_changes(served),
             patch_outcomes=outcomes,
         )
+
+    def _delta_changes(self, served: ResourceSet) -> dict[str, TypeDiff]:
+        """`diff` of what delta clients were and are served; for VirtualHosts, of the names `_build_delta_forms`
+        touched only (a changed route must not cost a look at every virtual host)."""
+
+        def without_hosts(resources: ResourceSet) -> ResourceSet:
+            return ResourceSet(by_type={t: m for t, m in resources.delta_view().by_type.items() if t != VIRTUAL_HOST})
+
+        changes = diff(without_hosts(served), without_hosts(self._current))
+        before = served.of_type(VIRTUAL_HOST, delta=True)
+        after = self._current.of_type(VIRTUAL_HOST, delta=True)
+        updated = tuple(
+            sorted(
+                n
+                for n in self._touched_hosts
+                if n in after and (n not in before or before[n].version != after[n].version)
+            )
+        )
+        removed = tuple(sorted(n for n in self._touched_hosts if n in before and n not in after))
+        if updated or removed:
+            changes[VIRTUAL_HOST] = TypeDiff(updated=updated, removed=removed)
+        return changes
 
     def _build_delta_forms(
         self, route_configurations: Mapping[str, VersionedResource], served: ResourceSet
@@ -364,16 +395,18 @@ class XdsTranslator:
                 configuration, split_hosts = vhds.split(decode_resource(ROUTE_CONFIGURATION, inline.body))
                 forms[name] = _DeltaForm(inline=inline, route_configuration=configuration, virtual_hosts=split_hosts)
         previous_hosts = served.delta_by_type.get(VIRTUAL_HOST, {})
+        self._touched_hosts = set()
         if len(forms) == len(self._delta_forms) and all(self._delta_forms.get(n) is f for n, f in forms.items()):
             hosts: dict[str, VersionedResource] = previous_hosts
         else:
             hosts = dict(previous_hosts)
             for name, known in self._delta_forms.items():
                 if name not in forms:
-                    _replace_hosts(hosts, known.virtual_hosts, ())
+                    _replace_hosts(hosts, known.virtual_hosts, (), self._touched_hosts)
             for name, form in forms.items():
                 known = self._delta_forms.get(name)
-                _replace_hosts(hosts, known.virtual_hosts if known is not None else (), form.virtual_hosts)
+                old = known.virtual_hosts if known is not None else ()
+                _replace_hosts(hosts, old, form.virtual_hosts, self._touched_hosts)
         self._delta_forms = forms
         configurations = _TypeBuilder(served.delta_by_type.get(ROUTE_CONFIGURATION, {}))
         for form in forms.values():
