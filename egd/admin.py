@@ -6,7 +6,8 @@
     /api/v1/invalid                        objects whose latest document does not decode (and why)
     /api/v1/quarantine                     log records that are not valid events
     /api/v1/ir?gateway=NS/NAME             the IR per Gateway
-    /api/v1/xds?gateway=NS/NAME            the Envoy resources per Gateway, with versions
+    /api/v1/xds?gateway=NS/NAME            the Envoy resources per Gateway, with versions, as state-of-the-world
+                                           clients get them; &variant=delta: as delta clients do (VHDS)
     /api/v1/envoys                         connected Envoys: node, Gateway, ACKed versions, recent NACKs
     /api/v1/digest                         the folded sequence and a digest of each Gateway's xDS: replicas
                                            at the same sequence (and nothing pending) serve the same bytes
@@ -112,12 +113,13 @@ def build_admin_app(views: AdminViews) -> web.Application:
 
     async def xds(request: web.Request) -> web.Response:
         wanted = request.query.get("gateway")
+        delta = request.query.get("variant") == "delta"
         names = [wanted] if wanted else sorted(pipeline.translator.gateways)
         out = []
         for name in names:
             resources = views.xds.resources(name)
             if resources is not None:
-                out.append({"gateway": name, "resources": resource_documents(resources)})
+                out.append({"gateway": name, "resources": resource_documents(resources, delta=delta)})
         return _json_response(out)
 
     async def envoys(_: web.Request) -> web.Response:

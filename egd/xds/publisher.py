@@ -61,4 +61,7 @@ class XdsPublisher:
                 removed_gateway=gateway is None,
                 updated={t.rsplit(".", 1)[-1]: len(c.updated) for t, c in update.changes.items() if c.updated},
                 removed={t.rsplit(".", 1)[-1]: len(c.removed) for t, c in update.changes.items() if c.removed},
+                delta_updated={
+                    t.rsplit(".", 1)[-1]: len(c.updated) for t, c in update.delta_changes.items() if c.updated
+                },
             )

@@ -22,6 +22,11 @@ Rules (see /work/shared/XDS-NOTES.md, sections 3 to 9):
 - additions go out in `ADD_ORDER`, then removals in the reverse order, each as its own response;
 - every Cluster sent with EDS makes its ClusterLoadAssignment go out again (Envoy warms an updated
   cluster until a new ClusterLoadAssignment arrives);
+- delta clients are served route configurations in their VHDS form (`ResourceSet.of_type(delta=True)`):
+  every RouteConfiguration sent makes the VirtualHosts of its namespace (`<name>/...`) go out again
+  right after it (a new route configuration in Envoy starts with no virtual host), and no VirtualHost
+  goes out while a RouteConfiguration is still to be sent (Envoy drops a VirtualHost whose route
+  configuration it does not have yet);
 - responses wait for the client's answers to earlier ones (see `DeltaStream`).
 """
 
@@ -38,6 +43,7 @@ from projections.xds.resources import (
     LISTENER,
     ROUTE_CONFIGURATION,
     SECRET,
+    VIRTUAL_HOST,
     ResourceSet,
     VersionedResource,
     order_for_adds,
@@ -49,13 +55,17 @@ WILDCARD = "*"
 DEFAULT_SILENT_WHEN_MISSING: frozenset[str] = frozenset({SECRET})
 # Make-before-break: a response of a type waits until the client answered the responses of these
 # types (and its own previous one). Envoy ACKs a Cluster only once it is warm, i.e. after its
-# ClusterLoadAssignment arrived, so endpoints do not wait for clusters; routes wait for both, so
-# they never point at a cluster Envoy is still warming.
+# ClusterLoadAssignment arrived, so endpoints do not wait for clusters; routes (route configurations
+# and virtual hosts) wait for both, so they never point at a cluster Envoy is still warming. Virtual
+# hosts do not wait for the ACK of their route configuration: the ADS stream keeps them in order, and
+# Envoy may hold that ACK until the route configuration's first virtual hosts arrived.
 WAITS_FOR: dict[str, frozenset[str]] = {
     CLUSTER: frozenset({SECRET}),
     LISTENER: frozenset({SECRET, CLUSTER, CLUSTER_LOAD_ASSIGNMENT}),
     ROUTE_CONFIGURATION: frozenset({SECRET, CLUSTER, CLUSTER_LOAD_ASSIGNMENT}),
+    VIRTUAL_HOST: frozenset({SECRET, CLUSTER, CLUSTER_LOAD_ASSIGNMENT}),
 }
+_ROUTES = (LISTENER, ROUTE_CONFIGURATION, VIRTUAL_HOST)
 # Responses remembered per type to explain a later ACK/NACK; older ones are forgotten.
 REMEMBERED_RESPONSES = 16
 
@@ -154,14 +164,21 @@ class DeltaSubscription:
     def wants(self, name: str) -> bool:
         return self.wildcard or name in self.names
 
-    def take_updates(self, available: Mapping[str, VersionedResource]) -> tuple[VersionedResource, ...] | None:
-        """Resources to send now (recorded as held), or None when no update response is due."""
+    def _updates(self, available: Mapping[str, VersionedResource]) -> Iterable[VersionedResource]:
         candidates: Iterable[tuple[str, VersionedResource]] = (
             available.items() if self.wildcard else ((n, available[n]) for n in self.names if n in available)
         )
-        updates = tuple(
+        return (
             resource for name, resource in candidates if name in self.forced or self.held.get(name) != resource.version
         )
+
+    def has_updates(self, available: Mapping[str, VersionedResource]) -> bool:
+        """Whether `take_updates` would send resources (not counting a due empty response)."""
+        return next(iter(self._updates(available)), None) is not None
+
+    def take_updates(self, available: Mapping[str, VersionedResource]) -> tuple[VersionedResource, ...] | None:
+        """Resources to send now (recorded as held), or None when no update response is due."""
+        updates = tuple(self._updates(available))
         if not updates and not self.must_respond:
             return None
         self.must_respond = False
@@ -262,28 +279,36 @@ class DeltaStream:
         nothing to send now (all sent, or waiting for the client: see `wake_at`)."""
         self._forget_expired(now)
         for type_url in order_for_adds(self.subscriptions):
-            if self._waiting(type_url):
+            if self._waiting(type_url, resources):
                 continue
             subscription = self.subscriptions[type_url]
-            updates = subscription.take_updates(resources.of_type(type_url))
+            updates = subscription.take_updates(resources.of_type(type_url, delta=True))
             if updates is not None:
                 if type_url == CLUSTER:
                     self._expect_endpoints(updates, now)
+                elif type_url == ROUTE_CONFIGURATION:
+                    self._resend_virtual_hosts(updates, resources)
                 return self._respond(DeltaResponse(type_url=type_url, nonce=self._nonce(), resources=updates), now)
         if self._awaiting_answer:
             return None
         for type_url in order_for_removals(self.subscriptions):
             removed = self.subscriptions[type_url].take_removals(
-                resources.of_type(type_url), notify_missing=type_url not in self._silent_when_missing
+                resources.of_type(type_url, delta=True), notify_missing=type_url not in self._silent_when_missing
             )
             if removed:
                 return self._respond(DeltaResponse(type_url=type_url, nonce=self._nonce(), removed=removed), now)
         return None
 
-    def _waiting(self, type_url: str) -> bool:
+    def _waiting(self, type_url: str, resources: ResourceSet) -> bool:
         if type_url in self._awaiting_answer or any(t in self._awaiting_answer for t in WAITS_FOR.get(type_url, ())):
             return True
-        return type_url in (LISTENER, ROUTE_CONFIGURATION) and bool(self._awaiting_subscription)
+        if type_url == VIRTUAL_HOST:
+            route_configurations = self.subscriptions.get(ROUTE_CONFIGURATION)
+            if route_configurations is not None and route_configurations.has_updates(
+                resources.of_type(ROUTE_CONFIGURATION, delta=True)
+            ):
+                return True
+        return type_url in _ROUTES and bool(self._awaiting_subscription)
 
     def wake_at(self) -> float | None:
         """When waiting for the client stops (if it has not answered by then); None when not waiting."""
@@ -306,6 +331,17 @@ class DeltaStream:
                 endpoints.force(cluster.eds_service_name)
             else:
                 self._awaiting_subscription[cluster.eds_service_name] = now
+
+    def _resend_virtual_hosts(
+        self, route_configurations: tuple[VersionedResource, ...], resources: ResourceSet
+    ) -> None:
+        virtual_hosts = self.subscriptions.get(VIRTUAL_HOST)
+        if virtual_hosts is None:
+            return  # the first VirtualHost request of the stream is answered with all of them
+        namespaces = {r.name for r in route_configurations}
+        for name in resources.of_type(VIRTUAL_HOST, delta=True):
+            if name.rsplit("/", 1)[0] in namespaces:  # Envoy's namespace: what comes before the last slash
+                virtual_hosts.force(name)
 
     def _nonce(self) -> str:
         self._nonces += 1

@@ -21,6 +21,7 @@ from google.protobuf.message import Message
 TYPE_PREFIX = "type.googleapis.com/"
 LISTENER = TYPE_PREFIX + "envoy.config.listener.v3.Listener"
 ROUTE_CONFIGURATION = TYPE_PREFIX + "envoy.config.route.v3.RouteConfiguration"
+VIRTUAL_HOST = TYPE_PREFIX + "envoy.config.route.v3.VirtualHost"
 CLUSTER = TYPE_PREFIX + "envoy.config.cluster.v3.Cluster"
 CLUSTER_LOAD_ASSIGNMENT = TYPE_PREFIX + "envoy.config.endpoint.v3.ClusterLoadAssignment"
 SECRET = TYPE_PREFIX + "envoy.extensions.transport_sockets.tls.v3.Secret"
@@ -29,13 +30,15 @@ RATE_LIMIT_CONFIG = TYPE_PREFIX + "ratelimit.config.ratelimit.v3.RateLimitConfig
 # Make-before-break: what a resource references goes out before the resource that references it.
 # Secrets before the clusters and listeners that read them, clusters before their endpoints (a
 # cluster warms until its ClusterLoadAssignment arrives), then listeners, then the routes that point
-# at clusters already in place. Removals go the other way round.
+# at clusters already in place, then the virtual hosts (VHDS) of route configurations already sent.
+# Removals go the other way round.
 ADD_ORDER: tuple[str, ...] = (
     SECRET,
     CLUSTER,
     CLUSTER_LOAD_ASSIGNMENT,
     LISTENER,
     ROUTE_CONFIGURATION,
+    VIRTUAL_HOST,
     RATE_LIMIT_CONFIG,
 )
 
@@ -79,12 +82,31 @@ class TypeDiff(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ResourceSet(msgspec.Struct, frozen=True, kw_only=True):
-    """Everything one node group is served: type URL -> name -> resource. Never mutated once built."""
+    """Everything one node group is served: type URL -> name -> resource. Never mutated once built.
+
+    `by_type` is what state-of-the-world clients are served (and what `egd translate` and the golden files
+    show): each RouteConfiguration with its virtual hosts inline. `delta_by_type` holds the types that delta
+    clients are served in another form, VHDS: RouteConfigurations that read their virtual hosts over VHDS,
+    and those VirtualHosts, so that a changed route re-sends one virtual host, not the whole configuration.
+    A type absent from `delta_by_type` is served to delta clients as it is in `by_type`.
+    """
 
     by_type: dict[str, dict[str, VersionedResource]] = {}
+    delta_by_type: dict[str, dict[str, VersionedResource]] = {}
 
-    def of_type(self, type_url: str) -> Mapping[str, VersionedResource]:
+    def of_type(self, type_url: str, *, delta: bool = False) -> Mapping[str, VersionedResource]:
+        """The resources of `type_url` served to state-of-the-world clients, or to delta clients (`delta`)."""
+        if delta:
+            found = self.delta_by_type.get(type_url)
+            if found is not None:
+                return found
         return self.by_type.get(type_url, _EMPTY)
+
+    def delta_view(self) -> ResourceSet:
+        """What delta clients are served, as a plain `ResourceSet` (for diffs and status pages)."""
+        if not self.delta_by_type:
+            return self
+        return ResourceSet(by_type={**self.by_type, **self.delta_by_type})
 
 
 _EMPTY: Mapping[str, VersionedResource] = {}
@@ -137,7 +159,8 @@ def resource_set(messages: Iterable[Message]) -> ResourceSet:
 def with_changes(
     base: ResourceSet, updated: Iterable[tuple[str, VersionedResource]], removed: Iterable[tuple[str, str]] = ()
 ) -> ResourceSet:
-    """`base` with `(type_url, resource)` put and `(type_url, name)` removed; untouched types are shared, not copied."""
+    """`base` with `(type_url, resource)` put and `(type_url, name)` removed in `by_type`; untouched types are
+    shared, not copied, and `delta_by_type` is kept as it is."""
     by_type = dict(base.by_type)
     copied: set[str] = set()
 
@@ -151,7 +174,7 @@ def with_changes(
         writable(type_url)[resource.name] = resource
     for type_url, name in removed:
         writable(type_url).pop(name, None)
-    return ResourceSet(by_type={t: m for t, m in by_type.items() if m})
+    return ResourceSet(by_type={t: m for t, m in by_type.items() if m}, delta_by_type=base.delta_by_type)
 
 
 def diff(previous: ResourceSet, next: ResourceSet) -> dict[str, TypeDiff]:
@@ -171,10 +194,12 @@ def diff(previous: ResourceSet, next: ResourceSet) -> dict[str, TypeDiff]:
 
 
 def digest(resources: ResourceSet) -> str:
-    """sha256 over every (type URL, name, version) in sorted order: two replicas serving the same bytes to a
-    node group have the same digest (versions are content hashes)."""
+    """sha256 over every (type URL, name, version) in sorted order, of both forms (state of the world, then
+    what differs for delta clients): two replicas serving the same bytes to a node group have the same digest
+    (versions are content hashes)."""
     hasher = hashlib.sha256()
-    for type_url in sorted(resources.by_type):
-        for name, resource in sorted(resources.by_type[type_url].items()):
-            hasher.update(f"{type_url}\0{name}\0{resource.version}\n".encode())
+    for form, by_type in (("", resources.by_type), ("delta\0", resources.delta_by_type)):
+        for type_url in sorted(by_type):
+            for name, resource in sorted(by_type[type_url].items()):
+                hasher.update(f"{form}{type_url}\0{name}\0{resource.version}\n".encode())
     return hasher.hexdigest()

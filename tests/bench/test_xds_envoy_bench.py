@@ -16,11 +16,16 @@ import os
 import statistics
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
+import grpc
 import pytest
+from envoy.config.core.v3 import base_pb2
+from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
+from projections.xds.resources import ROUTE_CONFIGURATION
 from tests.bench.conftest import report
 from tests.bench.envoy_fleet import (
     Fleet,
@@ -225,21 +230,75 @@ async def test_burst_of_2000_events_converges(routed: Fleet) -> None:
     report(f"burst: 2,000 route deletions → all {ENVOYS} Envoys converged", removes, "ms", "lower")
 
 
+@asynccontextmanager
+async def sotw_route_client(xds_port: int, gateway: str, route_configuration: str) -> AsyncIterator[None]:
+    """A state-of-the-world ADS client subscribed to one route configuration, ACKing every response (as an
+    Envoy on SotW ADS would): what SotW clients are sent for a route change (they cannot do VHDS)."""
+    requests: asyncio.Queue[discovery_pb2.DiscoveryRequest] = asyncio.Queue()
+
+    async def outgoing() -> AsyncIterator[discovery_pb2.DiscoveryRequest]:
+        while True:
+            yield await requests.get()
+
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{xds_port}") as channel:
+        call = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel).StreamAggregatedResources(outgoing())
+        node = base_pb2.Node(id="sotw-bench", cluster=gateway)
+        requests.put_nowait(
+            discovery_pb2.DiscoveryRequest(
+                type_url=ROUTE_CONFIGURATION, node=node, resource_names=[route_configuration]
+            )
+        )
+
+        async def acknowledge() -> None:
+            async for response in call:
+                requests.put_nowait(
+                    discovery_pb2.DiscoveryRequest(
+                        type_url=response.type_url,
+                        version_info=response.version_info,
+                        response_nonce=response.nonce,
+                        resource_names=[route_configuration],
+                    )
+                )
+
+        task = asyncio.create_task(acknowledge())
+        try:
+            yield
+        finally:
+            task.cancel()
+            call.cancel()
+
+
 @pytest.mark.parametrize("routes", [100, 10_000])
 async def test_bytes_on_the_wire_for_one_route_change(routes: int, tmp_path: Path) -> None:
-    """egd_xds_response_bytes for one route's path changing, with `routes` routes on one Gateway and one Envoy."""
-    async with fleet(tmp_path, gateways=1, routes=routes) as single:
-        sizes: list[float] = []
+    """egd_xds_response_bytes for one route's path changing, with `routes` routes on one Gateway: to a real
+    Envoy on delta ADS (route configurations over VHDS: the changed virtual host alone) and to a
+    state-of-the-world client of the same Gateway (the whole route configuration). The fleet's routes have no
+    hostname, so they all share one virtual host (`*`) and both forms send it whole: VHDS cannot split one
+    hostname's routes. tests/bench/test_xds_translate_bench.py measures the bytes over other layouts."""
+    async with (
+        fleet(tmp_path, gateways=1, routes=routes) as single,
+        sotw_route_client(
+            single.daemon.xds_port,
+            f"default/{single.gateways[0]}",
+            f"default/{single.gateways[0]}/http/{single.ports[0]}",
+        ),
+    ):
+        sizes: dict[str, list[float]] = {"delta": [], "sotw": []}
         per_type: dict[str, float] = {}
+        await asyncio.sleep(0.5)  # the SotW client has its route configuration
         for round_ in range(5):
             before = single.metric("egd_xds_response_bytes_total")
             path = f"/moved-{round_}"
             await apply_documents(single.nats_url, [route("bg-0", single.gateways, [rule(path, {"alpha": 1})])])
             await single.everywhere(path)
-            await asyncio.sleep(0.3)  # any response that follows (removals) is counted too
+            await asyncio.sleep(0.3)  # any response that follows (removals, the SotW client's) is counted too
             after = single.metric("egd_xds_response_bytes_total")
             delta = {k: after[k] - before.get(k, 0.0) for k in after if after[k] != before.get(k, 0.0)}
             per_type = delta
-            sizes.append(sum(delta.values()) / 1024)
-        report(f"bytes on the wire, one route changed among {routes:,}", sizes, "KiB", "lower")
+            for variant, samples in sizes.items():
+                samples.append(sum(v for k, v in delta.items() if f'variant="{variant}"' in k) / 1024)
+        report(f"bytes on the wire, one route changed among {routes:,}, delta (VHDS)", sizes["delta"], "KiB", "lower")
+        report(
+            f"bytes on the wire, one route changed among {routes:,}, state of the world", sizes["sotw"], "KiB", "lower"
+        )
         print(f"  by type (last round): {per_type}")

@@ -18,7 +18,7 @@ from projections import ir
 from projections.gatewayapi.inputs import Resource
 from projections.gatewayapi.translator import Translator
 from projections.resources.decode import decode_resource
-from projections.xds.resources import ResourceSet
+from projections.xds.resources import ResourceSet, TypeDiff
 from projections.xds.translate import XdsTranslator, build_resource_set
 
 GATEWAY = "default/gw"
@@ -97,30 +97,36 @@ def test_full_build(routes: int) -> None:
     print(f"  total serialised bytes: {total_bytes(resources):,}")
 
 
-@pytest.mark.parametrize("per_host", [1, 10, 10_000])
-def test_one_route_changed_among_10000(per_host: int) -> None:
-    gateway = gateway_ir(10_000, per_host=per_host)
+@pytest.mark.parametrize(("routes", "per_host"), [(10_000, 1), (10_000, 10), (10_000, 10_000), (100, 10), (100, 100)])
+def test_one_route_changed(routes: int, per_host: int) -> None:
+    """Time of one route change (xDS update + diff), and the bytes of the resources it updates: for
+    state-of-the-world clients (the whole RouteConfiguration) and for delta clients (its VirtualHost, VHDS)."""
+    gateway = gateway_ir(routes, per_host=per_host)
     translator = XdsTranslator()
     translator.update(gateway)
     changed = [one_route_changed(gateway, n, per_host) for n in range(200)]
-    samples, changed_bytes = [], []
-    for n, new in enumerate(changed):
-        previous = gateway if n == 0 else changed[n - 1]
-        translator.update(previous)  # each change is measured against the configuration just before it
+    samples, sotw_bytes, delta_bytes = [], [], []
+    for new in changed:
+        translator.update(gateway)  # each change is measured against the configuration just before it
         start = time.perf_counter()
         update = translator.apply(new)
         samples.append(time.perf_counter() - start)
-        changed_bytes.append(
-            sum(len(update.resources.of_type(t)[name].body) for t, d in update.changes.items() for name in d.updated)
-        )
+        sotw_bytes.append(updated_bytes(update.resources, update.changes))
+        delta_bytes.append(updated_bytes(update.resources.delta_view(), update.delta_changes))
         assert [len(d.updated) for d in update.changes.values()] == [1]
-    label = f"{10_000 // per_host} virtual hosts x {per_host} routes"
-    report(f"one route changed among 10,000 ({label}): xDS update + diff", samples)
+        assert [len(d.updated) for d in update.delta_changes.values()] == [1]
+    label = f"{routes // per_host} virtual hosts x {per_host} routes"
+    report(f"one route changed among {routes:,} ({label}): xDS update + diff", samples)
     total = total_bytes(translator.resources)
-    print(
-        f"  bytes of the updated resources: median {statistics.median(changed_bytes):,.0f} "
-        f"of {total:,} in all ({statistics.median(changed_bytes) / total:.1%})"
-    )
+    for form, sizes in (("state of the world", sotw_bytes), ("delta (VHDS)", delta_bytes)):
+        print(
+            f"  bytes of the updated resources, {form}: median {statistics.median(sizes):,.0f} "
+            f"of {total:,} in all ({statistics.median(sizes) / total:.1%})"
+        )
+
+
+def updated_bytes(resources: ResourceSet, changes: dict[str, TypeDiff]) -> int:
+    return sum(len(resources.of_type(t)[name].body) for t, d in changes.items() for name in d.updated)
 
 
 def _resource(document: dict[str, Any]) -> Resource:

@@ -81,7 +81,7 @@ async def test_acks_and_nacks_are_recorded_with_the_sequence_they_reflect(
 
         await apply(daemon, route_document("alpha", prefix="/shop"))
         changed = last_seq(daemon)
-        route_ack = await wait_for_delivery(daemon, "ack", "RouteConfiguration", after_seq=changed)
+        route_ack = await wait_for_delivery(daemon, "ack", "VirtualHost", after_seq=changed)  # over VHDS
         assert route_ack["seq"] == changed
         accepted_at = datetime.now(UTC)
 
@@ -112,8 +112,8 @@ async def test_acks_and_nacks_are_recorded_with_the_sequence_they_reflect(
         running = json.loads(result.stdout)
         listeners = next(v for t, v in running["accepted"].items() if t.endswith("Listener"))
         assert listeners[listener["name"]]["version"] == listener["version"]
-        routes = next(v for t, v in running["accepted"].items() if t.endswith("RouteConfiguration"))
-        assert {accepted["seq"] for accepted in routes.values()} == {changed}
+        virtual_hosts = next(v for t, v in running["accepted"].items() if t.endswith("VirtualHost"))
+        assert {accepted["seq"] for accepted in virtual_hosts.values()} == {changed}  # the changed route's, over VHDS
         assert running["rejected"] == {} and running["connected"]
 
         now = await asyncio.to_thread(

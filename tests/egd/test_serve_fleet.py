@@ -125,7 +125,7 @@ async def test_a_rejected_config_is_reported_and_the_last_good_one_keeps_serving
     async with run_envoy(tmp_path, gateway="default/edge", xds_port=daemon.xds_port, node_id="envoy-1") as envoy:
         await wait_for(f"{base}/ok", "alpha /ok")
 
-        # Python's `re` accepts a lookahead; Envoy's RE2 does not: Envoy rejects the RouteConfiguration
+        # Python's `re` accepts a lookahead; Envoy's RE2 does not: Envoy rejects the VirtualHost (VHDS)
         lookahead = "matches: [{path: {type: RegularExpression, value: '/(?=a)b'}}], " + backend_refs({"beta": 1})
         await apply_here(daemon, http_route("bad", "edge", [lookahead]) + "---" + route_document("beta", "/new", "new"))
 
@@ -136,10 +136,10 @@ async def test_a_rejected_config_is_reported_and_the_last_good_one_keeps_serving
         await eventually(nacked, within=10, what="the NACK shows in /api/v1/envoys")
         (reported,) = json.loads(daemon.http_get("/api/v1/envoys"))
         nack = reported["recent_nacks"][-1]
-        assert nack["type_url"].endswith("RouteConfiguration")
+        assert nack["type_url"].endswith("VirtualHost")
         assert "invalid perl operator: (?=" in nack["message"], nack  # RE2 says why
         nacks = metric_values(daemon.http_get("/metrics"), "egd_xds_nacks_total")
-        assert nacks == {'type="RouteConfiguration"': 1.0}, nacks
+        assert nacks == {'type="VirtualHost"': 1.0}, nacks
         stats = await envoy.admin("/stats?filter=rds.*update_rejected")
         assert any(line.endswith(": 1") for line in stats.splitlines()), stats
 

@@ -8,7 +8,7 @@ from typing import Any
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
-from envoy.config.route.v3 import route_pb2
+from envoy.config.route.v3 import route_components_pb2, route_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from google.protobuf import any_pb2, descriptor_pool, json_format
 from google.protobuf.descriptor import Descriptor
@@ -20,6 +20,7 @@ _MESSAGES = {
     for cls in (
         listener_pb2.Listener,
         route_pb2.RouteConfiguration,
+        route_components_pb2.VirtualHost,
         cluster_pb2.Cluster,
         endpoint_pb2.ClusterLoadAssignment,
         secret_pb2.Secret,
@@ -35,11 +36,13 @@ def decode_resource(type_url: str, body: bytes) -> Any:
     return _MESSAGES[type_url].FromString(packed.value)
 
 
-def resource_documents(resources: ResourceSet) -> list[dict[str, Any]]:
-    """Every resource, sorted by type URL then name: `{type_url, name, version, resource}`."""
+def resource_documents(resources: ResourceSet, *, delta: bool = False) -> list[dict[str, Any]]:
+    """Every resource, sorted by type URL then name: `{type_url, name, version, resource}`; as served to
+    state-of-the-world clients, or to delta clients (`delta`: route configurations in their VHDS form)."""
     out = []
-    for type_url in sorted(resources.by_type):
-        for name, resource in sorted(resources.of_type(type_url).items()):
+    served = resources.delta_view() if delta else resources
+    for type_url in sorted(served.by_type):
+        for name, resource in sorted(served.of_type(type_url).items()):
             message = decode_resource(type_url, resource.body)
             out.append(
                 {

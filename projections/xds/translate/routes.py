@@ -256,13 +256,18 @@ def virtual_host_record(
     """The `virtual_hosts` record of a RouteConfiguration: `name`, `domains`, the routes' records, then (with
     `virtual_host_stats`) its virtual clusters, whose field number is above the routes'."""
     head = rc.VirtualHost(name=virtual_host.name, domains=[virtual_host.hostname]).SerializeToString(deterministic=True)
-    tail = b""
-    if virtual_host_stats:
-        tail = rc.VirtualHost(virtual_clusters=_virtual_clusters(virtual_host)).SerializeToString(deterministic=True)
+    tail = virtual_host_tail(virtual_host, virtual_host_stats=virtual_host_stats)
     return field_record(_ROUTE_CONFIGURATION_VIRTUAL_HOSTS, head + b"".join(route_records) + tail)
 
 
-def _route_configuration_tail(http3_port: int | None) -> Any:
+def virtual_host_tail(virtual_host: ir.VirtualHost, *, virtual_host_stats: bool) -> bytes:
+    """The fields of a VirtualHost numbered above its routes: its virtual clusters, with `virtual_host_stats`."""
+    if not virtual_host_stats:
+        return b""
+    return bytes(rc.VirtualHost(virtual_clusters=_virtual_clusters(virtual_host)).SerializeToString(deterministic=True))
+
+
+def route_configuration_tail(http3_port: int | None) -> Any:
     """The fields of a RouteConfiguration numbered above `virtual_hosts`. With `http3_port` (its listener serves
     HTTP/3 over QUIC on that port), the `alt-svc` response header that advertises it, as Envoy Gateway does."""
     tail = route_pb2.RouteConfiguration(ignore_port_in_host_matching=True)
@@ -272,7 +277,7 @@ def _route_configuration_tail(http3_port: int | None) -> Any:
     return tail
 
 
-_ROUTE_CONFIGURATION_TAIL = _route_configuration_tail(None).SerializeToString(deterministic=True)
+_ROUTE_CONFIGURATION_TAIL = route_configuration_tail(None).SerializeToString(deterministic=True)
 
 
 def route_configuration_bytes(name: str, virtual_host_records: Iterable[bytes], http3_port: int | None = None) -> bytes:
@@ -281,7 +286,7 @@ def route_configuration_bytes(name: str, virtual_host_records: Iterable[bytes], 
     tail = (
         _ROUTE_CONFIGURATION_TAIL
         if http3_port is None
-        else _route_configuration_tail(http3_port).SerializeToString(deterministic=True)
+        else route_configuration_tail(http3_port).SerializeToString(deterministic=True)
     )
     return b"".join((head, *virtual_host_records, tail))
 
@@ -306,5 +311,5 @@ def build_route_configuration(
             for v in virtual_hosts
         ],
     )
-    built.MergeFrom(_route_configuration_tail(http3_port))
+    built.MergeFrom(route_configuration_tail(http3_port))
     return built

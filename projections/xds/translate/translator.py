@@ -14,6 +14,11 @@ and its RouteConfiguration from the cached records of the other virtual hosts. N
 the other resources keep the very same `VersionedResource`, and a type with no change keeps the very
 same mapping, so `diff` skips it without looking inside.
 
+Each route configuration is built in two forms from the same route records: inline (state of the world)
+and VHDS (delta clients, see `vhds`): a RouteConfiguration that reads its virtual hosts over VHDS, and a
+VirtualHost resource per virtual host. A changed route re-splices its VirtualHost in both forms; delta
+clients are sent that VirtualHost alone.
+
 A cache entry is only ever kept for what the latest IR has, so memory follows the configuration.
 Versions are content hashes: of the serialised message for small resources, and for a
 RouteConfiguration of the IR hashes it was built from (the bytes are a pure function of them) and of
@@ -35,6 +40,7 @@ from projections.xds.resources import (
     LISTENER,
     ROUTE_CONFIGURATION,
     SECRET,
+    VIRTUAL_HOST,
     ResourceSet,
     TypeDiff,
     VersionedResource,
@@ -42,6 +48,7 @@ from projections.xds.resources import (
     versioned,
 )
 from projections.xds.splice import any_bytes
+from projections.xds.translate import vhds
 from projections.xds.translate.clusters import build_cluster, build_load_assignment, resolves_by_dns
 from projections.xds.translate.extensions import ext_proc_http2_destinations
 from projections.xds.translate.listeners import SocketGroup, build_listener, rate_limit_types
@@ -49,7 +56,13 @@ from projections.xds.translate.names import cluster_name, http_route_configurati
 from projections.xds.translate.oidc import oidc_secrets
 from projections.xds.translate.patches import ByType, apply_patches
 from projections.xds.translate.ratelimits import RATELIMIT_CLUSTER, XdsSettings, build_ratelimit_cluster
-from projections.xds.translate.routes import route_configuration_bytes, route_record, virtual_host_record
+from projections.xds.translate.render import decode_resource
+from projections.xds.translate.routes import (
+    route_configuration_bytes,
+    route_record,
+    virtual_host_record,
+    virtual_host_tail,
+)
 from projections.xds.translate.secrets import build_secret
 from projections.xds.translate.security import build_jwks_cluster, ext_auth_http2_destinations, remote_jwks_clusters
 from projections.xds.translate.telemetry import build_collector_cluster, build_tracing_cluster
@@ -62,6 +75,8 @@ class XdsUpdate(msgspec.Struct, frozen=True, kw_only=True):
     resources: ResourceSet
     changes: dict[str, TypeDiff]
     """Per type URL, the names updated (new or changed version) and removed since the previous update."""
+    delta_changes: dict[str, TypeDiff] = {}
+    """The same for what delta clients are served (`ResourceSet.delta_view`)."""
     patch_outcomes: dict[str, str | None] = {}
     """Per EnvoyPatchPolicy (`<namespace>/<name>`) of the Gateway: None when its patches applied, else why not."""
 
@@ -70,6 +85,7 @@ class _BuiltVirtualHost(msgspec.Struct, kw_only=True):
     hash: str
     virtual_host_stats: bool
     record: bytes
+    vhds: VersionedResource  # the same virtual host as a VirtualHost resource
     routes: dict[str, bytes]  # route hash -> its record
     http2_destinations: frozenset[str]  # destinations its gRPC routes reach
 
@@ -79,6 +95,44 @@ class _BuiltRouteConfiguration(msgspec.Struct, kw_only=True):
     resource: VersionedResource
     virtual_hosts: dict[str, _BuiltVirtualHost]
     http2_destinations: frozenset[str]
+    vhds: VersionedResource  # the VHDS form of `resource`
+    vhds_hosts: tuple[VersionedResource, ...]  # its VirtualHost resources (a placeholder when it has none)
+
+
+class _DeltaForm(msgspec.Struct, frozen=True, kw_only=True):
+    """The VHDS form of one served (inline) RouteConfiguration."""
+
+    inline: VersionedResource
+    route_configuration: VersionedResource
+    virtual_hosts: tuple[VersionedResource, ...]
+
+
+def _replace_hosts(
+    hosts: dict[str, VersionedResource],
+    old: tuple[VersionedResource, ...],
+    new: tuple[VersionedResource, ...],
+    touched: set[str],
+) -> None:
+    """`hosts` with the virtual hosts `old` replaced by `new`, touching only those that differ (their names
+    are added to `touched`)."""
+    if old is new:
+        return
+    if len(old) == len(new):
+        for before, after in zip(old, new, strict=True):
+            if before is not after:
+                if before.name != after.name and hosts.get(before.name) is before:
+                    del hosts[before.name]
+                    touched.add(before.name)
+                hosts[after.name] = after
+                touched.add(after.name)
+        return
+    for before in old:
+        if hosts.get(before.name) is before:
+            del hosts[before.name]
+            touched.add(before.name)
+    for after in new:
+        hosts[after.name] = after
+        touched.add(after.name)
 
 
 def _specificity(listener: ir.HTTPListener) -> tuple[int, int]:
@@ -90,7 +144,10 @@ def _specificity(listener: ir.HTTPListener) -> tuple[int, int]:
 
 
 def _build_virtual_host(
-    virtual_host: ir.VirtualHost, previous: _BuiltVirtualHost | None, virtual_host_stats: bool
+    route_configuration: str,
+    virtual_host: ir.VirtualHost,
+    previous: _BuiltVirtualHost | None,
+    virtual_host_stats: bool,
 ) -> _BuiltVirtualHost:
     reusable = previous.routes if previous is not None else {}
     routes = {r.hash: reusable.get(r.hash) or route_record(r) for r in virtual_host.routes}
@@ -104,12 +161,17 @@ def _build_virtual_host(
         | ext_auth_http2_destinations(virtual_host)
         | ext_proc_http2_destinations(virtual_host)
     )
+    records = b"".join([routes[r.hash] for r in virtual_host.routes])
+    tail = virtual_host_tail(virtual_host, virtual_host_stats=virtual_host_stats)
+    name = vhds.virtual_host_name(route_configuration, virtual_host.hostname)
+    stats = "\nvirtual host stats" if virtual_host_stats else ""
+    version = hashlib.sha256(f"{BUILD_VERSION}\n{name}{stats}\n{virtual_host.hash}".encode()).hexdigest()
+    body = any_bytes(VIRTUAL_HOST, vhds.virtual_host_bytes(route_configuration, virtual_host.hostname, records + tail))
     return _BuiltVirtualHost(
         hash=virtual_host.hash,
         virtual_host_stats=virtual_host_stats,
-        record=virtual_host_record(
-            virtual_host, (routes[r.hash] for r in virtual_host.routes), virtual_host_stats=virtual_host_stats
-        ),
+        record=virtual_host_record(virtual_host, (records,), virtual_host_stats=virtual_host_stats),
+        vhds=VersionedResource(name=name, version=version, body=body),
         routes=routes,
         http2_destinations=http2,
     )
@@ -131,7 +193,7 @@ def _route_configuration(
     for virtual_host in _served_virtual_hosts(ordered):
         cached = old.get(virtual_host.name)
         if cached is None or cached.hash != virtual_host.hash or cached.virtual_host_stats != virtual_host_stats:
-            cached = _build_virtual_host(virtual_host, cached, virtual_host_stats)
+            cached = _build_virtual_host(name, virtual_host, cached, virtual_host_stats)
         built[virtual_host.name] = cached
     hosts = built.values()
     value = route_configuration_bytes(name, [v.record for v in hosts], http3_port)
@@ -141,7 +203,19 @@ def _route_configuration(
     version = hashlib.sha256(f"{BUILD_VERSION}\n{name}{stats}\n{hashes}{advertised}".encode()).hexdigest()
     resource = VersionedResource(name=name, version=version, body=any_bytes(ROUTE_CONFIGURATION, value))
     http2 = frozenset().union(*[v.http2_destinations for v in hosts if v.http2_destinations])
-    return _BuiltRouteConfiguration(key=key, resource=resource, virtual_hosts=built, http2_destinations=http2)
+    vhds_hosts = tuple(v.vhds for v in hosts)
+    if not vhds_hosts:
+        vhds_hosts = (
+            previous.vhds_hosts if previous is not None and not previous.virtual_hosts else (vhds.placeholder(name),)
+        )
+    return _BuiltRouteConfiguration(
+        key=key,
+        resource=resource,
+        virtual_hosts=built,
+        http2_destinations=http2,
+        vhds=_unchanged_or(previous.vhds if previous is not None else None, vhds.route_configuration(name, http3_port)),
+        vhds_hosts=vhds_hosts,
+    )
 
 
 def _served_virtual_hosts(listeners: list[ir.HTTPListener]) -> Iterable[ir.VirtualHost]:
@@ -235,7 +309,11 @@ class _TypeBuilder:
 
 def _same_or(cached: tuple[object, VersionedResource] | None, fresh: VersionedResource) -> VersionedResource:
     """The cached resource when `fresh` has its version (the IR changed elsewhere): unchanged stays identical."""
-    return cached[1] if cached is not None and cached[1].version == fresh.version else fresh
+    return _unchanged_or(cached[1] if cached is not None else None, fresh)
+
+
+def _unchanged_or(previous: VersionedResource | None, fresh: VersionedResource) -> VersionedResource:
+    return previous if previous is not None and previous.version == fresh.version else fresh
 
 
 class XdsTranslator:
@@ -252,6 +330,8 @@ class XdsTranslator:
         self._secrets: dict[str, tuple[ir.Certificate, VersionedResource]] = {}
         self._generic_secrets: dict[str, VersionedResource] = {}  # OIDC client and HMAC secrets
         self._destinations_key: tuple[object, ...] | None = None
+        self._delta_forms: dict[str, _DeltaForm] = {}
+        self._touched_hosts: set[str] = set()  # the VirtualHosts the last update replaced, added or removed
         # EnvoyPatchPolicy: (patches, the unpatched mappings they read) -> (patched mappings, outcomes)
         self._patched: tuple[tuple[ir.EnvoyPatch, ...], dict[str, object], ByType, dict[str, str | None]] | None = None
 
@@ -306,11 +386,82 @@ class XdsTranslator:
         outcomes: dict[str, str | None] = {}
         if gateway.envoy_patches:
             by_type, outcomes = self._patch(gateway.envoy_patches, by_type)
-            self._current = ResourceSet(by_type={t: m for t, m in by_type.items() if m})
         else:
             self._patched = None
-            self._current = self._unpatched
-        return XdsUpdate(resources=self._current, changes=diff(served, self._current), patch_outcomes=outcomes)
+        self._current = ResourceSet(
+            by_type={t: m for t, m in by_type.items() if m},
+            delta_by_type=self._build_delta_forms(by_type.get(ROUTE_CONFIGURATION, {}), served),
+        )
+        return XdsUpdate(
+            resources=self._current,
+            changes=diff(served, self._current),
+            delta_changes=self._delta_changes(served),
+            patch_outcomes=outcomes,
+        )
+
+    def _delta_changes(self, served: ResourceSet) -> dict[str, TypeDiff]:
+        """`diff` of what delta clients were and are served; for VirtualHosts, of the names `_build_delta_forms`
+        touched only (a changed route must not cost a look at every virtual host)."""
+
+        def without_hosts(resources: ResourceSet) -> ResourceSet:
+            return ResourceSet(by_type={t: m for t, m in resources.delta_view().by_type.items() if t != VIRTUAL_HOST})
+
+        changes = diff(without_hosts(served), without_hosts(self._current))
+        before = served.of_type(VIRTUAL_HOST, delta=True)
+        after = self._current.of_type(VIRTUAL_HOST, delta=True)
+        updated = tuple(
+            sorted(
+                n
+                for n in self._touched_hosts
+                if n in after and (n not in before or before[n].version != after[n].version)
+            )
+        )
+        removed = tuple(sorted(n for n in self._touched_hosts if n in before and n not in after))
+        if updated or removed:
+            changes[VIRTUAL_HOST] = TypeDiff(updated=updated, removed=removed)
+        return changes
+
+    def _build_delta_forms(
+        self, route_configurations: Mapping[str, VersionedResource], served: ResourceSet
+    ) -> dict[str, dict[str, VersionedResource]]:
+        """The VHDS form of `route_configurations` (as served: patched): built along with the inline form when no
+        patch changed it, else split from the patched message. The VirtualHost mapping of the previous update
+        is copied and only the virtual hosts of changed route configurations are replaced in it."""
+        forms: dict[str, _DeltaForm] = {}
+        for name, inline in route_configurations.items():
+            known = self._delta_forms.get(name)
+            built = self._route_configurations.get(name)
+            if known is not None and known.inline is inline:
+                forms[name] = known
+            elif built is not None and built.resource is inline:
+                forms[name] = _DeltaForm(inline=inline, route_configuration=built.vhds, virtual_hosts=built.vhds_hosts)
+            elif known is not None and known.inline.version == inline.version:
+                forms[name] = known
+            else:
+                configuration, split_hosts = vhds.split(decode_resource(ROUTE_CONFIGURATION, inline.body))
+                forms[name] = _DeltaForm(inline=inline, route_configuration=configuration, virtual_hosts=split_hosts)
+        previous_hosts = served.delta_by_type.get(VIRTUAL_HOST, {})
+        self._touched_hosts = set()
+        if len(forms) == len(self._delta_forms) and all(self._delta_forms.get(n) is f for n, f in forms.items()):
+            hosts: dict[str, VersionedResource] = previous_hosts
+        else:
+            hosts = dict(previous_hosts)
+            for name, known in self._delta_forms.items():
+                if name not in forms:
+                    _replace_hosts(hosts, known.virtual_hosts, (), self._touched_hosts)
+            for name, form in forms.items():
+                known = self._delta_forms.get(name)
+                old = known.virtual_hosts if known is not None else ()
+                _replace_hosts(hosts, old, form.virtual_hosts, self._touched_hosts)
+        self._delta_forms = forms
+        configurations = _TypeBuilder(served.delta_by_type.get(ROUTE_CONFIGURATION, {}))
+        for form in forms.values():
+            configurations.put(form.route_configuration)
+        out: dict[str, dict[str, VersionedResource]] = {
+            ROUTE_CONFIGURATION: configurations.result(),
+            VIRTUAL_HOST: hosts,
+        }
+        return {t: m for t, m in out.items() if m}
 
     def _patch(self, patches: tuple[ir.EnvoyPatch, ...], by_type: ByType) -> tuple[ByType, dict[str, str | None]]:
         """`by_type` patched; the patched mappings of the last call are reused while their inputs are the same."""

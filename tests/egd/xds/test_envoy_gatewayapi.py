@@ -25,7 +25,7 @@ from egd.natsserver import pick_free_port
 from projections.gatewayapi.offline import resources_from_documents
 from projections.gatewayapi.translator import translate
 from projections.ir import Certificate, GatewayIR, hashed
-from projections.xds.resources import CLUSTER, LISTENER, ROUTE_CONFIGURATION
+from projections.xds.resources import CLUSTER, LISTENER, VIRTUAL_HOST
 from projections.xds.translate import XdsTranslator, build_resource_set
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import run_envoy
@@ -295,7 +295,7 @@ async def test_gateway_api_through_real_envoy(
         assert await asyncio.wait_for(reader.read(100), 3) == b"echo:ping"
         writer.close()
 
-        # one route changed: only its RouteConfiguration is pushed, and traffic follows
+        # one route changed: only its virtual host is pushed (VHDS), and traffic follows
         pushed_before = len(recorded.responses)
         server.bus.publish(GROUP, translator.update(gateway_ir(documents(ports, certificate, alpha_path="/first"))))
 
@@ -304,7 +304,7 @@ async def test_gateway_api_through_real_envoy(
 
         await eventually(moved, what="the changed route")
         pushed = [sent for _, sent in recorded.responses[pushed_before:]]
-        assert {p.type_url for p in pushed} == {ROUTE_CONFIGURATION}
+        assert {p.type_url for p in pushed} == {VIRTUAL_HOST}
         assert sum(p.resources for p in pushed) == 1
         assert {CLUSTER, LISTENER} <= {a.type_url for _, a in recorded.acks}
         assert recorded.nacks == []
@@ -344,14 +344,16 @@ def on_loopback(gateway: GatewayIR, ports: dict[int, int], certificate: tuple[by
 
 
 async def test_envoy_accepts_every_golden_case(server: Server, recorded: Recorded, tmp_path: Path) -> None:
-    """Each golden case in turn is the whole configuration of one real Envoy: it ACKs every resource."""
+    """Each golden case in turn is the whole configuration of one real Envoy: it ACKs every resource (route
+    configurations in their VHDS form, as delta clients are served them)."""
     certificate = self_signed("example.com")
     async with run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="goldens"):
         for case in CASE_NAMES:
             for gateway in gateways_of(CASES / f"{case}.in.yaml").values():
                 resources = build_resource_set(on_loopback(gateway, {}, certificate))
                 server.bus.publish(GROUP, resources)
-                expected = {t: {n: r.version for n, r in resources.of_type(t).items()} for t in resources.by_type}
+                served = resources.delta_view()
+                expected = {t: {n: r.version for n, r in served.of_type(t).items()} for t in served.by_type}
 
                 async def settled(expected: dict[str, dict[str, str]] = expected, case: str = case) -> bool:
                     if recorded.nacks:

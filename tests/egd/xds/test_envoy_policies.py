@@ -23,7 +23,7 @@ from egd.natsserver import pick_free_port
 from projections.gatewayapi.offline import resources_from_documents
 from projections.gatewayapi.translator import translate
 from projections.ir import GatewayIR
-from projections.xds.resources import CLUSTER, ROUTE_CONFIGURATION
+from projections.xds.resources import CLUSTER, VIRTUAL_HOST
 from projections.xds.translate import XdsTranslator
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import run_envoy
@@ -291,7 +291,7 @@ async def test_backend_traffic_policy_through_real_envoy(
 
         await eventually(aborts_429, what="the changed fault")
         pushed = [sent for _, sent in recorded.responses[pushed_before:]]
-        assert {p.type_url for p in pushed} == {ROUTE_CONFIGURATION}
+        assert {p.type_url for p in pushed} == {VIRTUAL_HOST}  # the route's virtual host, over VHDS
         assert sum(p.resources for p in pushed) == 1
 
         # deleting the retry policy: its route's cluster goes back to the plain one, retries stop
@@ -304,7 +304,7 @@ async def test_backend_traffic_policy_through_real_envoy(
 
         await eventually(no_retries, what="retries gone")
         pushed = [sent for _, sent in recorded.responses[pushed_before:]]
-        assert {p.type_url for p in pushed} <= {ROUTE_CONFIGURATION, CLUSTER}
+        assert {p.type_url for p in pushed} <= {VIRTUAL_HOST, CLUSTER}
         assert recorded.nacks == []
 
 

@@ -37,6 +37,7 @@ def test_incremental_equals_from_scratch(sequence: list[ir.GatewayIR]) -> None:
         scratch = build_resource_set(gateway)
         assert update.resources == scratch  # same names, versions and bytes
         assert update.changes == diff(previous, scratch)
+        assert update.delta_changes == diff(previous.delta_view(), scratch.delta_view())
         previous = scratch
 
 
