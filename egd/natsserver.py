@@ -8,11 +8,10 @@ never a system-wide one, so every machine runs the same version.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
+import shutil
 import signal
 import socket
-import sys
 import sysconfig
 import time
 from collections.abc import Sequence
@@ -22,15 +21,17 @@ DEFAULT_NATS_PORT = 4222
 _LOG_TAIL_LINES = 30
 
 
-_PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+_SETPRIV = shutil.which("setpriv")
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: on Linux, have the kernel send SIGTERM when the parent dies, so that an
-    embedded server never outlives an `egd serve` that was killed."""
-    if _libc is not None:
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+def _dying_with_parent(command: list[str]) -> list[str]:
+    """`command` run so that the kernel sends it SIGTERM when its parent dies (Linux's parent-death signal, set
+    by util-linux's setpriv, which then execs it), so that an embedded server never outlives an `egd serve`
+    that was killed. No Python runs between fork and exec: in a process with gRPC's threads, a forked child
+    running Python (a preexec_fn) could abort before it exec'd."""
+    if _SETPRIV is None:
+        return command  # no setpriv: an orphan is still stopped by the next start on the same store
+    return [_SETPRIV, "--pdeathsig", "TERM", "--", *command]
 
 
 def _orphan_on(pid_path: Path, store_dir: Path) -> int | None:
@@ -156,11 +157,10 @@ class NatsServerProcess:
         await self._stop_orphan()
         with self.log_path.open("ab") as log:
             process = await asyncio.create_subprocess_exec(
-                *self.command(),
+                *_dying_with_parent(self.command()),
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
                 stdin=asyncio.subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
             )
         self._process = process
         deadline = time.monotonic() + self.start_timeout
