@@ -17,7 +17,7 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 
 from egd.natsserver import pick_free_port
-from projections.xds.resources import ROUTE_CONFIGURATION
+from projections.xds.resources import VIRTUAL_HOST
 from projections.xds.translate import XdsTranslator
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import run_envoy
@@ -220,7 +220,7 @@ async def test_backend_traffic_filters_through_real_envoy(
 
         await eventually(changed_body, what="the changed override")
         pushed = [sent for _, sent in recorded.responses[pushed_before:]]
-        assert {p.type_url for p in pushed} == {ROUTE_CONFIGURATION}
+        assert {p.type_url for p in pushed} == {VIRTUAL_HOST}  # the route's virtual host only (VHDS)
         assert sum(p.resources for p in pushed) == 1
 
         # compression added to another route: its listener gets nothing new, Envoy is not restarted

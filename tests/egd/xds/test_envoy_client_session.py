@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 
 from egd.natsserver import pick_free_port
-from projections.xds.resources import ROUTE_CONFIGURATION
+from projections.xds.resources import VIRTUAL_HOST
 from projections.xds.translate import XdsTranslator
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import run_envoy
@@ -154,7 +154,7 @@ async def test_session_persistence_through_real_envoy(
 
         await eventually(renamed_cookie, what="the renamed session cookie")
         pushed = [sent for _, sent in recorded.responses[pushed_before:]]
-        assert {p.type_url for p in pushed} == {ROUTE_CONFIGURATION}
+        assert {p.type_url for p in pushed} == {VIRTUAL_HOST}  # the route's virtual host only (VHDS)
         assert recorded.nacks == []
 
 
