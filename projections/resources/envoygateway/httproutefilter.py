@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from projections.resources.meta import K8sModel, K8sObject
-from projections.resources.references import LocalObjectReference
+from projections.resources.references import LocalObjectReference, SecretObjectReference
 
 
 class ReplaceRegexMatch(K8sModel, frozen=True, kw_only=True):
@@ -57,10 +57,20 @@ class HTTPDirectResponseFilter(K8sModel, frozen=True, kw_only=True):
     status_code: Annotated[int, msgspec.Meta(ge=200, le=599)] | None = None
 
 
+class InjectedCredential(K8sModel, frozen=True, kw_only=True):
+    value_ref: SecretObjectReference  # an Opaque Secret holding the credential in its `credential` key
+
+
+class HTTPCredentialInjectionFilter(K8sModel, frozen=True, kw_only=True):
+    header: Annotated[str, msgspec.Meta(min_length=1)] | None = None  # None: Authorization
+    overwrite: bool | None = None  # None: false, a header the client sent is kept
+    credential: InjectedCredential
+
+
 class HTTPRouteFilterSpec(K8sModel, frozen=True, kw_only=True):
     url_rewrite: HTTPURLRewriteFilter | None = None
     direct_response: HTTPDirectResponseFilter | None = None
-    credential_injection: dict[str, object] | None = None
+    credential_injection: HTTPCredentialInjectionFilter | None = None
 
 
 class HTTPRouteFilter(K8sObject, frozen=True, kw_only=True):
