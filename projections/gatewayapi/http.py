@@ -204,6 +204,9 @@ class _Translation:
     def extension_filter(self, extension: HTTPRouteFilterSpec, rule: _Rule) -> None:
         """An HTTPRouteFilter's direct response (its body inline or from a ConfigMap's `response.body`), URL
         rewrite (path by regular expression; Host from a header or the backend) and credential injection."""
+        if extension.unsupported:
+            rule.invalid = f"invalid filter HTTPRouteFilter: {', '.join(extension.unsupported)} not supported by egd"
+            return
         if extension.credential_injection is not None:
             found = self.injected_credential(extension.credential_injection)
             if isinstance(found, str):
