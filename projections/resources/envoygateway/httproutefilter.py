@@ -59,12 +59,16 @@ class HTTPDirectResponseFilter(K8sModel, frozen=True, kw_only=True):
     header: dict[str, object] | None = None  # read by nothing yet (egd reports it unsupported)
 
 
+# An HTTP header name (RFC 7230 token).
+HeaderName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$")]
+
+
 class InjectedCredential(K8sModel, frozen=True, kw_only=True):
     value_ref: SecretObjectReference  # an Opaque Secret holding the credential in its `credential` key
 
 
 class HTTPCredentialInjectionFilter(K8sModel, frozen=True, kw_only=True):
-    header: Annotated[str, msgspec.Meta(min_length=1)] | None = None  # None: Authorization
+    header: HeaderName | None = None  # None: Authorization
     overwrite: bool | None = None  # None: false, a header the client sent is kept
     credential: InjectedCredential
 
