@@ -16,7 +16,10 @@ from projections.gatewayapi.http import custom_response_body, parse_duration
 from projections.gatewayapi.inputs import Reader, Resource
 from projections.resources.envoygateway import BackendTrafficPolicy
 from projections.resources.envoygateway.backendtrafficpolicy import (
+    AdmissionControl,
     BackendTrafficPolicySpec,
+    BandwidthLimitSpec,
+    BandwidthLimitValue,
     Compression,
     FaultInjection,
     ProtocolUpgradeConfig,
@@ -156,13 +159,12 @@ def problems_of(policy: Resource) -> tuple[str, ...]:
     problems = [
         f"{name} is not supported by egd"
         for name, value in (
-            ("bandwidthLimit", spec.bandwidth_limit),
-            ("admissionControl", spec.admission_control),
             ("telemetry", spec.telemetry),
             ("retry.numAttemptsPerPriority", spec.retry.num_attempts_per_priority if spec.retry else None),
         )
         if value
     ]
+    problems.extend(_limit_problems(spec))
     if spec.merge_type == "StrategicMerge":
         problems.append("mergeType StrategicMerge is not supported by egd: use JSONMerge")
     balancer = spec.load_balancer
@@ -229,11 +231,14 @@ class RouteTraffic(msgspec.Struct, frozen=True, kw_only=True):
     response_override: ir.ResponseOverride | None = None
     request_buffer_bytes: int | None = None
     upgrades: tuple[str, ...] = ir.DEFAULT_UPGRADES
+    bandwidth_limit: ir.BandwidthLimit | None = None
 
     @property
     def filters(self) -> tuple[str, ...]:
         """The optional HTTP filters these settings need in the route's connection manager."""
         found = [c.filter_key for c in self.compression]
+        if self.bandwidth_limit is not None:
+            found.extend(self.bandwidth_limit.filter_keys)
         for name, needed in (
             ("fault", self.fault is not None),
             ("custom_response", self.response_override is not None),
@@ -277,7 +282,9 @@ def route_traffic(reader: Reader, candidates: Sequence[Resource]) -> RouteTraffi
     overrides = next(((p, spec.response_override) for p, spec in honoured if spec.response_override), None)
     buffer = _first(specs, "request_buffer")
     upgrades = _first(specs, "http_upgrade")
+    bandwidth = _first(specs, "bandwidth_limit")
     assert buffer is None or isinstance(buffer, RequestBuffer)
+    assert bandwidth is None or isinstance(bandwidth, BandwidthLimitSpec)
     assert upgrades is None or isinstance(upgrades, tuple)
     return RouteTraffic(
         retry=_retry(retry) if retry is not None else None,
@@ -290,6 +297,7 @@ def route_traffic(reader: Reader, candidates: Sequence[Resource]) -> RouteTraffi
         response_override=_response_override(reader, *overrides) if overrides is not None else None,
         request_buffer_bytes=parse_quantity(buffer.limit) if buffer is not None else None,
         upgrades=_upgrades(upgrades) if upgrades else ir.DEFAULT_UPGRADES,
+        bandwidth_limit=_bandwidth_limit(bandwidth) if bandwidth is not None else None,
     )
 
 
@@ -439,6 +447,8 @@ def _cluster_settings(
     http2 = _first(specs, "http2")
     use_client_protocol = _first(specs, "use_client_protocol")
     dns = _first(specs, "dns")
+    admission = _first(specs, "admission_control")
+    assert admission is None or isinstance(admission, AdmissionControl)
     assert breaker is None or isinstance(breaker, CircuitBreaker)
     assert health is None or isinstance(health, HealthCheck)
     assert connection is None or isinstance(connection, BackendConnection)
@@ -467,6 +477,7 @@ def _cluster_settings(
         http2=http2_settings(http2),
         use_client_protocol=bool(use_client_protocol),
         dns=_dns(dns) if dns is not None else None,
+        admission_control=_admission_control(admission) if admission is not None else None,
     )
     return settings if settings != ir.ClusterSettings() else None
 
@@ -579,3 +590,86 @@ def cluster_variants(
         for destination in sorted(set(destinations))
     )
     return settings_id, variants
+
+
+# --- bandwidth limit and admission control -------------------------------------------------------------------
+
+_UNIT_SECONDS = {"Second": 1, "Minute": 60, "Hour": 3600}
+# gRPC status codes by Envoy Gateway's names (https://grpc.github.io/grpc/core/md_doc_statuscodes.html).
+_GRPC_CODES = {
+    name: code
+    for code, name in enumerate(
+        (
+            "Ok",
+            "Cancelled",
+            "Unknown",
+            "InvalidArgument",
+            "DeadlineExceeded",
+            "NotFound",
+            "AlreadyExists",
+            "PermissionDenied",
+            "ResourceExhausted",
+            "FailedPrecondition",
+            "Aborted",
+            "OutOfRange",
+            "Unimplemented",
+            "Internal",
+            "Unavailable",
+            "DataLoss",
+            "Unauthenticated",
+        )
+    )
+}
+
+
+def _kibps(limit: BandwidthLimitValue) -> int:
+    """A bandwidth limit in KiB per second, Envoy's unit, rounded down as Envoy Gateway does (0 when the
+    limit cannot be read)."""
+    try:
+        return parse_quantity(limit.value) // (_UNIT_SECONDS[limit.unit] * 1024)
+    except ValueError:
+        return 0
+
+
+def _limit_problems(spec: BackendTrafficPolicySpec) -> list[str]:
+    """Why the policy's bandwidth limit or admission control cannot be honoured, if they cannot."""
+    problems = []
+    bandwidth = spec.bandwidth_limit
+    if bandwidth is not None:
+        for direction, config in (("request", bandwidth.request), ("response", bandwidth.response)):
+            if config is not None and _kibps(config.limit) == 0:
+                problems.append(
+                    f"bandwidthLimit.{direction}.limit {config.limit.value!r} per {config.limit.unit} is below "
+                    "Envoy's minimum of 1 KiB/s"
+                )
+    admission = spec.admission_control
+    if admission is not None and admission.sampling_window is not None:
+        window = _ms(admission.sampling_window)
+        if window is None or window < 1000:
+            problems.append(f"admissionControl.samplingWindow {admission.sampling_window!r} must be at least 1s")
+    return problems
+
+
+def _bandwidth_limit(spec: BandwidthLimitSpec) -> ir.BandwidthLimit:
+    trailers = spec.response.response_trailers if spec.response is not None else None
+    return ir.BandwidthLimit(
+        request_kibps=_kibps(spec.request.limit) if spec.request is not None else None,
+        response_kibps=_kibps(spec.response.limit) if spec.response is not None else None,
+        response_trailers=trailers is not None,
+        response_trailer_prefix=trailers.prefix if trailers is not None else None,
+    )
+
+
+def _admission_control(spec: AdmissionControl) -> ir.AdmissionControl:
+    criteria = spec.success_criteria
+    http = criteria.http.status_codes if criteria is not None and criteria.http is not None else ()
+    grpc = criteria.grpc.status_codes if criteria is not None and criteria.grpc is not None else ()
+    return ir.AdmissionControl(
+        sampling_window_ms=_ms(spec.sampling_window),
+        min_success_rate=spec.min_success_rate,
+        rejection_aggression=spec.rejection_aggression,
+        min_request_rate=spec.min_request_rate,
+        max_rejection_percent=spec.max_rejection_percent,
+        http_success_statuses=tuple(http),
+        grpc_success_statuses=tuple(_GRPC_CODES[name] for name in grpc),
+    )

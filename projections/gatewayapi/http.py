@@ -15,10 +15,14 @@ from events.keys import ResourceKey
 from projections import ir
 from projections.gatewayapi.backends import Problem, Target, resolve_backend
 from projections.gatewayapi.inputs import Reader
-from projections.resources.core import ConfigMap
+from projections.resources.core import ConfigMap, Secret
 from projections.resources.envoygateway import GROUP as EG_GROUP
 from projections.resources.envoygateway import HTTPRouteFilter as EGHTTPRouteFilter
-from projections.resources.envoygateway.httproutefilter import CustomResponseBody, HTTPRouteFilterSpec
+from projections.resources.envoygateway.httproutefilter import (
+    CustomResponseBody,
+    HTTPCredentialInjectionFilter,
+    HTTPRouteFilterSpec,
+)
 from projections.resources.gatewayapi import (
     GRPCRoute,
     GRPCRouteMatch,
@@ -32,6 +36,7 @@ from projections.resources.quantities import DURATION_PATTERN
 from projections.resources.references import BackendRef
 
 RESPONSE_BODY_KEY = "response.body"  # the ConfigMap key a direct response's body is read from (Envoy Gateway's)
+INJECTED_CREDENTIAL_KEY = "credential"  # the Secret key an injected credential is read from (Envoy Gateway's)
 SESSION_FILTER = "stateful_session"  # the optional HTTP filter a route with session persistence needs
 _PATH_RANK = {"Exact": 3, "RegularExpression": 2, "PathPrefix": 1}
 _DURATION = re.compile(DURATION_PATTERN)
@@ -57,6 +62,7 @@ class CompiledRoute(msgspec.Struct, frozen=True, kw_only=True):
     routes: tuple[RankedRoute, ...] = ()
     unresolved: tuple[Problem, ...] = ()  # ResolvedRefs=False, first one reported
     unsupported: Problem | None = None  # Accepted=False: the route is not programmed at all
+    rejected: Problem | None = None  # Accepted=False for rules left out; the other rules are programmed
     targets: tuple[Target, ...] = ()
     l4: ir.L4Route | None = None  # TLS, TCP and UDP routes: one route whatever the listener
     rule_names: tuple[str | None, ...] = ()  # `rules[].name` by rule index (policies may target a named rule)
@@ -79,6 +85,8 @@ class _Rule:
         self.url_rewrite: ir.URLRewrite | None = None
         self.direct_response: ir.DirectResponse | None = None
         self.mirrors: list[ir.Mirror] = []
+        self.credential: ir.CredentialInjection | None = None
+        self.invalid: str | None = None  # why the rule is left out (an HTTPRouteFilter that cannot apply)
 
 
 def _header_modifier(spec: HTTPHeaderFilter) -> ir.HeaderModifier:
@@ -95,11 +103,22 @@ class _Translation:
         self.key = key
         self.unresolved: list[Problem] = []
         self.unsupported: Problem | None = None
+        self.rejected: Problem | None = None
         self.targets: set[Target] = set()
 
     def fail(self, message: str) -> None:
         if self.unsupported is None:
             self.unsupported = Problem(reason="UnsupportedValue", message=message)
+
+    def reject(self, index: int, rule: _Rule) -> bool:
+        """Leave the rule out if it is invalid (as Envoy Gateway does: the route is not Accepted, its other
+        rules are programmed); True when it is."""
+        if rule.invalid is None:
+            return False
+        if self.rejected is None:
+            message = f"failed to process route rule {index}: {rule.invalid}"
+            self.rejected = Problem(reason="UnsupportedValue", message=message)
+        return True
 
     def backends(self, refs: tuple[BackendRef, ...]) -> tuple[tuple[ir.WeightedBackend, ...], int]:
         backends: list[ir.WeightedBackend] = []
@@ -183,8 +202,17 @@ class _Translation:
         self.extension_filter(found[1].spec, rule)
 
     def extension_filter(self, extension: HTTPRouteFilterSpec, rule: _Rule) -> None:
-        """An HTTPRouteFilter's direct response (its body inline or from a ConfigMap's `response.body`) and URL
-        rewrite (path by regular expression; Host from a header or the backend)."""
+        """An HTTPRouteFilter's direct response (its body inline or from a ConfigMap's `response.body`), URL
+        rewrite (path by regular expression; Host from a header or the backend) and credential injection."""
+        if extension.unsupported:
+            rule.invalid = f"invalid filter HTTPRouteFilter: {', '.join(extension.unsupported)} not supported by egd"
+            return
+        if extension.credential_injection is not None:
+            found = self.injected_credential(extension.credential_injection)
+            if isinstance(found, str):
+                rule.invalid = f"invalid filter HTTPRouteFilter: {found}"
+            else:
+                rule.credential = found
         if extension.direct_response is not None:
             response = extension.direct_response
             body = self.response_body(response.body) if response.body is not None else ""
@@ -209,6 +237,28 @@ class _Translation:
             path_regex=regex or base.path_regex,
             hostname_from_header=hostname.header if hostname is not None and hostname.type == "Header" else None,
             hostname_from_backend=hostname is not None and hostname.type == "Backend",
+        )
+
+    def injected_credential(self, spec: HTTPCredentialInjectionFilter) -> ir.CredentialInjection | str:
+        """The credential to inject from the `credential` key of a Secret in the route's namespace, or why
+        there is none."""
+        ref = spec.credential.value_ref
+        if (ref.group, ref.kind) != ("", "Secret"):
+            return f"credential reference to {ref.group}/{ref.kind} is not supported, only Secret"
+        namespace = self.key.namespace
+        if ref.namespace is not None and ref.namespace != namespace:
+            return f"credential reference to Secret {ref.namespace}/{ref.name} in another namespace is not allowed"
+        found = self.reader.model(ResourceKey(group="", kind="Secret", namespace=namespace, name=ref.name), Secret)
+        if found is None:
+            return f"secret {namespace}/{ref.name} does not exist"
+        credential = found[1].value(INJECTED_CREDENTIAL_KEY)
+        if not credential:
+            return f"credential key {INJECTED_CREDENTIAL_KEY} not found in secret {namespace}/{ref.name}"
+        return ir.CredentialInjection(
+            secret=f"{namespace}/{ref.name}",
+            credential=credential,
+            header=spec.header or "Authorization",
+            overwrite=bool(spec.overwrite),
         )
 
     def response_body(self, body: CustomResponseBody) -> str | None:
@@ -294,6 +344,9 @@ def _rule_route(
     direct = rule.direct_response
     if rule.redirect is None and direct is None and (not has_refs or (not backends and invalid == 0)):
         direct = ir.DirectResponse(status=500)
+    filters: tuple[str, ...] = fields.pop("filters", ())  # type: ignore[assignment]
+    if rule.credential is not None:
+        filters = tuple(sorted({*filters, rule.credential.filter_key}))
     route = ir.HTTPRoute(
         hostname="",
         backends=() if rule.redirect or direct else backends,
@@ -304,6 +357,8 @@ def _rule_route(
         request_headers=rule.request_headers,
         response_headers=rule.response_headers,
         mirrors=tuple(rule.mirrors),
+        credential_injection=rule.credential,
+        filters=filters,
         **fields,  # type: ignore[arg-type]
     )
     return route
@@ -315,6 +370,8 @@ def compile_http_route(reader: Reader, key: ResourceKey, route: HTTPRoute) -> Co
     for i, spec in enumerate(route.spec.rules):
         rule = _Rule()
         translation.filters(spec.filters, rule, grpc=False)
+        if translation.reject(i, rule):
+            continue
         backends, invalid = translation.backends(spec.backend_refs)
         timeouts = translation.timeouts(spec.timeouts.request, spec.timeouts.backend_request) if spec.timeouts else None
         session = translation.session_persistence(spec.session_persistence)
@@ -370,6 +427,8 @@ def compile_grpc_route(reader: Reader, key: ResourceKey, route: GRPCRoute) -> Co
     for i, spec in enumerate(route.spec.rules):
         rule = _Rule()
         translation.filters(spec.filters, rule, grpc=True)
+        if translation.reject(i, rule):
+            continue
         backends, invalid = translation.backends(spec.backend_refs)
         if spec.session_persistence is not None:
             translation.fail("sessionPersistence is not supported on GRPCRoute")
@@ -425,5 +484,6 @@ def _compiled(
         rule_names=rule_names,
         unresolved=tuple(translation.unresolved),
         unsupported=translation.unsupported,
+        rejected=translation.rejected,
         targets=tuple(sorted(translation.targets)),
     )

@@ -112,6 +112,9 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
             attached = attach(reader, key, ref, gateway, hostnames)
             if isinstance(attached, Refusal):
                 accepted = condition("Accepted", False, attached.reason, attached.message, generation)
+            elif compiled.rejected is not None:
+                rejected = compiled.rejected
+                accepted = condition("Accepted", False, rejected.reason, rejected.message, generation)
             else:
                 accepted = condition("Accepted", True, "Accepted", "Route is accepted", generation)
         if compiled.unresolved:
@@ -309,6 +312,7 @@ def _with_traffic(route: ir.HTTPRoute, traffic: RouteTraffic, variants: dict[str
         response_override=traffic.response_override,
         request_buffer_bytes=traffic.request_buffer_bytes,
         upgrades=traffic.upgrades,
+        bandwidth_limit=traffic.bandwidth_limit,
         filters=tuple(sorted({*route.filters, *traffic.filters})),
     )
 

@@ -16,6 +16,7 @@ from projections.ir.gateway import (
     ClientSettings,
     ClusterSettings,
     ClusterVariant,
+    CredentialInjection,
     Destination,
     DirectResponse,
     Endpoint,
@@ -74,14 +75,24 @@ from projections.ir.telemetry import (
     Telemetry,
     Tracing,
 )
-from projections.ir.traffic import Compression, DNSSettings, ResponseOverride, ResponseOverrideRule, StatusRange
+from projections.ir.traffic import (
+    AdmissionControl,
+    BandwidthLimit,
+    Compression,
+    DNSSettings,
+    ResponseOverride,
+    ResponseOverrideRule,
+    StatusRange,
+)
 
 __all__ = [
     "DEFAULT_UPGRADES",
     "ALSAccessLog",
     "ActiveHealthCheck",
+    "AdmissionControl",
     "AttachedPolicy",
     "BackendTLSDefaults",
+    "BandwidthLimit",
     "Certificate",
     "CircuitBreaker",
     "ClientSettings",
@@ -90,6 +101,7 @@ __all__ = [
     "Collector",
     "CollectorEndpoint",
     "Compression",
+    "CredentialInjection",
     "CustomTag",
     "DNSSettings",
     "Destination",

@@ -22,7 +22,7 @@ from projections.ir.base import IRStruct
 from projections.ir.extensions import ExtensionFilters, Extensions
 from projections.ir.security import Security, SecurityFilters
 from projections.ir.telemetry import Telemetry
-from projections.ir.traffic import Compression, DNSSettings, ResponseOverride
+from projections.ir.traffic import AdmissionControl, BandwidthLimit, Compression, DNSSettings, ResponseOverride
 
 
 class AttachedPolicy(IRStruct, frozen=True, kw_only=True):
@@ -167,6 +167,23 @@ class DirectResponse(IRStruct, frozen=True, kw_only=True):
     status: int
     body: str = ""
     content_type: str | None = None
+
+
+class CredentialInjection(IRStruct, frozen=True, kw_only=True):
+    """HTTPRouteFilter `credentialInjection`: Envoy adds `credential` (the `credential` key of the Secret
+    `secret`, `<namespace>/<name>`) to the request's `header`, replacing a value the client sent only with
+    `overwrite`."""
+
+    secret: str
+    credential: bytes
+    header: str = "Authorization"
+    overwrite: bool = False
+
+    @property
+    def filter_key(self) -> str:
+        """The route's `filters` entry: one credential injector per Secret, header and overwrite mode (all of
+        them filter-level settings in Envoy)."""
+        return f"credential_injector/{self.secret}/{self.header}/{'overwrite' if self.overwrite else 'keep'}"
 
 
 class WeightedBackend(IRStruct, frozen=True, kw_only=True):
@@ -354,6 +371,7 @@ class ClusterSettings(IRStruct, frozen=True, kw_only=True):
     http2: HTTP2Settings | None = None
     use_client_protocol: bool = False
     dns: DNSSettings | None = None  # hostname (STRICT_DNS) destinations only
+    admission_control: AdmissionControl | None = None
 
 
 class ClusterVariant(IRStruct, frozen=True, kw_only=True):
@@ -404,6 +422,8 @@ class HTTPRoute(IRStruct, frozen=True, kw_only=True):
     response_override: ResponseOverride | None = None
     request_buffer_bytes: int | None = None
     upgrades: tuple[str, ...] = DEFAULT_UPGRADES  # HTTP upgrade types the route allows
+    bandwidth_limit: BandwidthLimit | None = None
+    credential_injection: CredentialInjection | None = None
     # Optional HTTP filters the route needs in its connection manager (`fault`, `custom_response`, `buffer`,
     # `Compression.filter_key`)
     filters: tuple[str, ...] = ()

@@ -54,3 +54,37 @@ class DNSSettings(IRStruct, frozen=True, kw_only=True):
     refresh_rate_ms: int = 30_000
     respect_ttl: bool = True
     lookup_family: str | None = None  # IPv4, IPv6, IPv4Preferred, IPv6Preferred, IPv4AndIPv6; None: IPv4Preferred
+
+
+class BandwidthLimit(IRStruct, frozen=True, kw_only=True):
+    """A route's bandwidth limits, in KiB per second, per direction (Envoy's bandwidth limit filter)."""
+
+    request_kibps: int | None = None  # client to backend
+    response_kibps: int | None = None  # backend to client
+    response_trailers: bool = False  # the response ends with trailers of the delays the limits caused
+    response_trailer_prefix: str | None = None
+
+    @property
+    def filter_keys(self) -> tuple[str, ...]:
+        """The route's `filters` entries: one bandwidth limit filter per direction it limits."""
+        return tuple(
+            key
+            for key, limit in (
+                ("bandwidth_limit/request", self.request_kibps),
+                ("bandwidth_limit/response", self.response_kibps),
+            )
+            if limit is not None
+        )
+
+
+class AdmissionControl(IRStruct, frozen=True, kw_only=True):
+    """Load shedding on the way to a route's backends (Envoy's admission control filter, on their clusters).
+    Unset settings are Envoy's defaults; no success statuses: Envoy's (HTTP 2xx, gRPC OK)."""
+
+    sampling_window_ms: int | None = None
+    min_success_rate: int | None = None  # percent
+    rejection_aggression: int | None = None
+    min_request_rate: int | None = None  # requests per second
+    max_rejection_percent: int | None = None
+    http_success_statuses: tuple[int, ...] = ()
+    grpc_success_statuses: tuple[int, ...] = ()

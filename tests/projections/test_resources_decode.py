@@ -208,6 +208,35 @@ CASES = [
         "httpStatus and grpcStatus",
     ),
     (
+        btp(bandwidthLimit={}),
+        f"BackendTrafficPolicy default/p at {WHERE}: $.spec.bandwidthLimit: at least one of request or response "
+        "must be specified",
+    ),
+    (
+        btp(bandwidthLimit={"request": {"limit": {"value": "1Mi", "unit": "Day"}}}),
+        f"BackendTrafficPolicy default/p at {WHERE}: $.spec.bandwidthLimit.request.limit.unit: Invalid enum value "
+        "'Day'",
+    ),
+    (
+        btp(admissionControl={"minSuccessRate": 0}),
+        f"BackendTrafficPolicy default/p at {WHERE}: $.spec.admissionControl.minSuccessRate: Expected `int` >= 1",
+    ),
+    (
+        btp(admissionControl={"successCriteria": {"grpc": {"statusCodes": ["OK"]}}}),
+        f"BackendTrafficPolicy default/p at {WHERE}: $.spec.admissionControl.successCriteria.grpc.statusCodes[0]: "
+        "Invalid enum value 'OK'",
+    ),
+    (
+        {
+            "apiVersion": "gateway.envoyproxy.io/v1alpha1",
+            "kind": "HTTPRouteFilter",
+            "metadata": {"name": "f", "namespace": "x"},
+            "spec": {"credentialInjection": {"header": "X/Y", "credential": {"valueRef": {"name": "token"}}}},
+        },
+        f"HTTPRouteFilter x/f at {WHERE}: $.spec.credentialInjection.header: Expected `str` matching regex "
+        '"^[A-Za-z0-9!#$%&\'*+\\\\-.^_`|~]+$"',
+    ),
+    (
         {
             "apiVersion": "gateway.envoyproxy.io/v1alpha1",
             "kind": "Backend",

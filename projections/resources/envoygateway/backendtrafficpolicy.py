@@ -141,6 +141,82 @@ class RequestBuffer(K8sModel, frozen=True, kw_only=True):
     limit: Quantity
 
 
+# --- bandwidth limit and admission control ---------------------------------------------------------------
+
+
+class BandwidthLimitValue(K8sModel, frozen=True, kw_only=True):
+    value: Quantity  # bytes per `unit`
+    unit: Literal["Second", "Minute", "Hour"]
+
+
+class BandwidthLimitRequestConfig(K8sModel, frozen=True, kw_only=True):
+    limit: BandwidthLimitValue
+
+
+class BandwidthLimitResponseTrailers(K8sModel, frozen=True, kw_only=True):
+    prefix: str | None = None
+
+
+class BandwidthLimitResponseConfig(K8sModel, frozen=True, kw_only=True):
+    limit: BandwidthLimitValue
+    response_trailers: BandwidthLimitResponseTrailers | None = None
+
+
+class BandwidthLimitSpec(K8sModel, frozen=True, kw_only=True):
+    request: BandwidthLimitRequestConfig | None = None
+    response: BandwidthLimitResponseConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.request is None and self.response is None:
+            raise ValueError("at least one of request or response must be specified")
+
+
+GRPCSuccessCode = Literal[
+    "Ok",
+    "Cancelled",
+    "Unknown",
+    "InvalidArgument",
+    "DeadlineExceeded",
+    "NotFound",
+    "AlreadyExists",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "FailedPrecondition",
+    "Aborted",
+    "OutOfRange",
+    "Unimplemented",
+    "Internal",
+    "Unavailable",
+    "DataLoss",
+    "Unauthenticated",
+]
+
+
+class HTTPSuccessCriteria(K8sModel, frozen=True, kw_only=True):
+    status_codes: tuple[HTTPStatus, ...] = ()
+
+
+class GRPCSuccessCriteria(K8sModel, frozen=True, kw_only=True):
+    status_codes: tuple[GRPCSuccessCode, ...] = ()
+
+
+class AdmissionControlSuccessCriteria(K8sModel, frozen=True, kw_only=True):
+    http: HTTPSuccessCriteria | None = None
+    grpc: GRPCSuccessCriteria | None = None
+
+
+class AdmissionControl(K8sModel, frozen=True, kw_only=True):
+    """Envoy's admission control: requests rejected with a probability that grows as the backend's success rate
+    over `samplingWindow` falls below `minSuccessRate`. Unset fields are Envoy's defaults."""
+
+    sampling_window: Duration | None = None  # Envoy: 30s
+    min_success_rate: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None  # percent; Envoy: 95
+    rejection_aggression: Annotated[int, msgspec.Meta(ge=1)] | None = None  # Envoy: 1 (linear)
+    min_request_rate: Annotated[int, msgspec.Meta(ge=0)] | None = None  # requests per second; Envoy: 0
+    max_rejection_percent: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None  # Envoy: 80
+    success_criteria: AdmissionControlSuccessCriteria | None = None
+
+
 class BackendTrafficPolicySpec(ClusterSettings, frozen=True, kw_only=True):
     """The targeting fields are declared here rather than inherited: the spec also inlines ClusterSettings,
     and a msgspec Struct has one base with fields."""
@@ -158,9 +234,9 @@ class BackendTrafficPolicySpec(ClusterSettings, frozen=True, kw_only=True):
     compressor: tuple[Compression, ...] = ()
     response_override: tuple[ResponseOverride, ...] = ()
     request_buffer: RequestBuffer | None = None
-    # Read by nothing yet; kept loosely typed (the stored document keeps them whole in any case).
-    bandwidth_limit: dict[str, object] | None = None
-    admission_control: dict[str, object] | None = None
+    bandwidth_limit: BandwidthLimitSpec | None = None
+    admission_control: AdmissionControl | None = None
+    # Read by nothing yet; kept loosely typed (the stored document keeps it whole in any case).
     telemetry: dict[str, object] | None = None
 
     def __post_init__(self) -> None:

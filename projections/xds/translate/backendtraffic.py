@@ -19,6 +19,7 @@ from envoy.type.v3 import percent_pb2, range_pb2
 from google.protobuf import any_pb2, duration_pb2, wrappers_pb2
 
 from projections import ir
+from projections.xds.translate.admission import upstream_http_filters
 
 FAULT_FILTER = "envoy.filters.http.fault"
 
@@ -195,6 +196,8 @@ def http_protocol_options(settings: ir.ClusterSettings | None, *, http2: bool) -
         breaker = settings.circuit_breaker
         if breaker is not None and breaker.max_requests_per_connection is not None:
             common.max_requests_per_connection.value = breaker.max_requests_per_connection
+        if settings.admission_control is not None:
+            options.http_filters.extend(upstream_http_filters(settings.admission_control))
     if options == http_protocol_options_pb2.HttpProtocolOptions():
         return None
     if not options.HasField("explicit_http_config") and not options.HasField("use_downstream_protocol_config"):

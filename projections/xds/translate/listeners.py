@@ -36,6 +36,7 @@ from projections import ir
 from projections.ir.extensions import ExtensionFilters, merge_extension_filters
 from projections.ir.security import SecurityFilters, merge_filters
 from projections.xds.translate.backendtraffic import optional_http_filters
+from projections.xds.translate.bandwidth import bandwidth_limit_http_filters
 from projections.xds.translate.clienttraffic import (
     apply_connection_manager_settings,
     apply_listener_settings,
@@ -46,6 +47,7 @@ from projections.xds.translate.clienttraffic import (
     connection_limit_filter,
 )
 from projections.xds.translate.clusters import ads_source
+from projections.xds.translate.credentials import credential_injector_http_filters
 from projections.xds.translate.extensions import with_extension_filters
 from projections.xds.translate.names import INVALID_BACKEND_CLUSTER, cluster_name, listener_name
 from projections.xds.translate.ratelimits import XdsSettings, http_filters
@@ -248,9 +250,10 @@ def _http_filters(
 ) -> list[Any]:
     """A connection manager's HTTP filters in Envoy Gateway's order: health check, custom response, fault, late
     response headers, the security filters (extension filters, Lua and ext_proc, before RBAC), stateful session,
-    buffer, rate limits, compressors, the router. Traffic filters are named (`optional`), security filters carry
-    listener-level configuration (JWT providers, ext_authz services), so each keeps its own IR field; the health
-    check and response headers come from the listener's ClientTrafficPolicy."""
+    buffer, rate limits, bandwidth limits, credential injectors, compressors, the router. Traffic filters are
+    named (`optional`), security filters carry listener-level configuration (JWT providers, ext_authz services),
+    so each keeps its own IR field; the health check and response headers come from the listener's
+    ClientTrafficPolicy."""
     return (
         client_health_check_filters(client)
         + leading_http_filters(optional)
@@ -260,6 +263,8 @@ def _http_filters(
         + session_http_filters(optional)
         + buffer_http_filters(optional)
         + http_filters(rate_limits, gateway, settings)
+        + bandwidth_limit_http_filters(optional)
+        + credential_injector_http_filters(optional)
         + trailing_http_filters(optional)
     )
 

@@ -21,6 +21,8 @@ from google.protobuf import duration_pb2, wrappers_pb2
 from projections import ir
 from projections.xds.splice import field_record
 from projections.xds.translate.backendtraffic import FAULT_FILTER, apply_retry, fault_config, hash_policies
+from projections.xds.translate.bandwidth import bandwidth_limit_configs
+from projections.xds.translate.credentials import credential_injector_configs
 from projections.xds.translate.extensions import route_extension_configs
 from projections.xds.translate.names import INVALID_BACKEND_CLUSTER, cluster_name
 from projections.xds.translate.ratelimits import LOCAL_FILTER, local_rate_limit, route_rate_limits
@@ -208,7 +210,12 @@ def build_route(route: ir.HTTPRoute) -> Any:
     local = local_rate_limit(route)
     if local is not None:
         built.typed_per_filter_config[LOCAL_FILTER].CopyFrom(local)
-    for filter_name, config in (route_security_configs(route) | route_extension_configs(route)).items():
+    for filter_name, config in (
+        route_security_configs(route)
+        | route_extension_configs(route)
+        | bandwidth_limit_configs(route)
+        | credential_injector_configs(route)
+    ).items():
         built.typed_per_filter_config[filter_name].CopyFrom(config)
     if route.fault is not None:
         built.typed_per_filter_config[FAULT_FILTER].CopyFrom(fault_config(route.fault))

@@ -50,6 +50,7 @@ from projections.xds.resources import (
 from projections.xds.splice import any_bytes
 from projections.xds.translate import vhds
 from projections.xds.translate.clusters import build_cluster, build_load_assignment, resolves_by_dns
+from projections.xds.translate.credentials import credential_secrets
 from projections.xds.translate.extensions import ext_proc_http2_destinations
 from projections.xds.translate.listeners import SocketGroup, build_listener, rate_limit_types
 from projections.xds.translate.names import cluster_name, http_route_configuration_name, listener_name
@@ -328,7 +329,7 @@ class XdsTranslator:
         self._clusters: dict[str, tuple[str, VersionedResource]] = {}
         self._load_assignments: dict[str, tuple[str, VersionedResource]] = {}
         self._secrets: dict[str, tuple[ir.Certificate, VersionedResource]] = {}
-        self._generic_secrets: dict[str, VersionedResource] = {}  # OIDC client and HMAC secrets
+        self._generic_secrets: dict[str, VersionedResource] = {}  # OIDC and injected credentials
         self._destinations_key: tuple[object, ...] | None = None
         self._delta_forms: dict[str, _DeltaForm] = {}
         self._touched_hosts: set[str] = set()  # the VirtualHosts the last update replaced, added or removed
@@ -617,7 +618,7 @@ class XdsTranslator:
                 cached = (certificate, versioned(build_secret(certificate)))
             kept[certificate.name] = cached
             out.put(cached[1])
-        for secret in oidc_secrets(gateway):
+        for secret in (*oidc_secrets(gateway), *credential_secrets(gateway)):
             fresh = versioned(secret)
             known = self._generic_secrets.get(fresh.name)
             generic[fresh.name] = known if known is not None and known.version == fresh.version else fresh

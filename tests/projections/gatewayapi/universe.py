@@ -197,12 +197,22 @@ def backend(variant: int) -> dict[str, Any]:
 
 
 def route_filter(variant: int) -> dict[str, Any]:
+    """Variants: two direct responses, a credential injected from the Secret `token`."""
+    spec: dict[str, Any] = {"directResponse": {"statusCode": 200 + variant, "body": {"type": "Inline", "inline": "hi"}}}
+    if variant == 2:
+        spec = {"credentialInjection": {"header": "X-Token", "credential": {"valueRef": {"name": "token"}}}}
     return {
         "apiVersion": "gateway.envoyproxy.io/v1alpha1",
         "kind": "HTTPRouteFilter",
         "metadata": {"name": "f", "namespace": "default"},
-        "spec": {"directResponse": {"statusCode": 200 + variant, "body": {"type": "Inline", "inline": "hi"}}},
+        "spec": spec,
     }
+
+
+def token(variant: int) -> dict[str, Any]:
+    """Variants: two credentials, and a Secret without the `credential` key."""
+    data = {"credential": b64(f"Bearer {variant}")} if variant < 2 else {"other": b64("x")}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "token", "namespace": "default"}, "data": data}
 
 
 def error_page(variant: int) -> dict[str, Any]:
@@ -235,6 +245,9 @@ def traffic_policy(name: str, variant: int) -> dict[str, Any]:
         body = {"type": "ValueRef", "valueRef": {"group": "", "kind": "ConfigMap", "name": "error-page"}}
         spec["responseOverride"] = [{"match": {"statusCodes": [{"value": 404}]}, "response": {"body": body}}]
     rule: dict[str, Any] = {"limit": {"requests": 3 + variant, "unit": "Minute"}}
+    if variant == 3:
+        spec["bandwidthLimit"] = {"response": {"limit": {"value": "1Mi", "unit": "Second"}}}
+        spec["admissionControl"] = {"minSuccessRate": 90}
     if variant >= 5:
         spec["retry"] = {"numRetries": variant}
     elif variant != 4:
@@ -306,7 +319,8 @@ SLOTS: list[tuple[str, int, Any]] = [
     ("grant/g2", 2, lambda v: grant("g2", v)),
     ("secret/cert", 2, secret),
     ("backend/be-1", 3, backend),
-    ("filter/f", 2, route_filter),
+    ("filter/f", 3, route_filter),
+    ("secret/token", 3, token),
     ("btp/p-global", 7, lambda v: traffic_policy("p-global", v)),
     ("btp/p-local", 7, lambda v: traffic_policy("p-local", v)),
     ("btp/q-global", 7, lambda v: traffic_policy("q-global", v)),
