@@ -165,8 +165,6 @@ def problems_of(policy: Resource) -> tuple[str, ...]:
         )
         if value
     ]
-    if spec.merge_type == "StrategicMerge":
-        problems.append("mergeType StrategicMerge is not supported by egd: use JSONMerge")
     if spec.load_balancer is not None:
         problems.extend(_balancer_problems(spec.load_balancer))
     if spec.routing_type == "Service":
