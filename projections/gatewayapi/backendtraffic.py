@@ -32,11 +32,13 @@ from projections.resources.envoygateway.cluster import (
     ActiveHealthCheck,
     ActiveHealthCheckPayload,
     BackendConnection,
+    BackendUtilization,
     CircuitBreaker,
     HealthCheck,
     HTTP2Settings,
     LoadBalancer,
     PassiveHealthCheck,
+    PreferLocalZone,
     ProxyProtocol,
     Retry,
     TCPKeepalive,
@@ -165,14 +167,8 @@ def problems_of(policy: Resource) -> tuple[str, ...]:
         if value
     ]
     problems.extend(_limit_problems(spec))
-    if spec.merge_type == "StrategicMerge":
-        problems.append("mergeType StrategicMerge is not supported by egd: use JSONMerge")
-    balancer = spec.load_balancer
-    if balancer is not None:
-        if balancer.type == "BackendUtilization":
-            problems.append("loadBalancer type BackendUtilization is not supported by egd")
-        if balancer.zone_aware or balancer.endpoint_override:
-            problems.append("loadBalancer zoneAware and endpointOverride are not supported by egd")
+    if spec.load_balancer is not None:
+        problems.extend(_balancer_problems(spec.load_balancer))
     if spec.routing_type == "Service":
         problems.append("routingType Service is not supported by egd: it routes to endpoints")
     quantities: list[tuple[str, str | int | None, int]] = [
@@ -204,6 +200,30 @@ def problems_of(policy: Resource) -> tuple[str, ...]:
     return tuple(problems)
 
 
+def _balancer_problems(balancer: LoadBalancer) -> list[str]:
+    problems = []
+    utilization = balancer.backend_utilization
+    if utilization is not None and utilization.oob:
+        problems.append("loadBalancer.backendUtilization.oob is not supported by egd")
+    zone_aware = balancer.zone_aware
+    if balancer.type == "BackendUtilization" and zone_aware is not None and zone_aware.prefer_local is not None:
+        # Envoy's wrr_locality, which carries BackendUtilization's zones, has no prefer-local mode
+        problems.append("loadBalancer.zoneAware.preferLocal is not supported with type BackendUtilization")
+    if zone_aware is not None:  # a locality of weight 0 is one Envoy refuses
+        problems.extend(
+            f"loadBalancer.zoneAware.weightedZones[{i}].weight must be at least 1"
+            for i, zone in enumerate(zone_aware.weighted_zones)
+            if zone.weight < 1
+        )
+    if balancer.endpoint_override is not None:
+        problems.extend(
+            f"loadBalancer.endpointOverride.extractFrom[{i}] needs header"
+            for i, source in enumerate(balancer.endpoint_override.extract_from)
+            if not source.header
+        )
+    return problems
+
+
 _UINT32_MAX = 2**32 - 1
 
 
@@ -232,6 +252,7 @@ class RouteTraffic(msgspec.Struct, frozen=True, kw_only=True):
     request_buffer_bytes: int | None = None
     upgrades: tuple[str, ...] = ir.DEFAULT_UPGRADES
     bandwidth_limit: ir.BandwidthLimit | None = None
+    remove_response_headers: tuple[str, ...] = ()  # the ORCA load reports of BackendUtilization's backends
 
     @property
     def filters(self) -> tuple[str, ...]:
@@ -298,7 +319,20 @@ def route_traffic(reader: Reader, candidates: Sequence[Resource]) -> RouteTraffi
         request_buffer_bytes=parse_quantity(buffer.limit) if buffer is not None else None,
         upgrades=_upgrades(upgrades) if upgrades else ir.DEFAULT_UPGRADES,
         bandwidth_limit=_bandwidth_limit(bandwidth) if bandwidth is not None else None,
+        remove_response_headers=_load_report_headers(balancer),
     )
+
+
+# The response headers that carry a backend's ORCA load report: Envoy Gateway removes them from responses
+# unless the policy keeps them.
+ORCA_HEADERS = ("endpoint-load-metrics", "endpoint-load-metrics-bin")
+
+
+def _load_report_headers(balancer: LoadBalancer | None) -> tuple[str, ...]:
+    utilization = balancer.backend_utilization if balancer is not None else None
+    if balancer is None or balancer.type != "BackendUtilization" or utilization is None:
+        return ()
+    return () if utilization.keep_response_headers else ORCA_HEADERS
 
 
 def _compressions(spec: BackendTrafficPolicySpec) -> tuple[Compression, ...]:
@@ -487,7 +521,45 @@ def _load_balancer(balancer: LoadBalancer | None) -> ir.LoadBalancer | None:
         return None
     table_size = balancer.consistent_hash.table_size if balancer.consistent_hash is not None else None
     window = _ms(balancer.slow_start.window) if balancer.slow_start is not None else None
-    return ir.LoadBalancer(type=balancer.type, table_size=table_size, slow_start_window_ms=window)
+    utilization = balancer.backend_utilization if balancer.type == "BackendUtilization" else None
+    zone_aware = balancer.zone_aware
+    prefer_local = zone_aware.prefer_local if zone_aware is not None else None
+    override = balancer.endpoint_override
+    return ir.LoadBalancer(
+        type=balancer.type,
+        table_size=table_size,
+        slow_start_window_ms=window,
+        backend_utilization=_backend_utilization(utilization) if utilization is not None else None,
+        prefer_local=_prefer_local(prefer_local) if prefer_local is not None else None,
+        weighted_zones=tuple(ir.ZoneWeight(zone=z.zone, weight=z.weight) for z in zone_aware.weighted_zones)
+        if zone_aware is not None
+        else (),
+        override_host_headers=tuple(s.header for s in override.extract_from if s.header) if override else (),
+    )
+
+
+def _backend_utilization(utilization: BackendUtilization) -> ir.BackendUtilization:
+    penalty = utilization.error_utilization_penalty_percent
+    return ir.BackendUtilization(
+        blackout_period_ms=_ms(utilization.blackout_period),
+        weight_expiration_period_ms=_ms(utilization.weight_expiration_period),
+        weight_update_period_ms=_ms(utilization.weight_update_period),
+        error_utilization_penalty=penalty / 100 if penalty is not None else None,
+        metric_names=utilization.metric_names_for_computing_utilization,
+    )
+
+
+def _prefer_local(prefer_local: PreferLocalZone) -> ir.PreferLocalZone:
+    force = None
+    if prefer_local.force is not None:  # Envoy Gateway's default: one endpoint in the local zone is enough
+        found = prefer_local.force.min_endpoints_in_zone_threshold
+        force = found if found is not None else 1
+    threshold = prefer_local.min_endpoints_threshold
+    return ir.PreferLocalZone(
+        min_cluster_size=threshold if threshold is not None else ir.PreferLocalZone().min_cluster_size,
+        percentage_enabled=prefer_local.percentage_enabled,
+        force_min_endpoints=force,
+    )
 
 
 def _dns(dns: DNS) -> ir.DNSSettings:

@@ -37,13 +37,14 @@ def service_endpoints(reader: Reader, service: ResourceKey, port: ServicePort) -
 
 
 def backend_endpoints(backend: Backend) -> tuple[ir.Endpoint, ...]:
-    """A Backend's endpoints, each once, sorted."""
+    """A Backend's endpoints (with their zones), each once, sorted."""
     endpoints: set[ir.Endpoint] = set()
     for endpoint in backend.spec.endpoints:
+        zone = endpoint.zone
         if endpoint.ip is not None:
-            endpoints.add(ir.Endpoint(address=endpoint.ip.address, port=endpoint.ip.port, type="IP"))
+            endpoints.add(ir.Endpoint(address=endpoint.ip.address, port=endpoint.ip.port, type="IP", zone=zone))
         elif endpoint.fqdn is not None:
-            endpoints.add(ir.Endpoint(address=endpoint.fqdn.hostname, port=endpoint.fqdn.port, type="FQDN"))
+            endpoints.add(ir.Endpoint(address=endpoint.fqdn.hostname, port=endpoint.fqdn.port, type="FQDN", zone=zone))
         elif endpoint.unix is not None:
-            endpoints.add(ir.Endpoint(address=endpoint.unix.path, type="Unix"))
-    return tuple(sorted(endpoints, key=lambda e: (e.address, e.port, e.type)))
+            endpoints.add(ir.Endpoint(address=endpoint.unix.path, type="Unix", zone=zone))
+    return tuple(sorted(endpoints, key=lambda e: (e.address, e.port, e.type, e.zone or "")))

@@ -39,7 +39,7 @@ from events.keys import ResourceKey
 from projections.gatewayapi.attachment import gateway_key
 from projections.gatewayapi.gateways import GatewayContext, ListenerContext
 from projections.gatewayapi.inputs import Reader, Resource
-from projections.gatewayapi.merging import JSON_MERGE, merge_type, merged_policy
+from projections.gatewayapi.merging import MERGE_TYPES, merge_type, merged_policy
 from projections.gatewayapi.policykinds import (
     GATEWAY,
     KINDS,
@@ -118,7 +118,7 @@ class RoutePolicies(msgspec.Struct, frozen=True, kw_only=True):
         found = self.gateway.get(kind)
         rest = found.candidates(listener) if found is not None else ()
         own = tuple(p for p in (self.rules.get(rule or "", {}).get(kind), self.own.get(kind)) if p is not None)
-        if own and rest and merge_type(own[0]) == JSON_MERGE:
+        if own and rest and merge_type(own[0]) in MERGE_TYPES:
             return (merged_policy(own[0], rest[0]), *own[1:], *rest[1:])
         return (*own, *rest)
 
@@ -128,7 +128,7 @@ class RoutePolicies(msgspec.Struct, frozen=True, kw_only=True):
         if found is None or not found.candidates(listener):
             return False
         own = [self.own.get(kind), *(policies.get(kind) for policies in self.rules.values())]
-        return any(p is not None and merge_type(p) == JSON_MERGE for p in own)
+        return any(p is not None and merge_type(p) in MERGE_TYPES for p in own)
 
 
 def _labels(resource: Resource) -> dict[str, str]:
@@ -391,7 +391,7 @@ class _Status:
         rules = rule_names(route)
         missing = section is not None and section not in rules
         winner = not missing and self._winner(key, section)
-        merges = winner and not self.problems and merge_type(self.policy) == JSON_MERGE
+        merges = winner and not self.problems and merge_type(self.policy) in MERGE_TYPES
         for parent in route.model.spec.parent_refs:
             gateway = gateway_key(key, parent)
             if gateway is None or self.hooks.gateways(self.reader, gateway) is None:

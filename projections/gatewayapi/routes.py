@@ -313,8 +313,17 @@ def _with_traffic(route: ir.HTTPRoute, traffic: RouteTraffic, variants: dict[str
         request_buffer_bytes=traffic.request_buffer_bytes,
         upgrades=traffic.upgrades,
         bandwidth_limit=traffic.bandwidth_limit,
+        response_headers=_removing(route.response_headers, traffic.remove_response_headers),
         filters=tuple(sorted({*route.filters, *traffic.filters})),
     )
+
+
+def _removing(headers: ir.HeaderModifier | None, names: tuple[str, ...]) -> ir.HeaderModifier | None:
+    """`headers` that also remove `names` from responses."""
+    if not names:
+        return headers
+    modifier = headers or ir.HeaderModifier()
+    return msgspec.structs.replace(modifier, remove=(*modifier.remove, *(n for n in names if n not in modifier.remove)))
 
 
 _DENIED = ir.DirectResponse(status=500)

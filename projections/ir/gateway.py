@@ -294,10 +294,42 @@ class Fault(IRStruct, frozen=True, kw_only=True):
     abort: FaultAbort | None = None
 
 
+class BackendUtilization(IRStruct, frozen=True, kw_only=True):
+    """Envoy's client-side weighted round robin: endpoint weights from the ORCA load they report."""
+
+    blackout_period_ms: int | None = None
+    weight_expiration_period_ms: int | None = None
+    weight_update_period_ms: int | None = None
+    error_utilization_penalty: float | None = None  # a multiplier: Envoy Gateway's percent / 100
+    metric_names: tuple[str, ...] = ()
+
+
+class PreferLocalZone(IRStruct, frozen=True, kw_only=True):
+    """Envoy's zone-aware routing: as much traffic as possible to the local zone, keeping the load even."""
+
+    min_cluster_size: int = 6  # Envoy Gateway's default
+    percentage_enabled: int | None = None  # None: Envoy's default (100%)
+    force_min_endpoints: int | None = None  # every request to the local zone when it has this many endpoints
+
+
+class ZoneWeight(IRStruct, frozen=True, kw_only=True):
+    zone: str
+    weight: int
+
+
 class LoadBalancer(IRStruct, frozen=True, kw_only=True):
-    type: str  # RoundRobin, LeastRequest, Random, ConsistentHash
+    type: str  # RoundRobin, LeastRequest, Random, ConsistentHash, BackendUtilization
     table_size: int | None = None  # ConsistentHash (Maglev)
     slow_start_window_ms: int | None = None
+    backend_utilization: BackendUtilization | None = None
+    prefer_local: PreferLocalZone | None = None
+    # locality-weighted: each zone's share of the traffic (a zone not listed weighs 1)
+    weighted_zones: tuple[ZoneWeight, ...] = ()
+    override_host_headers: tuple[str, ...] = ()  # endpointOverride: the headers naming the endpoints to use
+
+    @property
+    def zone_weight(self) -> dict[str, int]:
+        return {z.zone: z.weight for z in self.weighted_zones}
 
 
 class CircuitBreaker(IRStruct, frozen=True, kw_only=True):

@@ -48,18 +48,73 @@ class SlowStart(K8sModel, frozen=True, kw_only=True):
     window: Duration
 
 
+UInt32 = Annotated[int, msgspec.Meta(ge=0, le=4_294_967_295)]
+
+
+class BackendUtilization(K8sModel, frozen=True, kw_only=True):
+    """Weights from the load the endpoints report (ORCA), as Envoy's client-side weighted round robin."""
+
+    blackout_period: Duration | None = None
+    weight_expiration_period: Duration | None = None
+    weight_update_period: Duration | None = None
+    error_utilization_penalty_percent: UInt32 | None = None  # 150: 1.5 x the error rate
+    metric_names_for_computing_utilization: tuple[str, ...] = ()
+    keep_response_headers: bool | None = None  # keep the ORCA response headers (removed by default)
+    oob: dict[str, object] | None = None  # out-of-band reporting: read by nothing (Invalid)
+
+
+class ForceLocalZone(K8sModel, frozen=True, kw_only=True):
+    min_endpoints_in_zone_threshold: UInt32 | None = None
+
+
+class PreferLocalZone(K8sModel, frozen=True, kw_only=True):
+    force: ForceLocalZone | None = None
+    min_endpoints_threshold: NonNegative | None = None
+    percentage_enabled: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
+
+
+class WeightedZone(K8sModel, frozen=True, kw_only=True):
+    zone: str
+    weight: UInt32
+
+
+class ZoneAware(K8sModel, frozen=True, kw_only=True):
+    prefer_local: PreferLocalZone | None = None
+    weighted_zones: tuple[WeightedZone, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.prefer_local is not None and self.weighted_zones:
+            raise ValueError("zoneAware preferLocal and weightedZones cannot be specified together")
+        zones = [z.zone for z in self.weighted_zones]
+        if len(set(zones)) != len(zones):
+            raise ValueError("duplicate zone names are not allowed in weightedZones")
+
+
+class EndpointOverrideExtractFrom(K8sModel, frozen=True, kw_only=True):
+    header: str | None = None  # its value: `IP:Port` or `IP:Port,IP:Port,...`
+
+
+class EndpointOverride(K8sModel, frozen=True, kw_only=True):
+    extract_from: Annotated[tuple[EndpointOverrideExtractFrom, ...], msgspec.Meta(min_length=1, max_length=10)]
+
+
 class LoadBalancer(K8sModel, frozen=True, kw_only=True):
     type: Literal["ConsistentHash", "LeastRequest", "Random", "RoundRobin", "BackendUtilization"]
     consistent_hash: ConsistentHash | None = None
+    backend_utilization: BackendUtilization | None = None
     slow_start: SlowStart | None = None
-    zone_aware: dict[str, object] | None = None
-    endpoint_override: dict[str, object] | None = None
+    zone_aware: ZoneAware | None = None
+    endpoint_override: EndpointOverride | None = None
 
     def __post_init__(self) -> None:
         if self.type == "ConsistentHash" and self.consistent_hash is None:
             raise ValueError("a load balancer of type ConsistentHash needs consistentHash")
-        if self.slow_start is not None and self.type not in ("RoundRobin", "LeastRequest"):
-            raise ValueError("slowStart works with RoundRobin and LeastRequest load balancers only")
+        if self.type == "BackendUtilization" and self.backend_utilization is None:
+            raise ValueError("a load balancer of type BackendUtilization needs backendUtilization")
+        if self.slow_start is not None and self.type not in ("RoundRobin", "LeastRequest", "BackendUtilization"):
+            raise ValueError("slowStart works with RoundRobin, LeastRequest and BackendUtilization load balancers only")
+        if self.type == "ConsistentHash" and self.zone_aware is not None and self.zone_aware.prefer_local is not None:
+            raise ValueError("preferLocal zone-aware routing is not supported for ConsistentHash: use weightedZones")
 
 
 RetryTrigger = Literal[

@@ -20,6 +20,7 @@ from google.protobuf import any_pb2, duration_pb2, wrappers_pb2
 
 from projections import ir
 from projections.xds.translate.admission import upstream_http_filters
+from projections.xds.translate.balancing import load_balancing_policy, needs_typed_policy
 
 FAULT_FILTER = "envoy.filters.http.fault"
 
@@ -129,7 +130,9 @@ _LB_POLICIES = {
 def apply_cluster_settings(cluster: Any, settings: ir.ClusterSettings, *, http2: bool) -> None:
     """Set `settings` on `cluster` (built for the destination, HTTP/2 when `http2`)."""
     balancer = settings.load_balancer
-    if balancer is not None:
+    if balancer is not None and needs_typed_policy(balancer):
+        cluster.load_balancing_policy.CopyFrom(load_balancing_policy(balancer))
+    elif balancer is not None:
         cluster.lb_policy = _LB_POLICIES.get(balancer.type, cluster_pb2.Cluster.ROUND_ROBIN)
         if balancer.table_size is not None:
             cluster.maglev_lb_config.table_size.value = balancer.table_size

@@ -122,8 +122,12 @@ def _address(endpoint: ir.Endpoint, protocol: str) -> Any:
     )
 
 
-def build_load_assignment(destination: ir.Destination) -> Any:
-    """The endpoints of `destination`, one locality per zone (in order of first appearance)."""
+def build_load_assignment(
+    destination: ir.Destination, *, name: str | None = None, zone_weights: dict[str, int] | None = None
+) -> Any:
+    """The endpoints of `destination`, one locality per zone (in order of first appearance); named `name` (a
+    cluster variant's) rather than the destination's, and with `zone_weights` as locality weights (a zone not
+    listed weighs 1) for a variant that weighs zones."""
     zones: dict[str | None, list[Any]] = {}
     for endpoint in destination.endpoints:
         zones.setdefault(endpoint.zone, []).append(
@@ -131,15 +135,22 @@ def build_load_assignment(destination: ir.Destination) -> Any:
                 endpoint=endpoint_components_pb2.Endpoint(address=_address(endpoint, destination.protocol))
             )
         )
-    return endpoint_pb2.ClusterLoadAssignment(
-        cluster_name=destination.name,
-        endpoints=[
-            endpoint_components_pb2.LocalityLbEndpoints(
-                locality=base_pb2.Locality(zone=zone) if zone else None, lb_endpoints=lb_endpoints
-            )
-            for zone, lb_endpoints in zones.items()
-        ],
-    )
+    localities = []
+    for zone, lb_endpoints in zones.items():
+        locality = endpoint_components_pb2.LocalityLbEndpoints(
+            locality=base_pb2.Locality(zone=zone) if zone else None, lb_endpoints=lb_endpoints
+        )
+        if zone_weights is not None:
+            locality.load_balancing_weight.value = zone_weights.get(zone or "", 1)
+        localities.append(locality)
+    return endpoint_pb2.ClusterLoadAssignment(cluster_name=name or destination.name, endpoints=localities)
+
+
+def zone_weights(variant: ir.ClusterVariant) -> dict[str, int] | None:
+    """The locality weights of `variant`'s endpoints, when its load balancer weighs zones: its endpoints are then
+    a load assignment of its own, named by the variant."""
+    balancer = variant.settings.load_balancer
+    return balancer.zone_weight if balancer is not None and balancer.weighted_zones else None
 
 
 def _packed(message: Any) -> Any:
@@ -200,17 +211,19 @@ def build_cluster(
     request/response size stats, as Envoy Gateway sets them on route clusters."""
     name = variant.name if variant is not None else cluster_name(destination.name, http2=http2)
     cluster = cluster_pb2.Cluster(name=name, connect_timeout=CONNECT_TIMEOUT)
+    weights = zone_weights(variant) if variant is not None else None
+    own_endpoints = name if weights is not None else None  # a variant that weighs zones
     if resolves_by_dns(destination):
         cluster.type = cluster_pb2.Cluster.STRICT_DNS
         cluster.dns_lookup_family = cluster_pb2.Cluster.V4_PREFERRED
         # Envoy Gateway's defaults, which a BackendTrafficPolicy's `dns` overrides
         cluster.dns_refresh_rate.CopyFrom(DNS_REFRESH_RATE)
         cluster.respect_dns_ttl = True
-        cluster.load_assignment.CopyFrom(build_load_assignment(destination))
+        cluster.load_assignment.CopyFrom(build_load_assignment(destination, name=own_endpoints, zone_weights=weights))
     else:
         cluster.type = cluster_pb2.Cluster.EDS
         cluster.eds_cluster_config.eds_config.CopyFrom(ads_source())
-        cluster.eds_cluster_config.service_name = destination.name
+        cluster.eds_cluster_config.service_name = own_endpoints or destination.name
     settings = variant.settings if variant is not None else None
     h2 = http2 or speaks_http2(destination)
     if destination.tls is not None:

@@ -49,7 +49,7 @@ from projections.xds.resources import (
 )
 from projections.xds.splice import any_bytes
 from projections.xds.translate import vhds
-from projections.xds.translate.clusters import build_cluster, build_load_assignment, resolves_by_dns
+from projections.xds.translate.clusters import build_cluster, build_load_assignment, resolves_by_dns, zone_weights
 from projections.xds.translate.credentials import credential_secrets
 from projections.xds.translate.extensions import ext_proc_http2_destinations
 from projections.xds.translate.listeners import SocketGroup, build_listener, rate_limit_types
@@ -597,6 +597,18 @@ class XdsTranslator:
             if cached is None or cached[0] != destination.hash:
                 cached = (destination.hash, _same_or(cached, versioned(build_load_assignment(destination))))
             kept[destination.name] = cached
+            out.put(cached[1])
+        by_name = {d.name: d for d in gateway.destinations}
+        for variant in gateway.cluster_variants:  # those that weigh zones have endpoints of their own
+            target, weights = by_name.get(variant.destination), zone_weights(variant)
+            if target is None or weights is None or resolves_by_dns(target):
+                continue
+            key = target.hash + variant.hash
+            cached = self._load_assignments.get(variant.name)
+            if cached is None or cached[0] != key:
+                built = build_load_assignment(target, name=variant.name, zone_weights=weights)
+                cached = (key, _same_or(cached, versioned(built)))
+            kept[variant.name] = cached
             out.put(cached[1])
         self._load_assignments = kept
         return out.result()
