@@ -122,11 +122,20 @@ def _cost(spec: RateLimitCostSpecifier) -> ir.RateLimitCost:
 
 
 def _rate_limit_problems(spec: RateLimitSpec) -> list[str]:
-    """What Envoy cannot do with a local rate limit: its filter has no shadow mode per descriptor and no
-    cost on the response (Envoy Gateway refuses both as well)."""
+    """What egd cannot honour in a rate limit: an inverted source CIDR (Envoy Gateway uses Envoy's
+    remote_address_match action, which the xDS protos egd builds with do not have yet); and, for a local limit,
+    shadow mode and a response cost (Envoy's local_ratelimit filter has neither; Envoy Gateway refuses them)."""
+    problems: list[str] = []
+    section = "local" if spec.type == "Local" else "global"
+    chosen = spec.local if spec.type == "Local" else spec.global_
+    for i, rule in enumerate(chosen.rules if chosen is not None else ()):
+        problems.extend(
+            f"rateLimit.{section}.rules[{i}].clientSelectors[{j}].sourceCIDR.invert is not supported by egd"
+            for j, selector in enumerate(rule.client_selectors)
+            if selector.source_cidr is not None and selector.source_cidr.invert
+        )
     if spec.type != "Local" or spec.local is None:
-        return []
-    problems = []
+        return problems
     for i, rule in enumerate(spec.local.rules):
         where = f"rateLimit.local.rules[{i}]"
         if rule.shadow_mode:
@@ -195,8 +204,6 @@ def problems_of(policy: Resource) -> tuple[str, ...]:
         problems.extend(_rate_limit_problems(spec.rate_limit))
     if spec.load_balancer is not None:
         problems.extend(_balancer_problems(spec.load_balancer))
-    if spec.routing_type == "Service":
-        problems.append("routingType Service is not supported by egd: it routes to endpoints")
     quantities: list[tuple[str, str | int | None, int]] = [
         ("connection.bufferLimit", spec.connection.buffer_limit if spec.connection else None, 0),
         ("connection.socketBufferLimit", spec.connection.socket_buffer_limit if spec.connection else None, 0),
@@ -279,6 +286,7 @@ class RouteTraffic(msgspec.Struct, frozen=True, kw_only=True):
     upgrades: tuple[str, ...] = ir.DEFAULT_UPGRADES
     bandwidth_limit: ir.BandwidthLimit | None = None
     remove_response_headers: tuple[str, ...] = ()  # the ORCA load reports of BackendUtilization's backends
+    service_routing: bool = False  # routingType Service: to each Service's cluster IP, not its endpoints
 
     @property
     def filters(self) -> tuple[str, ...]:
@@ -330,6 +338,7 @@ def route_traffic(reader: Reader, candidates: Sequence[Resource]) -> RouteTraffi
     buffer = _first(specs, "request_buffer")
     upgrades = _first(specs, "http_upgrade")
     bandwidth = _first(specs, "bandwidth_limit")
+    routing = _first(specs, "routing_type")
     assert buffer is None or isinstance(buffer, RequestBuffer)
     assert bandwidth is None or isinstance(bandwidth, BandwidthLimitSpec)
     assert upgrades is None or isinstance(upgrades, tuple)
@@ -346,6 +355,7 @@ def route_traffic(reader: Reader, candidates: Sequence[Resource]) -> RouteTraffi
         upgrades=_upgrades(upgrades) if upgrades else ir.DEFAULT_UPGRADES,
         bandwidth_limit=_bandwidth_limit(bandwidth) if bandwidth is not None else None,
         remove_response_headers=_load_report_headers(balancer),
+        service_routing=routing == "Service",
     )
 
 
