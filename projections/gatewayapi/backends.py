@@ -29,6 +29,13 @@ class Target(msgspec.Struct, frozen=True, kw_only=True, order=True):
     key: ResourceKey
     port: int | None = None
     protocol: str = "TCP"
+    cluster_ip: bool = False  # a Service reached at its cluster IP (routingType Service), not its endpoints
+
+
+def via_cluster_ip(target: Target) -> Target:
+    """The destination of a Service port reached at the Service's cluster IP, as Envoy Gateway's routingType
+    Service does: one endpoint, kube-proxy's virtual IP, and the Service's port."""
+    return msgspec.structs.replace(target, name=f"{target.name}/cluster-ip", cluster_ip=True)
 
 
 class Problem(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,6 +90,9 @@ def build_destination(reader: Reader, target: Target) -> ir.Destination:
         endpoints: tuple[ir.Endpoint, ...] = (
             ir.Endpoint(address=service.spec.external_name, port=port.port, type="FQDN"),
         )
+    elif target.cluster_ip:  # a headless Service has no cluster IP: no endpoint
+        address = service.spec.cluster_ip
+        endpoints = (ir.Endpoint(address=address, port=port.port),) if address and not service.spec.headless else ()
     else:
         endpoints = service_endpoints(reader, target.key, port)
     return ir.hashed(

@@ -44,14 +44,17 @@ from projections.resources.envoygateway.cluster import (
     TCPKeepalive,
     Timeout,
 )
-from projections.resources.envoygateway.ratelimit import RateLimitRule, RateLimitSpec
+from projections.resources.envoygateway.ratelimit import RateLimitCostSpecifier, RateLimitRule, RateLimitSpec
 
 BTP = "BackendTrafficPolicy"
 
 
 def effective_rate_limit(candidates: Sequence[Resource]) -> ir.RateLimit | None:
-    """The rate limit of the most specific policy that has one (`candidates`: route, listener, Gateway)."""
+    """The rate limit of the most specific policy that has one (`candidates`: route, listener, Gateway); a
+    policy egd cannot honour applies nowhere."""
     for policy in candidates:
+        if problems_of(policy):
+            continue
         limit = rate_limit_of(policy)
         if limit is not None:
             return limit
@@ -93,9 +96,7 @@ def _rule(index: int, rule: RateLimitRule, shared: bool) -> ir.RateLimitRule:
         if selector.source_cidr is not None:
             network = ipaddress.ip_network(selector.source_cidr.value, strict=False)
             source = ir.RateLimitSource(cidr=str(network), distinct=selector.source_cidr.type == "Distinct")
-    cost = None
-    if rule.cost is not None and rule.cost.request is not None and rule.cost.request.from_ == "Number":
-        cost = rule.cost.request.number
+    cost = rule.cost
     return ir.RateLimitRule(
         index=index,
         requests=rule.limit.requests,
@@ -106,10 +107,42 @@ def _rule(index: int, rule: RateLimitRule, shared: bool) -> ir.RateLimitRule:
         path=path,
         path_invert=path_invert,
         source=source,
-        cost=cost,
+        cost=_cost(cost.request) if cost is not None and cost.request is not None else None,
+        response_cost=_cost(cost.response) if cost is not None and cost.response is not None else None,
         shadow_mode=bool(rule.shadow_mode),
         shared=rule.shared if rule.shared is not None else shared,
     )
+
+
+def _cost(spec: RateLimitCostSpecifier) -> ir.RateLimitCost:
+    """Envoy Gateway's hits addend: the number, or Envoy's format reading it from the dynamic metadata."""
+    if spec.from_ == "Metadata" and spec.metadata is not None:
+        return ir.RateLimitCost(format=f"%DYNAMIC_METADATA({spec.metadata.namespace}:{spec.metadata.key})%")
+    return ir.RateLimitCost(number=spec.number)
+
+
+def _rate_limit_problems(spec: RateLimitSpec) -> list[str]:
+    """What egd cannot honour in a rate limit: an inverted source CIDR (Envoy Gateway uses Envoy's
+    remote_address_match action, which the xDS protos egd builds with do not have yet); and, for a local limit,
+    shadow mode and a response cost (Envoy's local_ratelimit filter has neither; Envoy Gateway refuses them)."""
+    problems: list[str] = []
+    section = "local" if spec.type == "Local" else "global"
+    chosen = spec.local if spec.type == "Local" else spec.global_
+    for i, rule in enumerate(chosen.rules if chosen is not None else ()):
+        problems.extend(
+            f"rateLimit.{section}.rules[{i}].clientSelectors[{j}].sourceCIDR.invert is not supported by egd"
+            for j, selector in enumerate(rule.client_selectors)
+            if selector.source_cidr is not None and selector.source_cidr.invert
+        )
+    if spec.type != "Local" or spec.local is None:
+        return problems
+    for i, rule in enumerate(spec.local.rules):
+        where = f"rateLimit.local.rules[{i}]"
+        if rule.shadow_mode:
+            problems.append(f"{where}.shadowMode is not supported for local rate limits")
+        if rule.cost is not None and rule.cost.response is not None:
+            problems.append(f"{where}.cost.response is not supported for local rate limits")
+    return problems
 
 
 # --- traffic settings ----------------------------------------------------------------------------------------
@@ -167,10 +200,10 @@ def problems_of(policy: Resource) -> tuple[str, ...]:
         if value
     ]
     problems.extend(_limit_problems(spec))
+    if spec.rate_limit is not None:
+        problems.extend(_rate_limit_problems(spec.rate_limit))
     if spec.load_balancer is not None:
         problems.extend(_balancer_problems(spec.load_balancer))
-    if spec.routing_type == "Service":
-        problems.append("routingType Service is not supported by egd: it routes to endpoints")
     quantities: list[tuple[str, str | int | None, int]] = [
         ("connection.bufferLimit", spec.connection.buffer_limit if spec.connection else None, 0),
         ("connection.socketBufferLimit", spec.connection.socket_buffer_limit if spec.connection else None, 0),
@@ -253,6 +286,7 @@ class RouteTraffic(msgspec.Struct, frozen=True, kw_only=True):
     upgrades: tuple[str, ...] = ir.DEFAULT_UPGRADES
     bandwidth_limit: ir.BandwidthLimit | None = None
     remove_response_headers: tuple[str, ...] = ()  # the ORCA load reports of BackendUtilization's backends
+    service_routing: bool = False  # routingType Service: to each Service's cluster IP, not its endpoints
 
     @property
     def filters(self) -> tuple[str, ...]:
@@ -304,6 +338,7 @@ def route_traffic(reader: Reader, candidates: Sequence[Resource]) -> RouteTraffi
     buffer = _first(specs, "request_buffer")
     upgrades = _first(specs, "http_upgrade")
     bandwidth = _first(specs, "bandwidth_limit")
+    routing = _first(specs, "routing_type")
     assert buffer is None or isinstance(buffer, RequestBuffer)
     assert bandwidth is None or isinstance(bandwidth, BandwidthLimitSpec)
     assert upgrades is None or isinstance(upgrades, tuple)
@@ -320,6 +355,7 @@ def route_traffic(reader: Reader, candidates: Sequence[Resource]) -> RouteTraffi
         upgrades=_upgrades(upgrades) if upgrades else ir.DEFAULT_UPGRADES,
         bandwidth_limit=_bandwidth_limit(bandwidth) if bandwidth is not None else None,
         remove_response_headers=_load_report_headers(balancer),
+        service_routing=routing == "Service",
     )
 
 

@@ -51,13 +51,10 @@ def check_client_traffic(reader: Reader, policy: Resource) -> tuple[str, ...]:
     if not isinstance(model, ClientTrafficPolicy):
         return ()
     spec = model.spec
-    headers = spec.headers
     connection = spec.connection
-    unsupported = (
-        ("headers.disableRateLimitHeaders", headers.disable_rate_limit_headers if headers else None),
-        ("connection.socketBufferLimit", connection.socket_buffer_limit if connection else None),
-    )
-    problems = [f"{name} is not supported by egd" for name, value in unsupported if value]
+    problems = []
+    if connection is not None and connection.socket_buffer_limit is not None:
+        problems.extend(_socket_buffer_problem(connection.socket_buffer_limit))
     validation = spec.tls.client_validation if spec.tls is not None else None
     if validation is not None:
         if not validation.ca_certificate_refs:
@@ -65,6 +62,19 @@ def check_client_traffic(reader: Reader, policy: Resource) -> tuple[str, ...]:
         _, found = read_ca_bundle(reader, _ca_refs(policy, spec))
         problems.extend(found)
     return tuple(problems)
+
+
+_INT32_MAX = 2**31 - 1  # SO_RCVBUF and SO_SNDBUF take an int
+
+
+def _socket_buffer_problem(quantity: str | int) -> list[str]:
+    try:
+        count = parse_quantity(quantity)
+    except ValueError:
+        return [f"connection.socketBufferLimit {quantity!r} is not a quantity"]
+    if not 1 <= count <= _INT32_MAX:
+        return [f"connection.socketBufferLimit {quantity!r} is out of range: between 1 and {_INT32_MAX} bytes"]
+    return []
 
 
 def _session_resumption(spec: ClientTLSSettings) -> tuple[str, ...]:
@@ -139,6 +149,11 @@ def listener_client(reader: Reader, policy: Resource) -> ListenerClient:
         buffer_limit_bytes=(
             parse_quantity(connection.buffer_limit) if connection and connection.buffer_limit is not None else None
         ),
+        socket_buffer_limit_bytes=(
+            parse_quantity(connection.socket_buffer_limit)
+            if connection and connection.socket_buffer_limit is not None
+            else None
+        ),
         idle_timeout_ms=_ms(timeout.idle_timeout) if timeout else None,
         tcp_idle_timeout_ms=_ms(tcp_timeout.idle_timeout) if tcp_timeout else None,
         # 0 means no limit: Envoy's default
@@ -163,6 +178,7 @@ def listener_client(reader: Reader, policy: Resource) -> ListenerClient:
         with_underscores_action=headers.with_underscores_action if headers else None,
         preserve_request_id=bool(headers.preserve_x_request_id) if headers else False,
         health_check_path=spec.health_check.path if spec.health_check is not None else None,
+        rate_limit_headers=not (headers is not None and headers.disable_rate_limit_headers),
     )
     tls = None
     if spec.tls is not None:

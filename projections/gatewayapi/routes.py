@@ -6,14 +6,14 @@ looks at other routes, so a change to one route re-translates that route only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import msgspec
 
 from events.keys import ResourceKey
 from projections import ir
 from projections.gatewayapi.attachment import Attached, Refusal, attach, gateway_key
-from projections.gatewayapi.backends import Problem, Target, resolve_backend
+from projections.gatewayapi.backends import Problem, Target, resolve_backend, via_cluster_ip
 from projections.gatewayapi.backendtraffic import (
     BTP,
     RouteTraffic,
@@ -230,6 +230,8 @@ def _attachment(
                 route, backends=(), invalid_backend_weight=0, mirrors=(), redirect=None, direct_response=_DENIED
             )
         else:
+            if found.traffic.service_routing:
+                route = _through_cluster_ips(route, compiled.targets, targets)
             route = _with_traffic(route, found.traffic, variants)
         templates.append((ranked.rank, route))
         destinations.update(b.destination for b in route.backends)
@@ -315,6 +317,25 @@ def _with_traffic(route: ir.HTTPRoute, traffic: RouteTraffic, variants: dict[str
         bandwidth_limit=traffic.bandwidth_limit,
         response_headers=_removing(route.response_headers, traffic.remove_response_headers),
         filters=tuple(sorted({*route.filters, *traffic.filters})),
+    )
+
+
+def _through_cluster_ips(route: ir.HTTPRoute, resolved: Sequence[Target], targets: set[Target]) -> ir.HTTPRoute:
+    """`route` sending to its Services' cluster IPs (routingType Service); the destinations that takes go to
+    `targets`. Backends that are not Services (Envoy Gateway Backends) keep their endpoints."""
+    services = {t.name: via_cluster_ip(t) for t in resolved if t.key.kind == "Service"}
+
+    def destination(name: str) -> str:
+        found = services.get(name)
+        if found is None:
+            return name
+        targets.add(found)
+        return found.name
+
+    return msgspec.structs.replace(
+        route,
+        backends=tuple(msgspec.structs.replace(b, destination=destination(b.destination)) for b in route.backends),
+        mirrors=tuple(msgspec.structs.replace(m, destination=destination(m.destination)) for m in route.mirrors),
     )
 
 

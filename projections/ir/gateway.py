@@ -89,6 +89,7 @@ class ClientSettings(IRStruct, frozen=True, kw_only=True):
     proxy_protocol_optional: bool = False
     connection_limit: int | None = None
     buffer_limit_bytes: int | None = None
+    socket_buffer_limit_bytes: int | None = None  # the kernel's receive and send buffers of each connection
     idle_timeout_ms: int | None = None  # HTTP connection idle
     tcp_idle_timeout_ms: int | None = None  # TCP proxy idle
     max_accept_per_socket_event: int | None = None  # None: Envoy's default
@@ -113,6 +114,7 @@ class ClientSettings(IRStruct, frozen=True, kw_only=True):
     with_underscores_action: str | None = None
     preserve_request_id: bool = False
     health_check_path: str | None = None
+    rate_limit_headers: bool = True  # X-RateLimit headers on responses of global rate limits
 
 
 class PathMatch(IRStruct, frozen=True, kw_only=True):
@@ -223,6 +225,14 @@ class RateLimitSource(IRStruct, frozen=True, kw_only=True):
     distinct: bool = False  # one bucket per client address in the range (global only)
 
 
+class RateLimitCost(IRStruct, frozen=True, kw_only=True):
+    """The hits a request adds to its rule's counter: a number, or Envoy's `format` (a number read from the
+    request's dynamic metadata, `%DYNAMIC_METADATA(<namespace>:<key>)%`)."""
+
+    number: int | None = None
+    format: str = ""
+
+
 class RateLimitRule(IRStruct, frozen=True, kw_only=True):
     """One rule of a BackendTrafficPolicy's rate limit: the requests it selects (every condition must hold)
     and the limit they share. `index` is the rule's position in the policy: descriptors are named by it."""
@@ -236,7 +246,8 @@ class RateLimitRule(IRStruct, frozen=True, kw_only=True):
     path: PathMatch | None = None
     path_invert: bool = False
     source: RateLimitSource | None = None
-    cost: int | None = None  # hits per request (request cost from a number)
+    cost: RateLimitCost | None = None  # hits added when the request arrives (default 1)
+    response_cost: RateLimitCost | None = None  # hits added once the response is done (global only)
     shadow_mode: bool = False
     shared: bool = False  # one counter for every route the policy applies to (keyed by the policy)
 

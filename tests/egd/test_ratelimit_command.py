@@ -17,7 +17,7 @@ def test_ratelimit_config_yaml_from_documents() -> None:
     (document,) = [d for d in yaml.safe_load_all(result.stdout) if d]
     assert document["domain"] == "default/gw"
     config = from_yaml(result.stdout, "egd")  # rl's key check and validation
-    assert [d.value for d in config.descriptors] == [f"default/limits/rule-{i}" for i in range(3)]
+    assert [d.value for d in config.descriptors] == [f"default/limits/rule-{i}" for i in range(4)]
     assert config.descriptors[0].rate_limit is not None
     assert config.descriptors[0].rate_limit.requests_per_unit == 3
 

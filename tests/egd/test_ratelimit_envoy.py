@@ -212,6 +212,81 @@ async def test_local_limit_needs_no_rate_limit_service(daemon: Daemon, backend_p
     assert "egd_ratelimit_decisions_total{" not in daemon.http_get("/metrics")
 
 
+QUIET_CLIENTS = f"""
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: ClientTrafficPolicy
+metadata: {{name: quiet}}
+spec:
+  targetRefs: [{{group: {GROUP}, kind: Gateway, name: edge}}]
+  headers: {{disableRateLimitHeaders: true}}
+"""
+
+
+async def test_response_cost_is_counted_when_the_stream_is_done(
+    daemon: Daemon, backend_port: int, tmp_path: Path
+) -> None:
+    """A rule of 5 per minute whose request costs 1 and whose response costs 4 more: Envoy reports the
+    response cost once the stream is done, so the first request passes and spends the whole quota. Then a
+    ClientTrafficPolicy takes the X-RateLimit headers away."""
+    await away_from_window_edge()
+    listener_port = pick_free_port()
+    costly = (
+        "{limit: {requests: 5, unit: Minute},"
+        " cost: {request: {from: Number, number: 1}, response: {from: Number, number: 4}}}"
+    )
+    await apply(
+        daemon,
+        gateway_documents(listener_port)
+        + "---"
+        + service_documents("hello", backend_port)
+        + routes_documents()
+        + "---"
+        + policy_document(costly),
+    )
+    base = f"http://127.0.0.1:{listener_port}"
+    async with run_envoy(tmp_path, gateway="default/edge", xds_port=daemon.xds_port, node_id="envoy-cost") as envoy:
+        await wait_for_body(f"{base}/free", "hello /free")
+        await routes_with_rate_limits(envoy)
+        first = await statuses(f"{base}/limited", 1)
+        assert [s for s, _ in first] == [200], first
+        assert first[0][1]["x-ratelimit-remaining"] == "4"  # the request's own cost only
+        await asyncio.sleep(0.5)  # the response's 4 hits are reported after the response, apart from it
+        second = await statuses(f"{base}/limited", 1)
+        assert [s for s, _ in second] == [429], second  # without the response cost 4 more would pass
+        assert second[0][1]["x-ratelimit-remaining"] == "0"
+
+        # a ClientTrafficPolicy's disableRateLimitHeaders: still limited, without X-RateLimit headers
+        await apply(daemon, QUIET_CLIENTS)
+        started = time.monotonic()
+        while "x-ratelimit-limit" in (answer := (await statuses(f"{base}/limited", 1))[0])[1]:
+            assert time.monotonic() - started < 10, "the X-RateLimit headers never went away"
+            await asyncio.sleep(0.05)
+        assert answer[0] == 429, answer
+
+
+async def test_local_limit_request_cost(daemon: Daemon, backend_port: int, tmp_path: Path) -> None:
+    """A local bucket of 4 tokens per minute, 2 tokens a request: the third request is refused."""
+    await away_from_window_edge()
+    listener_port = pick_free_port()
+    await apply(
+        daemon,
+        gateway_documents(listener_port)
+        + "---"
+        + service_documents("hello", backend_port)
+        + routes_documents()
+        + "---"
+        + policy_document(
+            "{limit: {requests: 4, unit: Minute}, cost: {request: {from: Number, number: 2}}}", kind="Local"
+        ),
+    )
+    base = f"http://127.0.0.1:{listener_port}"
+    async with run_envoy(tmp_path, gateway="default/edge", xds_port=daemon.xds_port, node_id="envoy-local-cost"):
+        await wait_for_body(f"{base}/free", "hello /free")
+        answers = await statuses(f"{base}/limited", 3)
+        assert [s for s, _ in answers] == [200, 200, 429], answers
+        assert answers[0][1]["x-ratelimit-remaining"] == "2"
+
+
 @pytest.fixture
 async def nats(tmp_path: Path) -> AsyncIterator[NatsServerProcess]:
     server = NatsServerProcess(tmp_path / "nats")

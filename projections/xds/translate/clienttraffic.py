@@ -29,6 +29,7 @@ from projections.xds.translate.backendtraffic import _duration, _packed, http2_o
 
 # Linux socket option numbers (what Envoy Gateway sets for TCP keepalive)
 _SOL_SOCKET, _SO_KEEPALIVE = 1, 9
+_SO_SNDBUF, _SO_RCVBUF = 7, 8
 _IPPROTO_TCP, _TCP_KEEPIDLE, _TCP_KEEPINTVL, _TCP_KEEPCNT = 6, 4, 5, 6
 
 _TLS_VERSIONS = {
@@ -58,7 +59,7 @@ _UNDERSCORES = {
 
 
 def apply_listener_settings(listener: Any, client: ir.ClientSettings) -> None:
-    """Socket-level settings: keepalive, PROXY protocol from clients, buffer limit."""
+    """Socket-level settings: keepalive, PROXY protocol from clients, buffer limits (Envoy's and the kernel's)."""
     keepalive = client.tcp_keepalive
     if keepalive is not None:
         options = [socket_option_pb2.SocketOption(level=_SOL_SOCKET, name=_SO_KEEPALIVE, int_value=1)]
@@ -77,6 +78,11 @@ def apply_listener_settings(listener: Any, client: ir.ClientSettings) -> None:
         )
     if client.buffer_limit_bytes is not None:
         listener.per_connection_buffer_limit_bytes.value = client.buffer_limit_bytes
+    if client.socket_buffer_limit_bytes is not None:  # set on the listening socket, inherited by each connection
+        listener.socket_options.extend(
+            socket_option_pb2.SocketOption(level=_SOL_SOCKET, name=name, int_value=client.socket_buffer_limit_bytes)
+            for name in (_SO_RCVBUF, _SO_SNDBUF)
+        )
     if client.max_accept_per_socket_event is not None:
         listener.max_connections_to_accept_per_socket_event.value = client.max_accept_per_socket_event
 

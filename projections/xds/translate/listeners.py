@@ -262,7 +262,7 @@ def _http_filters(
         + with_extension_filters(security_http_filters(security), extensions)
         + session_http_filters(optional)
         + buffer_http_filters(optional)
-        + http_filters(rate_limits, gateway, settings)
+        + http_filters(rate_limits, gateway, settings, rate_limit_headers=client is None or client.rate_limit_headers)
         + bandwidth_limit_http_filters(optional)
         + credential_injector_http_filters(optional)
         + trailing_http_filters(optional)

@@ -3,9 +3,9 @@
 Global limits: every HTTP connection manager whose routes use one gets `envoy.filters.http.ratelimit` (domain:
 the Gateway, `<namespace>/<name>`; the gRPC service: the `egd-ratelimit` cluster at the address egd's
 rate-limit service listens on, over TLS when egd serves it so; X-RateLimit headers DRAFT_VERSION_03; failing
-open), and each limited route one
-`rate_limits` entry per rule, built from the plan in `projections.ratelimit.descriptors` (the same plan the
-rate-limit service's descriptors are projected from).
+open), and each limited route, in its `typed_per_filter_config`, one rate limit per rule (and one more applied
+when the stream is done for a response cost), built from the plan in `projections.ratelimit.descriptors` (the
+same plan the rate-limit service's descriptors are projected from).
 
 Local limits: `envoy.filters.http.local_ratelimit` in the connection manager, disabled there (no token bucket),
 and enabled per route by its `typed_per_filter_config`: a descriptor with a token bucket per rule, the actions
@@ -63,8 +63,12 @@ def _duration(ms: int) -> Any:
     return duration_pb2.Duration(seconds=ms // 1000, nanos=ms % 1000 * 1_000_000)
 
 
-def http_filters(types: tuple[str, ...], domain: str, settings: XdsSettings) -> list[Any]:
-    """The rate-limit filters a connection manager needs for its routes' rate limit `types` (before the router)."""
+def http_filters(
+    types: tuple[str, ...], domain: str, settings: XdsSettings, *, rate_limit_headers: bool = True
+) -> list[Any]:
+    """The rate-limit filters a connection manager needs for its routes' rate limit `types` (before the router);
+    without `rate_limit_headers` (a ClientTrafficPolicy's `disableRateLimitHeaders`) the global limit adds no
+    X-RateLimit headers, as in Envoy Gateway."""
     filters = []
     if "Local" in types:
         local = local_rate_limit_pb2.LocalRateLimit(stat_prefix=LOCAL_STAT_PREFIX)
@@ -74,7 +78,9 @@ def http_filters(types: tuple[str, ...], domain: str, settings: XdsSettings) -> 
             domain=domain,
             timeout=_duration(settings.ratelimit_timeout_ms),
             failure_mode_deny=False,
-            enable_x_ratelimit_headers=rate_limit_pb2.RateLimit.DRAFT_VERSION_03,
+            enable_x_ratelimit_headers=(
+                rate_limit_pb2.RateLimit.DRAFT_VERSION_03 if rate_limit_headers else rate_limit_pb2.RateLimit.OFF
+            ),
             rate_limit_service=rls_config_pb2.RateLimitServiceConfig(
                 grpc_service=grpc_service_pb2.GrpcService(
                     envoy_grpc=grpc_service_pb2.GrpcService.EnvoyGrpc(cluster_name=RATELIMIT_CLUSTER)
@@ -164,19 +170,37 @@ def _action(entry: Entry) -> Any:
     return rc.RateLimit.Action(remote_address=rc.RateLimit.Action.RemoteAddress())
 
 
-def _rate_limit(route: ir.HTTPRoute, limit: ir.RateLimit, rule: ir.RateLimitRule) -> Any:
-    built = rc.RateLimit(actions=[_action(e) for e in rule_entries(route, limit, rule)])
+def _hits_addend(cost: ir.RateLimitCost) -> Any:
+    addend = rc.RateLimit.HitsAddend(format=cost.format)
+    if cost.number is not None:
+        addend.number.value = cost.number
+    return addend
+
+
+def _rate_limits(route: ir.HTTPRoute, limit: ir.RateLimit, rule: ir.RateLimitRule) -> list[Any]:
+    """A rule's rate limits, as Envoy Gateway builds them: the request's (its cost as `hits_addend`) and, with
+    a response cost, a twin with the same actions applied when the stream is done (it only adds hits: the
+    answer comes too late to limit that request)."""
+    actions = [_action(e) for e in rule_entries(route, limit, rule)]
+    built = [rc.RateLimit(actions=actions)]
     if rule.cost is not None:
-        built.hits_addend.number.value = rule.cost
+        built[0].hits_addend.CopyFrom(_hits_addend(rule.cost))
+    if rule.response_cost is not None:
+        built.append(
+            rc.RateLimit(actions=actions, apply_on_stream_done=True, hits_addend=_hits_addend(rule.response_cost))
+        )
     return built
 
 
-def route_rate_limits(route: ir.HTTPRoute) -> list[Any]:
-    """The route action's `rate_limits` for a global limit: one per rule."""
+def global_rate_limit(route: ir.HTTPRoute) -> Any | None:
+    """The route's `typed_per_filter_config` for the ratelimit filter, packed (as Envoy Gateway sets it: Envoy
+    honours a rate limit's `hits_addend` there, not in the route action's `rate_limits`): one rate limit per
+    rule, two with a response cost. None without a global limit."""
     limit = route.rate_limit
     if limit is None or limit.type != "Global":
-        return []
-    return [_rate_limit(route, limit, rule) for rule in limit.rules]
+        return None
+    built = [each for rule in limit.rules for each in _rate_limits(route, limit, rule)]
+    return _packed(rate_limit_pb2.RateLimitPerRoute(rate_limits=built))
 
 
 def _bucket(requests: int, unit: str) -> Any:
@@ -219,5 +243,8 @@ def local_rate_limit(route: ir.HTTPRoute) -> Any | None:
                 token_bucket=_bucket(rule.requests, rule.unit),
             )
         )
-        config.rate_limits.append(rc.RateLimit(actions=[_action(e) for e in entries]))
+        local = rc.RateLimit(actions=[_action(e) for e in entries])
+        if rule.cost is not None:
+            local.hits_addend.CopyFrom(_hits_addend(rule.cost))
+        config.rate_limits.append(local)
     return _packed(config)

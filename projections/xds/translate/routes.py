@@ -25,7 +25,7 @@ from projections.xds.translate.bandwidth import bandwidth_limit_configs
 from projections.xds.translate.credentials import credential_injector_configs
 from projections.xds.translate.extensions import route_extension_configs
 from projections.xds.translate.names import INVALID_BACKEND_CLUSTER, cluster_name
-from projections.xds.translate.ratelimits import LOCAL_FILTER, local_rate_limit, route_rate_limits
+from projections.xds.translate.ratelimits import GLOBAL_FILTER, LOCAL_FILTER, global_rate_limit, local_rate_limit
 from projections.xds.translate.security import route_security_configs
 from projections.xds.translate.sessions import STATEFUL_SESSION_FILTER, session_route_config
 from projections.xds.translate.trafficfilters import (
@@ -206,7 +206,9 @@ def build_route(route: ir.HTTPRoute) -> Any:
             built.response_headers_to_add.append(base_pb2.HeaderValueOption(header=header, append_action=_OVERWRITE))
     else:
         built.route.CopyFrom(_forward(route))
-        built.route.rate_limits.extend(route_rate_limits(route))
+        limits = global_rate_limit(route)
+        if limits is not None:
+            built.typed_per_filter_config[GLOBAL_FILTER].CopyFrom(limits)
     local = local_rate_limit(route)
     if local is not None:
         built.typed_per_filter_config[LOCAL_FILTER].CopyFrom(local)
