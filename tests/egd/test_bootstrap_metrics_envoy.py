@@ -20,9 +20,8 @@ from egd.natsserver import pick_free_port
 from projections import ir
 from projections.xds.bootstrap import XdsAddress, build_bootstrap
 from tests.egd.daemon import Daemon, egd
-from tests.egd.serving import apply
+from tests.egd.serving import apply, eventually
 from tests.egd.xds.envoy_process import envoy_binary, run_envoy
-from tests.egd.xds.test_envoy_delta import eventually
 
 pytestmark = pytest.mark.slow
 
