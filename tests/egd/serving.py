@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import grpc
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -145,6 +146,20 @@ async def policy_backends(*names: str) -> AsyncIterator[dict[str, PolicyBackend]
 
 
 @asynccontextmanager
+async def grpc_service(add_to: Callable[[grpc.aio.Server], object]) -> AsyncIterator[int]:
+    """A grpcio server on a free port of 127.0.0.1 serving what `add_to` adds to it, for the block: yields the
+    port."""
+    server = grpc.aio.server()
+    add_to(server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield port
+    finally:
+        await server.stop(None)
+
+
+@asynccontextmanager
 async def backends_on_one_port(hosts: Sequence[str]) -> AsyncIterator[int]:
     """One backend per loopback address (answering with its address), all on the same port: the endpoints of
     one EndpointSlice. Yields the port."""
@@ -272,6 +287,17 @@ async def fetch_json(
             return response.status, body, response.headers
     except (aiohttp.ClientError, ssl.SSLError, ConnectionError):
         return 0, {}, CIMultiDictProxy(CIMultiDict())
+
+
+async def until_served(
+    session: aiohttp.ClientSession, url: str, *, what: str = "traffic through Envoy", **options: Any
+) -> None:
+    """Return once a GET of `url` (`fetch_json` with `options`) answers 200; fail after 20 s."""
+
+    async def served() -> bool:
+        return (await fetch_json(session, url, **options))[0] == 200
+
+    await eventually(served, what=what)
 
 
 async def request_status(session: aiohttp.ClientSession, method: str, url: str, **options: Any) -> int:

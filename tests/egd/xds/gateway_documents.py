@@ -3,6 +3,8 @@ on 127.0.0.1, and their translation to that Gateway's IR as egd does it."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +25,17 @@ NAMESPACE, GATEWAY = GROUP.split("/")
 
 def http_listener(port: int, name: str = "http") -> dict[str, Any]:
     return {"name": name, "protocol": "HTTP", "port": port}
+
+
+def https_listener(port: int, hostname: str, certificate: str = "cert") -> dict[str, Any]:
+    """A listener `https` for `hostname`, terminating TLS with the certificate of the Secret `certificate`."""
+    return {
+        "name": "https",
+        "protocol": "HTTPS",
+        "port": port,
+        "hostname": hostname,
+        "tls": {"certificateRefs": [{"name": certificate}]},
+    }
 
 
 def gateway(listeners: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -165,6 +178,17 @@ def tls_secret(name: str, certificate: str, key: str) -> dict[str, Any]:
         "metadata": {"name": name, "namespace": NAMESPACE},
         "type": "kubernetes.io/tls",
         "stringData": {"tls.crt": certificate, "tls.key": key},
+    }
+
+
+def htpasswd_secret(name: str, user: str, password: str) -> dict[str, Any]:
+    """A Secret whose `.htpasswd` has `user` with `password` (SHA), as SecurityPolicy `basicAuth` reads it."""
+    sha = base64.b64encode(hashlib.sha1(password.encode()).digest()).decode()
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "stringData": {".htpasswd": f"{user}:{{SHA}}{sha}\n"},
     }
 
 

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from egd.natsserver import pick_free_port
-from tests.egd.serving import PolicyBackend, eventually, fetch_json, policy_backends
+from tests.egd.serving import PolicyBackend, fetch_json, policy_backends, until_served
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import run_envoy
 from tests.egd.xds.gateway_documents import (
@@ -94,10 +94,7 @@ async def test_rule_policies_and_merged_policies_through_real_envoy(
         def host(name: str) -> dict[str, Any]:
             return {"headers": {"host": f"{name}.test"}}
 
-        async def serving() -> bool:
-            return (await fetch_json(session, f"{base}/shop", **host("shop")))[0] == 200
-
-        await eventually(serving, what="traffic through Envoy")
+        await until_served(session, f"{base}/shop", **host("shop"))
         assert recorded.nacks == []
 
         # the rule's policy: its path aborts, the route's other rule is untouched

@@ -18,7 +18,7 @@ from multidict import CIMultiDictProxy
 
 from egd.natsserver import pick_free_port
 from projections.xds.resources import VIRTUAL_HOST
-from tests.egd.serving import eventually, start_http_app
+from tests.egd.serving import eventually, start_http_app, until_served
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import run_envoy
 from tests.egd.xds.gateway_documents import (
@@ -161,14 +161,7 @@ async def test_backend_traffic_filters_through_real_envoy(
         run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="backend-filters"),
         aiohttp.ClientSession(auto_decompress=False) as session,
     ):
-
-        async def serving() -> bool:
-            try:
-                return (await fetch(session, f"{base}/plain/small")).status == 200
-            except aiohttp.ClientError:
-                return False
-
-        await eventually(serving, what="traffic through Envoy")
+        await until_served(session, f"{base}/plain/small")
         assert recorded.nacks == []
 
         # compression: gzip when the client accepts it and the body is large enough; plain otherwise

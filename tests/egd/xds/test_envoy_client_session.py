@@ -19,7 +19,7 @@ from aiohttp import web
 from egd.natsserver import pick_free_port
 from projections.xds.resources import VIRTUAL_HOST
 from tests.egd.pki import CA
-from tests.egd.serving import eventually, fetch_json, start_http_app
+from tests.egd.serving import eventually, fetch_json, start_http_app, until_served
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import run_envoy
 from tests.egd.xds.gateway_documents import (
@@ -32,6 +32,7 @@ from tests.egd.xds.gateway_documents import (
     eg_backend,
     gateway,
     http_listener,
+    https_listener,
     tls_secret,
 )
 
@@ -96,11 +97,7 @@ async def test_session_persistence_through_real_envoy(
         run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="sessions"),
         aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as client,
     ):
-
-        async def serving() -> bool:
-            return (await fetch_json(client, f"{base}/spread"))[0] == 200
-
-        await eventually(serving, what="traffic through Envoy")
+        await until_served(client, f"{base}/spread")
         # without a session, requests go to both endpoints
         assert {(await fetch_json(client, f"{base}/spread"))[1]["backend"] for _ in range(8)} == {"one", "two"}
 
@@ -161,11 +158,7 @@ async def test_client_traffic_policy_http_features_through_real_envoy(
         run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="client-http"),
         aiohttp.ClientSession() as client,
     ):
-
-        async def serving() -> bool:
-            return (await fetch_json(client, f"{base}/app"))[0] == 200
-
-        await eventually(serving, what="traffic through Envoy")
+        await until_served(client, f"{base}/app")
         hits = one.hits
         # health check: Envoy answers the path itself, the backend is never asked
         assert (await fetch_json(client, f"{base}/ready"))[0] == 200
@@ -215,17 +208,7 @@ async def test_client_traffic_policy_tls_features_through_real_envoy(
     server_cert, server_key = ca.issue("secure.example.com")
     port = pick_free_port()
     documents = [
-        *gateway(
-            [
-                {
-                    "name": "https",
-                    "protocol": "HTTPS",
-                    "port": port,
-                    "hostname": "secure.example.com",
-                    "tls": {"certificateRefs": [{"name": "cert"}]},
-                }
-            ]
-        ),
+        *gateway([https_listener(port, "secure.example.com")]),
         tls_secret("cert", server_cert, server_key),
         ca_config_map("ca", ca.pem),
         eg_backend("one-only", one.port),
@@ -244,11 +227,7 @@ async def test_client_traffic_policy_tls_features_through_real_envoy(
         run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="client-tls"),
         aiohttp.ClientSession() as client,
     ):
-
-        async def serving() -> bool:
-            return (await fetch_json(client, url, **options))[0] == 200
-
-        await eventually(serving, what="mTLS traffic through Envoy")
+        await until_served(client, url, **options, what="mTLS traffic through Envoy")
         # X-Forwarded-Client-Cert: SanitizeSet drops the client's own and sets the certificate's subject
         forged = {**options, "headers": {**options["headers"], "x-forwarded-client-cert": "Subject=forged"}}
         _, body, _ = await fetch_json(client, url, **forged)

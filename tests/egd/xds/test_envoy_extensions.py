@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import grpc
 import pytest
 from envoy.config.core.v3 import base_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
@@ -18,7 +17,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as ep_grpc
 
 from egd.natsserver import pick_free_port
 from projections.xds.resources import LISTENER, ROUTE_CONFIGURATION
-from tests.egd.serving import echoing, eventually, start_http_app
+from tests.egd.serving import echoing, eventually, grpc_service, start_http_app
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import run_envoy
 from tests.egd.xds.gateway_documents import (
@@ -54,15 +53,9 @@ class HeaderAdder(ep_grpc.ExternalProcessorServicer):
 
 @pytest.fixture
 async def processor() -> AsyncIterator[tuple[HeaderAdder, int]]:
-    server = grpc.aio.server()
     adder = HeaderAdder()
-    ep_grpc.add_ExternalProcessorServicer_to_server(adder, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
+    async with grpc_service(lambda server: ep_grpc.add_ExternalProcessorServicer_to_server(adder, server)) as port:
         yield adder, port
-    finally:
-        await server.stop(None)
 
 
 def _script(version: str) -> str:

@@ -27,7 +27,7 @@ from projections.xds.translate import build_resource_set
 from tests.egd.serving import echo_backends, eventually
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import run_envoy
-from tests.egd.xds.gateway_documents import GW_API, GatewayFeed, gateway, service
+from tests.egd.xds.gateway_documents import GW_API, GatewayFeed, gateway, https_listener, service
 from tests.projections.xds.test_translate_golden import CASE_NAMES, CASES, gateways_of
 
 pytestmark = pytest.mark.slow
@@ -77,13 +77,7 @@ def _rule(path: str, *backends: tuple[str, int], **extra: Any) -> dict[str, Any]
 def documents(ports: dict[str, int], certificate: tuple[bytes, bytes], alpha_path: str = "/alpha") -> list[Any]:
     listeners = [
         {"name": "http", "protocol": "HTTP", "port": ports["http"]},
-        {
-            "name": "https",
-            "protocol": "HTTPS",
-            "port": ports["https"],
-            "hostname": SECURE_HOST,
-            "tls": {"certificateRefs": [{"name": "secure-cert"}]},
-        },
+        https_listener(ports["https"], SECURE_HOST, "secure-cert"),
         {"name": "tcp", "protocol": "TCP", "port": ports["tcp"], "allowedRoutes": {"kinds": [{"kind": "TCPRoute"}]}},
     ]
     http_rules = [

@@ -25,6 +25,7 @@ from tests.egd.xds.gateway_documents import (
     client_traffic_policy,
     eg_backend,
     gateway,
+    https_listener,
     tls_secret,
 )
 from tests.egd.xds.http3 import Http3Response, http3_get
@@ -38,15 +39,8 @@ def documents(
 ) -> list[dict[str, Any]]:
     """An HTTPS listener routing to `backend`, and a ClientTrafficPolicy on its Gateway with `policy` as spec."""
     chain, key = certificate
-    https = {
-        "name": "https",
-        "protocol": "HTTPS",
-        "port": port,
-        "hostname": HOSTNAME,
-        "tls": {"certificateRefs": [{"name": "cert"}]},
-    }
     found: list[dict[str, Any]] = [
-        *gateway([https]),
+        *gateway([https_listener(port, HOSTNAME)]),
         tls_secret("cert", chain, key),
         eg_backend(backend.name, backend.port),
         {

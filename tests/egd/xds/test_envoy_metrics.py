@@ -12,7 +12,7 @@ import pytest
 
 from egd.natsserver import pick_free_port
 from projections.xds.resources import CLUSTER, ROUTE_CONFIGURATION
-from tests.egd.serving import PolicyBackend, eventually, fetch_json
+from tests.egd.serving import PolicyBackend, eventually, fetch_json, until_served
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import Envoy, run_envoy
 from tests.egd.xds.gateway_documents import GatewayFeed, backend_route, eg_backend, gateway_with_proxy
@@ -50,11 +50,7 @@ async def test_stats_switches_are_pushed_live(server: Server, recorded: Recorded
             run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="metrics") as envoy,
             aiohttp.ClientSession() as session,
         ):
-
-            async def serving() -> bool:
-                return (await fetch_json(session, url, headers=host))[0] == 200
-
-            await eventually(serving, what="traffic through Envoy")
+            await until_served(session, url, headers=host)
             assert await _stats(envoy, ".endpoint.") == {}
             assert await _stats(envoy, "upstream_rq_headers_size") == {}
             assert await _stats(envoy, "vcluster") == {}

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from egd.natsserver import pick_free_port
 from tests.egd.pki import CA
-from tests.egd.serving import PolicyBackend, eventually, fetch_json, start_http_app
+from tests.egd.serving import PolicyBackend, eventually, fetch_json, start_http_app, until_served
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import run_envoy
 from tests.egd.xds.gateway_documents import (
@@ -69,11 +69,7 @@ async def test_access_log_matches_through_real_envoy(server: Server, recorded: R
             ),
             aiohttp.ClientSession() as session,
         ):
-
-            async def serving() -> bool:
-                return (await fetch_json(session, f"{base}/warm-up"))[0] == 200
-
-            await eventually(serving, what="traffic through Envoy")
+            await until_served(session, f"{base}/warm-up")
             assert (await fetch_json(session, f"{base}/skipped"))[0] == 200
             assert (await fetch_json(session, f"{base}/kept", headers={"x-log": "yes"}))[0] == 200
             assert (await fetch_json(session, f"{base}/skipped-too", headers={"x-log": "no"}))[0] == 200
@@ -146,11 +142,7 @@ async def test_zipkin_custom_tags_through_real_envoy(server: Server, recorded: R
             run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="zipkin-tags"),
             aiohttp.ClientSession() as session,
         ):
-
-            async def serving() -> bool:
-                return (await fetch_json(session, f"{base}/warm-up"))[0] == 200
-
-            await eventually(serving, what="traffic through Envoy")
+            await until_served(session, f"{base}/warm-up")
             assert (await fetch_json(session, f"{base}/traced", headers={"x-tenant": "acme"}))[0] == 200
 
             def traced() -> list[dict[str, Any]]:

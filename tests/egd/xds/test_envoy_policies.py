@@ -14,7 +14,7 @@ import pytest
 from egd.natsserver import pick_free_port
 from projections.xds.resources import CLUSTER, VIRTUAL_HOST
 from tests.egd.pki import CA
-from tests.egd.serving import PolicyBackend, eventually, fetch_json, policy_backends
+from tests.egd.serving import PolicyBackend, eventually, fetch_json, policy_backends, until_served
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import run_envoy
 from tests.egd.xds.gateway_documents import (
@@ -28,6 +28,7 @@ from tests.egd.xds.gateway_documents import (
     eg_backend,
     gateway,
     http_listener,
+    https_listener,
     tls_secret,
 )
 
@@ -89,11 +90,7 @@ async def test_backend_traffic_policy_through_real_envoy(
         run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="policies"),
         aiohttp.ClientSession() as session,
     ):
-
-        async def serving() -> bool:
-            return (await fetch_json(session, f"{base}/plain"))[0] == 200
-
-        await eventually(serving, what="traffic through Envoy")
+        await until_served(session, f"{base}/plain")
         assert recorded.nacks == []
 
         # retries: the backend fails twice, the third attempt answers
@@ -161,17 +158,7 @@ async def test_client_and_backend_tls_policies_through_real_envoy(
     await backend.start(backend_context)
     port = pick_free_port()
     documents = [
-        *gateway(
-            [
-                {
-                    "name": "https",
-                    "protocol": "HTTPS",
-                    "port": port,
-                    "hostname": "secure.example.com",
-                    "tls": {"certificateRefs": [{"name": "cert"}]},
-                }
-            ]
-        ),
+        *gateway([https_listener(port, "secure.example.com")]),
         tls_secret("cert", server_cert, server_key),
         ca_config_map("ca", ca.pem),
         {
@@ -222,11 +209,9 @@ async def test_client_and_backend_tls_policies_through_real_envoy(
             run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="tls-policies"),
             aiohttp.ClientSession() as session,
         ):
-
-            async def serving() -> bool:
-                return (await fetch_json(session, url, ssl=with_cert, **options))[0] == 200
-
-            await eventually(serving, what="mTLS traffic through Envoy to the HTTPS backend")
+            await until_served(
+                session, url, ssl=with_cert, **options, what="mTLS traffic through Envoy to the HTTPS backend"
+            )
             # BackendTLSPolicy: Envoy reached the HTTPS backend, verified with the test CA
             status, body, _ = await fetch_json(session, url, ssl=with_cert, **options)
             assert (status, body.get("backend")) == (200, "tls-backend")

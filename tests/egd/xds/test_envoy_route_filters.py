@@ -17,7 +17,7 @@ from aiohttp import web
 
 from egd.natsserver import pick_free_port
 from projections.xds.resources import LISTENER, SECRET
-from tests.egd.serving import eventually, http_app
+from tests.egd.serving import eventually, http_app, until_served
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import run_envoy
 from tests.egd.xds.gateway_documents import (
@@ -126,14 +126,7 @@ async def test_credential_injection_through_real_envoy(
         run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="credentials"),
         aiohttp.ClientSession() as session,
     ):
-
-        async def serving() -> bool:
-            try:
-                return (await _headers(session, f"{base}/plain"))[0] == 200
-            except aiohttp.ClientError:
-                return False
-
-        await eventually(serving, what="traffic through Envoy")
+        await until_served(session, f"{base}/plain")
         assert recorded.nacks == []
 
         # the backend sees the credential in the filter's header; a client's own value is replaced only with
@@ -206,15 +199,7 @@ async def test_bandwidth_limit_through_real_envoy(
         run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="bandwidth"),
         aiohttp.ClientSession() as session,
     ):
-
-        async def serving() -> bool:
-            try:
-                async with session.get(f"{base}/plain", timeout=aiohttp.ClientTimeout(total=5)) as response:
-                    return response.status == 200
-            except aiohttp.ClientError:
-                return False
-
-        await eventually(serving, what="traffic through Envoy")
+        await until_served(session, f"{base}/plain")
         assert recorded.nacks == []
 
         # 256 KiB at 64 KiB/s: at least three seconds after the first bucket; the other route is not limited

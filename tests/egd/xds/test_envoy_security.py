@@ -4,8 +4,6 @@ then a policy deleted and another changed, seen by the same Envoy without a rest
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from tests.egd.xds.gateway_documents import (
     EG,
     GatewayFeed,
     gateway,
+    htpasswd_secret,
     http_listener,
     security_policy,
     service,
@@ -34,17 +33,11 @@ pytestmark = pytest.mark.slow
 
 
 def documents(ports: dict[str, int], jwks: str, *, with_basic: bool = True, deny: str = "127.0.0.0/8") -> list[Any]:
-    sha = base64.b64encode(hashlib.sha1(b"open-sesame").digest()).decode()
     docs: list[Any] = [
         *gateway([http_listener(ports["http"])]),
         *service("app", ports["app"]),
         *service("authz", ports["authz"]),
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "users", "namespace": "default"},
-            "stringData": {".htpasswd": f"alice:{{SHA}}{sha}\n"},
-        },
+        htpasswd_secret("users", "alice", "open-sesame"),
         {
             "apiVersion": "v1",
             "kind": "Secret",

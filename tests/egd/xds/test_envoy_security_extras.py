@@ -8,8 +8,6 @@ same Envoy without a restart."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -32,6 +30,7 @@ from tests.egd.xds.gateway_documents import (
     GatewayFeed,
     ca_config_map,
     gateway,
+    htpasswd_secret,
     http_listener,
     security_policy,
     service,
@@ -45,7 +44,6 @@ JWKS_URI = "http://jwks.egd.test/keys"  # a host no DNS knows: the keys come thr
 
 
 def documents(ports: dict[str, int], jwks_issuer: str, *, allowed: str, deny_redirect: str) -> list[Any]:
-    sha = base64.b64encode(hashlib.sha1(b"open-sesame").digest()).decode()
     jwt = {
         "providers": [
             {
@@ -76,12 +74,7 @@ def documents(ports: dict[str, int], jwks_issuer: str, *, allowed: str, deny_red
         *service("bob", ports["bob"]),
         *service("authz", ports["authz"]),
         *service("jwks", ports["jwks"]),
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "users", "namespace": "default"},
-            "stringData": {".htpasswd": f"alice:{{SHA}}{sha}\n"},
-        },
+        htpasswd_secret("users", "alice", "open-sesame"),
         {
             "apiVersion": "v1",
             "kind": "Secret",

@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import grpc
 import pytest
 from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
 
 from egd.natsserver import pick_free_port
 from projections.xds.resources import CLUSTER, LISTENER
-from tests.egd.serving import PolicyBackend, eventually, fetch_json
+from tests.egd.serving import PolicyBackend, eventually, fetch_json, grpc_service, until_served
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import run_envoy
 from tests.egd.xds.gateway_documents import GatewayFeed, backend_route, eg_backend, gateway_with_proxy
@@ -70,11 +69,7 @@ async def test_file_access_log_through_real_envoy(server: Server, recorded: Reco
             ),
             aiohttp.ClientSession() as session,
         ):
-
-            async def serving() -> bool:
-                return (await fetch_json(session, f"{base}/plain/warm-up"))[0] == 200
-
-            await eventually(serving, what="traffic through Envoy")
+            await until_served(session, f"{base}/plain/warm-up")
             assert (await fetch_json(session, f"{base}/plain/one"))[0] == 200
             assert (await fetch_json(session, f"{base}/nowhere"))[0] == 404
 
@@ -124,15 +119,9 @@ class AccessLogReceiver(als_pb2_grpc.AccessLogServiceServicer):
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[tuple[AccessLogReceiver, int]]:
-    server = grpc.aio.server()
     found = AccessLogReceiver()
-    als_pb2_grpc.add_AccessLogServiceServicer_to_server(found, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
+    async with grpc_service(lambda server: als_pb2_grpc.add_AccessLogServiceServicer_to_server(found, server)) as port:
         yield found, port
-    finally:
-        await server.stop(None)
 
 
 def _als_proxy(log_name: str) -> dict[str, Any]:
