@@ -18,7 +18,7 @@ from egd.natsserver import pick_free_port
 from tests.egd.pki import CA
 from tests.egd.serving import PolicyBackend, eventually, fetch_json, start_http_app, until_served
 from tests.egd.xds.conftest import GROUP, Recorded, Server
-from tests.egd.xds.envoy_process import run_envoy
+from tests.egd.xds.envoy_process import FAST_FILE_FLUSH, run_envoy
 from tests.egd.xds.gateway_documents import (
     GW_API,
     NAMESPACE,
@@ -60,13 +60,7 @@ async def test_access_log_matches_through_real_envoy(server: Server, recorded: R
     base = f"http://127.0.0.1:{port}"
     try:
         async with (
-            run_envoy(
-                tmp_path,
-                gateway=GROUP,
-                xds_port=server.port,
-                node_id="log-matches",
-                extra_args=("--file-flush-interval-msec", "50"),
-            ),
+            run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="log-matches", extra_args=FAST_FILE_FLUSH),
             aiohttp.ClientSession() as session,
         ):
             await until_served(session, f"{base}/warm-up")

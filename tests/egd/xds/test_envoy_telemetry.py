@@ -17,7 +17,7 @@ from egd.natsserver import pick_free_port
 from projections.xds.resources import CLUSTER, LISTENER
 from tests.egd.serving import PolicyBackend, eventually, fetch_json, grpc_service, until_served
 from tests.egd.xds.conftest import GROUP, Recorded, Server
-from tests.egd.xds.envoy_process import run_envoy
+from tests.egd.xds.envoy_process import FAST_FILE_FLUSH, run_envoy
 from tests.egd.xds.gateway_documents import GatewayFeed, backend_route, eg_backend, gateway_with_proxy
 
 pytestmark = pytest.mark.slow
@@ -59,14 +59,7 @@ async def test_file_access_log_through_real_envoy(server: Server, recorded: Reco
     base = f"http://127.0.0.1:{port}"
     try:
         async with (
-            # Envoy flushes access log files every 10 s by default
-            run_envoy(
-                tmp_path,
-                gateway=GROUP,
-                xds_port=server.port,
-                node_id="telemetry",
-                extra_args=("--file-flush-interval-msec", "50"),
-            ),
+            run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="telemetry", extra_args=FAST_FILE_FLUSH),
             aiohttp.ClientSession() as session,
         ):
             await until_served(session, f"{base}/plain/warm-up")
