@@ -1,5 +1,6 @@
-"""Fixtures that end-to-end tests of `egd serve` share: a real daemon (embedded nats-server) and two local
-HTTP backends. A test module that needs another shape defines its own fixture of the same name."""
+"""Fixtures that end-to-end tests of `egd serve` share: a real daemon (embedded nats-server), two local
+HTTP backends (`backends`) and one (`backend_port`). A test module that needs another shape defines its own
+fixture of the same name."""
 
 from __future__ import annotations
 
@@ -25,3 +26,10 @@ async def backends() -> AsyncIterator[dict[str, int]]:
     """Backends answering `alpha <path>` and `beta <path>`: name → port."""
     async with serving.backends("alpha", "beta") as ports:
         yield ports
+
+
+@pytest.fixture
+async def backend_port() -> AsyncIterator[int]:
+    """A backend answering `hello <path>`: its port."""
+    async with serving.backends("hello") as ports:
+        yield ports["hello"]

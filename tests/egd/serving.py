@@ -5,45 +5,158 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
+import grpc
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from egd.commands.apply import apply_resources, make_audit
 from egd.documents import STDIN_NAME, decode_documents, parse_documents
 from egd.natsserver import pick_free_port
 from tests.egd.daemon import Daemon, egd
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-async def start_backend(body: str, host: str = "127.0.0.1", port: int | None = None) -> tuple[web.AppRunner, int]:
-    """An HTTP server answering every request with `<body> <path>`."""
 
-    async def answer(request: web.Request) -> web.Response:
-        return web.Response(text=f"{body} {request.path}")
-
+async def start_http_app(
+    handle: Handler,
+    *,
+    method: str = "*",
+    path: str = "/{tail:.*}",
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> tuple[web.AppRunner, int]:
+    """An aiohttp server on `host` (a free port unless given) where `handle` answers `method` on `path` (every
+    request by default): its runner, to clean up, and its port."""
     app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", answer)
+    app.router.add_route(method, path, handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = port if port is not None else pick_free_port(host)
-    await web.TCPSite(runner, host, port).start()
+    await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
     return runner, port
 
 
 @asynccontextmanager
-async def backends(*names: str) -> AsyncIterator[dict[str, int]]:
-    """One backend per name, each on its own port of 127.0.0.1: name -> port."""
-    runners = {name: await start_backend(name) for name in names}
+async def http_app(
+    handle: Handler, *, method: str = "*", path: str = "/{tail:.*}", ssl_context: ssl.SSLContext | None = None
+) -> AsyncIterator[int]:
+    """`start_http_app` on 127.0.0.1 for the block: yields the port."""
+    runner, port = await start_http_app(handle, method=method, path=path, ssl_context=ssl_context)
+    try:
+        yield port
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def http_apps(handlers: Mapping[str, Handler], *, method: str = "*") -> AsyncIterator[dict[str, int]]:
+    """One `start_http_app` per name, each on its own port of 127.0.0.1: name -> port."""
+    runners = {name: await start_http_app(handle, method=method) for name, handle in handlers.items()}
     try:
         yield {name: port for name, (_, port) in runners.items()}
     finally:
         for runner, _ in runners.values():
             await runner.cleanup()
+
+
+def answering(body: str) -> Handler:
+    """A handler answering every request with `<body> <path>`."""
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(text=f"{body} {request.path}")
+
+    return answer
+
+
+def echoing(name: str) -> Handler:
+    """A handler answering every request with JSON: `backend` (`name`), the `path` and the request `headers`."""
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.json_response({"backend": name, "path": request.path, "headers": dict(request.headers)})
+
+    return echo
+
+
+async def start_backend(body: str, host: str = "127.0.0.1", port: int | None = None) -> tuple[web.AppRunner, int]:
+    """An HTTP server answering every request with `<body> <path>`."""
+    return await start_http_app(answering(body), host=host, port=port)
+
+
+def backends(*names: str) -> AbstractAsyncContextManager[dict[str, int]]:
+    """One backend per name (answering `<name> <path>`), each on its own port of 127.0.0.1: name -> port."""
+    return http_apps({name: answering(name) for name in names})
+
+
+def echo_backends(*names: str) -> AbstractAsyncContextManager[dict[str, int]]:
+    """One backend per name answering JSON (`echoing`), each on its own port of 127.0.0.1: name -> port."""
+    return http_apps({name: echoing(name) for name in names})
+
+
+class PolicyBackend:
+    """A backend for traffic-policy tests: `/flaky` fails twice then answers, `/slow` sleeps 1 s, everything else
+    answers its name as JSON (`{"backend": name}`); it counts the requests per path, and answers 503 to all of
+    them while `failing`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.hits: dict[str, int] = {}
+        self.failing = False
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.hits[request.path] = self.hits.get(request.path, 0) + 1
+        if self.failing:
+            return web.Response(status=503, text="failing")
+        if request.path.startswith("/flaky") and self.hits[request.path] % 3 != 0:
+            return web.Response(status=503, text="flaky")
+        if request.path.startswith("/slow"):
+            await asyncio.sleep(1.0)
+        return web.json_response({"backend": self.name})
+
+    async def start(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._runner, self.port = await start_http_app(self._handle, ssl_context=ssl_context)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+@asynccontextmanager
+async def policy_backends(*names: str) -> AsyncIterator[dict[str, PolicyBackend]]:
+    """One started `PolicyBackend` per name: name -> backend."""
+    found = {name: PolicyBackend(name) for name in names}
+    for backend in found.values():
+        await backend.start()
+    try:
+        yield found
+    finally:
+        for backend in found.values():
+            await backend.stop()
+
+
+@asynccontextmanager
+async def grpc_service(add_to: Callable[[grpc.aio.Server], object]) -> AsyncIterator[int]:
+    """A grpcio server on a free port of 127.0.0.1 serving what `add_to` adds to it, for the block: yields the
+    port."""
+    server = grpc.aio.server()
+    add_to(server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield port
+    finally:
+        await server.stop(None)
 
 
 @asynccontextmanager
@@ -163,6 +276,40 @@ async def answer(
         return response.status, await response.text(), dict(response.headers)
 
 
+async def fetch_json(
+    session: aiohttp.ClientSession, url: str, **options: Any
+) -> tuple[int, dict[str, Any], CIMultiDictProxy[str]]:
+    """(status, JSON body or {}, response headers) of one GET within 5 s; status 0 when the connection or its
+    TLS handshake fails."""
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=5), **options) as response:
+            body = await response.json() if response.content_type == "application/json" else {}
+            return response.status, body, response.headers
+    except (aiohttp.ClientError, ssl.SSLError, ConnectionError):
+        return 0, {}, CIMultiDictProxy(CIMultiDict())
+
+
+async def until_served(
+    session: aiohttp.ClientSession, url: str, *, what: str = "traffic through Envoy", **options: Any
+) -> None:
+    """Return once a GET of `url` (`fetch_json` with `options`) answers 200; fail after 20 s."""
+
+    async def served() -> bool:
+        return (await fetch_json(session, url, **options))[0] == 200
+
+    await eventually(served, what=what)
+
+
+async def request_status(session: aiohttp.ClientSession, method: str, url: str, **options: Any) -> int:
+    """The status of one request within 3 s (its body read); 0 when the connection fails."""
+    try:
+        async with session.request(method, url, timeout=aiohttp.ClientTimeout(total=3), **options) as response:
+            await response.read()
+            return response.status
+    except aiohttp.ClientError:
+        return 0
+
+
 async def wait_for(
     url: str,
     expected: str,
@@ -187,6 +334,16 @@ async def wait_for(
                 last = repr(exc)
             await asyncio.sleep(0.01)
     raise AssertionError(f"{url} never answered {status} {expected!r} within {within}s; last: {last}")
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0, what: str = "") -> None:
+    """Return once `check` holds, polling it every 50 ms; fail after `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not within {within}s: {what}")
 
 
 async def wait_for_body(url: str, expected: str, *, within: float = 15.0) -> float:

@@ -20,9 +20,8 @@ from egd.natsserver import pick_free_port
 from projections import ir
 from projections.xds.bootstrap import XdsAddress, build_bootstrap
 from tests.egd.daemon import Daemon, egd
-from tests.egd.serving import apply
+from tests.egd.serving import apply, eventually, grpc_service
 from tests.egd.xds.envoy_process import envoy_binary, run_envoy
-from tests.egd.xds.test_envoy_delta import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -47,20 +46,15 @@ class MetricsReceiver:
 @pytest.fixture
 async def receiver() -> AsyncIterator[tuple[MetricsReceiver, int]]:
     found = MetricsReceiver()
-    server = grpc.aio.server()
     handler = grpc.unary_unary_rpc_method_handler(
         found.export,
         request_deserializer=metrics_service_pb2.ExportMetricsServiceRequest.FromString,
         response_serializer=metrics_service_pb2.ExportMetricsServiceResponse.SerializeToString,
     )
     service, method = EXPORT.rsplit("/", 1)
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.strip("/"), {method: handler}),))
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
+    generic = grpc.method_handlers_generic_handler(service.strip("/"), {method: handler})
+    async with grpc_service(lambda server: server.add_generic_rpc_handlers((generic,))) as port:
         yield found, port
-    finally:
-        await server.stop(None)
 
 
 def _documents(listener_port: int, sink_port: int) -> str:

@@ -15,18 +15,11 @@ import pytest
 
 from egd.natsserver import NatsServerProcess, pick_free_port
 from tests.egd.daemon import Daemon, egd
-from tests.egd.serving import apply, gateway_documents, service_documents, start_backend, wait_for_body
+from tests.egd.serving import apply, gateway_documents, service_documents, wait_for_body
 from tests.egd.xds.envoy_process import Envoy, run_envoy
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 GROUP = "gateway.networking.k8s.io"
-
-
-@pytest.fixture
-async def backend_port() -> AsyncIterator[int]:
-    runner, port = await start_backend("hello")
-    yield port
-    await runner.cleanup()
 
 
 def routes_documents() -> str:
@@ -59,6 +52,19 @@ spec:
     {section}:
       rules: [{rule}]
 """
+
+
+def limited_documents(listener_port: int, backend_port: int, rule: str, *, kind: str = "Global") -> str:
+    """The Gateway `edge` on `listener_port`, the Service `hello` of `backend_port`, the routes `limited` and
+    `free` to it, and the policy with the rate limit `rule` on `limited`."""
+    return (
+        gateway_documents(listener_port)
+        + "---"
+        + service_documents("hello", backend_port)
+        + routes_documents()
+        + "---"
+        + policy_document(rule, kind=kind)
+    )
 
 
 def every_client(requests: int, unit: str = "Minute") -> str:
@@ -117,15 +123,7 @@ async def test_global_limit_per_route_per_user_changed_and_deleted(
 ) -> None:
     await away_from_window_edge(20)
     listener_port = pick_free_port()
-    await apply(
-        daemon,
-        gateway_documents(listener_port)
-        + "---"
-        + service_documents("hello", backend_port)
-        + routes_documents()
-        + "---"
-        + policy_document(every_client(3)),
-    )
+    await apply(daemon, limited_documents(listener_port, backend_port, every_client(3)))
     base = f"http://127.0.0.1:{listener_port}"
     async with run_envoy(tmp_path, gateway="default/edge", xds_port=daemon.xds_port, node_id="envoy-rl"):
         await wait_for_body(f"{base}/free", "hello /free")
@@ -171,15 +169,7 @@ async def test_global_limit_per_route_per_user_changed_and_deleted(
 
 
 async def test_policy_status_and_rl_config_from_the_log(daemon: Daemon, backend_port: int) -> None:
-    await apply(
-        daemon,
-        gateway_documents(pick_free_port())
-        + "---"
-        + service_documents("hello", backend_port)
-        + routes_documents()
-        + "---"
-        + policy_document(every_client(3)),
-    )
+    await apply(daemon, limited_documents(pick_free_port(), backend_port, every_client(3)))
     policy = json.loads(egd("get", "btp", "limit", "-o", "json", "--data-dir", str(daemon.data_dir)).stdout)
     (ancestor,) = policy["status"]["ancestors"]
     assert ancestor["ancestorRef"] == {"group": GROUP, "kind": "Gateway", "name": "edge", "namespace": "default"}
@@ -192,15 +182,7 @@ async def test_policy_status_and_rl_config_from_the_log(daemon: Daemon, backend_
 async def test_local_limit_needs_no_rate_limit_service(daemon: Daemon, backend_port: int, tmp_path: Path) -> None:
     await away_from_window_edge()
     listener_port = pick_free_port()
-    await apply(
-        daemon,
-        gateway_documents(listener_port)
-        + "---"
-        + service_documents("hello", backend_port)
-        + routes_documents()
-        + "---"
-        + policy_document(every_client(2), kind="Local"),
-    )
+    await apply(daemon, limited_documents(listener_port, backend_port, every_client(2), kind="Local"))
     base = f"http://127.0.0.1:{listener_port}"
     async with run_envoy(tmp_path, gateway="default/edge", xds_port=daemon.xds_port, node_id="envoy-local") as envoy:
         await wait_for_body(f"{base}/free", "hello /free")
@@ -310,15 +292,7 @@ async def test_two_replicas_sharing_redis_enforce_one_limit(
     try:
         await away_from_window_edge(20)
         listener_port = pick_free_port()
-        await apply(
-            replicas[0],
-            gateway_documents(listener_port)
-            + "---"
-            + service_documents("hello", backend_port)
-            + routes_documents()
-            + "---"
-            + policy_document(every_client(10)),
-        )
+        await apply(replicas[0], limited_documents(listener_port, backend_port, every_client(10)))
         base = f"http://127.0.0.1:{listener_port}"
         async with (
             run_envoy(tmp_path, gateway="default/edge", xds_port=replicas[0].xds_port, node_id="envoy-a") as a,

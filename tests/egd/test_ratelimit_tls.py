@@ -5,7 +5,6 @@ client whose certificate another CA signed is refused in the handshake."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -18,25 +17,17 @@ from egd.commands.serve import serve_command
 from egd.natsserver import pick_free_port
 from tests.egd.daemon import Daemon
 from tests.egd.pki import CertificateAuthority, Issued
-from tests.egd.serving import apply, gateway_documents, service_documents, start_backend, wait_for_body
+from tests.egd.serving import apply, wait_for_body
 from tests.egd.test_ratelimit_envoy import (
     away_from_window_edge,
     every_client,
-    policy_document,
-    routes_documents,
+    limited_documents,
     routes_with_rate_limits,
     statuses,
 )
 from tests.egd.xds.envoy_process import run_envoy
 
 SNI = "egd-ratelimit.test"
-
-
-@pytest.fixture
-async def backend_port() -> AsyncIterator[int]:
-    runner, port = await start_backend("hello")
-    yield port
-    await runner.cleanup()
 
 
 def client_credentials(ca: Path, client: Issued) -> grpc.ChannelCredentials:
@@ -79,15 +70,7 @@ async def test_global_limit_over_mutual_tls_and_a_foreign_client_refused(tmp_pat
     try:
         await away_from_window_edge(20)
         listener_port = pick_free_port()
-        await apply(
-            daemon,
-            gateway_documents(listener_port)
-            + "---"
-            + service_documents("hello", backend_port)
-            + routes_documents()
-            + "---"
-            + policy_document(every_client(3)),
-        )
+        await apply(daemon, limited_documents(listener_port, backend_port, every_client(3)))
         base = f"http://127.0.0.1:{listener_port}"
         async with run_envoy(tmp_path, gateway="default/edge", xds_port=daemon.xds_port, node_id="envoy-tls") as envoy:
             await wait_for_body(f"{base}/free", "hello /free")

@@ -15,6 +15,7 @@ from tests.egd.serving import (
     backend_refs,
     bodies,
     delete,
+    eventually,
     gateway_documents,
     http_route,
     metric_values,
@@ -23,7 +24,6 @@ from tests.egd.serving import (
     wait_for,
 )
 from tests.egd.xds.envoy_process import Envoy, run_envoy
-from tests.egd.xds.test_envoy_delta import eventually
 
 
 async def dumped(envoy: Envoy) -> dict[str, Any]:

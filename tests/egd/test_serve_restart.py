@@ -18,6 +18,7 @@ from tests.egd.serving import (
     RequestLoop,
     apply_to,
     backend_refs,
+    eventually,
     gateway_documents,
     http_route,
     metric_values,
@@ -27,7 +28,6 @@ from tests.egd.serving import (
     wait_for,
 )
 from tests.egd.xds.envoy_process import Envoy, run_envoy
-from tests.egd.xds.test_envoy_delta import eventually
 
 # Envoy counters that move when it builds a cluster or listener again, or rejects or accepts an update
 ENVOY_STATS = (

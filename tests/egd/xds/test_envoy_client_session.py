@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +18,25 @@ from aiohttp import web
 
 from egd.natsserver import pick_free_port
 from projections.xds.resources import VIRTUAL_HOST
-from projections.xds.translate import XdsTranslator
+from tests.egd.pki import CA
+from tests.egd.serving import eventually, fetch_json, start_http_app, until_served
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import run_envoy
-from tests.egd.xds.test_envoy_delta import eventually
-from tests.egd.xds.test_envoy_policies import CA, EG, GATEWAY, NAMESPACE, _backend, _base, _route, gateway_ir
+from tests.egd.xds.gateway_documents import (
+    GATEWAY,
+    NAMESPACE,
+    GatewayFeed,
+    backend_route,
+    ca_config_map,
+    client_traffic_policy,
+    eg_backend,
+    gateway,
+    http_listener,
+    https_listener,
+    tls_secret,
+)
 
 pytestmark = pytest.mark.slow
-GW_API_GROUP = "gateway.networking.k8s.io"
 
 
 class EchoBackend:
@@ -42,12 +53,7 @@ class EchoBackend:
         return web.json_response({"backend": self.name, "headers": {k.lower(): v for k, v in request.headers.items()}})
 
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        self.port = pick_free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self._runner, self.port = await start_http_app(self._handle)
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -66,33 +72,8 @@ async def echoes() -> AsyncIterator[tuple[EchoBackend, EchoBackend]]:
         await two.stop()
 
 
-Answer = tuple[int, dict[str, Any], Mapping[str, str]]
-
-
-async def fetch(session: aiohttp.ClientSession, url: str, **options: Any) -> Answer:
-    """(status, JSON body or {}, response headers); status 0 when the connection fails."""
-    try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=5), **options) as response:
-            body = await response.json() if response.content_type == "application/json" else {}
-            return response.status, body, response.headers
-    except (aiohttp.ClientError, ssl.SSLError, ConnectionError):
-        return 0, {}, {}
-
-
-def _ctp(name: str, section: str | None = None, **spec: Any) -> dict[str, Any]:
-    target: dict[str, Any] = {"group": GW_API_GROUP, "kind": "Gateway", "name": GATEWAY}
-    if section is not None:
-        target["sectionName"] = section
-    return {
-        "apiVersion": EG,
-        "kind": "ClientTrafficPolicy",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {"targetRefs": [target], **spec},
-    }
-
-
 def _sticky_route(name: str, path: str, session: dict[str, Any]) -> dict[str, Any]:
-    route = _route(name, path, "both")
+    route = backend_route(name, path, "both")
     route["spec"]["rules"][0]["sessionPersistence"] = session
     return route
 
@@ -102,58 +83,55 @@ async def test_session_persistence_through_real_envoy(
 ) -> None:
     one, two = echoes
     port = pick_free_port()
-    listener = {"name": "http", "protocol": "HTTP", "port": port}
-    base_documents = [*_base([listener]), _backend("both", one.port, two.port)]
+    listener = http_listener(port)
+    base_documents = [*gateway([listener]), eg_backend("both", one.port, two.port)]
     routes = [
-        _route("spread", "/spread", "both"),
+        backend_route("spread", "/spread", "both"),
         _sticky_route("by-cookie", "/cookie", {"sessionName": "egd-session", "type": "Cookie"}),
         _sticky_route("by-header", "/header", {"sessionName": "x-egd-session", "type": "Header"}),
     ]
-    translator = XdsTranslator()
-    server.bus.publish(GROUP, translator.update(gateway_ir([*base_documents, *routes])))
+    feed = GatewayFeed(server.bus)
+    feed.publish([*base_documents, *routes])
     base = f"http://127.0.0.1:{port}"
     async with (
         run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="sessions"),
         aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as client,
     ):
-
-        async def serving() -> bool:
-            return (await fetch(client, f"{base}/spread"))[0] == 200
-
-        await eventually(serving, what="traffic through Envoy")
+        await until_served(client, f"{base}/spread")
         # without a session, requests go to both endpoints
-        assert {(await fetch(client, f"{base}/spread"))[1]["backend"] for _ in range(8)} == {"one", "two"}
+        assert {(await fetch_json(client, f"{base}/spread"))[1]["backend"] for _ in range(8)} == {"one", "two"}
 
         # cookie: the first answer sets the session cookie, requests carrying it stay on that endpoint
-        status, body, headers = await fetch(client, f"{base}/cookie")
+        status, body, headers = await fetch_json(client, f"{base}/cookie")
         assert status == 200
         set_cookie = headers.get("set-cookie", "")
         assert set_cookie.startswith("egd-session="), headers
         assert "Path=/cookie" in set_cookie
         cookie = set_cookie.split(";", 1)[0]
         for _ in range(8):
-            assert (await fetch(client, f"{base}/cookie", headers={"Cookie": cookie}))[1]["backend"] == body["backend"]
+            answered = await fetch_json(client, f"{base}/cookie", headers={"Cookie": cookie})
+            assert answered[1]["backend"] == body["backend"]
 
         # header: the session comes back in a response header, and is sent back in the same header
-        status, body, headers = await fetch(client, f"{base}/header")
+        status, body, headers = await fetch_json(client, f"{base}/header")
         assert status == 200
         session = headers.get("x-egd-session")
         assert session, headers
         for _ in range(8):
-            answered = await fetch(client, f"{base}/header", headers={"x-egd-session": session})
+            answered = await fetch_json(client, f"{base}/header", headers={"x-egd-session": session})
             assert answered[1]["backend"] == body["backend"]
         assert recorded.nacks == []
 
         # a changed session name is pushed live, as the route configuration alone
         pushed_before = len(recorded.responses)
         renamed = _sticky_route("by-cookie", "/cookie", {"sessionName": "renamed", "type": "Cookie"})
-        server.bus.publish(GROUP, translator.update(gateway_ir([*base_documents, routes[0], renamed, routes[2]])))
+        feed.publish([*base_documents, routes[0], renamed, routes[2]])
 
         async def renamed_cookie() -> bool:
-            return str((await fetch(client, f"{base}/cookie"))[2].get("set-cookie", "")).startswith("renamed=")
+            return str((await fetch_json(client, f"{base}/cookie"))[2].get("set-cookie", "")).startswith("renamed=")
 
         await eventually(renamed_cookie, what="the renamed session cookie")
-        pushed = [sent for _, sent in recorded.responses[pushed_before:]]
+        pushed = recorded.sent_since(pushed_before)
         assert {p.type_url for p in pushed} == {VIRTUAL_HOST}  # the route's virtual host only (VHDS)
         assert recorded.nacks == []
 
@@ -164,51 +142,47 @@ async def test_client_traffic_policy_http_features_through_real_envoy(
     one, _ = echoes
     port = pick_free_port()
     documents = [
-        *_base([{"name": "http", "protocol": "HTTP", "port": port}]),
-        _backend("one-only", one.port),
-        _route("app", "/", "one-only"),
+        *gateway([http_listener(port)]),
+        eg_backend("one-only", one.port),
+        backend_route("app", "/", "one-only"),
     ]
-    policy = _ctp(
+    policy = client_traffic_policy(
         "client",
         healthCheck={"path": "/ready"},
         headers={"lateResponseHeaders": {"set": [{"name": "x-served-by", "value": "egd"}]}},
     )
-    translator = XdsTranslator()
-    server.bus.publish(GROUP, translator.update(gateway_ir([*documents, policy])))
+    feed = GatewayFeed(server.bus)
+    feed.publish([*documents, policy])
     base = f"http://127.0.0.1:{port}"
     async with (
         run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="client-http"),
         aiohttp.ClientSession() as client,
     ):
-
-        async def serving() -> bool:
-            return (await fetch(client, f"{base}/app"))[0] == 200
-
-        await eventually(serving, what="traffic through Envoy")
+        await until_served(client, f"{base}/app")
         hits = one.hits
         # health check: Envoy answers the path itself, the backend is never asked
-        assert (await fetch(client, f"{base}/ready"))[0] == 200
+        assert (await fetch_json(client, f"{base}/ready"))[0] == 200
         assert one.hits == hits
         # late response headers on the backend's responses; no x-envoy-* headers by default
-        status, _, headers = await fetch(client, f"{base}/app")
+        status, _, headers = await fetch_json(client, f"{base}/app")
         assert (status, headers.get("x-served-by")) == (200, "egd")
         assert "x-envoy-upstream-service-time" not in headers
 
         # enabling Envoy's headers is pushed live
-        enabled = _ctp("client", healthCheck={"path": "/ready"}, headers={"enableEnvoyHeaders": True})
-        server.bus.publish(GROUP, translator.update(gateway_ir([*documents, enabled])))
+        enabled = client_traffic_policy("client", healthCheck={"path": "/ready"}, headers={"enableEnvoyHeaders": True})
+        feed.publish([*documents, enabled])
 
         async def envoy_headers() -> bool:
-            return "x-envoy-upstream-service-time" in (await fetch(client, f"{base}/app"))[2]
+            return "x-envoy-upstream-service-time" in (await fetch_json(client, f"{base}/app"))[2]
 
         await eventually(envoy_headers, what="x-envoy headers enabled")
-        assert "x-served-by" not in (await fetch(client, f"{base}/app"))[2]
+        assert "x-served-by" not in (await fetch_json(client, f"{base}/app"))[2]
 
         # deleting the policy: the health check path goes to the backend like any other
-        server.bus.publish(GROUP, translator.update(gateway_ir(documents)))
+        feed.publish(documents)
 
         async def health_check_gone() -> bool:
-            return (await fetch(client, f"{base}/ready"))[1].get("backend") == "one"
+            return (await fetch_json(client, f"{base}/ready"))[1].get("backend") == "one"
 
         await eventually(health_check_gone, what="health check filter removed")
         assert recorded.nacks == []
@@ -232,59 +206,31 @@ async def test_client_traffic_policy_tls_features_through_real_envoy(
     one, _ = echoes
     ca = CA()
     server_cert, server_key = ca.issue("secure.example.com")
-    client_cert, client_key = ca.issue("client")
     port = pick_free_port()
     documents = [
-        *_base(
-            [
-                {
-                    "name": "https",
-                    "protocol": "HTTPS",
-                    "port": port,
-                    "hostname": "secure.example.com",
-                    "tls": {"certificateRefs": [{"name": "cert"}]},
-                }
-            ]
-        ),
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "cert", "namespace": NAMESPACE},
-            "type": "kubernetes.io/tls",
-            "stringData": {"tls.crt": server_cert, "tls.key": server_key},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "ca", "namespace": NAMESPACE},
-            "data": {"ca.crt": ca.pem},
-        },
-        _backend("one-only", one.port),
-        _route("app", "/", "one-only"),
+        *gateway([https_listener(port, "secure.example.com")]),
+        tls_secret("cert", server_cert, server_key),
+        ca_config_map("ca", ca.pem),
+        eg_backend("one-only", one.port),
+        backend_route("app", "/", "one-only"),
     ]
     mtls = {"clientValidation": {"caCertificateRefs": [{"kind": "ConfigMap", "name": "ca"}]}}
     xfcc = {"xForwardedClientCert": {"mode": "SanitizeSet", "certDetailsToAdd": ["Subject"]}}
-    policy = _ctp("tls", tls={**mtls, "session": {"resumption": {"stateless": {}}}}, headers=xfcc)
-    translator = XdsTranslator()
-    server.bus.publish(GROUP, translator.update(gateway_ir([*documents, policy])))
-    (tmp_path / "client.crt").write_text(client_cert)
-    (tmp_path / "client.key").write_text(client_key)
+    policy = client_traffic_policy("tls", tls={**mtls, "session": {"resumption": {"stateless": {}}}}, headers=xfcc)
+    feed = GatewayFeed(server.bus)
+    feed.publish([*documents, policy])
     context = ssl.create_default_context(cadata=ca.pem)
-    context.load_cert_chain(tmp_path / "client.crt", tmp_path / "client.key")
+    context.load_cert_chain(*ca.issue_to(tmp_path, "client", "client"))
     url = f"https://127.0.0.1:{port}/"
     options = {"ssl": context, "server_hostname": "secure.example.com", "headers": {"Host": "secure.example.com"}}
     async with (
         run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="client-tls"),
         aiohttp.ClientSession() as client,
     ):
-
-        async def serving() -> bool:
-            return (await fetch(client, url, **options))[0] == 200
-
-        await eventually(serving, what="mTLS traffic through Envoy")
+        await until_served(client, url, **options, what="mTLS traffic through Envoy")
         # X-Forwarded-Client-Cert: SanitizeSet drops the client's own and sets the certificate's subject
         forged = {**options, "headers": {**options["headers"], "x-forwarded-client-cert": "Subject=forged"}}
-        _, body, _ = await fetch(client, url, **forged)
+        _, body, _ = await fetch_json(client, url, **forged)
         forwarded = body["headers"]["x-forwarded-client-cert"]
         assert 'Subject="CN=client"' in forwarded
         assert "forged" not in forwarded
@@ -295,7 +241,7 @@ async def test_client_traffic_policy_tls_features_through_real_envoy(
         assert resumed
 
         # without tls.session, Envoy offers no resumption (Envoy Gateway's default), pushed live
-        server.bus.publish(GROUP, translator.update(gateway_ir([*documents, _ctp("tls", tls=mtls, headers=xfcc)])))
+        feed.publish([*documents, client_traffic_policy("tls", tls=mtls, headers=xfcc)])
 
         async def not_resumed() -> bool:
             _, ticket = await asyncio.to_thread(_https_request, port, context, None)
@@ -328,12 +274,12 @@ async def test_client_traffic_policy_tcp_idle_timeout_through_real_envoy(
         },
     }
     documents = [
-        *_base([{"name": "tcp", "protocol": "TCP", "port": port}]),
-        _backend("echo", backend_port),
+        *gateway([{"name": "tcp", "protocol": "TCP", "port": port}]),
+        eg_backend("echo", backend_port),
         route,
-        _ctp("idle", timeout={"tcp": {"idleTimeout": "500ms"}}),
+        client_traffic_policy("idle", timeout={"tcp": {"idleTimeout": "500ms"}}),
     ]
-    server.bus.publish(GROUP, XdsTranslator().update(gateway_ir(documents)))
+    GatewayFeed(server.bus).publish(documents)
 
     async def echoed() -> bool:
         try:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from projections.xds.resources import (
     resource_set,
     versioned,
 )
+from tests.egd.serving import Handler, eventually, http_apps
 from tests.egd.xds.builders import cluster, endpoints, listener, route
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import Envoy, run_envoy
@@ -30,36 +30,18 @@ from tests.egd.xds.envoy_process import Envoy, run_envoy
 pytestmark = pytest.mark.slow
 
 
-async def start_backend(name: str) -> tuple[web.AppRunner, int]:
+@pytest.fixture
+async def backends() -> AsyncIterator[dict[str, int]]:
+    """Backends answering their name, `alpha` and `beta`: name -> port."""
+    async with http_apps({name: _answering(name) for name in ("alpha", "beta")}, method="GET") as ports:
+        yield ports
+
+
+def _answering(name: str) -> Handler:
     async def hello(_: web.Request) -> web.Response:
         return web.Response(text=name)
 
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", hello)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = pick_free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, port
-
-
-@pytest.fixture
-async def backends() -> AsyncIterator[dict[str, int]]:
-    started = {name: await start_backend(name) for name in ("alpha", "beta")}
-    try:
-        yield {name: port for name, (_, port) in started.items()}
-    finally:
-        for runner, _ in started.values():
-            await runner.cleanup()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not within {within}s: {what}")
+    return hello
 
 
 async def get(port: int) -> tuple[int, str]:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import grpc
 import pytest
 from envoy.config.core.v3 import base_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
@@ -18,15 +17,19 @@ from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as ep_grpc
 
 from egd.natsserver import pick_free_port
 from projections.xds.resources import LISTENER, ROUTE_CONFIGURATION
-from projections.xds.translate import XdsTranslator
+from tests.egd.serving import echoing, eventually, grpc_service, start_http_app
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import run_envoy
-from tests.egd.xds.test_envoy_delta import eventually
-from tests.egd.xds.test_envoy_gatewayapi import _service, start_http_backend
-from tests.egd.xds.test_envoy_security import EG, GW, gateway_ir
+from tests.egd.xds.gateway_documents import (
+    GatewayFeed,
+    extension_policy,
+    gateway,
+    http_listener,
+    service,
+    service_route,
+)
 
 pytestmark = pytest.mark.slow
-GATEWAY_API = "gateway.networking.k8s.io"
 
 
 class HeaderAdder(ep_grpc.ExternalProcessorServicer):
@@ -50,41 +53,9 @@ class HeaderAdder(ep_grpc.ExternalProcessorServicer):
 
 @pytest.fixture
 async def processor() -> AsyncIterator[tuple[HeaderAdder, int]]:
-    server = grpc.aio.server()
     adder = HeaderAdder()
-    ep_grpc.add_ExternalProcessorServicer_to_server(adder, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
+    async with grpc_service(lambda server: ep_grpc.add_ExternalProcessorServicer_to_server(adder, server)) as port:
         yield adder, port
-    finally:
-        await server.stop(None)
-
-
-def _route(name: str, path: str) -> dict[str, Any]:
-    return {
-        "apiVersion": GW,
-        "kind": "HTTPRoute",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {
-            "parentRefs": [{"name": "eg"}],
-            "rules": [
-                {
-                    "matches": [{"path": {"type": "PathPrefix", "value": path}}],
-                    "backendRefs": [{"name": "app", "port": 80}],
-                }
-            ],
-        },
-    }
-
-
-def _policy(name: str, route: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": EG,
-        "kind": "EnvoyExtensionPolicy",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {"targetRefs": [{"group": GATEWAY_API, "kind": "HTTPRoute", "name": route}], **spec},
-    }
 
 
 def _script(version: str) -> str:
@@ -93,28 +64,13 @@ def _script(version: str) -> str:
 
 def documents(ports: dict[str, int], *, script: str | None) -> list[Any]:
     docs: list[Any] = [
-        {
-            "apiVersion": GW,
-            "kind": "GatewayClass",
-            "metadata": {"name": "eg"},
-            "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"},
-        },
-        {
-            "apiVersion": GW,
-            "kind": "Gateway",
-            "metadata": {"name": "eg", "namespace": "default"},
-            "spec": {
-                "gatewayClassName": "eg",
-                "addresses": [{"type": "IPAddress", "value": "127.0.0.1"}],
-                "listeners": [{"name": "http", "protocol": "HTTP", "port": ports["http"]}],
-            },
-        },
-        *_service("app", ports["app"]),
-        *_service("processor", ports["processor"]),
-        _route("lua", "/lua"),
-        _route("proc", "/proc"),
-        _route("plain", "/plain"),
-        _policy(
+        *gateway([http_listener(ports["http"])]),
+        *service("app", ports["app"]),
+        *service("processor", ports["processor"]),
+        service_route("lua", "/lua"),
+        service_route("proc", "/proc"),
+        service_route("plain", "/plain"),
+        extension_policy(
             "proc",
             "proc",
             extProc=[{"backendRefs": [{"name": "processor", "port": 80}], "processingMode": {"request": {}}}],
@@ -130,7 +86,7 @@ def documents(ports: dict[str, int], *, script: str | None) -> list[Any]:
             }
         )
         docs.append(
-            _policy(
+            extension_policy(
                 "lua", "lua", lua=[{"type": "ValueRef", "valueRef": {"group": "", "kind": "ConfigMap", "name": "lua"}}]
             )
         )
@@ -141,10 +97,10 @@ async def test_extension_policies_through_real_envoy(
     server: Server, recorded: Recorded, processor: tuple[HeaderAdder, int], tmp_path: Path
 ) -> None:
     adder, processor_port = processor
-    app_runner, app_port = await start_http_backend("app")
+    app_runner, app_port = await start_http_app(echoing("app"))
     ports = {"http": pick_free_port(), "app": app_port, "processor": processor_port}
-    translator = XdsTranslator()
-    server.bus.publish(GROUP, translator.apply(gateway_ir(documents(ports, script=_script("v1")))).resources)
+    feed = GatewayFeed(server.bus)
+    feed.publish(documents(ports, script=_script("v1")))
     base = f"http://127.0.0.1:{ports['http']}"
     try:
         async with (
@@ -176,13 +132,12 @@ async def test_extension_policies_through_real_envoy(
             assert "x-ext-proc" not in {k.lower() for k in body["headers"]}
 
             # a new script: only the RouteConfiguration changes, and the same Envoy runs it
-            update = translator.apply(gateway_ir(documents(ports, script=_script("v2"))))
+            update = feed.publish(documents(ports, script=_script("v2")))
             assert ROUTE_CONFIGURATION in update.changes and LISTENER not in update.changes
-            server.bus.publish(GROUP, update.resources)
             await eventually(lambda: lua_says("v2"), what="the changed script")
 
             # the Lua policy deleted: its header is gone, the external processor still runs
-            server.bus.publish(GROUP, translator.apply(gateway_ir(documents(ports, script=None))).resources)
+            feed.publish(documents(ports, script=None))
             await eventually(lambda: lua_says(None), what="the Lua policy removed")
             status, _, body = await response("/proc")
             assert {k.lower(): v for k, v in body["headers"].items()}.get("x-ext-proc") == "seen"

@@ -15,39 +15,23 @@ from typing import Any
 import aiohttp
 import msgspec
 import pytest
-from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from egd.natsserver import pick_free_port
-from projections.gatewayapi.offline import resources_from_documents
-from projections.gatewayapi.translator import translate
 from projections.ir import Certificate, GatewayIR, hashed
 from projections.xds.resources import CLUSTER, LISTENER, VIRTUAL_HOST
-from projections.xds.translate import XdsTranslator, build_resource_set
+from projections.xds.translate import build_resource_set
+from tests.egd.serving import echo_backends, eventually
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import run_envoy
-from tests.egd.xds.test_envoy_delta import eventually
+from tests.egd.xds.gateway_documents import GW_API, GatewayFeed, gateway, https_listener, service
 from tests.projections.xds.test_translate_golden import CASE_NAMES, CASES, gateways_of
 
 pytestmark = pytest.mark.slow
 SECURE_HOST = "secure.example.com"
-
-
-async def start_http_backend(name: str) -> tuple[web.AppRunner, int]:
-    async def echo(request: web.Request) -> web.Response:
-        body = {"backend": name, "path": request.path, "headers": dict(request.headers)}
-        return web.json_response(body)
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", echo)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = pick_free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, port
 
 
 async def start_tcp_echo() -> tuple[asyncio.Server, int]:
@@ -82,25 +66,6 @@ def self_signed(hostname: str) -> tuple[bytes, bytes]:
     return certificate.public_bytes(serialization.Encoding.PEM), pem_key
 
 
-def _service(name: str, port: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": name, "namespace": "default"},
-            "spec": {"ports": [{"name": "p", "port": 80, "targetPort": port}]},
-        },
-        {
-            "apiVersion": "discovery.k8s.io/v1",
-            "kind": "EndpointSlice",
-            "metadata": {"name": f"{name}-1", "namespace": "default", "labels": {"kubernetes.io/service-name": name}},
-            "addressType": "IPv4",
-            "ports": [{"name": "p", "port": port}],
-            "endpoints": [{"addresses": ["127.0.0.1"]}],
-        },
-    ]
-
-
 def _rule(path: str, *backends: tuple[str, int], **extra: Any) -> dict[str, Any]:
     return {
         "matches": [{"path": {"type": "PathPrefix", "value": path}, **extra.pop("match", {})}],
@@ -110,16 +75,9 @@ def _rule(path: str, *backends: tuple[str, int], **extra: Any) -> dict[str, Any]
 
 
 def documents(ports: dict[str, int], certificate: tuple[bytes, bytes], alpha_path: str = "/alpha") -> list[Any]:
-    gw = "gateway.networking.k8s.io/v1"
     listeners = [
         {"name": "http", "protocol": "HTTP", "port": ports["http"]},
-        {
-            "name": "https",
-            "protocol": "HTTPS",
-            "port": ports["https"],
-            "hostname": SECURE_HOST,
-            "tls": {"certificateRefs": [{"name": "secure-cert"}]},
-        },
+        https_listener(ports["https"], SECURE_HOST, "secure-cert"),
         {"name": "tcp", "protocol": "TCP", "port": ports["tcp"], "allowedRoutes": {"kinds": [{"kind": "TCPRoute"}]}},
     ]
     http_rules = [
@@ -151,22 +109,7 @@ def documents(ports: dict[str, int], certificate: tuple[bytes, bytes], alpha_pat
     ]
     chain, key = certificate
     return [
-        {
-            "apiVersion": gw,
-            "kind": "GatewayClass",
-            "metadata": {"name": "eg"},
-            "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"},
-        },
-        {
-            "apiVersion": gw,
-            "kind": "Gateway",
-            "metadata": {"name": "eg", "namespace": "default"},
-            "spec": {
-                "gatewayClassName": "eg",
-                "addresses": [{"type": "IPAddress", "value": "127.0.0.1"}],
-                "listeners": listeners,
-            },
-        },
+        *gateway(listeners),
         {
             "apiVersion": "v1",
             "kind": "Secret",
@@ -174,17 +117,17 @@ def documents(ports: dict[str, int], certificate: tuple[bytes, bytes], alpha_pat
             "type": "kubernetes.io/tls",
             "data": {"tls.crt": base64.b64encode(chain).decode(), "tls.key": base64.b64encode(key).decode()},
         },
-        *_service("alpha", ports["alpha"]),
-        *_service("beta", ports["beta"]),
-        *_service("echo", ports["echo"]),
+        *service("alpha", ports["alpha"]),
+        *service("beta", ports["beta"]),
+        *service("echo", ports["echo"]),
         {
-            "apiVersion": gw,
+            "apiVersion": GW_API,
             "kind": "HTTPRoute",
             "metadata": {"name": "web", "namespace": "default"},
             "spec": {"parentRefs": [{"name": "eg", "sectionName": "http"}], "rules": http_rules},
         },
         {
-            "apiVersion": gw,
+            "apiVersion": GW_API,
             "kind": "HTTPRoute",
             "metadata": {"name": "secure", "namespace": "default"},
             "spec": {"parentRefs": [{"name": "eg", "sectionName": "https"}], "rules": [_rule("/", ("beta", 1))]},
@@ -201,21 +144,15 @@ def documents(ports: dict[str, int], certificate: tuple[bytes, bytes], alpha_pat
     ]
 
 
-def gateway_ir(docs: list[Any]) -> GatewayIR:
-    return translate(resources_from_documents([(d, f"document {i}") for i, d in enumerate(docs)])).gateways[GROUP]
-
-
 @pytest.fixture
 async def backends() -> AsyncIterator[dict[str, int]]:
-    runners = {name: await start_http_backend(name) for name in ("alpha", "beta")}
-    echo, echo_port = await start_tcp_echo()
-    try:
-        yield {"alpha": runners["alpha"][1], "beta": runners["beta"][1], "echo": echo_port}
-    finally:
-        for runner, _ in runners.values():
-            await runner.cleanup()
-        echo.close()
-        await echo.wait_closed()
+    async with echo_backends("alpha", "beta") as ports:
+        echo, echo_port = await start_tcp_echo()
+        try:
+            yield {**ports, "echo": echo_port}
+        finally:
+            echo.close()
+            await echo.wait_closed()
 
 
 async def fetch(
@@ -240,8 +177,8 @@ async def test_gateway_api_through_real_envoy(
 ) -> None:
     ports = {**backends, "http": pick_free_port(), "https": pick_free_port(), "tcp": pick_free_port()}
     certificate = self_signed(SECURE_HOST)
-    translator = XdsTranslator()
-    server.bus.publish(GROUP, translator.update(gateway_ir(documents(ports, certificate))))
+    feed = GatewayFeed(server.bus)
+    feed.publish(documents(ports, certificate))
     http = ports["http"]
     async with (
         run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="gwapi") as _,
@@ -297,13 +234,13 @@ async def test_gateway_api_through_real_envoy(
 
         # one route changed: only its virtual host is pushed (VHDS), and traffic follows
         pushed_before = len(recorded.responses)
-        server.bus.publish(GROUP, translator.update(gateway_ir(documents(ports, certificate, alpha_path="/first"))))
+        feed.publish(documents(ports, certificate, alpha_path="/first"))
 
         async def moved() -> bool:
             return await backend_of("/first/x") == "alpha"
 
         await eventually(moved, what="the changed route")
-        pushed = [sent for _, sent in recorded.responses[pushed_before:]]
+        pushed = recorded.sent_since(pushed_before)
         assert {p.type_url for p in pushed} == {VIRTUAL_HOST}
         assert sum(p.resources for p in pushed) == 1
         assert {CLUSTER, LISTENER} <= {a.type_url for _, a in recorded.acks}

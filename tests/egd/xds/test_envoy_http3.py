@@ -12,61 +12,37 @@ import aiohttp
 import pytest
 
 from egd.natsserver import pick_free_port
-from projections.xds.translate import XdsTranslator
+from tests.egd.pki import CA
+from tests.egd.serving import PolicyBackend, eventually
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import Envoy, run_envoy
+from tests.egd.xds.gateway_documents import (
+    GATEWAY,
+    GW_API,
+    NAMESPACE,
+    GatewayFeed,
+    ca_config_map,
+    client_traffic_policy,
+    eg_backend,
+    gateway,
+    https_listener,
+    tls_secret,
+)
 from tests.egd.xds.http3 import Http3Response, http3_get
-from tests.egd.xds.test_envoy_delta import eventually
-from tests.egd.xds.test_envoy_policies import CA, EG, GW_API, Backend, gateway_ir
 
 pytestmark = pytest.mark.slow
-NAMESPACE, GATEWAY = GROUP.split("/")
 HOSTNAME = "h3.example.com"
 
 
 def documents(
-    port: int, backend: Backend, certificate: tuple[str, str], policy: dict[str, Any] | None
+    port: int, backend: PolicyBackend, certificate: tuple[str, str], policy: dict[str, Any] | None
 ) -> list[dict[str, Any]]:
     """An HTTPS listener routing to `backend`, and a ClientTrafficPolicy on its Gateway with `policy` as spec."""
     chain, key = certificate
     found: list[dict[str, Any]] = [
-        {
-            "apiVersion": GW_API,
-            "kind": "GatewayClass",
-            "metadata": {"name": "eg"},
-            "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"},
-        },
-        {
-            "apiVersion": GW_API,
-            "kind": "Gateway",
-            "metadata": {"name": GATEWAY, "namespace": NAMESPACE},
-            "spec": {
-                "gatewayClassName": "eg",
-                "addresses": [{"type": "IPAddress", "value": "127.0.0.1"}],
-                "listeners": [
-                    {
-                        "name": "https",
-                        "protocol": "HTTPS",
-                        "port": port,
-                        "hostname": HOSTNAME,
-                        "tls": {"certificateRefs": [{"name": "cert"}]},
-                    }
-                ],
-            },
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "cert", "namespace": NAMESPACE},
-            "type": "kubernetes.io/tls",
-            "stringData": {"tls.crt": chain, "tls.key": key},
-        },
-        {
-            "apiVersion": EG,
-            "kind": "Backend",
-            "metadata": {"name": backend.name, "namespace": NAMESPACE},
-            "spec": {"endpoints": [{"ip": {"address": "127.0.0.1", "port": backend.port}}]},
-        },
+        *gateway([https_listener(port, HOSTNAME)]),
+        tls_secret("cert", chain, key),
+        eg_backend(backend.name, backend.port),
         {
             "apiVersion": GW_API,
             "kind": "HTTPRoute",
@@ -80,17 +56,7 @@ def documents(
         },
     ]
     if policy is not None:
-        found.append(
-            {
-                "apiVersion": EG,
-                "kind": "ClientTrafficPolicy",
-                "metadata": {"name": "client", "namespace": NAMESPACE},
-                "spec": {
-                    "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY}],
-                    **policy,
-                },
-            }
-        )
+        found.append(client_traffic_policy("client", **policy))
     return found
 
 
@@ -102,11 +68,11 @@ async def listener_names(envoy: Envoy) -> set[str]:
 async def test_http3_through_real_envoy(server: Server, recorded: Recorded, tmp_path: Path) -> None:
     ca = CA()
     certificate = ca.issue(HOSTNAME)
-    backend = Backend("h3-backend")
+    backend = PolicyBackend("h3-backend")
     await backend.start()
     port = pick_free_port()
-    translator = XdsTranslator()
-    server.bus.publish(GROUP, translator.update(gateway_ir(documents(port, backend, certificate, {"http3": {}}))))
+    feed = GatewayFeed(server.bus)
+    feed.publish(documents(port, backend, certificate, {"http3": {}}))
     https = {"ssl": ssl.create_default_context(cadata=ca.pem), "server_hostname": HOSTNAME}
     url = f"https://127.0.0.1:{port}/hello"
 
@@ -152,7 +118,7 @@ async def test_http3_through_real_envoy(server: Server, recorded: Recorded, tmp_
             assert quic in await listener_names(envoy)
 
             # deleting the policy removes the QUIC listener live: Envoy stops answering on UDP
-            server.bus.publish(GROUP, translator.update(gateway_ir(documents(port, backend, certificate, None))))
+            feed.publish(documents(port, backend, certificate, None))
 
             async def not_advertised() -> bool:
                 return await over_tcp(session) == (200, None)
@@ -178,22 +144,13 @@ async def test_http3_through_real_envoy(server: Server, recorded: Recorded, tmp_
 async def test_http3_keeps_client_certificate_validation(server: Server, recorded: Recorded, tmp_path: Path) -> None:
     """mTLS from the same policy holds over QUIC too: HTTP/3 is no way around it."""
     ca = CA()
-    backend = Backend("h3-mtls-backend")
+    backend = PolicyBackend("h3-mtls-backend")
     await backend.start()
     port = pick_free_port()
-    client_chain, client_key = ca.issue("client")
-    (tmp_path / "client.crt").write_text(client_chain)
-    (tmp_path / "client.key").write_text(client_key)
-    client_certificate = (tmp_path / "client.crt", tmp_path / "client.key")
+    client_certificate = ca.issue_to(tmp_path, "client", "client")
     policy = {"http3": {}, "tls": {"clientValidation": {"caCertificateRefs": [{"kind": "ConfigMap", "name": "ca"}]}}}
-    ca_map = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "ca", "namespace": NAMESPACE},
-        "data": {"ca.crt": ca.pem},
-    }
-    server.bus.publish(
-        GROUP, XdsTranslator().update(gateway_ir([*documents(port, backend, ca.issue(HOSTNAME), policy), ca_map]))
+    GatewayFeed(server.bus).publish(
+        [*documents(port, backend, ca.issue(HOSTNAME), policy), ca_config_map("ca", ca.pem)]
     )
 
     async def over_quic(certificate: tuple[Path, Path] | None) -> int:

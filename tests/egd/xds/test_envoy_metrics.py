@@ -12,32 +12,22 @@ import pytest
 
 from egd.natsserver import pick_free_port
 from projections.xds.resources import CLUSTER, ROUTE_CONFIGURATION
-from projections.xds.translate import XdsTranslator
+from tests.egd.serving import PolicyBackend, eventually, fetch_json, until_served
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import Envoy, run_envoy
-from tests.egd.xds.test_envoy_delta import eventually
-from tests.egd.xds.test_envoy_policies import EG, NAMESPACE, Backend, _backend, _base, _route, gateway_ir, get
+from tests.egd.xds.gateway_documents import GatewayFeed, backend_route, eg_backend, gateway_with_proxy
 
 pytestmark = pytest.mark.slow
 
 
-def _documents(port: int, backend: Backend, metrics: dict[str, Any]) -> list[dict[str, Any]]:
-    gateway_class, gateway = _base([{"name": "http", "protocol": "HTTP", "port": port}])
-    gateway_class["spec"]["parametersRef"] = {
-        "group": "gateway.envoyproxy.io",
-        "kind": "EnvoyProxy",
-        "name": "proxy",
-        "namespace": NAMESPACE,
-    }
-    proxy = {
-        "apiVersion": EG,
-        "kind": "EnvoyProxy",
-        "metadata": {"name": "proxy", "namespace": NAMESPACE},
-        "spec": {"telemetry": {"metrics": metrics}},
-    }
-    route = _route("plain", "/plain", "one-only")
+def _documents(port: int, backend: PolicyBackend, metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    route = backend_route("plain", "/plain", "one-only")
     route["spec"]["hostnames"] = ["www.example.com"]
-    return [gateway_class, gateway, proxy, _backend("one-only", backend.port), route]
+    return [
+        *gateway_with_proxy(port, {"telemetry": {"metrics": metrics}}),
+        eg_backend("one-only", backend.port),
+        route,
+    ]
 
 
 async def _stats(envoy: Envoy, fragment: str) -> dict[str, str]:
@@ -48,11 +38,11 @@ async def _stats(envoy: Envoy, fragment: str) -> dict[str, str]:
 
 
 async def test_stats_switches_are_pushed_live(server: Server, recorded: Recorded, tmp_path: Path) -> None:
-    backend = Backend("one")
+    backend = PolicyBackend("one")
     await backend.start()
     port = pick_free_port()
-    translator = XdsTranslator()
-    server.bus.publish(GROUP, translator.update(gateway_ir(_documents(port, backend, {}))))
+    feed = GatewayFeed(server.bus)
+    feed.publish(_documents(port, backend, {}))
     url = f"http://127.0.0.1:{port}/plain/x"
     host = {"Host": "www.example.com"}
     try:
@@ -60,23 +50,18 @@ async def test_stats_switches_are_pushed_live(server: Server, recorded: Recorded
             run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="metrics") as envoy,
             aiohttp.ClientSession() as session,
         ):
-
-            async def serving() -> bool:
-                return (await get(session, url, headers=host))[0] == 200
-
-            await eventually(serving, what="traffic through Envoy")
+            await until_served(session, url, headers=host)
             assert await _stats(envoy, ".endpoint.") == {}
             assert await _stats(envoy, "upstream_rq_headers_size") == {}
             assert await _stats(envoy, "vcluster") == {}
 
             # per-endpoint and request/response size stats: the route cluster alone is resent
             cluster_stats = {"enablePerEndpointStats": True, "enableRequestResponseSizesStats": True}
-            update = translator.apply(gateway_ir(_documents(port, backend, cluster_stats)))
+            update = feed.publish(_documents(port, backend, cluster_stats))
             assert set(update.changes) == {CLUSTER}
-            server.bus.publish(GROUP, update.resources)
 
             async def cluster_stats_shown() -> bool:
-                await get(session, url, headers=host)
+                await fetch_json(session, url, headers=host)
                 endpoint = await _stats(envoy, f".endpoint.127.0.0.1_{backend.port}.rq_success")
                 sizes = await _stats(envoy, "one-only.upstream_rq_headers_size")
                 recorded_sizes = [v for v in sizes.values() if v.startswith("P0(")]
@@ -86,12 +71,11 @@ async def test_stats_switches_are_pushed_live(server: Server, recorded: Recorded
 
             # virtual host stats: the route configuration alone is resent
             all_stats = {**cluster_stats, "enableVirtualHostStats": True}
-            update = translator.apply(gateway_ir(_documents(port, backend, all_stats)))
+            update = feed.publish(_documents(port, backend, all_stats))
             assert set(update.changes) == {ROUTE_CONFIGURATION}
-            server.bus.publish(GROUP, update.resources)
 
             async def virtual_host_stats_shown() -> bool:
-                await get(session, url, headers=host)
+                await fetch_json(session, url, headers=host)
                 counted = await _stats(envoy, ".vcluster.www_example_com.upstream_rq_total")
                 return any(int(v) > 0 for v in counted.values())
 

@@ -15,40 +15,26 @@ import pytest
 from aiohttp import web
 
 from egd.natsserver import pick_free_port
-from projections.xds.translate import XdsTranslator
+from tests.egd.pki import CA
+from tests.egd.serving import PolicyBackend, eventually, fetch_json, start_http_app, until_served
 from tests.egd.xds.conftest import GROUP, Recorded, Server
-from tests.egd.xds.envoy_process import run_envoy
-from tests.egd.xds.test_envoy_delta import eventually
-from tests.egd.xds.test_envoy_policies import (
-    CA,
-    EG,
+from tests.egd.xds.envoy_process import FAST_FILE_FLUSH, run_envoy
+from tests.egd.xds.gateway_documents import (
+    GW_API,
     NAMESPACE,
-    Backend,
-    _backend,
-    _base,
-    _route,
-    gateway_ir,
-    get,
+    GatewayFeed,
+    backend_route,
+    ca_config_map,
+    eg_backend,
+    gateway_with_proxy,
+    tls_secret,
 )
 
 pytestmark = pytest.mark.slow
 
 
-def _with_proxy(port: int, proxy_spec: dict[str, Any], *extra: dict[str, Any]) -> list[dict[str, Any]]:
-    """A Gateway on `port` whose GatewayClass names an EnvoyProxy with `proxy_spec`, and `extra` documents."""
-    gateway_class, gateway = _base([{"name": "http", "protocol": "HTTP", "port": port}])
-    gateway_class["spec"]["parametersRef"] = {
-        "group": "gateway.envoyproxy.io",
-        "kind": "EnvoyProxy",
-        "name": "proxy",
-        "namespace": NAMESPACE,
-    }
-    proxy = {"apiVersion": EG, "kind": "EnvoyProxy", "metadata": {"name": "proxy", "namespace": NAMESPACE}}
-    return [gateway_class, gateway, {**proxy, "spec": proxy_spec}, *extra]
-
-
 async def test_access_log_matches_through_real_envoy(server: Server, recorded: Recorded, tmp_path: Path) -> None:
-    backend = Backend("one")
+    backend = PolicyBackend("one")
     await backend.start()
     log = tmp_path / "matched.log"
     port = pick_free_port()
@@ -65,28 +51,22 @@ async def test_access_log_matches_through_real_envoy(server: Server, recorded: R
             }
         }
     }
-    documents = _with_proxy(port, spec, _backend("one-only", backend.port), _route("app", "/", "one-only"))
-    server.bus.publish(GROUP, XdsTranslator().update(gateway_ir(documents)))
+    documents = [
+        *gateway_with_proxy(port, spec),
+        eg_backend("one-only", backend.port),
+        backend_route("app", "/", "one-only"),
+    ]
+    GatewayFeed(server.bus).publish(documents)
     base = f"http://127.0.0.1:{port}"
     try:
         async with (
-            run_envoy(
-                tmp_path,
-                gateway=GROUP,
-                xds_port=server.port,
-                node_id="log-matches",
-                extra_args=("--file-flush-interval-msec", "50"),
-            ),
+            run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="log-matches", extra_args=FAST_FILE_FLUSH),
             aiohttp.ClientSession() as session,
         ):
-
-            async def serving() -> bool:
-                return (await get(session, f"{base}/warm-up"))[0] == 200
-
-            await eventually(serving, what="traffic through Envoy")
-            assert (await get(session, f"{base}/skipped"))[0] == 200
-            assert (await get(session, f"{base}/kept", headers={"x-log": "yes"}))[0] == 200
-            assert (await get(session, f"{base}/skipped-too", headers={"x-log": "no"}))[0] == 200
+            await until_served(session, f"{base}/warm-up")
+            assert (await fetch_json(session, f"{base}/skipped"))[0] == 200
+            assert (await fetch_json(session, f"{base}/kept", headers={"x-log": "yes"}))[0] == 200
+            assert (await fetch_json(session, f"{base}/skipped-too", headers={"x-log": "no"}))[0] == 200
 
             def lines() -> list[str]:
                 return log.read_text().splitlines() if log.exists() else []
@@ -114,12 +94,7 @@ class ZipkinCollector:
         return web.Response(status=202)
 
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/api/v2/spans", self._receive)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        self.port = pick_free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self._runner, self.port = await start_http_app(self._receive, method="POST", path="/api/v2/spans")
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -127,7 +102,7 @@ class ZipkinCollector:
 
 
 async def test_zipkin_custom_tags_through_real_envoy(server: Server, recorded: Recorded, tmp_path: Path) -> None:
-    backend = Backend("one")
+    backend = PolicyBackend("one")
     collector = ZipkinCollector()
     await backend.start()
     await collector.start()
@@ -148,26 +123,21 @@ async def test_zipkin_custom_tags_through_real_envoy(server: Server, recorded: R
             }
         }
     }
-    documents = _with_proxy(
-        port,
-        spec,
-        _backend("zipkin", collector.port),
-        _backend("one-only", backend.port),
-        _route("app", "/", "one-only"),
-    )
-    server.bus.publish(GROUP, XdsTranslator().update(gateway_ir(documents)))
+    documents = [
+        *gateway_with_proxy(port, spec),
+        eg_backend("zipkin", collector.port),
+        eg_backend("one-only", backend.port),
+        backend_route("app", "/", "one-only"),
+    ]
+    GatewayFeed(server.bus).publish(documents)
     base = f"http://127.0.0.1:{port}"
     try:
         async with (
             run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="zipkin-tags"),
             aiohttp.ClientSession() as session,
         ):
-
-            async def serving() -> bool:
-                return (await get(session, f"{base}/warm-up"))[0] == 200
-
-            await eventually(serving, what="traffic through Envoy")
-            assert (await get(session, f"{base}/traced", headers={"x-tenant": "acme"}))[0] == 200
+            await until_served(session, f"{base}/warm-up")
+            assert (await fetch_json(session, f"{base}/traced", headers={"x-tenant": "acme"}))[0] == 200
 
             def traced() -> list[dict[str, Any]]:
                 return [s for s in collector.spans if s.get("tags", {}).get("http.url", "").endswith("/traced")]
@@ -189,34 +159,20 @@ async def test_client_certificate_to_backend_through_real_envoy(
     server: Server, recorded: Recorded, tmp_path: Path
 ) -> None:
     ca = CA()
-    backend_cert, backend_key = ca.issue("backend.internal")
     client_cert, client_key = ca.issue("envoy-client")
-    (tmp_path / "backend.crt").write_text(backend_cert)
-    (tmp_path / "backend.key").write_text(backend_key)
     requires_client = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cadata=ca.pem)
     requires_client.verify_mode = ssl.CERT_REQUIRED
-    requires_client.load_cert_chain(tmp_path / "backend.crt", tmp_path / "backend.key")
-    backend = Backend("mtls-backend")
+    requires_client.load_cert_chain(*ca.issue_to(tmp_path, "backend", "backend.internal"))
+    backend = PolicyBackend("mtls-backend")
     await backend.start(requires_client)
     port = pick_free_port()
     tls_documents = [
+        ca_config_map("ca", ca.pem),
+        tls_secret("envoy-client", client_cert, client_key),
+        eg_backend("mtls", backend.port),
+        backend_route("app", "/", "mtls"),
         {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "ca", "namespace": NAMESPACE},
-            "data": {"ca.crt": ca.pem},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "envoy-client", "namespace": NAMESPACE},
-            "type": "kubernetes.io/tls",
-            "stringData": {"tls.crt": client_cert, "tls.key": client_key},
-        },
-        _backend("mtls", backend.port),
-        _route("app", "/", "mtls"),
-        {
-            "apiVersion": "gateway.networking.k8s.io/v1",
+            "apiVersion": GW_API,
             "kind": "BackendTLSPolicy",
             "metadata": {"name": "backend-tls", "namespace": NAMESPACE},
             "spec": {
@@ -228,9 +184,8 @@ async def test_client_certificate_to_backend_through_real_envoy(
             },
         },
     ]
-    translator = XdsTranslator()
-    without = _with_proxy(port, {"backendTLS": {"minVersion": "1.2"}}, *tls_documents)
-    server.bus.publish(GROUP, translator.update(gateway_ir(without)))
+    feed = GatewayFeed(server.bus)
+    feed.publish([*gateway_with_proxy(port, {"backendTLS": {"minVersion": "1.2"}}), *tls_documents])
     url = f"http://127.0.0.1:{port}/"
     try:
         async with (
@@ -239,17 +194,17 @@ async def test_client_certificate_to_backend_through_real_envoy(
         ):
 
             async def refused() -> bool:
-                return (await get(session, url))[0] == 503
+                return (await fetch_json(session, url))[0] == 503
 
             # the backend requires a client certificate: without one the TLS handshake fails
             await eventually(refused, what="Envoy refused by the backend without a client certificate")
             assert backend.hits == {}
 
             spec = {"backendTLS": {"minVersion": "1.2", "clientCertificateRef": {"name": "envoy-client"}}}
-            server.bus.publish(GROUP, translator.update(gateway_ir(_with_proxy(port, spec, *tls_documents))))
+            feed.publish([*gateway_with_proxy(port, spec), *tls_documents])
 
             async def reached() -> bool:
-                status, body = await get(session, url)
+                status, body, _ = await fetch_json(session, url)
                 return status == 200 and body.get("backend") == "mtls-backend"
 
             await eventually(reached, what="the backend reached with Envoy's client certificate")

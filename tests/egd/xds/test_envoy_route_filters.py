@@ -17,11 +17,21 @@ from aiohttp import web
 
 from egd.natsserver import pick_free_port
 from projections.xds.resources import LISTENER, SECRET
-from projections.xds.translate import XdsTranslator
+from tests.egd.serving import eventually, http_app, until_served
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import run_envoy
-from tests.egd.xds.test_envoy_delta import eventually
-from tests.egd.xds.test_envoy_policies import EG, GATEWAY, GW_API, NAMESPACE, _backend, _base, _btp, _route, gateway_ir
+from tests.egd.xds.gateway_documents import (
+    EG,
+    GATEWAY,
+    GW_API,
+    NAMESPACE,
+    GatewayFeed,
+    backend_route,
+    backend_traffic_policy,
+    eg_backend,
+    gateway,
+    http_listener,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -37,16 +47,8 @@ async def echo() -> AsyncIterator[int]:
             return web.Response(body=b"x" * DOWNLOAD)
         return web.json_response({"headers": dict(request.headers)})
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = pick_free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with http_app(handle) as port:
         yield port
-    finally:
-        await runner.cleanup()
 
 
 def _secret(name: str, credential: str) -> dict[str, Any]:
@@ -101,8 +103,8 @@ async def test_credential_injection_through_real_envoy(
 ) -> None:
     port = pick_free_port()
     documents = [
-        *_base([{"name": "http", "protocol": "HTTP", "port": port}]),
-        _backend("app", echo),
+        *gateway([http_listener(port)]),
+        eg_backend("app", echo),
         _injection("bearer", "token", overwrite=True),
         _injection("api-key", "token", header="X-Api-Key"),
         _injection("kept", "token"),
@@ -115,23 +117,16 @@ async def test_credential_injection_through_real_envoy(
             _rule("/dangling", "dangling"),
             _rule("/uninjected"),
         ),
-        _route("plain", "/plain", "app"),
+        backend_route("plain", "/plain", "app"),
     ]
-    translator = XdsTranslator()
-    server.bus.publish(GROUP, translator.update(gateway_ir([*documents, _secret("token", "Bearer first")])))
+    feed = GatewayFeed(server.bus)
+    feed.publish([*documents, _secret("token", "Bearer first")])
     base = f"http://127.0.0.1:{port}"
     async with (
         run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="credentials"),
         aiohttp.ClientSession() as session,
     ):
-
-        async def serving() -> bool:
-            try:
-                return (await _headers(session, f"{base}/plain"))[0] == 200
-            except aiohttp.ClientError:
-                return False
-
-        await eventually(serving, what="traffic through Envoy")
+        await until_served(session, f"{base}/plain")
         assert recorded.nacks == []
 
         # the backend sees the credential in the filter's header; a client's own value is replaced only with
@@ -154,19 +149,19 @@ async def test_credential_injection_through_real_envoy(
 
         # a changed Secret is pushed live: the backend sees the new credential, the listener is not touched
         pushed_before = len(recorded.responses)
-        server.bus.publish(GROUP, translator.update(gateway_ir([*documents, _secret("token", "Bearer second")])))
+        feed.publish([*documents, _secret("token", "Bearer second")])
 
         async def rotated() -> bool:
             return (await _headers(session, f"{base}/bearer"))[1].get("authorization") == "Bearer second"
 
         await eventually(rotated, what="the rotated credential")
-        pushed = {sent.type_url for _, sent in recorded.responses[pushed_before:]}
+        pushed = {sent.type_url for sent in recorded.sent_since(pushed_before)}
         assert SECRET in pushed
         assert LISTENER not in pushed
 
         # the missing Secret appears: its rule is served with its credential
         with_both = [*documents, _secret("token", "Bearer second"), _secret("not-yet", "Basic late")]
-        server.bus.publish(GROUP, translator.update(gateway_ir(with_both)))
+        feed.publish(with_both)
 
         async def dangling_served() -> bool:
             status, headers = await _headers(session, f"{base}/dangling")
@@ -190,27 +185,21 @@ async def test_bandwidth_limit_through_real_envoy(
 ) -> None:
     port = pick_free_port()
     documents = [
-        *_base([{"name": "http", "protocol": "HTTP", "port": port}]),
-        _backend("app", echo),
-        _route("limited", "/limited", "app"),
-        _route("plain", "/plain", "app"),
-        _btp("limited", "limited", bandwidthLimit={"response": {"limit": {"value": "64Ki", "unit": "Second"}}}),
+        *gateway([http_listener(port)]),
+        eg_backend("app", echo),
+        backend_route("limited", "/limited", "app"),
+        backend_route("plain", "/plain", "app"),
+        backend_traffic_policy(
+            "limited", "limited", bandwidthLimit={"response": {"limit": {"value": "64Ki", "unit": "Second"}}}
+        ),
     ]
-    server.bus.publish(GROUP, XdsTranslator().update(gateway_ir(documents)))
+    GatewayFeed(server.bus).publish(documents)
     base = f"http://127.0.0.1:{port}"
     async with (
         run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="bandwidth"),
         aiohttp.ClientSession() as session,
     ):
-
-        async def serving() -> bool:
-            try:
-                async with session.get(f"{base}/plain", timeout=aiohttp.ClientTimeout(total=5)) as response:
-                    return response.status == 200
-            except aiohttp.ClientError:
-                return False
-
-        await eventually(serving, what="traffic through Envoy")
+        await until_served(session, f"{base}/plain")
         assert recorded.nacks == []
 
         # 256 KiB at 64 KiB/s: at least three seconds after the first bucket; the other route is not limited

@@ -4,10 +4,6 @@ then a policy deleted and another changed, seen by the same Envoy without a rest
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,115 +11,46 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from egd.natsserver import pick_free_port
-from projections.gatewayapi.offline import resources_from_documents
 from projections.gatewayapi.options import TranslateOptions
-from projections.gatewayapi.translator import translate
-from projections.ir import GatewayIR
-from projections.xds.translate import XdsTranslator
+from tests.egd.pki import ISSUER, Signer
+from tests.egd.serving import echoing, eventually, http_app, request_status, start_http_app
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import run_envoy
-from tests.egd.xds.test_envoy_delta import eventually
-from tests.egd.xds.test_envoy_gatewayapi import _service, start_http_backend
+from tests.egd.xds.gateway_documents import (
+    EG,
+    GatewayFeed,
+    gateway,
+    htpasswd_secret,
+    http_listener,
+    security_policy,
+    service,
+    service_route,
+)
 
 pytestmark = pytest.mark.slow
-GW = "gateway.networking.k8s.io/v1"
-EG = "gateway.envoyproxy.io/v1alpha1"
-ISSUER = "https://issuer.egd.test"
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _uint(number: int) -> str:
-    return _b64url(number.to_bytes((number.bit_length() + 7) // 8, "big"))
-
-
-class Signer:
-    """An RSA key, its JWKS, and RS256 tokens signed with it."""
-
-    def __init__(self) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        numbers = self.key.public_key().public_numbers()
-        self.jwks = json.dumps(
-            {"keys": [{"kty": "RSA", "kid": "k1", "alg": "RS256", "n": _uint(numbers.n), "e": _uint(numbers.e)}]}
-        )
-
-    def token(self, claims: dict[str, Any]) -> str:
-        header = _b64url(json.dumps({"alg": "RS256", "typ": "JWT", "kid": "k1"}).encode())
-        payload = _b64url(json.dumps({"iss": ISSUER, "exp": int(time.time()) + 600, **claims}).encode())
-        signature = self.key.sign(f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())
-        return f"{header}.{payload}.{_b64url(signature)}"
-
-
-def _basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-def _route(name: str, path: str, **rule: Any) -> dict[str, Any]:
-    rule = {"matches": [{"path": {"type": "PathPrefix", "value": path}}], **rule}
-    rule.setdefault("backendRefs", [{"name": "app", "port": 80}])
-    return {
-        "apiVersion": GW,
-        "kind": "HTTPRoute",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {"parentRefs": [{"name": "eg"}], "rules": [rule]},
-    }
-
-
-def _policy(name: str, route: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": EG,
-        "kind": "SecurityPolicy",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route}], **spec},
-    }
 
 
 def documents(ports: dict[str, int], jwks: str, *, with_basic: bool = True, deny: str = "127.0.0.0/8") -> list[Any]:
-    sha = base64.b64encode(hashlib.sha1(b"open-sesame").digest()).decode()
     docs: list[Any] = [
-        {
-            "apiVersion": GW,
-            "kind": "GatewayClass",
-            "metadata": {"name": "eg"},
-            "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"},
-        },
-        {
-            "apiVersion": GW,
-            "kind": "Gateway",
-            "metadata": {"name": "eg", "namespace": "default"},
-            "spec": {
-                "gatewayClassName": "eg",
-                "addresses": [{"type": "IPAddress", "value": "127.0.0.1"}],
-                "listeners": [{"name": "http", "protocol": "HTTP", "port": ports["http"]}],
-            },
-        },
-        *_service("app", ports["app"]),
-        *_service("authz", ports["authz"]),
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "users", "namespace": "default"},
-            "stringData": {".htpasswd": f"alice:{{SHA}}{sha}\n"},
-        },
+        *gateway([http_listener(ports["http"])]),
+        *service("app", ports["app"]),
+        *service("authz", ports["authz"]),
+        htpasswd_secret("users", "alice", "open-sesame"),
         {
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {"name": "keys", "namespace": "default"},
             "stringData": {"client-a": "key-a"},
         },
-        _route("basic", "/basic"),
-        _route("apikey", "/apikey"),
-        _route("jwt", "/jwt"),
-        _route("cors", "/cors"),
-        _route("deny", "/deny"),
-        _route("ext", "/ext"),
-        _route(
+        service_route("basic", "/basic"),
+        service_route("apikey", "/apikey"),
+        service_route("jwt", "/jwt"),
+        service_route("cors", "/cors"),
+        service_route("deny", "/deny"),
+        service_route("ext", "/ext"),
+        service_route(
             "direct",
             "/direct",
             backendRefs=[],
@@ -146,12 +73,12 @@ def documents(ports: dict[str, int], jwks: str, *, with_basic: bool = True, deny
                 }
             },
         },
-        _policy(
+        security_policy(
             "apikey",
             "apikey",
             apiKeyAuth={"credentialRefs": [{"name": "keys"}], "extractFrom": [{"headers": ["x-api-key"]}]},
         ),
-        _policy(
+        security_policy(
             "jwt",
             "jwt",
             jwt={
@@ -165,12 +92,12 @@ def documents(ports: dict[str, int], jwks: str, *, with_basic: bool = True, deny
                 ]
             },
         ),
-        _policy(
+        security_policy(
             "cors",
             "cors",
             cors={"allowOrigins": ["https://*.example.com"], "allowMethods": ["GET", "PUT"], "maxAge": "10m"},
         ),
-        _policy(
+        security_policy(
             "deny",
             "deny",
             authorization={
@@ -178,7 +105,7 @@ def documents(ports: dict[str, int], jwks: str, *, with_basic: bool = True, deny
                 "rules": [{"action": "Deny", "principal": {"clientCIDRs": [deny]}}],
             },
         ),
-        _policy(
+        security_policy(
             "ext",
             "ext",
             extAuth={
@@ -208,13 +135,8 @@ def documents(ports: dict[str, int], jwks: str, *, with_basic: bool = True, deny
         },
     ]
     if with_basic:
-        docs.append(_policy("basic", "basic", basicAuth={"users": {"name": "users"}}))
+        docs.append(security_policy("basic", "basic", basicAuth={"users": {"name": "users"}}))
     return docs
-
-
-def gateway_ir(docs: list[Any]) -> GatewayIR:
-    resources = resources_from_documents([(d, f"document {i}") for i, d in enumerate(docs)])
-    return translate(resources, TranslateOptions(envoy_patch_policy=True)).gateways[GROUP]
 
 
 @pytest.fixture
@@ -226,28 +148,19 @@ async def authz() -> AsyncIterator[int]:
             return web.Response(status=200, headers={"x-user": "carol"})
         return web.Response(status=403, text="denied by authz")
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", check)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = pick_free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with http_app(check) as port:
         yield port
-    finally:
-        await runner.cleanup()
 
 
 async def test_security_policies_through_real_envoy(
     server: Server, recorded: Recorded, authz: int, tmp_path: Path
 ) -> None:
-    app_runner, app_port = await start_http_backend("app")
+    app_runner, app_port = await start_http_app(echoing("app"))
     signer = Signer()
     ports = {"http": pick_free_port(), "app": app_port, "authz": authz}
-    translator = XdsTranslator()
-    update = translator.apply(gateway_ir(documents(ports, signer.jwks)))
+    feed = GatewayFeed(server.bus, TranslateOptions(envoy_patch_policy=True))
+    update = feed.publish(documents(ports, signer.jwks))
     assert update.patch_outcomes == {"default/header": None}
-    server.bus.publish(GROUP, update.resources)
     base = f"http://127.0.0.1:{ports['http']}"
     try:
         async with (
@@ -256,12 +169,7 @@ async def test_security_policies_through_real_envoy(
         ):
 
             async def status(path: str, method: str = "GET", **options: Any) -> int:
-                try:
-                    async with s.request(method, base + path, timeout=aiohttp.ClientTimeout(total=3), **options) as r:
-                        await r.read()
-                        return r.status
-                except aiohttp.ClientError:
-                    return 0
+                return await request_status(s, method, base + path, **options)
 
             async def ready() -> bool:
                 return await status("/apikey", headers={"x-api-key": "key-a"}) == 200
@@ -271,8 +179,11 @@ async def test_security_policies_through_real_envoy(
 
             # basic auth: 401 without or with wrong credentials, 200 with
             assert await status("/basic") == 401
-            assert await status("/basic", headers={"Authorization": _basic("alice", "wrong")}) == 401
-            assert await status("/basic", headers={"Authorization": _basic("alice", "open-sesame")}) == 200
+            assert await status("/basic", headers={"Authorization": aiohttp.encode_basic_auth("alice", "wrong")}) == 401
+            assert (
+                await status("/basic", headers={"Authorization": aiohttp.encode_basic_auth("alice", "open-sesame")})
+                == 200
+            )
             # API key
             assert await status("/apikey") == 401
             assert await status("/apikey", headers={"x-api-key": "nope"}) == 401
@@ -305,8 +216,7 @@ async def test_security_policies_through_real_envoy(
                 assert response.headers.get("x-patched") == "yes"
 
             # the basic auth policy deleted and the deny rule changed: the same Envoy follows
-            update = translator.apply(gateway_ir(documents(ports, signer.jwks, with_basic=False, deny="192.0.2.0/24")))
-            server.bus.publish(GROUP, update.resources)
+            feed.publish(documents(ports, signer.jwks, with_basic=False, deny="192.0.2.0/24"))
 
             async def opened() -> bool:
                 return await status("/basic") == 200 and await status("/deny") == 200

@@ -8,8 +8,6 @@ same Envoy without a restart."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,13 +19,23 @@ import pytest
 from aiohttp import web
 
 from egd.natsserver import pick_free_port
-from projections.xds.translate import XdsTranslator
+from tests.egd.pki import CA, Signer
+from tests.egd.serving import echoing, eventually, http_app, request_status, start_http_app
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import run_envoy
-from tests.egd.xds.test_envoy_delta import eventually
-from tests.egd.xds.test_envoy_gatewayapi import _service, start_http_backend
-from tests.egd.xds.test_envoy_policies import CA
-from tests.egd.xds.test_envoy_security import EG, GW, Signer, _basic, _policy, _route, gateway_ir
+from tests.egd.xds.gateway_documents import (
+    EG,
+    GATEWAY_API_GROUP,
+    GW_API,
+    GatewayFeed,
+    ca_config_map,
+    gateway,
+    htpasswd_secret,
+    http_listener,
+    security_policy,
+    service,
+    service_route,
+)
 
 pytestmark = pytest.mark.slow
 AUTHORIZE = "https://idp.egd.test/oauth2/authorize"
@@ -35,29 +43,7 @@ END_SESSION = "https://idp.egd.test/oauth2/logout"
 JWKS_URI = "http://jwks.egd.test/keys"  # a host no DNS knows: the keys come through the Service
 
 
-def documents_for_gateway(port: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "apiVersion": GW,
-            "kind": "GatewayClass",
-            "metadata": {"name": "eg"},
-            "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"},
-        },
-        {
-            "apiVersion": GW,
-            "kind": "Gateway",
-            "metadata": {"name": "eg", "namespace": "default"},
-            "spec": {
-                "gatewayClassName": "eg",
-                "addresses": [{"type": "IPAddress", "value": "127.0.0.1"}],
-                "listeners": [{"name": "http", "protocol": "HTTP", "port": port}],
-            },
-        },
-    ]
-
-
 def documents(ports: dict[str, int], jwks_issuer: str, *, allowed: str, deny_redirect: str) -> list[Any]:
-    sha = base64.b64encode(hashlib.sha1(b"open-sesame").digest()).decode()
     jwt = {
         "providers": [
             {
@@ -71,49 +57,44 @@ def documents(ports: dict[str, int], jwks_issuer: str, *, allowed: str, deny_red
     recomputing = {
         "providers": [{**provider, "claimToHeaders": [{"header": "x-sub", "claim": "sub"}], "recomputeRoute": True}]
     }
-    who = _policy("who", "who", jwt=recomputing)
-    who["spec"]["targetRefs"].append({"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "who-bob"})
+    who = security_policy("who", "who", jwt=recomputing)
+    who["spec"]["targetRefs"].append({"group": GATEWAY_API_GROUP, "kind": "HTTPRoute", "name": "who-bob"})
     return [
-        *documents_for_gateway(ports["http"]),
+        *gateway([http_listener(ports["http"])]),
         {
             "apiVersion": EG,
             "kind": "ClientTrafficPolicy",
             "metadata": {"name": "xff", "namespace": "default"},
             "spec": {
-                "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "eg"}],
+                "targetRefs": [{"group": GATEWAY_API_GROUP, "kind": "Gateway", "name": "eg"}],
                 "clientIPDetection": {"xForwardedFor": {"numTrustedHops": 1}},
             },
         },
-        *_service("app", ports["app"]),
-        *_service("bob", ports["bob"]),
-        *_service("authz", ports["authz"]),
-        *_service("jwks", ports["jwks"]),
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "users", "namespace": "default"},
-            "stringData": {".htpasswd": f"alice:{{SHA}}{sha}\n"},
-        },
+        *service("app", ports["app"]),
+        *service("bob", ports["bob"]),
+        *service("authz", ports["authz"]),
+        *service("jwks", ports["jwks"]),
+        htpasswd_secret("users", "alice", "open-sesame"),
         {
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {"name": "oidc-client", "namespace": "default"},
             "stringData": {"client-secret": "s3cr3t"},
         },
-        _route("internal", "/internal"),
-        _route("body", "/body"),
-        _route("jwt", "/jwt"),
+        service_route("internal", "/internal"),
+        service_route("body", "/body"),
+        service_route("jwt", "/jwt"),
         # a token for bob is served by bob's backend: the route is picked again with the subject in a header
-        _route("who", "/who"),
-        _route(
+        service_route("who", "/who"),
+        service_route(
             "who-bob",
             "/who",
             matches=[{"path": {"type": "PathPrefix", "value": "/who"}, "headers": [{"name": "x-sub", "value": "bob"}]}],
             backendRefs=[{"name": "bob", "port": 80}],
         ),
-        _route("basic", "/basic"),
-        _route("app", "/app"),
-        _policy(
+        service_route("basic", "/basic"),
+        service_route("app", "/app"),
+        security_policy(
             "internal",
             "internal",
             authorization={
@@ -121,7 +102,7 @@ def documents(ports: dict[str, int], jwks_issuer: str, *, allowed: str, deny_red
                 "rules": [{"action": "Allow", "principal": {"clientCIDRs": [allowed]}}],
             },
         ),
-        _policy(
+        security_policy(
             "body",
             "body",
             extAuth={
@@ -129,10 +110,10 @@ def documents(ports: dict[str, int], jwks_issuer: str, *, allowed: str, deny_red
                 "bodyToExtAuth": {"maxRequestBytes": 1024},
             },
         ),
-        _policy("jwt", "jwt", jwt=jwt),
+        security_policy("jwt", "jwt", jwt=jwt),
         who,
-        _policy("basic", "basic", basicAuth={"users": {"name": "users"}, "forwardUsernameHeader": "x-user"}),
-        _policy(
+        security_policy("basic", "basic", basicAuth={"users": {"name": "users"}, "forwardUsernameHeader": "x-user"}),
+        security_policy(
             "app",
             "app",
             jwt=jwt,
@@ -162,16 +143,8 @@ async def body_authz() -> AsyncIterator[int]:
             return web.Response(status=200)
         return web.Response(status=403, text="denied by body")
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", check)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = pick_free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with http_app(check) as port:
         yield port
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture
@@ -184,16 +157,8 @@ async def jwks_server() -> AsyncIterator[tuple[Signer, int, list[str]]]:
         hosts.append(request.host)
         return web.Response(text=signer.jwks, content_type="application/json")
 
-    app = web.Application()
-    app.router.add_get("/keys", keys)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = pick_free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with http_app(keys, method="GET", path="/keys") as port:
         yield signer, port, hosts
-    finally:
-        await runner.cleanup()
 
 
 async def test_more_security_policies_through_real_envoy(
@@ -204,13 +169,12 @@ async def test_more_security_policies_through_real_envoy(
     tmp_path: Path,
 ) -> None:
     signer, jwks_port, jwks_hosts = jwks_server
-    app_runner, app_port = await start_http_backend("app")
-    bob_runner, bob_port = await start_http_backend("bob")
+    app_runner, app_port = await start_http_app(echoing("app"))
+    bob_runner, bob_port = await start_http_app(echoing("bob"))
     ports = {"http": pick_free_port(), "app": app_port, "bob": bob_port, "authz": body_authz, "jwks": jwks_port}
     issuer = "https://issuer.egd.test"
-    translator = XdsTranslator()
-    first = documents(ports, issuer, allowed="203.0.113.0/24", deny_redirect="XMLHttpRequest")
-    server.bus.publish(GROUP, translator.apply(gateway_ir(first)).resources)
+    feed = GatewayFeed(server.bus)
+    feed.publish(documents(ports, issuer, allowed="203.0.113.0/24", deny_redirect="XMLHttpRequest"))
     base = f"http://127.0.0.1:{ports['http']}"
     try:
         async with (
@@ -219,13 +183,7 @@ async def test_more_security_policies_through_real_envoy(
         ):
 
             async def status(path: str, method: str = "GET", **options: Any) -> int:
-                try:
-                    timeout = aiohttp.ClientTimeout(total=3)
-                    async with s.request(method, base + path, timeout=timeout, allow_redirects=False, **options) as r:
-                        await r.read()
-                        return r.status
-                except aiohttp.ClientError:
-                    return 0
+                return await request_status(s, method, base + path, allow_redirects=False, **options)
 
             def xff(address: str) -> dict[str, str]:
                 return {"X-Forwarded-For": address}
@@ -260,7 +218,8 @@ async def test_more_security_policies_through_real_envoy(
                     assert (await response.json())["backend"] == backend
             assert await status("/who", headers={"x-sub": "bob"}) == 401  # no token: no route around the JWT
             # basic auth forwarding the username upstream
-            async with s.get(base + "/basic", headers={"Authorization": _basic("alice", "open-sesame")}) as response:
+            basic = {"Authorization": aiohttp.encode_basic_auth("alice", "open-sesame")}
+            async with s.get(base + "/basic", headers=basic) as response:
                 assert response.status == 200
                 assert {k.lower(): v for k, v in (await response.json())["headers"].items()}.get("x-user") == "alice"
             # OIDC: an unauthenticated request is sent to the provider to log in
@@ -289,8 +248,7 @@ async def test_more_security_policies_through_real_envoy(
             assert await status("/app/page", headers={"Authorization": f"Bearer {token[:-4]}AAAA"}) == 401
 
             # the allowed range and the deny-redirect header value changed: the same Envoy follows
-            second = documents(ports, issuer, allowed="198.51.100.0/24", deny_redirect="fetch")
-            server.bus.publish(GROUP, translator.apply(gateway_ir(second)).resources)
+            feed.publish(documents(ports, issuer, allowed="198.51.100.0/24", deny_redirect="fetch"))
 
             async def changed() -> bool:
                 return (
@@ -312,37 +270,24 @@ async def test_ext_auth_over_backend_tls_through_real_envoy(server: Server, reco
     """External authorization to an HTTPS service: its Service's BackendTLSPolicy makes Envoy speak TLS to it
     and verify it with the policy's CA, as for any backend."""
     ca = CA()
-    certificate, key = ca.issue("authz.internal")
-    (tmp_path / "authz.crt").write_text(certificate)
-    (tmp_path / "authz.key").write_text(key)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tmp_path / "authz.crt", tmp_path / "authz.key")
+    context.load_cert_chain(*ca.issue_to(tmp_path, "authz", "authz.internal"))
     seen: list[str] = []
 
     async def check(request: web.Request) -> web.Response:
         seen.append(request.scheme)
         return web.Response(status=200 if request.headers.get("x-allow") == "yes" else 403)
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", check)
-    authz_runner = web.AppRunner(app, access_log=None)
-    await authz_runner.setup()
-    authz_port = pick_free_port()
-    await web.TCPSite(authz_runner, "127.0.0.1", authz_port, ssl_context=context).start()
-    app_runner, app_port = await start_http_backend("app")
+    authz_runner, authz_port = await start_http_app(check, ssl_context=context)
+    app_runner, app_port = await start_http_app(echoing("app"))
     port = pick_free_port()
     documents = [
-        *documents_for_gateway(port),
-        *_service("app", app_port),
-        *_service("authz", authz_port),
+        *gateway([http_listener(port)]),
+        *service("app", app_port),
+        *service("authz", authz_port),
+        ca_config_map("ca", ca.pem),
         {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "ca", "namespace": "default"},
-            "data": {"ca.crt": ca.pem},
-        },
-        {
-            "apiVersion": GW,
+            "apiVersion": GW_API,
             "kind": "BackendTLSPolicy",
             "metadata": {"name": "authz-tls", "namespace": "default"},
             "spec": {
@@ -353,14 +298,14 @@ async def test_ext_auth_over_backend_tls_through_real_envoy(server: Server, reco
                 },
             },
         },
-        _route("ext", "/ext"),
-        _policy(
+        service_route("ext", "/ext"),
+        security_policy(
             "ext",
             "ext",
             extAuth={"http": {"backendRefs": [{"name": "authz", "port": 80}]}, "headersToExtAuth": ["x-allow"]},
         ),
     ]
-    server.bus.publish(GROUP, XdsTranslator().apply(gateway_ir(documents)).resources)
+    GatewayFeed(server.bus).publish(documents)
     base = f"http://127.0.0.1:{port}"
     try:
         async with (
@@ -369,11 +314,7 @@ async def test_ext_auth_over_backend_tls_through_real_envoy(server: Server, reco
         ):
 
             async def status(**headers: str) -> int:
-                try:
-                    async with s.get(base + "/ext", headers=headers, timeout=aiohttp.ClientTimeout(total=3)) as r:
-                        return r.status
-                except aiohttp.ClientError:
-                    return 0
+                return await request_status(s, "GET", base + "/ext", headers=headers)
 
             async def allowed() -> bool:
                 return await status(**{"x-allow": "yes"}) == 200

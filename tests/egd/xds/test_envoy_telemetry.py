@@ -10,81 +10,61 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import grpc
 import pytest
 from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
 
 from egd.natsserver import pick_free_port
 from projections.xds.resources import CLUSTER, LISTENER
-from projections.xds.translate import XdsTranslator
+from tests.egd.serving import PolicyBackend, eventually, fetch_json, grpc_service, until_served
 from tests.egd.xds.conftest import GROUP, Recorded, Server
-from tests.egd.xds.envoy_process import run_envoy
-from tests.egd.xds.test_envoy_delta import eventually
-from tests.egd.xds.test_envoy_policies import EG, NAMESPACE, Backend, _backend, _base, _route, gateway_ir, get
+from tests.egd.xds.envoy_process import FAST_FILE_FLUSH, run_envoy
+from tests.egd.xds.gateway_documents import GatewayFeed, backend_route, eg_backend, gateway_with_proxy
 
 pytestmark = pytest.mark.slow
 
 
-def _envoy_proxy(path: Path, text: str) -> dict[str, Any]:
+def _file_log_proxy(path: Path, text: str) -> dict[str, Any]:
+    """The spec of an EnvoyProxy logging to the file at `path` in the format `text`."""
     return {
-        "apiVersion": EG,
-        "kind": "EnvoyProxy",
-        "metadata": {"name": "proxy", "namespace": NAMESPACE},
-        "spec": {
-            "concurrency": 1,  # host-side: ignored
-            "telemetry": {
-                "accessLog": {
-                    "settings": [
-                        {
-                            "format": {"type": "Text", "text": text},
-                            "sinks": [{"type": "File", "file": {"path": str(path)}}],
-                        }
-                    ]
-                }
-            },
+        "concurrency": 1,  # host-side: ignored
+        "telemetry": {
+            "accessLog": {
+                "settings": [
+                    {
+                        "format": {"type": "Text", "text": text},
+                        "sinks": [{"type": "File", "file": {"path": str(path)}}],
+                    }
+                ]
+            }
         },
     }
 
 
-def _documents(port: int, backend: Backend, proxy: dict[str, Any]) -> list[dict[str, Any]]:
-    gateway_class, gateway = _base([{"name": "http", "protocol": "HTTP", "port": port}])
-    gateway_class["spec"]["parametersRef"] = {
-        "group": "gateway.envoyproxy.io",
-        "kind": "EnvoyProxy",
-        "name": "proxy",
-        "namespace": NAMESPACE,
-    }
-    return [gateway_class, gateway, proxy, _backend("one-only", backend.port), _route("plain", "/plain", "one-only")]
+def _documents(port: int, backend: PolicyBackend, proxy_spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        *gateway_with_proxy(port, proxy_spec),
+        eg_backend("one-only", backend.port),
+        backend_route("plain", "/plain", "one-only"),
+    ]
 
 
 async def test_file_access_log_through_real_envoy(server: Server, recorded: Recorded, tmp_path: Path) -> None:
-    backend = Backend("one")
+    backend = PolicyBackend("one")
     await backend.start()
     log = tmp_path / "access.log"
     port = pick_free_port()
-    translator = XdsTranslator()
-    first = _envoy_proxy(log, "egd-log %REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %RESPONSE_CODE%\n")
-    server.bus.publish(GROUP, translator.update(gateway_ir(_documents(port, backend, first))))
+    feed = GatewayFeed(server.bus)
+    first = _file_log_proxy(log, "egd-log %REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %RESPONSE_CODE%\n")
+    feed.publish(_documents(port, backend, first))
     base = f"http://127.0.0.1:{port}"
     try:
         async with (
-            # Envoy flushes access log files every 10 s by default
-            run_envoy(
-                tmp_path,
-                gateway=GROUP,
-                xds_port=server.port,
-                node_id="telemetry",
-                extra_args=("--file-flush-interval-msec", "50"),
-            ),
+            run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="telemetry", extra_args=FAST_FILE_FLUSH),
             aiohttp.ClientSession() as session,
         ):
-
-            async def serving() -> bool:
-                return (await get(session, f"{base}/plain/warm-up"))[0] == 200
-
-            await eventually(serving, what="traffic through Envoy")
-            assert (await get(session, f"{base}/plain/one"))[0] == 200
-            assert (await get(session, f"{base}/nowhere"))[0] == 404
+            await until_served(session, f"{base}/plain/warm-up")
+            assert (await fetch_json(session, f"{base}/plain/one"))[0] == 200
+            assert (await fetch_json(session, f"{base}/nowhere"))[0] == 404
 
             def lines() -> list[str]:
                 return log.read_text().splitlines() if log.exists() else []
@@ -97,17 +77,16 @@ async def test_file_access_log_through_real_envoy(server: Server, recorded: Reco
             )
 
             # a new format is pushed live as the listener alone: no restart, no cluster resent
-            second = _envoy_proxy(log, "egd-v2 %RESPONSE_CODE% %REQ(:PATH)%\n")
-            update = translator.apply(gateway_ir(_documents(port, backend, second)))
+            second = _file_log_proxy(log, "egd-v2 %RESPONSE_CODE% %REQ(:PATH)%\n")
+            update = feed.publish(_documents(port, backend, second))
             assert set(update.changes) == {LISTENER}
             assert CLUSTER not in update.changes
-            server.bus.publish(GROUP, update.resources)
 
             # the old listener drains the kept-alive connection: new connections reach the new one
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as fresh:
 
                 async def new_format() -> bool:
-                    await get(fresh, f"{base}/plain/two")
+                    await fetch_json(fresh, f"{base}/plain/two")
                     return "egd-v2 200 /plain/two" in lines()
 
                 await eventually(new_format, what="the new access log format")
@@ -133,18 +112,13 @@ class AccessLogReceiver(als_pb2_grpc.AccessLogServiceServicer):
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[tuple[AccessLogReceiver, int]]:
-    server = grpc.aio.server()
     found = AccessLogReceiver()
-    als_pb2_grpc.add_AccessLogServiceServicer_to_server(found, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
+    async with grpc_service(lambda server: als_pb2_grpc.add_AccessLogServiceServicer_to_server(found, server)) as port:
         yield found, port
-    finally:
-        await server.stop(None)
 
 
 def _als_proxy(log_name: str) -> dict[str, Any]:
+    """The spec of an EnvoyProxy sending HTTP access logs named `log_name` to the Backend `als`."""
     sink = {
         "type": "ALS",
         "als": {
@@ -154,27 +128,22 @@ def _als_proxy(log_name: str) -> dict[str, Any]:
             "http": {"requestHeaders": ["x-trace-me"]},
         },
     }
-    return {
-        "apiVersion": EG,
-        "kind": "EnvoyProxy",
-        "metadata": {"name": "proxy", "namespace": NAMESPACE},
-        "spec": {"telemetry": {"accessLog": {"settings": [{"sinks": [sink]}]}}},
-    }
+    return {"telemetry": {"accessLog": {"settings": [{"sinks": [sink]}]}}}
 
 
 async def test_als_access_log_through_real_envoy(
     server: Server, recorded: Recorded, receiver: tuple[AccessLogReceiver, int], tmp_path: Path
 ) -> None:
     found, als_port = receiver
-    backend = Backend("one")
+    backend = PolicyBackend("one")
     await backend.start()
     port = pick_free_port()
-    translator = XdsTranslator()
+    feed = GatewayFeed(server.bus)
 
     def documents(log_name: str) -> list[dict[str, Any]]:
-        return [*_documents(port, backend, _als_proxy(log_name)), _backend("als", als_port)]
+        return [*_documents(port, backend, _als_proxy(log_name)), eg_backend("als", als_port)]
 
-    server.bus.publish(GROUP, translator.update(gateway_ir(documents("edge"))))
+    feed.publish(documents("edge"))
     base = f"http://127.0.0.1:{port}"
     try:
         async with (
@@ -183,7 +152,7 @@ async def test_als_access_log_through_real_envoy(
         ):
 
             async def logged(log_name: str, path: str) -> bool:
-                await get(session, f"{base}{path}", headers={"x-trace-me": path})
+                await fetch_json(session, f"{base}{path}", headers={"x-trace-me": path})
                 return any(
                     name == log_name
                     and entry.request.path == path
@@ -196,9 +165,8 @@ async def test_als_access_log_through_real_envoy(
             assert recorded.nacks == []
 
             # a new log name: the listener alone changes, the same Envoy streams under the new name
-            update = translator.apply(gateway_ir(documents("edge-2")))
+            update = feed.publish(documents("edge-2"))
             assert set(update.changes) == {LISTENER}
-            server.bus.publish(GROUP, update.resources)
             await eventually(lambda: logged("edge-2", "/plain/two"), what="ALS entries under the new log name")
             assert recorded.nacks == []
     finally:

@@ -15,8 +15,6 @@ import pytest
 from egd.bus import LatestValues
 from egd.natsserver import pick_free_port
 from egd.xds import AggregatedDiscoveryServicer, start_xds_server
-from projections.gatewayapi.offline import resources_from_documents
-from projections.gatewayapi.translator import translate
 from projections.ir import GatewayIR
 from projections.xds.resources import (
     CLUSTER,
@@ -26,37 +24,17 @@ from projections.xds.resources import (
     ResourceSet,
 )
 from projections.xds.translate import XdsTranslator
+from tests.egd.serving import echo_backends, eventually
 from tests.egd.xds.conftest import GROUP, Recorded
 from tests.egd.xds.envoy_process import Envoy, run_envoy
-from tests.egd.xds.test_envoy_delta import eventually
-from tests.egd.xds.test_envoy_gatewayapi import start_http_backend
+from tests.egd.xds.gateway_documents import GW_API, gateway, gateway_ir, http_listener, service
 
 pytestmark = pytest.mark.slow
-GW = "gateway.networking.k8s.io/v1"
-
-
-def _service(name: str, port: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": name, "namespace": "default"},
-            "spec": {"ports": [{"name": "p", "port": 80, "targetPort": port}]},
-        },
-        {
-            "apiVersion": "discovery.k8s.io/v1",
-            "kind": "EndpointSlice",
-            "metadata": {"name": f"{name}-1", "namespace": "default", "labels": {"kubernetes.io/service-name": name}},
-            "addressType": "IPv4",
-            "ports": [{"name": "p", "port": port}],
-            "endpoints": [{"addresses": ["127.0.0.1"]}],
-        },
-    ]
 
 
 def _route(name: str, hostname: str, path: str, backend: str, listener: str = "http") -> dict[str, Any]:
     return {
-        "apiVersion": GW,
+        "apiVersion": GW_API,
         "kind": "HTTPRoute",
         "metadata": {"name": name, "namespace": "default"},
         "spec": {
@@ -72,33 +50,13 @@ def _route(name: str, hostname: str, path: str, backend: str, listener: str = "h
     }
 
 
-def gateway(ports: dict[str, int], routes: list[dict[str, Any]], *, second_listener: int | None = None) -> GatewayIR:
-    listeners = [{"name": "http", "protocol": "HTTP", "port": ports["http"]}]
+def gateway_of(ports: dict[str, int], routes: list[dict[str, Any]], *, second_listener: int | None = None) -> GatewayIR:
+    listeners = [http_listener(ports["http"])]
     if second_listener is not None:
-        listeners.append({"name": "more", "protocol": "HTTP", "port": second_listener})
-    documents = [
-        {
-            "apiVersion": GW,
-            "kind": "GatewayClass",
-            "metadata": {"name": "eg"},
-            "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"},
-        },
-        {
-            "apiVersion": GW,
-            "kind": "Gateway",
-            "metadata": {"name": "eg", "namespace": "default"},
-            "spec": {
-                "gatewayClassName": "eg",
-                "addresses": [{"type": "IPAddress", "value": "127.0.0.1"}],
-                "listeners": listeners,
-            },
-        },
-        *_service("alpha", ports["alpha"]),
-        *_service("beta", ports["beta"]),
-        *routes,
-    ]
-    positioned = [(d, f"document {i}") for i, d in enumerate(documents)]
-    return translate(resources_from_documents(positioned)).gateways[GROUP]
+        listeners.append(http_listener(second_listener, "more"))
+    return gateway_ir(
+        [*gateway(listeners), *service("alpha", ports["alpha"]), *service("beta", ports["beta"]), *routes]
+    )
 
 
 async def status_and_backend(port: int, host: str, path: str) -> tuple[int, str]:
@@ -133,7 +91,7 @@ class XdsServer:
 
     def sent(self, since: int = 0) -> list[tuple[str, int, int]]:
         """(type URL, resources, removals) of the responses sent since the `since`-th."""
-        return [(s.type_url, s.resources, s.removed) for _, s in self.recorded.responses[since:]]
+        return [(s.type_url, s.resources, s.removed) for s in self.recorded.sent_since(since)]
 
     def all_acked(self, resources: ResourceSet) -> bool:
         served = resources.delta_view()
@@ -145,12 +103,8 @@ class XdsServer:
 
 @pytest.fixture
 async def backends() -> AsyncIterator[dict[str, int]]:
-    runners = {name: await start_http_backend(name) for name in ("alpha", "beta")}
-    try:
-        yield {name: port for name, (_, port) in runners.items()}
-    finally:
-        for runner, _ in runners.values():
-            await runner.cleanup()
+    async with echo_backends("alpha", "beta") as ports:
+        yield ports
 
 
 @pytest.fixture
@@ -175,7 +129,7 @@ async def test_virtual_hosts_over_vhds_change_live_and_a_removed_host_answers_40
     ports = {**backends, "http": pick_free_port()}
     routes = [_route("a", "a.example", "/", "alpha"), _route("b", "b.example", "/", "beta")]
     translator = XdsTranslator()
-    resources = translator.update(gateway(ports, routes))
+    resources = translator.update(gateway_of(ports, routes))
     xds.bus.publish(GROUP, resources)
     async with run_envoy(tmp_path, gateway=GROUP, xds_port=xds.port, node_id="vhds") as envoy:
 
@@ -193,7 +147,7 @@ async def test_virtual_hosts_over_vhds_change_live_and_a_removed_host_answers_40
         await eventually(lambda: _true(xds.all_acked(resources)), what="everything ACKed")
         before = len(xds.recorded.responses)
         routes[0] = _route("a", "a.example", "/moved", "alpha")
-        resources = translator.update(gateway(ports, routes))
+        resources = translator.update(gateway_of(ports, routes))
         xds.bus.publish(GROUP, resources)
         await eventually(lambda: serves("a.example", "/moved/x", (200, "alpha")), what="the changed route")
         assert await serves("a.example", "/x", (404, ""))
@@ -204,7 +158,7 @@ async def test_virtual_hosts_over_vhds_change_live_and_a_removed_host_answers_40
         # a host removed: its VirtualHost is removed (before the cluster only it used), Envoy answers 404 for
         # it, the other still works
         before = len(xds.recorded.responses)
-        resources = translator.update(gateway(ports, routes[:1]))
+        resources = translator.update(gateway_of(ports, routes[:1]))
         xds.bus.publish(GROUP, resources)
         await eventually(lambda: serves("b.example", "/x", (404, "")), what="the removed host answers 404")
         assert await serves("a.example", "/moved/x", (200, "alpha"))
@@ -223,18 +177,18 @@ async def test_a_listener_without_routes_warms_at_once_and_takes_routes_later(
     more = pick_free_port()
     routes = [_route("a", "a.example", "/", "alpha")]
     translator = XdsTranslator()
-    xds.bus.publish(GROUP, translator.update(gateway(ports, routes)))
+    xds.bus.publish(GROUP, translator.update(gateway_of(ports, routes)))
     async with run_envoy(tmp_path, gateway=GROUP, xds_port=xds.port, node_id="vhds-empty"):
         await eventually(
             lambda: _equal(status_and_backend(ports["http"], "a.example", "/"), (200, "alpha")), what="first listener"
         )
-        xds.bus.publish(GROUP, translator.update(gateway(ports, routes, second_listener=more)))
+        xds.bus.publish(GROUP, translator.update(gateway_of(ports, routes, second_listener=more)))
         # listening within 5 s (well under Envoy's 15 s initial_fetch_timeout): a 404, no virtual host matches
         await eventually(
             lambda: _equal(status_and_backend(more, "z.example", "/"), (404, "")), within=5, what="empty listener"
         )
         routes.append(_route("z", "z.example", "/", "beta", listener="more"))
-        xds.bus.publish(GROUP, translator.update(gateway(ports, routes, second_listener=more)))
+        xds.bus.publish(GROUP, translator.update(gateway_of(ports, routes, second_listener=more)))
         await eventually(
             lambda: _equal(status_and_backend(more, "z.example", "/"), (200, "beta")), what="route on the new listener"
         )
@@ -246,7 +200,7 @@ async def test_egd_restart_sends_only_what_differs_to_a_reconnecting_envoy(
 ) -> None:
     ports = {**backends, "http": pick_free_port()}
     routes = [_route("a", "a.example", "/", "alpha"), _route("b", "b.example", "/", "beta")]
-    resources = XdsTranslator().update(gateway(ports, routes))
+    resources = XdsTranslator().update(gateway_of(ports, routes))
     xds.bus.publish(GROUP, resources)
     async with run_envoy(tmp_path, gateway=GROUP, xds_port=xds.port, node_id="vhds-restart"):
         await eventually(lambda: _true(xds.all_acked(resources)), what="everything ACKed")
@@ -254,7 +208,7 @@ async def test_egd_restart_sends_only_what_differs_to_a_reconnecting_envoy(
         # a new egd (a fresh translator, the same configuration, then one route changed) on the same port
         restarted = XdsServer(xds.port)
         routes[1] = _route("b", "b.example", "/", "alpha")
-        changed = XdsTranslator().update(gateway(ports, routes))
+        changed = XdsTranslator().update(gateway_of(ports, routes))
         restarted.bus.publish(GROUP, changed)
         await restarted.start()
         xds._server = restarted._server  # the fixture stops the one running
