@@ -235,7 +235,7 @@ class XdsTranslator:
         collectors = gateway.telemetry.collectors if gateway.telemetry is not None else ()
         metrics = _cluster_metrics(gateway)
         destinations_key = (
-            tuple(d.hash for d in gateway.destinations),
+            gateway.destinations,  # compared item by item, by identity first: cheap when they are the same
             http2,
             global_limits,
             tuple(v.hash for v in gateway.cluster_variants),

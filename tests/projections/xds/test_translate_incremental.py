@@ -232,10 +232,10 @@ def _edited(gateway: ir.GatewayIR, edit: Edit, step: int) -> ir.GatewayIR:
             del http[1]
         else:
             name = f"{GATEWAY}/foo"
-            hosts = tuple(_host(name, h, (_route(f"foo{step}", h, grpc),)) for h in ("h1.example.com", "x.example"))
+            own = tuple(_host(name, h, (_route(f"foo{step}", h, grpc),)) for h in ("h1.example.com", "x.example"))
             http.append(
                 ir.hashed(
-                    ir.HTTPListener(name=name, address="0.0.0.0", port=80, hostname="*.example", virtual_hosts=hosts)
+                    ir.HTTPListener(name=name, address="0.0.0.0", port=80, hostname="*.example", virtual_hosts=own)
                 )
             )
         return ir.hashed(msgspec.structs.replace(gateway, http=tuple(http)))
