@@ -25,17 +25,21 @@ class HostRoutes:
 
     def __init__(self) -> None:
         self.ordered: list[RankedRoute] = []
+        self._routes: list[ir.HTTPRoute] = []  # the routes of `ordered`, in the same order
         self.rate_limit_types: Counter[str] = Counter()
         self.filters: Counter[str] = Counter()
         self.securities: Counter[Security] = Counter()
         self.extensions: Counter[Extensions] = Counter()
 
     def add(self, ranked: RankedRoute) -> None:
-        bisect.insort(self.ordered, ranked, key=_rank)
+        at = bisect.bisect_right(self.ordered, ranked.rank, key=_rank)
+        self.ordered.insert(at, ranked)
+        self._routes.insert(at, ranked.route)
         self._count(ranked.route, 1)
 
     def remove(self, ranked: RankedRoute) -> None:
-        del self.ordered[bisect.bisect_left(self.ordered, ranked.rank, key=_rank)]
+        at = bisect.bisect_left(self.ordered, ranked.rank, key=_rank)
+        del self.ordered[at], self._routes[at]
         self._count(ranked.route, -1)
 
     def _count(self, route: ir.HTTPRoute, delta: int) -> None:
@@ -53,7 +57,7 @@ class HostRoutes:
             ir.VirtualHost(
                 name=name,
                 hostname=hostname,
-                routes=tuple(r.route for r in self.ordered),
+                routes=tuple(self._routes),
                 rate_limit_types=tuple(sorted(self.rate_limit_types)),
                 security_filters=self._security_filters(),
                 extension_filters=self._extension_filters(),

@@ -18,7 +18,9 @@ them) and of `BUILD_VERSION`, so equal IR gives equal versions on every replica 
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections.abc import Callable, Iterable, Sequence
+from typing import cast
 
 import msgspec
 
@@ -34,7 +36,7 @@ from projections.xds.translate.routes import (
     virtual_host_tail,
 )
 from projections.xds.translate.security import ext_auth_http2_destinations
-from projections.xds.translate.sequences import changed_positions, changed_span
+from projections.xds.translate.sequences import changed_positions, changed_span, moved_end
 
 BUILD_VERSION = "egd-xds-1"
 """Part of every RouteConfiguration version: change it whenever the same IR starts giving other bytes."""
@@ -144,14 +146,33 @@ def _route_records(
         return records, sum(map(len, records)), _grpc_destinations(routes)
     old = previous.source.routes
     start, old_end, new_end = changed_span(old, routes)
-    gone = previous.route_records[start:old_end]
-    by_hash = {r.hash: record for r, record in zip(old[start:old_end], gone, strict=True)}
-    middle = [by_hash.get(r.hash) or record_of(r) for r in routes[start:new_end]]
+    gone, came = old[start:old_end], routes[start:new_end]
+    gone_records = previous.route_records[start:old_end]
+    moved = moved_end(gone, came)
+    if moved:  # one route moved past the others (which keep their records): one record to make at most
+        before, after = (gone[0], came[-1]) if moved > 0 else (gone[-1], came[0])
+        record = gone_records[0 if moved > 0 else -1] if before.hash == after.hash else record_of(after)
+        middle = [*gone_records[1:], record] if moved > 0 else [record, *gone_records[:-1]]
+        dropped, added = [before], [after]
+        size_change = len(record) - len(gone_records[0 if moved > 0 else -1])
+    else:  # looked up by hash in C: a long span is often the same routes, shifted
+        by_hash: dict[str, bytes] = dict(zip(map(_hash_of, gone), gone_records, strict=True))
+        found = list(map(by_hash.get, map(_hash_of, came)))
+        if None in found:
+            middle = [record or record_of(r) for r, record in zip(came, found, strict=True)]
+        else:
+            middle = cast(list[bytes], found)
+        dropped, added = list(gone), list(came)
+        size_change = sum(map(len, middle)) - sum(map(len, gone_records))
     records = previous.route_records[:start] + middle + previous.route_records[old_end:]
-    size = previous.route_records_size + sum(map(len, middle)) - sum(map(len, gone))
-    if any(r.grpc for r in old[start:old_end]) or any(r.grpc for r in routes[start:new_end]):
+    size = previous.route_records_size + size_change
+    if any(map(_grpc_of, dropped)) or any(map(_grpc_of, added)):
         return records, size, _grpc_destinations(routes)
     return records, size, previous.grpc_destinations
+
+
+_hash_of = operator.attrgetter("hash")
+_grpc_of = operator.attrgetter("grpc")
 
 
 def _build_virtual_host(

@@ -57,3 +57,16 @@ def changed_positions(old: Sequence[T], new: Sequence[T]) -> list[int]:
         if old[start:end] != new[start:end]:
             positions.extend(i for i in range(start, end) if not _same(old[i], new[i]))
     return positions
+
+
+def moved_end(old: Sequence[T], new: Sequence[T]) -> int:
+    """For a changed span (`old` and `new` of one length, differing at both ends): 1 when `new` is `old` with its
+    first item moved to the end (and maybe changed), -1 when with its last item moved to the front, else 0.
+    A changed route often moves so (its precedence changed): the routes in between are the same."""
+    if len(old) != len(new) or len(old) < 2:
+        return 0
+    if old[1:] == new[:-1]:
+        return 1
+    if old[:-1] == new[1:]:
+        return -1
+    return 0

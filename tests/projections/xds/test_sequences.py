@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections.xds.translate.sequences import changed_positions, changed_span
+from projections.xds.translate.sequences import changed_positions, changed_span, moved_end
 
 
 class Item:
@@ -62,3 +62,22 @@ def test_equal_items_count_as_the_same() -> None:
     assert changed_span((1, 2, 3), (1, 2, 3)) == (3, 3, 3)
     assert changed_span([1, 2, 3], [1, 5, 3]) == (1, 2, 2)
     assert changed_positions(("a", "b"), ("a", "c")) == [1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 200), st.integers(0, 200), st.integers(0, 200), st.booleans())
+def test_moved_end_finds_one_item_moved_across_a_span(size: int, source: int, target: int, changed: bool) -> None:
+    old = [Item(i) for i in range(size)]
+    new = list(old)
+    if size:
+        item = new.pop(source % size)
+        new.insert(target % size, Item(-1) if changed else item)
+    start, old_end, new_end = changed_span(old, new)
+    gone, came = old[start:old_end], new[start:new_end]
+    moved = moved_end(gone, came)
+    if moved > 0:
+        assert gone[1:] == came[:-1]
+    elif moved < 0:
+        assert gone[:-1] == came[1:]
+    else:  # nothing moved across the others: at most one item changed in place
+        assert len(gone) <= 1

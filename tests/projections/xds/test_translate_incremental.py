@@ -263,6 +263,10 @@ def _edited(gateway: ir.GatewayIR, edit: Edit, step: int) -> ir.GatewayIR:
             del routes[route_at % len(routes)]
         elif kind == "route" and routes:
             routes[route_at % len(routes)] = _route(f"c{step}", host.hostname, grpc)
+        elif kind == "move-route" and routes:  # to the other end, changed or not (as a new precedence moves it)
+            moved = routes.pop(route_at % len(routes))
+            moved = _route(f"v{step}", host.hostname, grpc) if grpc else moved
+            routes.insert(0 if route_at % 2 else len(routes), moved)
         else:
             routes.insert(route_at % (len(routes) + 1), _route(f"a{step}", host.hostname, grpc))
         hosts[at] = ir.hashed(msgspec.structs.replace(host, routes=tuple(routes)))
@@ -282,7 +286,7 @@ def _many_hosts_gateway(hosts: int, routes_per_host: int) -> ir.GatewayIR:
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(0, 200), st.integers(1, 3), edits)
+@given(st.integers(0, 200), st.integers(1, 6), edits)
 def test_live_edits_equal_builds_from_scratch(hosts: int, routes_per_host: int, changes: list[Edit]) -> None:
     """Edits that keep every unchanged piece as the same object (what the translator's comparisons rely on):
     routes and virtual hosts replaced, added and removed anywhere in long tuples, stats switched, a listener
@@ -303,3 +307,13 @@ def test_live_edits_equal_builds_from_scratch(hosts: int, routes_per_host: int, 
         other = ir.hashed(msgspec.structs.replace(gateway, name="default/other"))
         assert fleet.apply(other).resources == build_resource_set(other)
         previous = scratch
+
+
+def test_a_route_moved_across_its_virtual_host_keeps_the_records_in_between() -> None:
+    """A changed route whose precedence moves it to either end of its virtual host, changed or not."""
+    gateway = _many_hosts_gateway(3, 40)
+    for edit in [("move-route", 0, 1, 1, False), ("move-route", 0, 1, 2, True), ("move-route", 0, 2, 7, True)]:
+        translator = XdsTranslator()
+        translator.update(gateway)
+        moved = _edited(gateway, edit, 1)
+        assert translator.apply(moved).resources == build_resource_set(moved)
