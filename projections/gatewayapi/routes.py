@@ -7,6 +7,7 @@ looks at other routes, so a change to one route re-translates that route only.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import msgspec
 
@@ -138,7 +139,12 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
         if not isinstance(attached, Refusal):
             policies = RoutePolicies(own=own, rules=rules)
             if compiled.routes and attached:
-                on_gateway = {kind: gateway_policies(reader, kind, target) for kind in ROUTE_POLICY_KINDS}
+                on_gateway = {
+                    kind: reader.shared(
+                        ("gateway policies", kind, target), partial(gateway_policies, kind=kind, key=target)
+                    )
+                    for kind in ROUTE_POLICY_KINDS
+                }
                 policies = RoutePolicies(own=own, rules=rules, gateway=on_gateway)
             for one in attached:
                 merging.update(k for k in ROUTE_POLICY_KINDS if policies.merges(k, one.listener.name))
