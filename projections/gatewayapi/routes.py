@@ -6,7 +6,7 @@ looks at other routes, so a change to one route re-translates that route only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from functools import partial
 
 import msgspec
@@ -98,6 +98,7 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
     attachments: list[Attachment] = []
     policy_targets: set[Target] = set()  # the backends of the routes' policies (ext_authz, ext_proc)
     merging: set[str] = set()
+    built: dict[Hashable, _HTTPParts] = {}
     parent_refs: tuple[ParentReference, ...] = route.spec.parent_refs  # type: ignore[attr-defined]
     for ref in parent_refs:
         target = gateway_key(key, ref)
@@ -148,7 +149,7 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
                 policies = RoutePolicies(own=own, rules=rules, gateway=on_gateway)
             for one in attached:
                 merging.update(k for k in ROUTE_POLICY_KINDS if policies.merges(k, one.listener.name))
-                attachment, found = _attachment(reader, key, target, one, compiled, policies)
+                attachment, found = _attachment(reader, key, target, one, compiled, policies, built)
                 policy_targets.update(found)
                 attachments.append(attachment)
     targets = tuple(sorted({*compiled.targets, *policy_targets})) if policy_targets else compiled.targets
@@ -199,8 +200,10 @@ def _attachment(
     attached: Attached,
     compiled: CompiledRoute,
     policies: RoutePolicies,
+    built: dict[Hashable, _HTTPParts],
 ) -> tuple[Attachment, set[Target]]:
-    """What the route adds to one listener, with the backends its policies reach (ext_authz, ext_proc)."""
+    """What the route adds to one listener, with the backends its policies reach (ext_authz, ext_proc); `built`
+    keeps what the route's rules gave other listeners, by their settings and hostnames."""
     if compiled.l4 is not None:
         l4 = ir.hashed(
             msgspec.structs.replace(compiled.l4, sni_hostnames=tuple(h for h in attached.hostnames if h != "*"))
@@ -210,21 +213,44 @@ def _attachment(
             gateway=gateway, listener=attached.listener.name, l4=l4, destinations=tuple(sorted(destinations))
         )
         return attachment, set()
-    http: list[RankedRoute] = []
-    destinations = set()
-    targets: set[Target] = set()
-    variants: dict[str, ir.ClusterVariant] = {}
-    templates = []
     # the rules with policies of their own get their own settings; the others share the route's
     settings: dict[str | None, _Settings] = {}
+    groups = []
     for ranked in compiled.routes:
         name = compiled.rule_names[rule_index(ranked.rank)]
         group = name if name is not None and name in policies.rules else None
-        found = settings.get(group)
-        if found is None:
-            found = settings[group] = _settings(reader, policies, attached.listener.name, group)
-            targets.update(found.targets)
-            destinations.update(found.destinations)
+        if group not in settings:
+            settings[group] = _settings(reader, policies, attached.listener.name, group)
+        groups.append(group)
+    slot = (tuple(settings.items()), attached.hostnames)
+    parts = built.get(slot)
+    if parts is None:  # the same as for another listener (often of another Gateway) otherwise
+        parts = built[slot] = _http_parts(compiled, [settings[g] for g in groups], attached.hostnames)
+    attachment = Attachment(
+        gateway=gateway,
+        listener=attached.listener.name,
+        http=parts.http,
+        destinations=parts.destinations,
+        variants=parts.variants,
+    )
+    return attachment, {t for found in settings.values() for t in found.targets}
+
+
+class _HTTPParts(msgspec.Struct, frozen=True, kw_only=True):
+    """What a route's rules add to a listener, given their settings and the listener's hostnames."""
+
+    http: tuple[RankedRoute, ...]
+    destinations: tuple[str, ...]
+    variants: tuple[ir.ClusterVariant, ...]
+
+
+def _http_parts(compiled: CompiledRoute, settings: list[_Settings], hostnames: tuple[str, ...]) -> _HTTPParts:
+    """The routes of `compiled` with `settings` (one per route) for each of `hostnames`."""
+    destinations: set[str] = set()
+    variants: dict[str, ir.ClusterVariant] = {}
+    templates = []
+    for ranked, found in zip(compiled.routes, settings, strict=True):
+        destinations.update(found.destinations)
         route = msgspec.structs.replace(
             ranked.route, rate_limit=found.rate_limit, security=found.security, extensions=found.extensions
         )
@@ -237,17 +263,16 @@ def _attachment(
         templates.append((ranked.rank, route))
         destinations.update(b.destination for b in route.backends)
         destinations.update(m.destination for m in route.mirrors)
-    for hostname in attached.hostnames:
-        for rank, template in templates:
-            http.append(RankedRoute(rank=rank, route=ir.hashed(msgspec.structs.replace(template, hostname=hostname))))
-    attachment = Attachment(
-        gateway=gateway,
-        listener=attached.listener.name,
+    http = [
+        RankedRoute(rank=rank, route=ir.hashed(msgspec.structs.replace(template, hostname=hostname)))
+        for hostname in hostnames
+        for rank, template in templates
+    ]
+    return _HTTPParts(
         http=tuple(http),
         destinations=tuple(sorted(destinations)),
         variants=tuple(variants[name] for name in sorted(variants)),
     )
-    return attachment, targets
 
 
 class _Settings(msgspec.Struct, frozen=True, kw_only=True):
