@@ -220,12 +220,12 @@ def _attachment(
         name = compiled.rule_names[rule_index(ranked.rank)]
         group = name if name is not None and name in policies.rules else None
         if group not in settings:
-            settings[group] = _settings(reader, policies, attached.listener.name, group)
+            settings[group] = _rule_settings(reader, gateway, attached.listener.name, policies, group)
         groups.append(group)
-    slot = (tuple(settings.items()), attached.hostnames)
-    parts = built.get(slot)
+    same = (tuple(settings.items()), attached.hostnames)
+    parts = built.get(same)
     if parts is None:  # the same as for another listener (often of another Gateway) otherwise
-        parts = built[slot] = _http_parts(compiled, [settings[g] for g in groups], attached.hostnames)
+        parts = built[same] = _http_parts(compiled, [settings[g] for g in groups], attached.hostnames)
     attachment = Attachment(
         gateway=gateway,
         listener=attached.listener.name,
@@ -285,6 +285,17 @@ class _Settings(msgspec.Struct, frozen=True, kw_only=True):
     fail_closed: bool = False
     targets: tuple[Target, ...] = ()
     destinations: tuple[str, ...] = ()  # of ext_authz and ext_proc
+
+
+def _rule_settings(
+    reader: Reader, gateway: ResourceKey, listener: str, policies: RoutePolicies, rule: str | None
+) -> _Settings:
+    """The settings of `rule`'s routes (None: the rules without policies of their own) on `listener`. Without
+    route or rule policies, the Gateway's alone: read once for all such routes (`Reader.shared`)."""
+    if policies.own or policies.rules:
+        return _settings(reader, policies, listener, rule)
+    read = partial(_settings, policies=policies, listener=listener, rule=None)
+    return reader.shared(("route settings", gateway, listener), read)
 
 
 def _settings(reader: Reader, policies: RoutePolicies, listener: str, rule: str | None) -> _Settings:

@@ -374,14 +374,15 @@ class Translator:
             return
         for backend, gateway in (before - after).keys() | (after - before).keys():
             users = self._backend_users.setdefault(backend, Counter())
-            was = set(users)
-            users[gateway] += after[(backend, gateway)] - before[(backend, gateway)]
-            users = +users
-            if users:
-                self._backend_users[backend] = users
+            was = gateway in users
+            count = users[gateway] + after[(backend, gateway)] - before[(backend, gateway)]
+            if count > 0:
+                users[gateway] = count
             else:
+                del users[gateway]
+            if not users:
                 del self._backend_users[backend]
-            if set(users) != was:
+            if (gateway in users) != was:  # the set of Gateways using the backend changed
                 self._wake({("backend-users", backend)}, dirty)
 
     def _using_backend(self, reader: Reader, backend: ResourceKey) -> list[ResourceKey]:
