@@ -112,12 +112,10 @@ class HostColumns(msgspec.Struct, kw_only=True):
         self.vhds[start:end] = [b.vhds for b in built]
 
 
-_NO_HOSTS = HostColumns(hosts=[], records=[], records_size=0, hashes=[], vhds=[])
-
-
 class BuiltRouteConfiguration(msgspec.Struct, kw_only=True):
     key: tuple[str | int | None, ...]
     virtual_host_stats: bool
+    http3_port: int | None
     resource: VersionedResource
     served: tuple[ir.VirtualHost, ...]  # the virtual hosts it serves, in order
     columns: HostColumns  # their built forms, in the same order
@@ -238,7 +236,7 @@ def _built_hosts(
     (what they change in the configuration's aggregates)."""
     if previous is None:
         built = [_build_virtual_host(name, v, None, virtual_host_stats, record_of) for v in served]
-        columns = _NO_HOSTS.copy()
+        columns = HostColumns(hosts=[], records=[], records_size=0, hashes=[], vhds=[])
         columns.splice(0, 0, built)
         return columns, [], built
     old, columns = previous.served, previous.columns.copy()
@@ -298,13 +296,14 @@ def build_route_configuration(
     vhds_hosts = tuple(columns.vhds)
     if not vhds_hosts:
         vhds_hosts = previous.vhds_hosts if previous is not None and not previous.served else (vhds.placeholder(name),)
-    if previous is not None and previous.key[-1] == http3_port:
+    if previous is not None and previous.http3_port == http3_port:
         vhds_configuration = previous.vhds
     else:
         vhds_configuration = vhds.route_configuration(name, http3_port)
     return BuiltRouteConfiguration(
         key=key,
         virtual_host_stats=virtual_host_stats,
+        http3_port=http3_port,
         resource=resource,
         served=served,
         columns=columns,
