@@ -6,7 +6,7 @@ looks at other routes, so a change to one route re-translates that route only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from functools import partial
 
 import msgspec
@@ -98,7 +98,7 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
     attachments: list[Attachment] = []
     policy_targets: set[Target] = set()  # the backends of the routes' policies (ext_authz, ext_proc)
     merging: set[str] = set()
-    built: dict[Hashable, _HTTPParts] = {}
+    built: list[_HTTPParts] = []
     parent_refs: tuple[ParentReference, ...] = route.spec.parent_refs  # type: ignore[attr-defined]
     for ref in parent_refs:
         target = gateway_key(key, ref)
@@ -200,7 +200,7 @@ def _attachment(
     attached: Attached,
     compiled: CompiledRoute,
     policies: RoutePolicies,
-    built: dict[Hashable, _HTTPParts],
+    built: list[_HTTPParts],
 ) -> tuple[Attachment, set[Target]]:
     """What the route adds to one listener, with the backends its policies reach (ext_authz, ext_proc); `built`
     keeps what the route's rules gave other listeners, by their settings and hostnames."""
@@ -222,10 +222,10 @@ def _attachment(
         if group not in settings:
             settings[group] = _rule_settings(reader, gateway, attached.listener.name, policies, group)
         groups.append(group)
-    same = (tuple(settings.items()), attached.hostnames)
-    parts = built.get(same)
-    if parts is None:  # the same as for another listener (often of another Gateway) otherwise
-        parts = built[same] = _http_parts(compiled, [settings[g] for g in groups], attached.hostnames)
+    parts = next((p for p in built if p.settings == settings and p.hostnames == attached.hostnames), None)
+    if parts is None:  # else the same as for another listener (often of another Gateway): compared, not hashed
+        parts = _http_parts(compiled, settings, groups, attached.hostnames)
+        built.append(parts)
     attachment = Attachment(
         gateway=gateway,
         listener=attached.listener.name,
@@ -239,17 +239,22 @@ def _attachment(
 class _HTTPParts(msgspec.Struct, frozen=True, kw_only=True):
     """What a route's rules add to a listener, given their settings and the listener's hostnames."""
 
+    settings: dict[str | None, _Settings]
+    hostnames: tuple[str, ...]
     http: tuple[RankedRoute, ...]
     destinations: tuple[str, ...]
     variants: tuple[ir.ClusterVariant, ...]
 
 
-def _http_parts(compiled: CompiledRoute, settings: list[_Settings], hostnames: tuple[str, ...]) -> _HTTPParts:
-    """The routes of `compiled` with `settings` (one per route) for each of `hostnames`."""
+def _http_parts(
+    compiled: CompiledRoute, settings: dict[str | None, _Settings], groups: list[str | None], hostnames: tuple[str, ...]
+) -> _HTTPParts:
+    """The routes of `compiled` with the `settings` of their `groups` (one per route) for each of `hostnames`."""
     destinations: set[str] = set()
     variants: dict[str, ir.ClusterVariant] = {}
     templates = []
-    for ranked, found in zip(compiled.routes, settings, strict=True):
+    for ranked, group in zip(compiled.routes, groups, strict=True):
+        found = settings[group]
         destinations.update(found.destinations)
         route = msgspec.structs.replace(
             ranked.route, rate_limit=found.rate_limit, security=found.security, extensions=found.extensions
@@ -269,6 +274,8 @@ def _http_parts(compiled: CompiledRoute, settings: list[_Settings], hostnames: t
         for rank, template in templates
     ]
     return _HTTPParts(
+        settings=settings,
+        hostnames=hostnames,
         http=tuple(http),
         destinations=tuple(sorted(destinations)),
         variants=tuple(variants[name] for name in sorted(variants)),
