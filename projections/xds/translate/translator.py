@@ -192,7 +192,7 @@ class XdsTranslator:
 
     def __init__(self, settings: XdsSettings | None = None, route_records: RouteRecords | None = None) -> None:
         self.settings = settings or XdsSettings()
-        self._route_records = route_records or RouteRecords()  # shared by the translators of a fleet
+        self._route_records = route_records if route_records is not None else RouteRecords()  # a fleet shares one
         self._current = ResourceSet()
         self._unpatched = ResourceSet()  # what the builders made, before EnvoyPatchPolicies: their caches' base
         self._route_configurations: dict[str, BuiltRouteConfiguration] = {}
