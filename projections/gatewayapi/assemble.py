@@ -15,8 +15,6 @@ from projections.gatewayapi.status import (
     ListenerStatus,
     condition,
 )
-from projections.ir.extensions import merge_extension_filters
-from projections.ir.security import merge_filters
 
 
 def assemble_gateway(
@@ -44,8 +42,7 @@ def assemble_gateway(
         if listener.protocol in ("HTTP", "HTTPS"):
             tls = ir.TLSConfig(certificates=listener.certificates) if listener.protocol == "HTTPS" else None
             tls = with_client(tls, client)
-            virtual_hosts = attached.virtual_hosts()
-            filters = tuple(sorted({f for v in virtual_hosts for f in v.filters}))
+            hosts = attached.hosts()
             http.append(
                 ir.hashed(
                     ir.HTTPListener(
@@ -54,11 +51,11 @@ def assemble_gateway(
                         port=listener.port,
                         hostname=listener.hostname,
                         tls=tls,
-                        virtual_hosts=virtual_hosts,
-                        rate_limit_types=tuple(sorted({t for v in virtual_hosts for t in v.rate_limit_types})),
-                        security_filters=merge_filters([v.security_filters for v in virtual_hosts]),
-                        extension_filters=merge_extension_filters([v.extension_filters for v in virtual_hosts]),
-                        filters=filters,
+                        virtual_hosts=hosts.virtual_hosts,
+                        rate_limit_types=hosts.rate_limit_types,
+                        security_filters=hosts.security_filters,
+                        extension_filters=hosts.extension_filters,
+                        filters=hosts.filters,
                         client=settings,
                     )
                 )

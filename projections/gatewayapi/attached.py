@@ -13,8 +13,8 @@ from events.keys import ResourceKey
 from projections import ir
 from projections.gatewayapi.http import Rank, RankedRoute
 from projections.gatewayapi.routes import Attachment
-from projections.ir.extensions import ExtensionFilters, Extensions, extension_filters
-from projections.ir.security import Security, SecurityFilters, security_filters
+from projections.ir.extensions import ExtensionFilters, Extensions, extension_filters, merge_extension_filters
+from projections.ir.security import Security, SecurityFilters, merge_filters, security_filters
 
 K = TypeVar("K", str, Security, Extensions)
 
@@ -25,17 +25,21 @@ class HostRoutes:
 
     def __init__(self) -> None:
         self.ordered: list[RankedRoute] = []
+        self._routes: list[ir.HTTPRoute] = []  # the routes of `ordered`, in the same order
         self.rate_limit_types: Counter[str] = Counter()
         self.filters: Counter[str] = Counter()
         self.securities: Counter[Security] = Counter()
         self.extensions: Counter[Extensions] = Counter()
 
     def add(self, ranked: RankedRoute) -> None:
-        bisect.insort(self.ordered, ranked, key=_rank)
+        at = bisect.bisect_right(self.ordered, ranked.rank, key=_rank)
+        self.ordered.insert(at, ranked)
+        self._routes.insert(at, ranked.route)
         self._count(ranked.route, 1)
 
     def remove(self, ranked: RankedRoute) -> None:
-        del self.ordered[bisect.bisect_left(self.ordered, ranked.rank, key=_rank)]
+        at = bisect.bisect_left(self.ordered, ranked.rank, key=_rank)
+        del self.ordered[at], self._routes[at]
         self._count(ranked.route, -1)
 
     def _count(self, route: ir.HTTPRoute, delta: int) -> None:
@@ -53,7 +57,7 @@ class HostRoutes:
             ir.VirtualHost(
                 name=name,
                 hostname=hostname,
-                routes=tuple(r.route for r in self.ordered),
+                routes=tuple(self._routes),
                 rate_limit_types=tuple(sorted(self.rate_limit_types)),
                 security_filters=self._security_filters(),
                 extension_filters=self._extension_filters(),
@@ -85,12 +89,38 @@ def _adjust(counts: Counter[K], key: K, delta: int) -> None:
         del counts[key]
 
 
+V = TypeVar("V", SecurityFilters, ExtensionFilters)
+
+
+def _replace(held: dict[str, V], host: str, value: V | None) -> bool:
+    """`held[host]` set to `value` (dropped for None); whether that changed it."""
+    if held.get(host) == value:
+        return False
+    if value is None:
+        del held[host]
+    else:
+        held[host] = value
+    return True
+
+
 def _canonical(piece: Security | Extensions) -> bytes:
     return msgspec.json.encode(piece)
 
 
+class ListenerHosts(msgspec.Struct, frozen=True, kw_only=True):
+    """A listener's virtual hosts (by hostname) and what its connection manager needs for all of them."""
+
+    virtual_hosts: tuple[ir.VirtualHost, ...]
+    rate_limit_types: tuple[str, ...]
+    filters: tuple[str, ...]
+    security_filters: SecurityFilters | None
+    extension_filters: ExtensionFilters | None
+
+
 class ListenerRoutes:
-    """What routes add to one listener: HTTP routes by hostname, or L4 routes."""
+    """What routes add to one listener: HTTP routes by hostname, or L4 routes. The virtual hosts are kept in
+    hostname order with counts of what they need, so that a changed route costs its virtual host, not a pass
+    over all of them."""
 
     def __init__(self, name: str) -> None:
         self.name = name  # `<namespace>/<gateway>/<listener>`
@@ -98,6 +128,13 @@ class ListenerRoutes:
         self.by_host: dict[str, HostRoutes] = {}
         self.l4: dict[ResourceKey, ir.L4Route] = {}
         self._vhosts: dict[str, ir.VirtualHost] = {}
+        self._hostnames: list[str] = []  # sorted
+        self._ordered: list[ir.VirtualHost] = []  # the virtual hosts of `_hostnames`, in the same order
+        self._rate_limit_types: Counter[str] = Counter()  # how many virtual hosts need each
+        self._filters: Counter[str] = Counter()
+        self._securities: dict[str, SecurityFilters] = {}  # hostname -> its virtual host's, where it has some
+        self._extensions: dict[str, ExtensionFilters] = {}
+        self._hosts: ListenerHosts | None = None  # the last result, while nothing changed
         self._dirty: set[str] = set()
 
     def add(self, route: ResourceKey, attachment: Attachment) -> None:
@@ -123,15 +160,54 @@ class ListenerRoutes:
                 del self.by_host[host]
         self.l4.pop(route, None)
 
-    def virtual_hosts(self) -> tuple[ir.VirtualHost, ...]:
+    def hosts(self) -> ListenerHosts:
+        if self._hosts is not None and not self._dirty:
+            return self._hosts
+        merged_changed = False
         for host in self._dirty:
             routes = self.by_host.get(host)
-            if routes is None:
-                self._vhosts.pop(host, None)
-            else:
-                self._vhosts[host] = routes.virtual_host(f"{self.name}/{host}", host)
+            old = self._vhosts.pop(host, None)
+            new = routes.virtual_host(f"{self.name}/{host}", host) if routes is not None else None
+            if new is not None:
+                self._vhosts[host] = new
+            self._place(host, old, new)
+            for counts, before, after in (
+                (self._rate_limit_types, old.rate_limit_types if old else (), new.rate_limit_types if new else ()),
+                (self._filters, old.filters if old else (), new.filters if new else ()),
+            ):
+                for name in before:
+                    _adjust(counts, name, -1)
+                for name in after:
+                    _adjust(counts, name, 1)
+            merged_changed |= _replace(self._securities, host, new.security_filters if new else None)
+            merged_changed |= _replace(self._extensions, host, new.extension_filters if new else None)
         self._dirty.clear()
-        return tuple(self._vhosts[host] for host in sorted(self._vhosts))
+        previous = self._hosts
+        if previous is None or merged_changed:
+            security = merge_filters([self._securities[h] for h in sorted(self._securities)])
+            extensions = merge_extension_filters([self._extensions[h] for h in sorted(self._extensions)])
+        else:
+            security, extensions = previous.security_filters, previous.extension_filters
+        self._hosts = ListenerHosts(
+            virtual_hosts=tuple(self._ordered),
+            rate_limit_types=tuple(sorted(self._rate_limit_types)),
+            filters=tuple(sorted(self._filters)),
+            security_filters=security,
+            extension_filters=extensions,
+        )
+        return self._hosts
+
+    def _place(self, host: str, old: ir.VirtualHost | None, new: ir.VirtualHost | None) -> None:
+        """Put `new` in hostname order where `old` was (either may be None: added or removed)."""
+        at = bisect.bisect_left(self._hostnames, host)
+        if new is None:
+            if old is not None:
+                del self._hostnames[at], self._ordered[at]
+        elif old is None:
+            self._hostnames.insert(at, host)
+            self._ordered.insert(at, new)
+        else:
+            self._ordered[at] = new
 
     def l4_routes(self) -> tuple[ir.L4Route, ...]:
         return tuple(self.l4[key] for key in sorted(self.l4, key=lambda k: self.l4[k].name))

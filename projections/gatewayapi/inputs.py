@@ -8,9 +8,9 @@ reader up.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import msgspec
 
@@ -29,6 +29,11 @@ SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 M = TypeVar("M", bound=msgspec.Struct)
+T = TypeVar("T")
+
+SharedReads = dict[Hashable, tuple[object, frozenset[Token]]]
+"""What several units read alike (a Gateway's policies, for every route attached to it), computed once while the
+inputs stay the same (one run of the translator): key -> (value, the tokens reading it took)."""
 
 
 class Resource(msgspec.Struct, frozen=True, kw_only=True):
@@ -151,9 +156,22 @@ class Inputs:
 class Reader:
     """A read-only view of `Inputs` for one unit of work; `tokens` holds what the unit read."""
 
-    def __init__(self, inputs: Inputs) -> None:
+    def __init__(self, inputs: Inputs, shared: SharedReads | None = None) -> None:
         self._inputs = inputs
+        self._shared = shared
         self.tokens: set[Token] = set()
+
+    def shared(self, key: Hashable, read: Callable[[Reader], T]) -> T:
+        """`read(reader)`, computed once for all the readers of the same `SharedReads`: each reader that gets it
+        depends on what it read, as if it had read it itself."""
+        if self._shared is None:
+            return read(self)
+        found = self._shared.get(key)
+        if found is None:
+            reader = Reader(self._inputs, self._shared)
+            found = self._shared[key] = (read(reader), frozenset(reader.tokens))
+        self.tokens.update(found[1])
+        return cast(T, found[0])
 
     def get(self, key: ResourceKey) -> Resource | None:
         self.tokens.add(("key", key))

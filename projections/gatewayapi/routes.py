@@ -7,6 +7,7 @@ looks at other routes, so a change to one route re-translates that route only.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import msgspec
 
@@ -97,6 +98,7 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
     attachments: list[Attachment] = []
     policy_targets: set[Target] = set()  # the backends of the routes' policies (ext_authz, ext_proc)
     merging: set[str] = set()
+    built: list[_HTTPParts] = []
     parent_refs: tuple[ParentReference, ...] = route.spec.parent_refs  # type: ignore[attr-defined]
     for ref in parent_refs:
         target = gateway_key(key, ref)
@@ -141,11 +143,16 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
         if not isinstance(attached, Refusal):
             policies = RoutePolicies(own=own, rules=rules)
             if compiled.routes and attached:
-                on_gateway = {kind: gateway_policies(reader, kind, target) for kind in ROUTE_POLICY_KINDS}
+                on_gateway = {
+                    kind: reader.shared(
+                        ("gateway policies", kind, target), partial(gateway_policies, kind=kind, key=target)
+                    )
+                    for kind in ROUTE_POLICY_KINDS
+                }
                 policies = RoutePolicies(own=own, rules=rules, gateway=on_gateway)
             for one in attached:
                 merging.update(k for k in ROUTE_POLICY_KINDS if policies.merges(k, one.listener.name))
-                attachment, found = _attachment(reader, key, target, one, compiled, policies)
+                attachment, found = _attachment(reader, key, target, one, compiled, policies, built)
                 policy_targets.update(found)
                 attachments.append(attachment)
     targets = tuple(sorted({*compiled.targets, *policy_targets})) if policy_targets else compiled.targets
@@ -196,8 +203,10 @@ def _attachment(
     attached: Attached,
     compiled: CompiledRoute,
     policies: RoutePolicies,
+    built: list[_HTTPParts],
 ) -> tuple[Attachment, set[Target]]:
-    """What the route adds to one listener, with the backends its policies reach (ext_authz, ext_proc)."""
+    """What the route adds to one listener, with the backends its policies reach (ext_authz, ext_proc); `built`
+    keeps what the route's rules gave other listeners, by their settings and hostnames."""
     if compiled.l4 is not None:
         l4 = ir.hashed(
             msgspec.structs.replace(compiled.l4, sni_hostnames=tuple(h for h in attached.hostnames if h != "*"))
@@ -207,21 +216,51 @@ def _attachment(
             gateway=gateway, listener=attached.listener.name, l4=l4, destinations=tuple(sorted(destinations))
         )
         return attachment, set()
-    http: list[RankedRoute] = []
-    destinations = set()
-    targets: set[Target] = set()
-    variants: dict[str, ir.ClusterVariant] = {}
-    templates = []
     # the rules with policies of their own get their own settings; the others share the route's
     settings: dict[str | None, _Settings] = {}
+    groups = []
     for ranked in compiled.routes:
         name = compiled.rule_names[rule_index(ranked.rank)]
         group = name if name is not None and name in policies.rules else None
-        found = settings.get(group)
-        if found is None:
-            found = settings[group] = _settings(reader, policies, attached.listener.name, group)
-            targets.update(found.targets)
-            destinations.update(found.destinations)
+        if group not in settings:
+            settings[group] = _rule_settings(reader, gateway, attached.listener.name, policies, group)
+        groups.append(group)
+    parts = next((p for p in built if p.settings == settings and p.hostnames == attached.hostnames), None)
+    if parts is None:  # else the same as for another listener (often of another Gateway): compared, not hashed
+        parts = _http_parts(compiled, settings, groups, attached.hostnames)
+        built.append(parts)
+    attachment = Attachment(
+        gateway=gateway,
+        listener=attached.listener.name,
+        http=parts.http,
+        destinations=parts.destinations,
+        variants=parts.variants,
+    )
+    return attachment, {*parts.targets, *(t for found in settings.values() for t in found.targets)}
+
+
+class _HTTPParts(msgspec.Struct, frozen=True, kw_only=True):
+    """What a route's rules add to a listener, given their settings and the listener's hostnames."""
+
+    settings: dict[str | None, _Settings]
+    hostnames: tuple[str, ...]
+    http: tuple[RankedRoute, ...]
+    destinations: tuple[str, ...]
+    variants: tuple[ir.ClusterVariant, ...]
+    targets: tuple[Target, ...]  # the destinations through Services' cluster IPs (routingType Service)
+
+
+def _http_parts(
+    compiled: CompiledRoute, settings: dict[str | None, _Settings], groups: list[str | None], hostnames: tuple[str, ...]
+) -> _HTTPParts:
+    """The routes of `compiled` with the `settings` of their `groups` (one per route) for each of `hostnames`."""
+    destinations: set[str] = set()
+    variants: dict[str, ir.ClusterVariant] = {}
+    targets: set[Target] = set()
+    templates = []
+    for ranked, group in zip(compiled.routes, groups, strict=True):
+        found = settings[group]
+        destinations.update(found.destinations)
         route = msgspec.structs.replace(
             ranked.route, rate_limit=found.rate_limit, security=found.security, extensions=found.extensions
         )
@@ -236,17 +275,19 @@ def _attachment(
         templates.append((ranked.rank, route))
         destinations.update(b.destination for b in route.backends)
         destinations.update(m.destination for m in route.mirrors)
-    for hostname in attached.hostnames:
-        for rank, template in templates:
-            http.append(RankedRoute(rank=rank, route=ir.hashed(msgspec.structs.replace(template, hostname=hostname))))
-    attachment = Attachment(
-        gateway=gateway,
-        listener=attached.listener.name,
+    http = [
+        RankedRoute(rank=rank, route=ir.hashed(msgspec.structs.replace(template, hostname=hostname)))
+        for hostname in hostnames
+        for rank, template in templates
+    ]
+    return _HTTPParts(
+        settings=settings,
+        hostnames=hostnames,
         http=tuple(http),
         destinations=tuple(sorted(destinations)),
         variants=tuple(variants[name] for name in sorted(variants)),
+        targets=tuple(sorted(targets)),
     )
-    return attachment, targets
 
 
 class _Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -259,6 +300,17 @@ class _Settings(msgspec.Struct, frozen=True, kw_only=True):
     fail_closed: bool = False
     targets: tuple[Target, ...] = ()
     destinations: tuple[str, ...] = ()  # of ext_authz and ext_proc
+
+
+def _rule_settings(
+    reader: Reader, gateway: ResourceKey, listener: str, policies: RoutePolicies, rule: str | None
+) -> _Settings:
+    """The settings of `rule`'s routes (None: the rules without policies of their own) on `listener`. Without
+    route or rule policies, the Gateway's alone: read once for all such routes (`Reader.shared`)."""
+    if policies.own or policies.rules:
+        return _settings(reader, policies, listener, rule)
+    read = partial(_settings, policies=policies, listener=listener, rule=None)
+    return reader.shared(("route settings", gateway, listener), read)
 
 
 def _settings(reader: Reader, policies: RoutePolicies, listener: str, rule: str | None) -> _Settings:

@@ -45,7 +45,7 @@ from projections.gatewayapi.clienttraffic import (
 from projections.gatewayapi.extensions import KIND as EXTENSION
 from projections.gatewayapi.extensions import extension_problems
 from projections.gatewayapi.gateways import GatewayContext, gateway_class_status, gateway_context
-from projections.gatewayapi.inputs import Inputs, Reader, Resource, Token, resource_tokens
+from projections.gatewayapi.inputs import Inputs, Reader, Resource, SharedReads, Token, resource_tokens
 from projections.gatewayapi.options import TranslateOptions
 from projections.gatewayapi.patches import KIND as PATCH_KIND
 from projections.gatewayapi.patches import gateway_patches, patch_policy_status
@@ -200,8 +200,9 @@ class Translator:
         for key in sorted(dirty.pop("client", ())):
             if self._run_client(key):
                 dirty["assemble"].add(key)
+        shared: SharedReads = {}  # the inputs stay the same while the units run
         for key in sorted(dirty.pop("route", ())):
-            self._run_route(key, dirty, changed_status)
+            self._run_route(key, dirty, changed_status, shared)
         for key in sorted(dirty.pop("policy", ())):
             self._run_policy(key, changed_status)
         for key in sorted(dirty.pop("patch", ())):
@@ -287,8 +288,10 @@ class Translator:
         reader.depend(("gw", key))
         return self._contexts.get(key)
 
-    def _run_route(self, key: ResourceKey, dirty: dict[str, set[Any]], changed: set[ResourceKey]) -> None:
-        reader = Reader(self.inputs)
+    def _run_route(
+        self, key: ResourceKey, dirty: dict[str, set[Any]], changed: set[ResourceKey], shared: SharedReads
+    ) -> None:
+        reader = Reader(self.inputs, shared)
         result = translate_route(reader, key, self._context)
         self._record(("route", key), reader if result is not None else None)
         previous = self._routes.get(key)
@@ -371,14 +374,15 @@ class Translator:
             return
         for backend, gateway in (before - after).keys() | (after - before).keys():
             users = self._backend_users.setdefault(backend, Counter())
-            was = set(users)
-            users[gateway] += after[(backend, gateway)] - before[(backend, gateway)]
-            users = +users
-            if users:
-                self._backend_users[backend] = users
+            was = gateway in users
+            count = users[gateway] + after[(backend, gateway)] - before[(backend, gateway)]
+            if count > 0:
+                users[gateway] = count
             else:
+                del users[gateway]
+            if not users:
                 del self._backend_users[backend]
-            if set(users) != was:
+            if (gateway in users) != was:  # the set of Gateways using the backend changed
                 self._wake({("backend-users", backend)}, dirty)
 
     def _using_backend(self, reader: Reader, backend: ResourceKey) -> list[ResourceKey]:

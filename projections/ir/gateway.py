@@ -14,6 +14,7 @@ a parent's hash covers its children's hashes, so an unchanged hash means an unch
 from __future__ import annotations
 
 import hashlib
+import operator
 from typing import TypeVar
 
 import msgspec
@@ -576,6 +577,7 @@ Hashable = TypeVar(
 # The children of each piece: a parent's hash covers its own fields and its children's hashes, never their
 # content again, so hashing a parent whose children are already hashed costs one short encode.
 _CHILDREN: dict[type, tuple[str, ...]] = {}
+_hash_of = operator.attrgetter("hash")
 
 
 def content_hash(piece: msgspec.Struct) -> str:
@@ -584,7 +586,8 @@ def content_hash(piece: msgspec.Struct) -> str:
     fields = _CHILDREN.get(type(piece), ())
     shell = msgspec.structs.replace(piece, **{name: () for name in fields}) if fields else piece
     digest = hashlib.sha256(_encoder.encode(shell))
-    digest.update("".join([child.hash for name in fields for child in getattr(piece, name)]).encode())
+    for name in fields:
+        digest.update("".join(map(_hash_of, getattr(piece, name))).encode())
     return digest.hexdigest()[:32]
 
 

@@ -22,15 +22,27 @@ def varint(value: int) -> bytes:
     return bytes(out)
 
 
+def record_head(number: int, size: int) -> bytes:
+    """The start of the record of a length-delimited field numbered `number` whose payload, `size` bytes,
+    follows it."""
+    return varint(number << 3 | _LENGTH_DELIMITED) + varint(size)
+
+
 def field_record(number: int, payload: bytes) -> bytes:
     """The record of a length-delimited field (a sub-message, string or bytes) numbered `number`."""
-    return varint(number << 3 | _LENGTH_DELIMITED) + varint(len(payload)) + payload
+    return b"".join((record_head(number, len(payload)), payload))  # one copy of the payload
 
 
 _ANY_TYPE_URL = 1
 _ANY_VALUE = 2
 
 
+def any_head(type_url: str, size: int) -> bytes:
+    """The start of a serialised `google.protobuf.Any` holding a serialised message of `size` bytes, which
+    follow it."""
+    return field_record(_ANY_TYPE_URL, type_url.encode()) + record_head(_ANY_VALUE, size)
+
+
 def any_bytes(type_url: str, value: bytes) -> bytes:
     """A serialised `google.protobuf.Any` holding the serialised message `value`."""
-    return field_record(_ANY_TYPE_URL, type_url.encode()) + field_record(_ANY_VALUE, value)
+    return b"".join((any_head(type_url, len(value)), value))

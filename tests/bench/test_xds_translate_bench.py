@@ -105,18 +105,20 @@ def test_one_route_changed(routes: int, per_host: int) -> None:
     translator = XdsTranslator()
     translator.update(gateway)
     changed = [one_route_changed(gateway, n, per_host) for n in range(200)]
-    samples, sotw_bytes, delta_bytes = [], [], []
+    samples, cpu_samples, sotw_bytes, delta_bytes = [], [], [], []
     for new in changed:
         translator.update(gateway)  # each change is measured against the configuration just before it
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         update = translator.apply(new)
         samples.append(time.perf_counter() - start)
+        cpu_samples.append(time.process_time() - cpu)
         sotw_bytes.append(updated_bytes(update.resources, update.changes))
         delta_bytes.append(updated_bytes(update.resources.delta_view(), update.delta_changes))
         assert [len(d.updated) for d in update.changes.values()] == [1]
         assert [len(d.updated) for d in update.delta_changes.values()] == [1]
     label = f"{routes // per_host} virtual hosts x {per_host} routes"
     report(f"one route changed among {routes:,} ({label}): xDS update + diff", samples)
+    report(f"one route changed among {routes:,} ({label}): xDS update + diff, CPU time", cpu_samples)
     total = total_bytes(translator.resources)
     for form, sizes in (("state of the world", sotw_bytes), ("delta (VHDS)", delta_bytes)):
         print(
@@ -134,14 +136,14 @@ def _resource(document: dict[str, Any]) -> Resource:
     return Resource(key=decoded.key, model=decoded.model, generation=document["metadata"].get("generation", 1))
 
 
-def _route_document(i: int, generation: int = 1) -> dict[str, Any]:
+def _route_document(i: int, generation: int = 1, per_host: int = 10) -> dict[str, Any]:
     return {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
         "metadata": {"name": f"route-{i}", "namespace": "default", "generation": generation},
         "spec": {
             "parentRefs": [{"name": "gw"}],
-            "hostnames": [f"host-{i // 10}.example.com"],
+            "hostnames": [f"host-{i // per_host}.example.com"],
             "rules": [
                 {
                     "matches": [{"path": {"type": "PathPrefix", "value": f"/v{generation}/{i}"}}],
@@ -152,7 +154,7 @@ def _route_document(i: int, generation: int = 1) -> dict[str, Any]:
     }
 
 
-def _universe(routes: int) -> list[Resource]:
+def _universe(routes: int, per_host: int = 10) -> list[Resource]:
     gw = "gateway.networking.k8s.io/v1"
     documents: list[dict[str, Any]] = [
         {
@@ -191,27 +193,32 @@ def _universe(routes: int) -> list[Resource]:
                 "endpoints": [{"addresses": [f"10.{s // 250}.{s % 250}.{n}"]} for n in range(3)],
             }
         )
-    documents.extend(_route_document(i) for i in range(routes))
+    documents.extend(_route_document(i, per_host=per_host) for i in range(routes))
     return [_resource(d) for d in documents]
 
 
-def test_one_httproute_event_to_xds_among_10000() -> None:
-    """The whole path for one changed HTTPRoute in a Gateway of 10,000: Gateway API -> IR -> xDS + diff."""
+@pytest.mark.parametrize("per_host", [10, 1])
+def test_one_httproute_event_to_xds_among_10000(per_host: int) -> None:
+    """The whole path for one changed HTTPRoute in a Gateway of 10,000: Gateway API -> IR -> xDS + diff, with
+    10 routes per hostname (1,000 virtual hosts) or one (10,000); wall clock and CPU time."""
     translator = Translator()
-    translator.apply(_universe(10_000))
+    translator.apply(_universe(10_000, per_host))
     xds = XdsTranslator()
     xds.update(translator.gateways[GATEWAY])
-    ir_samples, xds_samples = [], []
+    ir_samples, xds_samples, cpu_samples = [], [], []
     for n in range(200):
-        change = _resource(_route_document((n * 7919) % 10_000, generation=2 + n))
-        start = time.perf_counter()
+        change = _resource(_route_document((n * 7919) % 10_000, generation=2 + n, per_host=per_host))
+        start, cpu = time.perf_counter(), time.process_time()
         translator.apply([change])
         gateway = translator.gateways[GATEWAY]
         middle = time.perf_counter()
         update = xds.apply(gateway)
         end = time.perf_counter()
+        cpu_samples.append(time.process_time() - cpu)
         ir_samples.append(middle - start)
         xds_samples.append(end - start)
         assert [len(d.updated) for d in update.changes.values()] == [1]
-    report("one HTTPRoute event among 10,000 in one Gateway: Gateway API -> IR", ir_samples)
-    report("one HTTPRoute event among 10,000 in one Gateway: Gateway API -> IR -> xDS + diff", xds_samples)
+    label = f"one HTTPRoute event among 10,000 in one Gateway ({10_000 // per_host:,} virtual hosts)"
+    report(f"{label}: Gateway API -> IR", ir_samples)
+    report(f"{label}: Gateway API -> IR -> xDS + diff", xds_samples)
+    report(f"{label}: Gateway API -> IR -> xDS + diff, CPU time", cpu_samples)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from projections import ir
 from projections.xds.resources import ResourceSet, diff
 from projections.xds.translate.ratelimits import XdsSettings
+from projections.xds.translate.routeconfigs import RouteRecords
 from projections.xds.translate.translator import XdsTranslator, XdsUpdate
 
 
@@ -12,12 +13,13 @@ class XdsFleet:
     def __init__(self, settings: XdsSettings | None = None) -> None:
         self.settings = settings or XdsSettings()
         self._translators: dict[str, XdsTranslator] = {}
+        self._route_records = RouteRecords()  # a route attached to several Gateways is serialised once
 
     def apply(self, gateway: ir.GatewayIR) -> XdsUpdate:
         """The new resources of `gateway.name` (publish them under that key) and what changed."""
         translator = self._translators.get(gateway.name)
         if translator is None:
-            translator = self._translators[gateway.name] = XdsTranslator(self.settings)
+            translator = self._translators[gateway.name] = XdsTranslator(self.settings, self._route_records)
         return translator.apply(gateway)
 
     def remove(self, gateway: str) -> XdsUpdate:

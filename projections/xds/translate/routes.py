@@ -8,7 +8,7 @@ RouteConfiguration that of its VirtualHosts' records (see `splice`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from envoy.config.core.v3 import base_pb2
@@ -19,7 +19,7 @@ from envoy.type.v3 import percent_pb2
 from google.protobuf import duration_pb2, wrappers_pb2
 
 from projections import ir
-from projections.xds.splice import field_record
+from projections.xds.splice import field_record, record_head
 from projections.xds.translate.backendtraffic import FAULT_FILTER, apply_retry, fault_config, hash_policies
 from projections.xds.translate.bandwidth import bandwidth_limit_configs
 from projections.xds.translate.credentials import credential_injector_configs
@@ -260,13 +260,14 @@ def _virtual_clusters(virtual_host: ir.VirtualHost) -> list[Any]:
 
 
 def virtual_host_record(
-    virtual_host: ir.VirtualHost, route_records: Iterable[bytes], *, virtual_host_stats: bool = False
+    virtual_host: ir.VirtualHost, route_records: Sequence[bytes], size: int, *, virtual_host_stats: bool = False
 ) -> bytes:
-    """The `virtual_hosts` record of a RouteConfiguration: `name`, `domains`, the routes' records, then (with
-    `virtual_host_stats`) its virtual clusters, whose field number is above the routes'."""
+    """The `virtual_hosts` record of a RouteConfiguration: `name`, `domains`, the routes' records (`size` bytes in
+    all), then (with `virtual_host_stats`) its virtual clusters, whose field number is above the routes'."""
     head = rc.VirtualHost(name=virtual_host.name, domains=[virtual_host.hostname]).SerializeToString(deterministic=True)
     tail = virtual_host_tail(virtual_host, virtual_host_stats=virtual_host_stats)
-    return field_record(_ROUTE_CONFIGURATION_VIRTUAL_HOSTS, head + b"".join(route_records) + tail)
+    start = record_head(_ROUTE_CONFIGURATION_VIRTUAL_HOSTS, len(head) + size + len(tail))
+    return b"".join([start, head, *route_records, tail])
 
 
 def virtual_host_tail(virtual_host: ir.VirtualHost, *, virtual_host_stats: bool) -> bytes:
@@ -289,15 +290,16 @@ def route_configuration_tail(http3_port: int | None) -> Any:
 _ROUTE_CONFIGURATION_TAIL = route_configuration_tail(None).SerializeToString(deterministic=True)
 
 
-def route_configuration_bytes(name: str, virtual_host_records: Iterable[bytes], http3_port: int | None = None) -> bytes:
-    """A serialised RouteConfiguration: `name`, the virtual hosts' records, then the fields numbered above them."""
+def route_configuration_ends(name: str, http3_port: int | None = None) -> tuple[bytes, bytes]:
+    """What a serialised RouteConfiguration has before its virtual hosts' records (`name`) and after them (the
+    fields numbered above)."""
     head: bytes = route_pb2.RouteConfiguration(name=name).SerializeToString(deterministic=True)
     tail = (
         _ROUTE_CONFIGURATION_TAIL
         if http3_port is None
         else route_configuration_tail(http3_port).SerializeToString(deterministic=True)
     )
-    return b"".join((head, *virtual_host_records, tail))
+    return head, tail
 
 
 def build_route_configuration(

@@ -1,10 +1,10 @@
-"""`XdsTranslator`: one Gateway's IR -> its `ResourceSet`, rebuilding only the pieces whose IR hash changed.
+"""`XdsTranslator`: one Gateway's IR -> its `ResourceSet`, rebuilding only the pieces whose IR changed.
 
 The caches follow the resources' own nesting, keyed by IR names and checked by IR content hashes:
 
-    route configuration (by name)  <- IR listeners' hashes
-      virtual host (by name)        <- VirtualHost.hash
-        route record (by hash)      <- HTTPRoute.hash
+    route configuration (by name)  <- IR listeners' hashes (see `routeconfigs`)
+      virtual host                  <- VirtualHost.hash
+        route record                <- HTTPRoute.hash
     listener (by name)              <- what its filter chains read (listener shells, L4 routes)
     cluster, load assignment        <- Destination.hash
     secret                          <- the certificate's content
@@ -19,16 +19,11 @@ and VHDS (delta clients, see `vhds`): a RouteConfiguration that reads its virtua
 VirtualHost resource per virtual host. A changed route re-splices its VirtualHost in both forms; delta
 clients are sent that VirtualHost alone.
 
-A cache entry is only ever kept for what the latest IR has, so memory follows the configuration.
-Versions are content hashes: of the serialised message for small resources, and for a
-RouteConfiguration of the IR hashes it was built from (the bytes are a pure function of them) and of
-`BUILD_VERSION`, so equal IR gives equal versions on every replica without hashing a megabyte.
-"""
+A cache entry is only ever kept for what the latest IR has, so memory follows the configuration."""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import msgspec
 
@@ -47,29 +42,20 @@ from projections.xds.resources import (
     diff,
     versioned,
 )
-from projections.xds.splice import any_bytes
 from projections.xds.translate import vhds
 from projections.xds.translate.clusters import build_cluster, build_load_assignment, resolves_by_dns, zone_weights
 from projections.xds.translate.credentials import credential_secrets
-from projections.xds.translate.extensions import ext_proc_http2_destinations
 from projections.xds.translate.listeners import SocketGroup, build_listener, rate_limit_types
 from projections.xds.translate.names import cluster_name, http_route_configuration_name, listener_name
 from projections.xds.translate.oidc import oidc_secrets
 from projections.xds.translate.patches import ByType, apply_patches
 from projections.xds.translate.ratelimits import RATELIMIT_CLUSTER, XdsSettings, build_ratelimit_cluster
 from projections.xds.translate.render import decode_resource
-from projections.xds.translate.routes import (
-    route_configuration_bytes,
-    route_record,
-    virtual_host_record,
-    virtual_host_tail,
-)
+from projections.xds.translate.routeconfigs import BuiltRouteConfiguration, RouteRecords, build_route_configuration
 from projections.xds.translate.secrets import build_secret
-from projections.xds.translate.security import build_jwks_cluster, ext_auth_http2_destinations, remote_jwks_clusters
+from projections.xds.translate.security import build_jwks_cluster, remote_jwks_clusters
+from projections.xds.translate.sequences import changed_positions, changed_span
 from projections.xds.translate.telemetry import build_collector_cluster, build_tracing_cluster
-
-BUILD_VERSION = "egd-xds-1"
-"""Part of every RouteConfiguration version: change it whenever the same IR starts giving other bytes."""
 
 
 class XdsUpdate(msgspec.Struct, frozen=True, kw_only=True):
@@ -80,24 +66,6 @@ class XdsUpdate(msgspec.Struct, frozen=True, kw_only=True):
     """The same for what delta clients are served (`ResourceSet.delta_view`)."""
     patch_outcomes: dict[str, str | None] = {}
     """Per EnvoyPatchPolicy (`<namespace>/<name>`) of the Gateway: None when its patches applied, else why not."""
-
-
-class _BuiltVirtualHost(msgspec.Struct, kw_only=True):
-    hash: str
-    virtual_host_stats: bool
-    record: bytes
-    vhds: VersionedResource  # the same virtual host as a VirtualHost resource
-    routes: dict[str, bytes]  # route hash -> its record
-    http2_destinations: frozenset[str]  # destinations its gRPC routes reach
-
-
-class _BuiltRouteConfiguration(msgspec.Struct, kw_only=True):
-    key: tuple[str | int | None, ...]
-    resource: VersionedResource
-    virtual_hosts: dict[str, _BuiltVirtualHost]
-    http2_destinations: frozenset[str]
-    vhds: VersionedResource  # the VHDS form of `resource`
-    vhds_hosts: tuple[VersionedResource, ...]  # its VirtualHost resources (a placeholder when it has none)
 
 
 class _DeltaForm(msgspec.Struct, frozen=True, kw_only=True):
@@ -118,120 +86,23 @@ def _replace_hosts(
     are added to `touched`)."""
     if old is new:
         return
-    if len(old) == len(new):
-        for before, after in zip(old, new, strict=True):
-            if before is not after:
-                if before.name != after.name and hosts.get(before.name) is before:
-                    del hosts[before.name]
-                    touched.add(before.name)
-                hosts[after.name] = after
-                touched.add(after.name)
+    start, old_end, new_end = changed_span(old, new)
+    if old_end - start == new_end - start:
+        for p in changed_positions(old[start:old_end], new[start:new_end]):
+            before, after = old[start + p], new[start + p]
+            if before.name != after.name and hosts.get(before.name) is before:
+                del hosts[before.name]
+                touched.add(before.name)
+            hosts[after.name] = after
+            touched.add(after.name)
         return
-    for before in old:
+    for before in old[start:old_end]:
         if hosts.get(before.name) is before:
             del hosts[before.name]
             touched.add(before.name)
-    for after in new:
+    for after in new[start:new_end]:
         hosts[after.name] = after
         touched.add(after.name)
-
-
-def _specificity(listener: ir.HTTPListener) -> tuple[int, int]:
-    """Exact hostnames first, then longer wildcards, then listeners without a hostname (Gateway API order)."""
-    hostname = listener.hostname
-    if not hostname:
-        return (2, 0)
-    return (1, -len(hostname)) if hostname.startswith("*") else (0, 0)
-
-
-def _build_virtual_host(
-    route_configuration: str,
-    virtual_host: ir.VirtualHost,
-    previous: _BuiltVirtualHost | None,
-    virtual_host_stats: bool,
-) -> _BuiltVirtualHost:
-    reusable = previous.routes if previous is not None else {}
-    routes = {r.hash: reusable.get(r.hash) or route_record(r) for r in virtual_host.routes}
-    http2 = (
-        frozenset(
-            destination
-            for r in virtual_host.routes
-            if r.grpc
-            for destination in (*(b.destination for b in r.backends), *(m.destination for m in r.mirrors))
-        )
-        | ext_auth_http2_destinations(virtual_host)
-        | ext_proc_http2_destinations(virtual_host)
-    )
-    records = b"".join([routes[r.hash] for r in virtual_host.routes])
-    tail = virtual_host_tail(virtual_host, virtual_host_stats=virtual_host_stats)
-    name = vhds.virtual_host_name(route_configuration, virtual_host.hostname)
-    stats = "\nvirtual host stats" if virtual_host_stats else ""
-    version = hashlib.sha256(f"{BUILD_VERSION}\n{name}{stats}\n{virtual_host.hash}".encode()).hexdigest()
-    body = any_bytes(VIRTUAL_HOST, vhds.virtual_host_bytes(route_configuration, virtual_host.hostname, records + tail))
-    return _BuiltVirtualHost(
-        hash=virtual_host.hash,
-        virtual_host_stats=virtual_host_stats,
-        record=virtual_host_record(virtual_host, (records,), virtual_host_stats=virtual_host_stats),
-        vhds=VersionedResource(name=name, version=version, body=body),
-        routes=routes,
-        http2_destinations=http2,
-    )
-
-
-def _route_configuration(
-    name: str,
-    listeners: Iterable[ir.HTTPListener],
-    previous: _BuiltRouteConfiguration | None,
-    http3_port: int | None = None,
-    virtual_host_stats: bool = False,
-) -> _BuiltRouteConfiguration:
-    ordered = sorted(listeners, key=_specificity)
-    key = (str(virtual_host_stats), *(listener.hash for listener in ordered), http3_port)
-    if previous is not None and previous.key == key:
-        return previous
-    old = previous.virtual_hosts if previous is not None else {}
-    built: dict[str, _BuiltVirtualHost] = {}
-    for virtual_host in _served_virtual_hosts(ordered):
-        cached = old.get(virtual_host.name)
-        if cached is None or cached.hash != virtual_host.hash or cached.virtual_host_stats != virtual_host_stats:
-            cached = _build_virtual_host(name, virtual_host, cached, virtual_host_stats)
-        built[virtual_host.name] = cached
-    hosts = built.values()
-    value = route_configuration_bytes(name, [v.record for v in hosts], http3_port)
-    advertised = f"\nh3={http3_port}" if http3_port is not None else ""
-    stats = "\nvirtual host stats" if virtual_host_stats else ""
-    hashes = "".join([v.hash for v in hosts])
-    version = hashlib.sha256(f"{BUILD_VERSION}\n{name}{stats}\n{hashes}{advertised}".encode()).hexdigest()
-    resource = VersionedResource(name=name, version=version, body=any_bytes(ROUTE_CONFIGURATION, value))
-    http2 = frozenset().union(*[v.http2_destinations for v in hosts if v.http2_destinations])
-    vhds_hosts = tuple(v.vhds for v in hosts)
-    if not vhds_hosts:
-        vhds_hosts = (
-            previous.vhds_hosts if previous is not None and not previous.virtual_hosts else (vhds.placeholder(name),)
-        )
-    return _BuiltRouteConfiguration(
-        key=key,
-        resource=resource,
-        virtual_hosts=built,
-        http2_destinations=http2,
-        vhds=_unchanged_or(previous.vhds if previous is not None else None, vhds.route_configuration(name, http3_port)),
-        vhds_hosts=vhds_hosts,
-    )
-
-
-def _served_virtual_hosts(listeners: list[ir.HTTPListener]) -> Iterable[ir.VirtualHost]:
-    """The virtual hosts of listeners sharing a route configuration, each domain once: the most specific
-    listener (first in `listeners`) serves it."""
-    if len(listeners) == 1:
-        return listeners[0].virtual_hosts
-    taken: set[str] = set()
-    served = []
-    for listener in listeners:
-        for virtual_host in listener.virtual_hosts:
-            if virtual_host.hostname not in taken:
-                taken.add(virtual_host.hostname)
-                served.append(virtual_host)
-    return served
 
 
 def _cluster_metrics(gateway: ir.GatewayIR) -> ir.Metrics | None:
@@ -320,11 +191,12 @@ def _unchanged_or(previous: VersionedResource | None, fresh: VersionedResource) 
 class XdsTranslator:
     """Holds one node group's caches; `update` turns each new GatewayIR into its ResourceSet."""
 
-    def __init__(self, settings: XdsSettings | None = None) -> None:
+    def __init__(self, settings: XdsSettings | None = None, route_records: RouteRecords | None = None) -> None:
         self.settings = settings or XdsSettings()
+        self._route_records = route_records if route_records is not None else RouteRecords()  # a fleet shares one
         self._current = ResourceSet()
         self._unpatched = ResourceSet()  # what the builders made, before EnvoyPatchPolicies: their caches' base
-        self._route_configurations: dict[str, _BuiltRouteConfiguration] = {}
+        self._route_configurations: dict[str, BuiltRouteConfiguration] = {}
         self._listeners: dict[str, tuple[tuple[object, ...], VersionedResource | None]] = {}
         self._clusters: dict[str, tuple[str, VersionedResource]] = {}
         self._load_assignments: dict[str, tuple[str, VersionedResource]] = {}
@@ -364,7 +236,7 @@ class XdsTranslator:
         collectors = gateway.telemetry.collectors if gateway.telemetry is not None else ()
         metrics = _cluster_metrics(gateway)
         destinations_key = (
-            tuple(d.hash for d in gateway.destinations),
+            gateway.destinations,  # compared item by item, by identity first: cheap when they are the same
             http2,
             global_limits,
             tuple(v.hash for v in gateway.cluster_variants),
@@ -490,8 +362,8 @@ class XdsTranslator:
         metrics = gateway.telemetry.metrics if gateway.telemetry is not None else None
         stats = metrics is not None and metrics.virtual_host_stats
         built = {
-            name: _route_configuration(
-                name, listeners, self._route_configurations.get(name), http3_ports.get(name), stats
+            name: build_route_configuration(
+                name, listeners, self._route_configurations.get(name), self._route_records, http3_ports.get(name), stats
             )
             for name, listeners in wanted.items()
         }

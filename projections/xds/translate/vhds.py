@@ -20,12 +20,14 @@ config/watch_map.cc; each point checked against the real binary):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 
-from projections.xds.resources import VersionedResource, versioned
+from projections.xds.resources import VIRTUAL_HOST, VersionedResource, versioned
+from projections.xds.splice import any_head
 from projections.xds.translate.clusters import ads_source
 from projections.xds.translate.routes import route_configuration_tail
 
@@ -57,12 +59,15 @@ def route_configuration(name: str, http3_port: int | None) -> VersionedResource:
     return versioned(vhds_route_configuration(inline))
 
 
-def virtual_host_bytes(route_configuration: str, hostname: str, routes: bytes) -> bytes:
-    """A serialised VirtualHost of egd's: its VHDS name, its domain, then its routes' records (`routes`)."""
+def virtual_host_body(
+    route_configuration: str, hostname: str, route_records: Sequence[bytes], size: int, tail: bytes
+) -> bytes:
+    """A serialised Any holding a VirtualHost of egd's: its VHDS name, its domain, its routes' records (`size`
+    bytes in all), then `tail` (its fields numbered above the routes)."""
     head: bytes = rc.VirtualHost(
         name=virtual_host_name(route_configuration, hostname), domains=[hostname]
     ).SerializeToString(deterministic=True)
-    return head + routes
+    return b"".join([any_head(VIRTUAL_HOST, len(head) + size + len(tail)), head, *route_records, tail])
 
 
 def placeholder(route_configuration: str) -> VersionedResource:

@@ -183,3 +183,137 @@ def test_fleet_keeps_one_translator_per_gateway_and_removes_everything_on_delete
     }
     assert fleet.resources(GATEWAY) is None
     assert fleet.resources("default/other") is not None
+
+
+def _route(label: str, hostname: str, grpc: bool) -> ir.HTTPRoute:
+    return ir.hashed(
+        ir.HTTPRoute(
+            name=f"httproute/default/{label}/rule/0/match/0",
+            hostname=hostname,
+            grpc=grpc,
+            path=ir.PathMatch(type="PathPrefix", value=f"/{label}"),
+            backends=(ir.WeightedBackend(destination=f"service/default/s{len(label) % 10}/80", weight=1),),
+        )
+    )
+
+
+def _host(listener: str, hostname: str, routes: tuple[ir.HTTPRoute, ...]) -> ir.VirtualHost:
+    return ir.hashed(ir.VirtualHost(name=f"{listener}/{hostname}", hostname=hostname, routes=routes))
+
+
+Edit = tuple[str, int, int, int, bool]
+edits = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["route", "add-route", "drop-route", "add-host", "drop-host", "rename-host", "hosts", "stats", "listener"]
+        ),
+        st.integers(0, 1),  # which listener
+        st.integers(0, 10_000),  # which virtual host
+        st.integers(0, 10_000),  # which route
+        st.booleans(),  # gRPC, for a new route
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+def _edited(gateway: ir.GatewayIR, edit: Edit, step: int) -> ir.GatewayIR:
+    """`gateway` with one edit, every piece it does not change kept as the very same object (as the Gateway API
+    translation keeps them), so that the translator's sequence comparisons see what a live change looks like."""
+    kind, which, host_at, route_at, grpc = edit
+    if kind == "stats":
+        metrics = gateway.telemetry.metrics if gateway.telemetry is not None else None
+        stats = not (metrics is not None and metrics.virtual_host_stats)
+        telemetry = ir.Telemetry(metrics=ir.Metrics(virtual_host_stats=stats))
+        return ir.hashed(msgspec.structs.replace(gateway, telemetry=telemetry))
+    http = list(gateway.http)
+    if kind == "listener":  # a second listener on the same port, sharing the route configuration, or not
+        if len(http) == 2:
+            del http[1]
+        else:
+            name = f"{GATEWAY}/foo"
+            own = tuple(_host(name, h, (_route(f"foo{step}", h, grpc),)) for h in ("h1.example.com", "x.example"))
+            http.append(
+                ir.hashed(
+                    ir.HTTPListener(name=name, address="0.0.0.0", port=80, hostname="*.example", virtual_hosts=own)
+                )
+            )
+        return ir.hashed(msgspec.structs.replace(gateway, http=tuple(http)))
+    listener = http[which % len(http)]
+    hosts = list(listener.virtual_hosts)
+    if kind == "hosts":  # every few virtual hosts get a route more (as a policy change gives them)
+        for at in range(host_at % 5, len(hosts), 1 + route_at % 40):
+            extra = _route(f"p{step}", hosts[at].hostname, grpc)
+            hosts[at] = ir.hashed(msgspec.structs.replace(hosts[at], routes=(*hosts[at].routes, extra)))
+    elif kind == "add-host" or not hosts:
+        hostname = f"n{step}.example.com"
+        hosts.insert(host_at % (len(hosts) + 1), _host(listener.name, hostname, (_route(f"n{step}", hostname, grpc),)))
+        hosts.sort(key=lambda v: v.hostname)
+    elif kind == "drop-host":
+        del hosts[host_at % len(hosts)]
+    elif kind == "rename-host":  # one removed, another added in its place
+        at = host_at % len(hosts)
+        hostname = f"{hosts[at].hostname}-{step}"
+        hosts[at] = _host(listener.name, hostname, tuple(_route(f"m{step}", hostname, grpc) for _ in range(1)))
+    else:
+        at = host_at % len(hosts)
+        host = hosts[at]
+        routes = list(host.routes)
+        if kind == "drop-route" and routes:
+            del routes[route_at % len(routes)]
+        elif kind == "route" and routes:
+            routes[route_at % len(routes)] = _route(f"c{step}", host.hostname, grpc)
+        elif kind == "move-route" and routes:  # to the other end, changed or not (as a new precedence moves it)
+            moved = routes.pop(route_at % len(routes))
+            moved = _route(f"v{step}", host.hostname, grpc) if grpc else moved
+            routes.insert(0 if route_at % 2 else len(routes), moved)
+        else:
+            routes.insert(route_at % (len(routes) + 1), _route(f"a{step}", host.hostname, grpc))
+        hosts[at] = ir.hashed(msgspec.structs.replace(host, routes=tuple(routes)))
+    http[which % len(http)] = ir.hashed(msgspec.structs.replace(listener, virtual_hosts=tuple(hosts)))
+    return ir.hashed(msgspec.structs.replace(gateway, http=tuple(http)))
+
+
+def _many_hosts_gateway(hosts: int, routes_per_host: int) -> ir.GatewayIR:
+    listener = f"{GATEWAY}/http"
+    virtual_hosts = []
+    for h in range(hosts):
+        hostname = f"h{h:04}.example.com"
+        routes = tuple(_route(f"r{h}-{r}", hostname, grpc=(h + r) % 17 == 0) for r in range(routes_per_host))
+        virtual_hosts.append(_host(listener, hostname, routes))
+    http = ir.hashed(ir.HTTPListener(name=listener, address="0.0.0.0", port=80, virtual_hosts=tuple(virtual_hosts)))
+    return ir.hashed(ir.GatewayIR(name=GATEWAY, http=(http,), destinations=_one_listener_gateway(10).destinations))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 200), st.integers(1, 6), edits)
+def test_live_edits_equal_builds_from_scratch(hosts: int, routes_per_host: int, changes: list[Edit]) -> None:
+    """Edits that keep every unchanged piece as the same object (what the translator's comparisons rely on):
+    routes and virtual hosts replaced, added and removed anywhere in long tuples, stats switched, a listener
+    sharing the route configuration added and removed; in a fleet whose Gateways share route records."""
+    gateway = _many_hosts_gateway(hosts, routes_per_host)
+    translator, fleet = XdsTranslator(), XdsFleet()
+    previous = translator.update(gateway)
+    fleet.apply(gateway)
+    fleet.apply(ir.hashed(msgspec.structs.replace(gateway, name="default/other")))
+    for step, change in enumerate(changes):
+        gateway = _edited(gateway, change, step)
+        update = translator.apply(gateway)
+        scratch = build_resource_set(gateway)
+        assert update.resources == scratch
+        assert update.changes == diff(previous, scratch)
+        assert update.delta_changes == diff(previous.delta_view(), scratch.delta_view())
+        assert fleet.apply(gateway).resources == scratch
+        other = ir.hashed(msgspec.structs.replace(gateway, name="default/other"))
+        assert fleet.apply(other).resources == build_resource_set(other)
+        previous = scratch
+
+
+def test_a_route_moved_across_its_virtual_host_keeps_the_records_in_between() -> None:
+    """A changed route whose precedence moves it to either end of its virtual host, changed or not."""
+    gateway = _many_hosts_gateway(3, 40)
+    for edit in [("move-route", 0, 1, 1, False), ("move-route", 0, 1, 2, True), ("move-route", 0, 2, 7, True)]:
+        translator = XdsTranslator()
+        translator.update(gateway)
+        moved = _edited(gateway, edit, 1)
+        assert translator.apply(moved).resources == build_resource_set(moved)
