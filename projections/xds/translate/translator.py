@@ -181,11 +181,7 @@ class _TypeBuilder:
 
 def _same_or(cached: tuple[object, VersionedResource] | None, fresh: VersionedResource) -> VersionedResource:
     """The cached resource when `fresh` has its version (the IR changed elsewhere): unchanged stays identical."""
-    return _unchanged_or(cached[1] if cached is not None else None, fresh)
-
-
-def _unchanged_or(previous: VersionedResource | None, fresh: VersionedResource) -> VersionedResource:
-    return previous if previous is not None and previous.version == fresh.version else fresh
+    return cached[1] if cached is not None and cached[1].version == fresh.version else fresh
 
 
 class XdsTranslator:
