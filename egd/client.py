@@ -14,6 +14,7 @@ from events.errors import StoreUnavailableError
 from events.jetstream import JetStreamEventStore
 from events.jetstream.auth import NO_AUTH, NatsAuth
 from projections.ir import GatewayIR
+from projections.pipeline import Pipeline
 
 
 class Target(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,6 +67,15 @@ async def open_store(
         auth=auth if auth is not None else _command_auth,
         manage_stream=manage_stream,
     )
+
+
+async def translated_log(store: JetStreamEventStore) -> Pipeline:
+    """The whole log folded and translated in this process: what a daemon caught up with it serves."""
+    pipeline = Pipeline()
+    async for record in store.read():
+        pipeline.fold(record, translate=False)
+    pipeline.translate_all()
+    return pipeline
 
 
 async def _fetch(admin_url: str, path: str, params: dict[str, str]) -> bytes:

@@ -16,11 +16,10 @@ from pathlib import Path
 import click
 import yaml
 
-from egd.client import Target, fetch_gateway_ir, open_store, resolve_target
+from egd.client import Target, fetch_gateway_ir, open_store, resolve_target, translated_log
 from egd.commands.options import daemon_options
 from events.errors import StoreUnavailableError
 from projections import ir
-from projections.pipeline import Pipeline
 from projections.xds.bootstrap import (
     DEFAULT_ADMIN_PORT,
     DEFAULT_XDS_ADDRESS,
@@ -39,12 +38,9 @@ async def read_gateway_ir(target: Target, gateway: str) -> ir.GatewayIR | None:
     try:
         if target.admin_url is not None:
             return await fetch_gateway_ir(target.admin_url, min_seq=await store.last_seq(), gateway=gateway)
-        pipeline = Pipeline()
-        async for record in store.read():
-            pipeline.fold(record, translate=False)
+        pipeline = await translated_log(store)
     finally:
         await store.close()
-    pipeline.translate_all()
     return pipeline.translator.gateways.get(gateway)
 
 

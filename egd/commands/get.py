@@ -16,9 +16,8 @@ import click
 import msgspec
 import yaml
 
-from egd.client import Target, fetch_objects, open_store, resolve_target
+from egd.client import Target, fetch_objects, open_store, resolve_target, translated_log
 from egd.commands.options import daemon_options
-from projections.pipeline import Pipeline
 from projections.resources.kinds import REGISTRY
 
 
@@ -27,12 +26,9 @@ async def read_objects(target: Target, query: dict[str, str]) -> list[dict[str, 
     try:
         if target.admin_url is not None:
             return await fetch_objects(target.admin_url, min_seq=await store.last_seq(), query=query)
-        pipeline = Pipeline()
-        async for record in store.read():
-            pipeline.fold(record, translate=False)
+        pipeline = await translated_log(store)
     finally:
         await store.close()
-    pipeline.translate_all()
     return [
         pipeline.document(stored)
         for key, stored in sorted(pipeline.state.objects.items())

@@ -15,25 +15,21 @@ import click
 import msgspec
 import yaml
 
-from egd.client import open_store, resolve_target
+from egd.client import open_store, resolve_target, translated_log
 from egd.commands.options import daemon_options
 from egd.documents import read_documents
 from projections.gatewayapi.offline import resources_from_documents
 from projections.gatewayapi.translator import translate
-from projections.pipeline import Pipeline
 from projections.ratelimit.config import RateLimitConfig, to_yaml
 from projections.ratelimit.descriptors import project
 
 
 async def configs_from_log(nats_url: str) -> dict[str, RateLimitConfig]:
     store = await open_store(nats_url)
-    pipeline = Pipeline()
     try:
-        async for record in store.read():
-            pipeline.fold(record, translate=False)
+        pipeline = await translated_log(store)
     finally:
         await store.close()
-    pipeline.translate_all()
     return project(pipeline.translator.gateways)
 
 

@@ -7,6 +7,7 @@ import base64
 import ipaddress
 import re
 from collections.abc import Sequence
+from typing import get_args
 
 import msgspec
 
@@ -22,6 +23,7 @@ from projections.resources.envoygateway.backendtrafficpolicy import (
     BandwidthLimitValue,
     Compression,
     FaultInjection,
+    GRPCSuccessCode,
     ProtocolUpgradeConfig,
     RequestBuffer,
     ResponseOverride,
@@ -703,31 +705,8 @@ def cluster_variants(
 # --- bandwidth limit and admission control -------------------------------------------------------------------
 
 _UNIT_SECONDS = {"Second": 1, "Minute": 60, "Hour": 3600}
-# gRPC status codes by Envoy Gateway's names (https://grpc.github.io/grpc/core/md_doc_statuscodes.html).
-_GRPC_CODES = {
-    name: code
-    for code, name in enumerate(
-        (
-            "Ok",
-            "Cancelled",
-            "Unknown",
-            "InvalidArgument",
-            "DeadlineExceeded",
-            "NotFound",
-            "AlreadyExists",
-            "PermissionDenied",
-            "ResourceExhausted",
-            "FailedPrecondition",
-            "Aborted",
-            "OutOfRange",
-            "Unimplemented",
-            "Internal",
-            "Unavailable",
-            "DataLoss",
-            "Unauthenticated",
-        )
-    )
-}
+# gRPC status codes by Envoy Gateway's names, in code order (https://grpc.github.io/grpc/core/md_doc_statuscodes.html).
+_GRPC_CODES = {name: code for code, name in enumerate(get_args(GRPCSuccessCode))}
 
 
 def _kibps(limit: BandwidthLimitValue) -> int:
