@@ -9,13 +9,13 @@ Host-side settings (provider, concurrency, bootstrap, shutdown) are not egd's to
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
 import msgspec
 
 from events.keys import ResourceKey
 from projections import ir
+from projections.addresses import is_ip_address
 from projections.gatewayapi.celsyntax import cel_syntax_problem
 from projections.gatewayapi.endpoints import backend_endpoints, service_endpoints
 from projections.gatewayapi.inputs import Reader
@@ -405,15 +405,7 @@ def _tracing_endpoints(
         ir.CollectorEndpoint(address=e.address, port=e.port, fqdn=e.type == "FQDN") for e in found if e.type != "Unix"
     )
     first = endpoints[0].address if endpoints else ""
-    return endpoints, (first if first and not _is_ip(first) else authority)
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
+    return endpoints, (first if first and not is_ip_address(first) else authority)
 
 
 def _custom_tags(tracing: ProxyTracing) -> tuple[ir.CustomTag, ...]:

@@ -6,13 +6,13 @@ invalid listener never takes the others down) and checked for conflicts on a sha
 
 from __future__ import annotations
 
-import ipaddress
 from collections import defaultdict
 
 import msgspec
 
 from events.keys import ResourceKey
 from projections import ir
+from projections.addresses import is_ip_address
 from projections.gatewayapi.envoyproxy import (
     class_parameters,
     gateway_backend_tls,
@@ -135,7 +135,7 @@ def gateway_context(reader: Reader, key: ResourceKey) -> GatewayContext | None:
     for address in gateway.spec.addresses:
         if address.type != "IPAddress":
             address_problem = f"Address type {address.type} is not supported; only IPAddress is"
-        elif not _is_ip(address.value):
+        elif not is_ip_address(address.value):
             address_problem = f"Address {address.value!r} is not a valid IP address"
         else:
             addresses.append(address.value)
@@ -172,14 +172,6 @@ def gateway_context(reader: Reader, key: ResourceKey) -> GatewayContext | None:
         telemetry=gateway_telemetry(reader, proxy, proxy_namespace, key),
         backend_tls=gateway_backend_tls(reader, proxy, proxy_namespace),
     )
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _listener_context(reader: Reader, gateway: ResourceKey, listener: Listener, generation: int) -> ListenerContext:

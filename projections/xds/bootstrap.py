@@ -11,13 +11,13 @@ static cluster `otel_metric_sink_<i>`, and `matches` as the `stats_config.stats_
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
 from projections import ir
+from projections.addresses import is_ip_address
 
 XDS_CLUSTER = "egd_xds"
 DEFAULT_XDS_ADDRESS = "127.0.0.1:18000"
@@ -77,14 +77,6 @@ def parse_address(address: str) -> XdsAddress:
     return XdsAddress(host=host, port=int(port))
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def _ads_source() -> dict[str, Any]:
     return {"ads": {}, "resource_api_version": "V3"}
 
@@ -115,7 +107,7 @@ def _stats_pattern(match: ir.StatsMatch) -> dict[str, Any]:
 
 def _stats_sink(index: int, sink: ir.MetricSink) -> dict[str, Any]:
     grpc: dict[str, Any] = {"cluster_name": metric_sink_cluster(index)}
-    if not _is_ip(sink.host):
+    if not is_ip_address(sink.host):
         grpc["authority"] = sink.host
     config: dict[str, Any] = {
         "@type": "type.googleapis.com/envoy.extensions.stat_sinks.open_telemetry.v3.SinkConfig",
@@ -132,7 +124,7 @@ def _sink_cluster(index: int, sink: ir.MetricSink) -> dict[str, Any]:
     name = metric_sink_cluster(index)
     cluster: dict[str, Any] = {
         "name": name,
-        "type": "STATIC" if _is_ip(sink.host) else "STRICT_DNS",
+        "type": "STATIC" if is_ip_address(sink.host) else "STRICT_DNS",
         "connect_timeout": "0.250s",
         "lb_policy": "ROUND_ROBIN",
         "typed_extension_protocol_options": _http2_options(keepalive=False),
@@ -141,7 +133,7 @@ def _sink_cluster(index: int, sink: ir.MetricSink) -> dict[str, Any]:
             "endpoints": [{"lb_endpoints": [_endpoint(XdsAddress(host=sink.host, port=sink.port))]}],
         },
     }
-    if not _is_ip(sink.host):
+    if not is_ip_address(sink.host):
         cluster["dns_lookup_family"] = "V4_PREFERRED"
     return cluster
 
@@ -161,7 +153,7 @@ def build_bootstrap(
     namespace, name = parse_gateway(gateway)
     if not xds_addresses:
         raise ValueError("at least one xDS address is needed")
-    all_ips = all(_is_ip(a.host) for a in xds_addresses)
+    all_ips = all(is_ip_address(a.host) for a in xds_addresses)
     xds_cluster: dict[str, Any] = {
         "name": XDS_CLUSTER,
         "type": "STATIC" if all_ips else "STRICT_DNS",

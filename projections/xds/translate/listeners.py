@@ -269,6 +269,19 @@ def _http_filters(
     )
 
 
+def _https_filters(listener: ir.HTTPListener, gateway: str, settings: XdsSettings) -> list[Any]:
+    """The HTTP filters of an HTTPS listener's connection manager (the same over TCP and over QUIC)."""
+    return _http_filters(
+        listener.filters,
+        listener.security_filters,
+        listener.rate_limit_types,
+        gateway,
+        settings,
+        listener.client,
+        listener.extension_filters,
+    )
+
+
 def build_listener(
     group: SocketGroup, http_route_configuration: str, settings: XdsSettings | None = None
 ) -> Any | None:
@@ -300,15 +313,7 @@ def build_listener(
         names = chains.claim([listener.hostname] if listener.hostname else [])
         if names is not None and listener.tls is not None:
             tls = _downstream_tls(listener.tls, http=True)
-            filters = _http_filters(
-                listener.filters,
-                listener.security_filters,
-                listener.rate_limit_types,
-                group.gateway,
-                settings,
-                listener.client,
-                listener.extension_filters,
-            )
+            filters = _https_filters(listener, group.gateway, settings)
             chains.chains.append(
                 _http_filter_chain(listener.name, listener.name, tls, names, filters, listener.client, group.telemetry)
             )
@@ -365,15 +370,7 @@ def _quic_listener(group: SocketGroup, settings: XdsSettings) -> Any | None:
     for listener in group.https:
         names = chains.claim([listener.hostname] if listener.hostname else [])
         if names is not None and listener.tls is not None:
-            filters = _http_filters(
-                listener.filters,
-                listener.security_filters,
-                listener.rate_limit_types,
-                group.gateway,
-                settings,
-                listener.client,
-                listener.extension_filters,
-            )
+            filters = _https_filters(listener, group.gateway, settings)
             chains.chains.append(
                 _http_filter_chain(
                     listener.name,
