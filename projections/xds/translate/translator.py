@@ -23,7 +23,9 @@ A cache entry is only ever kept for what the latest IR has, so memory follows th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
 
 import msgspec
 
@@ -400,58 +402,44 @@ class XdsTranslator:
     ) -> dict[str, VersionedResource]:
         kept: dict[str, tuple[str, VersionedResource]] = {}
         out = _TypeBuilder(previous.of_type(CLUSTER))
+
+        def put(name: str, key: str, build: Callable[[], Any]) -> None:
+            """The cluster `name`, rebuilt only when its `key` (what it is built from) changed."""
+            cached = self._clusters.get(name)
+            if cached is None or cached[0] != key:
+                cached = (key, _same_or(cached, versioned(build())))
+            kept[name] = cached
+            out.put(cached[1])
+
         if tracing is not None:
-            tracing_key = msgspec.json.encode(tracing).decode()
-            cached = self._clusters.get(tracing.cluster)
-            if cached is None or cached[0] != tracing_key:
-                cached = (tracing_key, versioned(build_tracing_cluster(tracing)))
-            kept[tracing.cluster] = cached
-            out.put(cached[1])
+            put(tracing.cluster, msgspec.json.encode(tracing).decode(), partial(build_tracing_cluster, tracing))
         for collector in collectors:
-            collector_key = f"{collector.host}:{collector.port}"
-            cached = self._clusters.get(collector.cluster)
-            if cached is None or cached[0] != collector_key:
-                cached = (collector_key, versioned(build_collector_cluster(collector)))
-            kept[collector.cluster] = cached
-            out.put(cached[1])
+            put(collector.cluster, f"{collector.host}:{collector.port}", partial(build_collector_cluster, collector))
         for remote in jwks:
-            cached = self._clusters.get(remote.name)
-            if cached is None or cached[0] != remote.hash_key:
-                cached = (remote.hash_key, versioned(build_jwks_cluster(remote)))
-            kept[remote.name] = cached
-            out.put(cached[1])
+            put(remote.name, remote.hash_key, partial(build_jwks_cluster, remote))
         if global_limits:
-            cached = self._clusters.get(RATELIMIT_CLUSTER)
-            if cached is None:
-                cached = ("", versioned(build_ratelimit_cluster(self.settings)))
-            kept[RATELIMIT_CLUSTER] = cached
-            out.put(cached[1])
+            put(RATELIMIT_CLUSTER, "", partial(build_ratelimit_cluster, self.settings))
         backend_tls_key = msgspec.json.encode(gateway.backend_tls).decode() if gateway.backend_tls is not None else ""
         stats = f"/stats:{metrics.per_endpoint_stats}:{metrics.request_response_sizes_stats}" if metrics else ""
         for destination in gateway.destinations:
             for variant in (False, True) if destination.name in http2 else (False,):
-                name = cluster_name(destination.name, http2=variant)
-                key = destination.hash + backend_tls_key + stats
-                cached = self._clusters.get(name)
-                if cached is None or cached[0] != key:
-                    built = build_cluster(destination, http2=variant, backend_tls=gateway.backend_tls, metrics=metrics)
-                    cached = (key, _same_or(cached, versioned(built)))
-                kept[name] = cached
-                out.put(cached[1])
+                build = partial(
+                    build_cluster, destination, http2=variant, backend_tls=gateway.backend_tls, metrics=metrics
+                )
+                put(cluster_name(destination.name, http2=variant), destination.hash + backend_tls_key + stats, build)
         by_name = {d.name: d for d in gateway.destinations}
         for settings in gateway.cluster_variants:
             target = by_name.get(settings.destination)
-            if target is None:
-                continue
-            key = target.hash + settings.hash + backend_tls_key + stats
-            cached = self._clusters.get(settings.name)
-            if cached is None or cached[0] != key:
-                built = build_cluster(
-                    target, http2=settings.http2, variant=settings, backend_tls=gateway.backend_tls, metrics=metrics
+            if target is not None:
+                build = partial(
+                    build_cluster,
+                    target,
+                    http2=settings.http2,
+                    variant=settings,
+                    backend_tls=gateway.backend_tls,
+                    metrics=metrics,
                 )
-                cached = (key, _same_or(cached, versioned(built)))
-            kept[settings.name] = cached
-            out.put(cached[1])
+                put(settings.name, target.hash + settings.hash + backend_tls_key + stats, build)
         self._clusters = kept
         return out.result()
 
