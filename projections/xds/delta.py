@@ -240,8 +240,9 @@ class DeltaSubscription:
         )
 
     def has_updates(self, available: Mapping[str, VersionedResource], revision: Revision | None = None) -> bool:
-        """Whether `take_updates` would send resources (not counting a due empty response). `revision`: that of
-        the resource set `available` is part of, if it has one."""
+        """Whether `take_updates` would send resources (not counting a due empty response). `revision` (here and
+        below): that of the resource set `available` is part of, if it has one; without, every resource of the
+        type is evaluated."""
         self._catch_up(revision)
         return next(iter(self._updates(available)), None) is not None
 
