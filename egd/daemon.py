@@ -130,7 +130,7 @@ async def serve(options: ServeOptions) -> None:
             )
             await recorder.start()
             hooks = compose_hooks(hooks, recorder.hooks())
-        servicer = AggregatedDiscoveryServicer(bus, hooks=hooks)
+        servicer = AggregatedDiscoveryServicer(bus, hooks=hooks, history=publisher.history)
         xds_host, xds_port = options.xds_address
         metrics.xds_streams_writing.set_function(
             lambda: sum(1 for stream in servicer.streams.values() if stream.writing_since is not None)

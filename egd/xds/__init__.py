@@ -3,9 +3,11 @@
 The lead wires it like this::
 
     bus: LatestValues[str, ResourceSet] = LatestValues()
-    servicer = AggregatedDiscoveryServicer(bus, hooks=XdsHooks(on_nack=...))
+    history = ResourceHistory()  # optional: delta streams then evaluate only what changed
+    servicer = AggregatedDiscoveryServicer(bus, hooks=XdsHooks(on_nack=...), history=history)
     server = await start_xds_server(servicer, "127.0.0.1:18000")
-    bus.publish("default/eg", resource_set(messages))   # node group = node.cluster = "<namespace>/<gateway>"
+    history.record("default/eg", resources, changes)  # each set published, with its XdsUpdate.delta_changes
+    bus.publish("default/eg", resources)   # node group = node.cluster = "<namespace>/<gateway>"
 """
 
 from egd.xds.hooks import StreamInfo, XdsHooks

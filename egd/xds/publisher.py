@@ -2,7 +2,8 @@
 
 Changes are marked as the follower translates them and built when the publisher next runs, so a burst of
 events costs one build per Gateway, not one per event (the follower drains what NATS has delivered before
-the loop lets the publisher run).
+the loop lets the publisher run). Each resource set published is recorded in `history` with what changed, so
+that delta streams evaluate only that (`projections.xds.history`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from egd.changed_gateways import ChangedGateways
 from egd.metrics import Metrics
 from projections.gatewayapi.translator import Changes
 from projections.pipeline import Pipeline
+from projections.xds.history import ResourceHistory
 from projections.xds.resources import ResourceSet
 from projections.xds.translate.fleet import XdsFleet
 from projections.xds.translate.ratelimits import XdsSettings
@@ -31,6 +33,8 @@ class XdsPublisher:
         self.metrics = metrics
         self.fleet = XdsFleet(settings)
         self.changed = ChangedGateways()
+        self.history = ResourceHistory()
+        """What changed between the sets published per Gateway, for the xDS servicer's delta streams."""
         self.published_seq: dict[str, int] = {}
         """Gateway -> the log sequence its resources now on the bus reflect (for the delivery audit)."""
 
@@ -49,6 +53,7 @@ class XdsPublisher:
             started = time.perf_counter()
             gateway = pipeline.translator.gateway(name)
             update = self.fleet.apply(gateway) if gateway is not None else self.fleet.remove(name)
+            self.history.record(name, update.resources, update.delta_changes)
             self.bus.publish(name, update.resources)
             self.published_seq[name] = pipeline.state.last_seq
             self.metrics.xds_build_seconds.observe(time.perf_counter() - started)

@@ -6,6 +6,8 @@ the only writer. The stream watches its node group on the bus; whenever it is wo
 response at a time against the *latest* resource set and writes it, so a slow Envoy (its HTTP/2
 window full) coalesces intermediate versions instead of queueing them, and never holds up others.
 Responses are written as bytes prepared by `projections.xds.wire` around each resource's shared bytes.
+Given the `ResourceHistory` its publisher records, a delta stream evaluates only what changed since the set
+it last evaluated; without (or for a set not recorded there) it evaluates every resource.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from egd.bus import LatestValues, Watch
 from egd.tls import ServerTls, grpc_server_credentials
 from egd.xds.hooks import SentInfo, StreamInfo, XdsHooks
 from projections.xds.delta import Acknowledgement, DeltaResponse, DeltaStream
+from projections.xds.history import ResourceHistory
 from projections.xds.resources import ResourceSet
 from projections.xds.sotw import SotwResponse, SotwStream
 from projections.xds.wire import encode_delta_response, encode_sotw_response
@@ -89,12 +92,14 @@ class AggregatedDiscoveryServicer:
         bus: LatestValues[str, ResourceSet],
         *,
         hooks: XdsHooks | None = None,
+        history: ResourceHistory | None = None,
         control_plane: str = "egd",
         send_timeout: float = 60.0,
         answer_timeout: float = 5.0,
     ) -> None:
         self._bus = bus
         self._hooks = hooks or XdsHooks()
+        self._history = history
         self._control_plane = control_plane
         self._send_timeout = send_timeout
         self._answer_timeout = answer_timeout
@@ -133,7 +138,8 @@ class AggregatedDiscoveryServicer:
             )
 
         def next_response(resources: ResourceSet, now: float) -> tuple[bytes, SentInfo] | None:
-            response = state.next_response(resources, now)
+            revision = self._history.revision_of(resources) if self._history is not None else None
+            response = state.next_response(resources, now, revision)
             return None if response is None else self._encode_delta(response)
 
         await self._serve("delta", requests, context, state, apply, next_response)

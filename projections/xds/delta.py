@@ -28,6 +28,11 @@ Rules (see /work/shared/XDS-NOTES.md, sections 3 to 9):
   goes out while a RouteConfiguration is still to be sent (Envoy drops a VirtualHost whose route
   configuration it does not have yet);
 - responses wait for the client's answers to earlier ones (see `DeltaStream`).
+
+A sub-stream evaluates only the names that may need a response: those changed since the resource set it
+last evaluated (given by the set's `Revision`, see `projections.xds.history`, across every version it
+skipped), plus those its own requests touched. It evaluates every resource of its type the first time, when
+it (re)subscribes to `*`, and when it is not told what changed (no revision, or too far behind).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from typing import Literal
 
 import msgspec
 
+from projections.xds.history import Revision
 from projections.xds.resources import (
     CLUSTER,
     CLUSTER_LOAD_ASSIGNMENT,
@@ -102,9 +108,22 @@ class DeltaResponse(msgspec.Struct, frozen=True, kw_only=True):
 class DeltaSubscription:
     """One type URL's sub-stream: what the client asked for and what it holds."""
 
-    __slots__ = ("acked", "forced", "held", "legacy_wildcard", "must_respond", "names", "started", "wildcard")
+    __slots__ = (
+        "_dirty",
+        "_evaluated_at",
+        "acked",
+        "forced",
+        "held",
+        "legacy_wildcard",
+        "must_respond",
+        "names",
+        "started",
+        "type_url",
+        "wildcard",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, type_url: str) -> None:
+        self.type_url = type_url
         self.wildcard = False
         self.legacy_wildcard = True
         self.started = False
@@ -117,6 +136,11 @@ class DeltaSubscription:
         self.acked: dict[str, str] = {}
         """name -> version the client ACKed, or reported holding in `initial_resource_versions` (for status
         pages)."""
+        self._dirty: set[str] | None = None
+        """Names that may need an update or a removal, as of `_evaluated_at`; None: any name may (every resource
+        is evaluated). Every other name but the `forced` ones is settled (see `_settled`)."""
+        self._evaluated_at: Revision | None = None
+        """The revision of the resource set last evaluated, if it had one."""
 
     def update(self, subscribe: Iterable[str], unsubscribe: Iterable[str], initial_versions: Mapping[str, str]) -> None:
         subscribe, unsubscribe = list(subscribe), list(unsubscribe)
@@ -132,18 +156,23 @@ class DeltaSubscription:
             elif first or self.wildcard:
                 if not self.wildcard:
                     self.must_respond = True
-                self.wildcard = True
+                self._subscribe_to_everything()
         for name in unsubscribe:
             self._unsubscribe(name)
         for name in subscribe:
             if name == WILDCARD:
                 if not self.wildcard:
-                    self.wildcard = True
                     self.must_respond = True
+                    self._subscribe_to_everything()
             else:
-                self.names.add(name)
+                self.names.add(name)  # evaluated as `forced`, or with every resource on the first request
                 if not (first and name in initial_versions):
                     self.forced.add(name)
+
+    def _subscribe_to_everything(self) -> None:
+        if not self.wildcard:
+            self.wildcard = True
+            self._dirty = None
 
     def _unsubscribe(self, name: str) -> None:
         if name == WILDCARD:
@@ -157,14 +186,52 @@ class DeltaSubscription:
         self.forced.discard(name)
         if self.wildcard:
             self.held[name] = ""  # answered again from the wildcard set, or removed if it is not there
+            if self._dirty is not None:
+                self._dirty.add(name)
         else:
             self.held.pop(name, None)
             self.acked.pop(name, None)
+
+    def _catch_up(self, revision: Revision | None) -> None:
+        """Before evaluating the resource set of `revision`: what changed since the last one evaluated is dirty
+        (any name, when that is not known)."""
+        if self._dirty is not None:
+            changed = revision.changed_since(self._evaluated_at, self.type_url) if revision is not None else None
+            if changed is None:
+                self._dirty = None
+            else:
+                self._dirty |= changed
+        self._evaluated_at = revision
+
+    def _settled(self, name: str, available: Mapping[str, VersionedResource]) -> bool:
+        """Whether `name` needs no response: the client holds its version if it wants it and it exists, or does
+        not hold it otherwise."""
+        resource = available.get(name)
+        if resource is not None and self.wants(name):
+            return self.held.get(name) == resource.version
+        return name not in self.held
+
+    def _settle(self, available: Mapping[str, VersionedResource], *, evaluated_all: bool) -> None:
+        """After an evaluation: only what still needs a response stays dirty. After one of every resource
+        (`evaluated_all`), every wanted resource was sent if it was due, so only held names can be unsettled;
+        without a revision, the next evaluation is of every resource anyway."""
+        if self._dirty is not None:
+            self._dirty = {name for name in self._dirty if not self._settled(name, available)}
+        elif evaluated_all and self._evaluated_at is not None:
+            self._dirty = {name for name in self.held if not self._settled(name, available)}
 
     def wants(self, name: str) -> bool:
         return self.wildcard or name in self.names
 
     def _updates(self, available: Mapping[str, VersionedResource]) -> Iterable[VersionedResource]:
+        if self._dirty is not None:
+            return (
+                resource
+                for name in self._dirty | self.forced
+                if (resource := available.get(name)) is not None
+                and self.wants(name)
+                and (name in self.forced or self.held.get(name) != resource.version)
+            )
         candidates: Iterable[tuple[str, VersionedResource]] = (
             available.items() if self.wildcard else ((n, available[n]) for n in self.names if n in available)
         )
@@ -172,30 +239,43 @@ class DeltaSubscription:
             resource for name, resource in candidates if name in self.forced or self.held.get(name) != resource.version
         )
 
-    def has_updates(self, available: Mapping[str, VersionedResource]) -> bool:
-        """Whether `take_updates` would send resources (not counting a due empty response)."""
+    def has_updates(self, available: Mapping[str, VersionedResource], revision: Revision | None = None) -> bool:
+        """Whether `take_updates` would send resources (not counting a due empty response). `revision` (here and
+        below): that of the resource set `available` is part of, if it has one; without, every resource of the
+        type is evaluated."""
+        self._catch_up(revision)
         return next(iter(self._updates(available)), None) is not None
 
-    def take_updates(self, available: Mapping[str, VersionedResource]) -> tuple[VersionedResource, ...] | None:
+    def take_updates(
+        self, available: Mapping[str, VersionedResource], revision: Revision | None = None
+    ) -> tuple[VersionedResource, ...] | None:
         """Resources to send now (recorded as held), or None when no update response is due."""
+        self._catch_up(revision)
+        evaluated_all = self._dirty is None
         updates = tuple(self._updates(available))
-        if not updates and not self.must_respond:
-            return None
-        self.must_respond = False
         for resource in updates:
             self.held[resource.name] = resource.version
             self.forced.discard(resource.name)
+        self._settle(available, evaluated_all=evaluated_all)
+        if not updates and not self.must_respond:
+            return None
+        self.must_respond = False
         return tuple(sorted(updates, key=lambda r: r.name))
 
-    def take_removals(self, available: Mapping[str, VersionedResource], *, notify_missing: bool) -> tuple[str, ...]:
+    def take_removals(
+        self, available: Mapping[str, VersionedResource], revision: Revision | None = None, *, notify_missing: bool
+    ) -> tuple[str, ...]:
         """Names to send in `removed_resources` now (no longer held afterwards)."""
-        removed = {name for name in self.held if name not in available or not self.wants(name)}
+        self._catch_up(revision)
+        candidates = self.held if self._dirty is None else self._dirty
+        removed = {name for name in candidates if name in self.held and (name not in available or not self.wants(name))}
         missing = {name for name in self.forced if name not in available and name in self.names}
         self.forced -= missing
         if notify_missing:
             removed |= missing
         for name in removed:
             self.held.pop(name, None)
+        self._settle(available, evaluated_all=False)
         return tuple(sorted(removed))
 
     def force(self, name: str) -> None:
@@ -246,7 +326,7 @@ class DeltaStream:
         """Apply one request. Returns the ACK/NACK it carries, if it answers a response (`response_nonce`)."""
         subscription = self.subscriptions.get(type_url)
         if subscription is None:
-            subscription = self.subscriptions[type_url] = DeltaSubscription()
+            subscription = self.subscriptions[type_url] = DeltaSubscription(type_url)
         subscription.update(subscribe, unsubscribe, initial_versions or {})
         if type_url == CLUSTER_LOAD_ASSIGNMENT:
             for name in [n for n in self._awaiting_subscription if subscription.wants(n)]:
@@ -274,15 +354,18 @@ class DeltaStream:
                 subscription.acked.pop(name, None)
         return Acknowledgement(kind="ack", type_url=type_url, nonce=response_nonce, response=answered)
 
-    def next_response(self, resources: ResourceSet, now: float) -> DeltaResponse | None:
+    def next_response(
+        self, resources: ResourceSet, now: float, revision: Revision | None = None
+    ) -> DeltaResponse | None:
         """The next response due against `resources`, in make-before-break order; None when there is
-        nothing to send now (all sent, or waiting for the client: see `wake_at`)."""
+        nothing to send now (all sent, or waiting for the client: see `wake_at`). `revision`: that of
+        `resources` (`ResourceHistory.revision_of`), so that only what changed is evaluated."""
         self._forget_expired(now)
         for type_url in order_for_adds(self.subscriptions):
-            if self._waiting(type_url, resources):
+            if self._waiting(type_url, resources, revision):
                 continue
             subscription = self.subscriptions[type_url]
-            updates = subscription.take_updates(resources.of_type(type_url, delta=True))
+            updates = subscription.take_updates(resources.of_type(type_url, delta=True), revision)
             if updates is not None:
                 if type_url == CLUSTER:
                     self._expect_endpoints(updates, now)
@@ -293,19 +376,21 @@ class DeltaStream:
             return None
         for type_url in order_for_removals(self.subscriptions):
             removed = self.subscriptions[type_url].take_removals(
-                resources.of_type(type_url, delta=True), notify_missing=type_url not in self._silent_when_missing
+                resources.of_type(type_url, delta=True),
+                revision,
+                notify_missing=type_url not in self._silent_when_missing,
             )
             if removed:
                 return self._respond(DeltaResponse(type_url=type_url, nonce=self._nonce(), removed=removed), now)
         return None
 
-    def _waiting(self, type_url: str, resources: ResourceSet) -> bool:
+    def _waiting(self, type_url: str, resources: ResourceSet, revision: Revision | None) -> bool:
         if type_url in self._awaiting_answer or any(t in self._awaiting_answer for t in WAITS_FOR.get(type_url, ())):
             return True
         if type_url == VIRTUAL_HOST:
             route_configurations = self.subscriptions.get(ROUTE_CONFIGURATION)
             if route_configurations is not None and route_configurations.has_updates(
-                resources.of_type(ROUTE_CONFIGURATION, delta=True)
+                resources.of_type(ROUTE_CONFIGURATION, delta=True), revision
             ):
                 return True
         return type_url in _ROUTES and bool(self._awaiting_subscription)

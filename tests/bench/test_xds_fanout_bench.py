@@ -4,11 +4,16 @@ The server runs alone in a subprocess (so that its memory is its own); 1,000 rea
 (over 10 connections) subscribe by wildcard to Clusters and ACK every response, as Envoy does. Each
 round changes one cluster and measures the time from the publish command until the last stream got it.
 Run: python3 -m pytest tests/bench/test_xds_fanout_bench.py -o addopts="" -s
+
+`EGD_BENCH_FANOUT_VIRTUAL_HOSTS=10000` serves a Gateway of that many virtual hosts instead (one route each, over
+VHDS); the streams subscribe to VirtualHosts by wildcard, as Envoy does, and each round changes one route.
+`EGD_BENCH_FANOUT_STREAMS` sets the number of streams (1,000 by default).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -19,10 +24,13 @@ import grpc
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
-from projections.xds.resources import CLUSTER
+from projections.xds.resources import CLUSTER, VIRTUAL_HOST
 
 ROOT = Path(__file__).resolve().parents[2]
-STREAMS = 1000
+STREAMS = int(os.environ.get("EGD_BENCH_FANOUT_STREAMS", "1000"))
+VIRTUAL_HOSTS = int(os.environ.get("EGD_BENCH_FANOUT_VIRTUAL_HOSTS", "0"))
+TYPE_URL = VIRTUAL_HOST if VIRTUAL_HOSTS else CLUSTER
+FIRST_RESPONSES_TIMEOUT = 60 + VIRTUAL_HOSTS * STREAMS / 20_000  # seconds: every stream is sent every resource first
 CONNECTIONS = 10
 ROUNDS = 9
 
@@ -39,7 +47,7 @@ class Client:
 
     async def run(self) -> None:
         node = base_pb2.Node(id=f"envoy-{self.index}", cluster="bench/gw")
-        await self.call.write(discovery_pb2.DeltaDiscoveryRequest(type_url=CLUSTER, node=node))
+        await self.call.write(discovery_pb2.DeltaDiscoveryRequest(type_url=TYPE_URL, node=node))
         async for response in self.call:
             if self.first.is_set():
                 self.arrivals[self.index] = time.perf_counter()
@@ -79,7 +87,7 @@ async def test_one_change_to_1000_delta_streams() -> None:
         everyone = asyncio.Event()
         clients = [Client(channels[i % CONNECTIONS], i, arrivals, everyone) for i in range(STREAMS)]
         tasks = [asyncio.create_task(c.run()) for c in clients]
-        await asyncio.wait_for(asyncio.gather(*(c.first.wait() for c in clients)), 60)
+        await asyncio.wait_for(asyncio.gather(*(c.first.wait() for c in clients)), FIRST_RESPONSES_TIMEOUT)
         await asyncio.sleep(1.0)
         rss_streams = int((await command(process, "rss")).split()[1])
 
@@ -95,8 +103,9 @@ async def test_one_change_to_1000_delta_streams() -> None:
         rss_after = int((await command(process, "rss")).split()[1])
 
         per_stream = (rss_streams - rss_before) / STREAMS
+        layout = f"{VIRTUAL_HOSTS} virtual hosts (VHDS)" if VIRTUAL_HOSTS else "20 clusters (CDS)"
         print(
-            f"\nfan-out to {STREAMS} delta streams over {CONNECTIONS} connections, {ROUNDS} rounds:"
+            f"\nfan-out to {STREAMS} delta streams over {CONNECTIONS} connections, {layout}, {ROUNDS} rounds:"
             f"\n  all delivered: median {statistics.median(durations) * 1000:.0f} ms,"
             f" min {min(durations) * 1000:.0f} ms, max {max(durations) * 1000:.0f} ms"
             f"\n  server memory: {per_stream / 1024:.1f} KiB per stream"

@@ -26,7 +26,11 @@ class XdsFleet:
         """The Gateway is gone: its node group is served nothing (every resource removed); caches dropped."""
         translator = self._translators.pop(gateway, None)
         previous = translator.resources if translator is not None else ResourceSet()
-        return XdsUpdate(resources=ResourceSet(), changes=diff(previous, ResourceSet()))
+        return XdsUpdate(
+            resources=ResourceSet(),
+            changes=diff(previous, ResourceSet()),
+            delta_changes=diff(previous.delta_view(), ResourceSet()),
+        )
 
     def patch_outcomes(self) -> dict[str, str | None]:
         """How every Gateway's EnvoyPatchPolicies applied (see `XdsUpdate.patch_outcomes`)."""

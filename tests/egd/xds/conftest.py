@@ -14,7 +14,8 @@ from egd.bus import LatestValues
 from egd.xds import AggregatedDiscoveryServicer, StreamInfo, XdsHooks, start_xds_server
 from egd.xds.hooks import SentInfo
 from projections.xds.delta import Acknowledgement
-from projections.xds.resources import ResourceSet
+from projections.xds.history import ResourceHistory
+from projections.xds.resources import ResourceSet, diff
 
 GROUP = "default/eg"
 
@@ -39,6 +40,20 @@ class Recorded:
     def sent_since(self, count: int) -> list[SentInfo]:
         """The responses sent after the first `count` (`len(responses)` taken before a change)."""
         return [sent for _, sent in self.responses[count:]]
+
+
+class RecordingBus(LatestValues[str, ResourceSet]):
+    """The bus as egd's publisher feeds it: every set published is recorded in `history` with what changed for
+    delta clients (here by diffing it with the set published before), so delta streams evaluate only that."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history = ResourceHistory()
+
+    def publish(self, key: str, value: ResourceSet) -> None:
+        previous = self.get(key) or ResourceSet()
+        self.history.record(key, value, diff(previous.delta_view(), value.delta_view()))
+        super().publish(key, value)
 
 
 class Server:
@@ -130,8 +145,8 @@ def recorded() -> Recorded:
 
 @pytest.fixture
 async def server(recorded: Recorded) -> AsyncIterator[Server]:
-    bus: LatestValues[str, ResourceSet] = LatestValues()
-    servicer = AggregatedDiscoveryServicer(bus, hooks=recorded.hooks())
+    bus = RecordingBus()
+    servicer = AggregatedDiscoveryServicer(bus, hooks=recorded.hooks(), history=bus.history)
     grpc_server, port = await start_xds_server(servicer, "127.0.0.1:0")
     try:
         yield Server(bus, servicer, port)

@@ -15,6 +15,7 @@ from projections.xds.resources import (
     LISTENER,
     ROUTE_CONFIGURATION,
     SECRET,
+    VIRTUAL_HOST,
     ResourceSet,
     diff,
 )
@@ -183,6 +184,14 @@ def test_fleet_keeps_one_translator_per_gateway_and_removes_everything_on_delete
     }
     assert fleet.resources(GATEWAY) is None
     assert fleet.resources("default/other") is not None
+
+
+def test_a_removed_gateway_removes_what_delta_clients_were_served_too() -> None:
+    fleet = XdsFleet()
+    first = fleet.apply(_one_listener_gateway(20))
+    removed = fleet.remove(GATEWAY)
+    assert removed.delta_changes == diff(first.resources.delta_view(), ResourceSet())
+    assert set(removed.delta_changes[VIRTUAL_HOST].removed) == set(first.resources.of_type(VIRTUAL_HOST, delta=True))
 
 
 def _route(label: str, hostname: str, grpc: bool) -> ir.HTTPRoute:
