@@ -26,10 +26,11 @@ class HostRoutes:
     def __init__(self) -> None:
         self.ordered: list[RankedRoute] = []
         self._routes: list[ir.HTTPRoute] = []  # the routes of `ordered`, in the same order
-        self.rate_limit_types: Counter[str] = Counter()
-        self.filters: Counter[str] = Counter()
-        self.securities: Counter[Security] = Counter()
-        self.extensions: Counter[Extensions] = Counter()
+        # how many of the routes need each (plain dicts: a Counter costs more to create, and there is one per host)
+        self.rate_limit_types: dict[str, int] = {}
+        self.filters: dict[str, int] = {}
+        self.securities: dict[Security, int] = {}
+        self.extensions: dict[Extensions, int] = {}
 
     def add(self, ranked: RankedRoute) -> None:
         at = bisect.bisect_right(self.ordered, ranked.rank, key=_rank)
@@ -80,9 +81,9 @@ def _rank(ranked: RankedRoute) -> Rank:
     return ranked.rank
 
 
-def _adjust(counts: Counter[K], key: K, delta: int) -> None:
+def _adjust(counts: dict[K, int], key: K, delta: int) -> None:
     """Add `delta` to the count of `key`, dropping keys that reach 0 (so the keys are what is present)."""
-    count = counts[key] + delta
+    count = counts.get(key, 0) + delta
     if count:
         counts[key] = count
     else:
@@ -130,8 +131,8 @@ class ListenerRoutes:
         self._vhosts: dict[str, ir.VirtualHost] = {}
         self._hostnames: list[str] = []  # sorted
         self._ordered: list[ir.VirtualHost] = []  # the virtual hosts of `_hostnames`, in the same order
-        self._rate_limit_types: Counter[str] = Counter()  # how many virtual hosts need each
-        self._filters: Counter[str] = Counter()
+        self._rate_limit_types: dict[str, int] = {}  # how many virtual hosts need each
+        self._filters: dict[str, int] = {}
         self._securities: dict[str, SecurityFilters] = {}  # hostname -> its virtual host's, where it has some
         self._extensions: dict[str, ExtensionFilters] = {}
         self._hosts: ListenerHosts | None = None  # the last result, while nothing changed
