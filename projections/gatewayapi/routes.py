@@ -27,7 +27,7 @@ from projections.gatewayapi.extensions import route_extensions
 from projections.gatewayapi.gateways import GatewayContext
 from projections.gatewayapi.http import CompiledRoute, RankedRoute, compile_grpc_route, compile_http_route, rule_index
 from projections.gatewayapi.inputs import Reader, Resource
-from projections.gatewayapi.policies import RoutePolicies, gateway_policies, route_policies, rule_policies
+from projections.gatewayapi.policies import RoutePolicies, gateway_policies, route_policies
 from projections.gatewayapi.policykinds import ROUTE_POLICY_KINDS
 from projections.gatewayapi.security import KIND as SECURITY
 from projections.gatewayapi.security import route_security
@@ -92,8 +92,7 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
     rules: dict[str, dict[str, Resource]] = {}
     if compiled.routes:
         labels: dict[str, str] = route.metadata.labels  # type: ignore[attr-defined]
-        own = route_policies(reader, key, labels)
-        rules = rule_policies(reader, key, labels, [n for n in compiled.rule_names if n is not None])
+        own, rules = route_policies(reader, key, labels, [n for n in compiled.rule_names if n is not None])
     parents: list[RouteParentStatus] = []
     attachments: list[Attachment] = []
     policy_targets: set[Target] = set()  # the backends of the routes' policies (ext_authz, ext_proc)
