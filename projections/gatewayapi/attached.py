@@ -108,6 +108,10 @@ def _canonical(piece: Security | Extensions) -> bytes:
     return msgspec.json.encode(piece)
 
 
+_SORT_ALL_FRACTION = 16
+"""A listener's hosts are sorted all at once when more than 1/16 of them changed (see `ListenerRoutes.hosts`)."""
+
+
 class ListenerHosts(msgspec.Struct, frozen=True, kw_only=True):
     """A listener's virtual hosts (by hostname) and what its connection manager needs for all of them."""
 
@@ -165,13 +169,17 @@ class ListenerRoutes:
         if self._hosts is not None and not self._dirty:
             return self._hosts
         merged_changed = False
+        # Inserting a host into the order moves those after it: for many hosts at once (a translation from
+        # scratch) that grows with the square of their number, so they are sorted all at once instead.
+        sort_all = len(self._dirty) * _SORT_ALL_FRACTION > len(self._hostnames)
         for host in self._dirty:
             routes = self.by_host.get(host)
             old = self._vhosts.pop(host, None)
             new = routes.virtual_host(f"{self.name}/{host}", host) if routes is not None else None
             if new is not None:
                 self._vhosts[host] = new
-            self._place(host, old, new)
+            if not sort_all:
+                self._place(host, old, new)
             for counts, before, after in (
                 (self._rate_limit_types, old.rate_limit_types if old else (), new.rate_limit_types if new else ()),
                 (self._filters, old.filters if old else (), new.filters if new else ()),
@@ -183,6 +191,9 @@ class ListenerRoutes:
             merged_changed |= _replace(self._securities, host, new.security_filters if new else None)
             merged_changed |= _replace(self._extensions, host, new.extension_filters if new else None)
         self._dirty.clear()
+        if sort_all:
+            self._hostnames = sorted(self._vhosts)
+            self._ordered = [self._vhosts[host] for host in self._hostnames]
         previous = self._hosts
         if previous is None or merged_changed:
             security = merge_filters([self._securities[h] for h in sorted(self._securities)])
