@@ -150,7 +150,8 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
                 }
                 policies = RoutePolicies(own=own, rules=rules, gateway=on_gateway)
             for one in attached:
-                merging.update(k for k in ROUTE_POLICY_KINDS if policies.merges(k, one.listener.name))
+                if own or rules:  # else nothing of the route's own to merge
+                    merging.update(k for k in ROUTE_POLICY_KINDS if policies.merges(k, one.listener.name))
                 attachment, found = _attachment(reader, key, target, one, compiled, policies, built)
                 policy_targets.update(found)
                 attachments.append(attachment)
@@ -344,7 +345,7 @@ def _settings(reader: Reader, policies: RoutePolicies, listener: str, rule: str 
 def _with_traffic(route: ir.HTTPRoute, traffic: RouteTraffic, variants: dict[str, ir.ClusterVariant]) -> ir.HTTPRoute:
     """`route` with what BackendTrafficPolicies set on it; the cluster variants its backends need go to
     `variants`."""
-    if traffic == RouteTraffic():
+    if traffic == _NO_TRAFFIC:
         return route
     request_timeout = traffic.request_timeout_ms
     if route.timeouts is not None and route.timeouts.request_ms is not None:
@@ -399,6 +400,7 @@ def _removing(headers: ir.HeaderModifier | None, names: tuple[str, ...]) -> ir.H
 
 
 _DENIED = ir.DirectResponse(status=500)
+_NO_TRAFFIC = RouteTraffic()
 
 
 def _merged(attachments: list[Attachment]) -> tuple[Attachment, ...]:
