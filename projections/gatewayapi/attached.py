@@ -24,23 +24,26 @@ class HostRoutes:
     that adding or removing one route costs that route, not the whole host."""
 
     def __init__(self) -> None:
-        self.ordered: list[RankedRoute] = []
-        self._routes: list[ir.HTTPRoute] = []  # the routes of `ordered`, in the same order
+        self._ranks: list[Rank] = []  # the routes' ranks, in order (searched in C, without a key function)
+        self._routes: list[ir.HTTPRoute] = []  # the routes, in the same order
         # how many of the routes need each (plain dicts: a Counter costs more to create, and there is one per host)
         self.rate_limit_types: dict[str, int] = {}
         self.filters: dict[str, int] = {}
         self.securities: dict[Security, int] = {}
         self.extensions: dict[Extensions, int] = {}
 
+    def __bool__(self) -> bool:
+        return bool(self._ranks)
+
     def add(self, ranked: RankedRoute) -> None:
-        at = bisect.bisect_right(self.ordered, ranked.rank, key=_rank)
-        self.ordered.insert(at, ranked)
+        at = bisect.bisect_right(self._ranks, ranked.rank)
+        self._ranks.insert(at, ranked.rank)
         self._routes.insert(at, ranked.route)
         self._count(ranked.route, 1)
 
     def remove(self, ranked: RankedRoute) -> None:
-        at = bisect.bisect_left(self.ordered, ranked.rank, key=_rank)
-        del self.ordered[at], self._routes[at]
+        at = bisect.bisect_left(self._ranks, ranked.rank)
+        del self._ranks[at], self._routes[at]
         self._count(ranked.route, -1)
 
     def _count(self, route: ir.HTTPRoute, delta: int) -> None:
@@ -75,10 +78,6 @@ class HostRoutes:
         if not self.extensions:
             return None
         return extension_filters(sorted(self.extensions, key=_canonical))
-
-
-def _rank(ranked: RankedRoute) -> Rank:
-    return ranked.rank
 
 
 def _adjust(counts: dict[K, int], key: K, delta: int) -> None:
@@ -161,7 +160,7 @@ class ListenerRoutes:
             routes = self.by_host[host]
             routes.remove(ranked)
             self._dirty.add(host)
-            if not routes.ordered:
+            if not routes:
                 del self.by_host[host]
         self.l4.pop(route, None)
 

@@ -27,7 +27,7 @@ from projections.gatewayapi.extensions import route_extensions
 from projections.gatewayapi.gateways import GatewayContext
 from projections.gatewayapi.http import CompiledRoute, RankedRoute, compile_grpc_route, compile_http_route, rule_index
 from projections.gatewayapi.inputs import Reader, Resource
-from projections.gatewayapi.policies import RoutePolicies, gateway_policies, route_policies
+from projections.gatewayapi.policies import GatewayPolicies, RoutePolicies, gateway_policies, route_policies
 from projections.gatewayapi.policykinds import ROUTE_POLICY_KINDS
 from projections.gatewayapi.security import KIND as SECURITY
 from projections.gatewayapi.security import route_security
@@ -142,12 +142,7 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
         if not isinstance(attached, Refusal):
             policies = RoutePolicies(own=own, rules=rules)
             if compiled.routes and attached:
-                on_gateway = {
-                    kind: reader.shared(
-                        ("gateway policies", kind, target), partial(gateway_policies, kind=kind, key=target)
-                    )
-                    for kind in ROUTE_POLICY_KINDS
-                }
+                on_gateway = reader.shared(("gateway policies", target), partial(_gateway_route_policies, key=target))
                 policies = RoutePolicies(own=own, rules=rules, gateway=on_gateway)
             for one in attached:
                 if own or rules:  # else nothing of the route's own to merge
@@ -165,6 +160,12 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
         policies=tuple(sorted(mine)) if attachments else (),
         merging=tuple(sorted(merging)) if attachments else (),
     )
+
+
+def _gateway_route_policies(reader: Reader, key: ResourceKey) -> dict[str, GatewayPolicies]:
+    """The winning policies of the Gateway at `key` of every kind that targets routes (read once for all the
+    routes attached to it: `Reader.shared`)."""
+    return {kind: gateway_policies(reader, kind, key) for kind in ROUTE_POLICY_KINDS}
 
 
 def _compile(reader: Reader, key: ResourceKey, route: msgspec.Struct) -> tuple[CompiledRoute, tuple[str, ...] | None]:
