@@ -4,7 +4,6 @@ change to one route rebuilds one virtual host, never the whole Gateway."""
 from __future__ import annotations
 
 import bisect
-from collections import Counter
 from typing import TypeVar
 
 import msgspec
@@ -26,7 +25,7 @@ class HostRoutes:
     def __init__(self) -> None:
         self._ranks: list[Rank] = []  # the routes' ranks, in order (searched in C, without a key function)
         self._routes: list[ir.HTTPRoute] = []  # the routes, in the same order
-        # how many of the routes need each (plain dicts: a Counter costs more to create, and there is one per host)
+        # how many of the routes need each (plain dicts: a Counter costs more to create and to update)
         self.rate_limit_types: dict[str, int] = {}
         self.filters: dict[str, int] = {}
         self.securities: dict[Security, int] = {}
@@ -230,8 +229,8 @@ class GatewayRoutes:
     def __init__(self, gateway: ResourceKey) -> None:
         self.prefix = f"{gateway.namespace}/{gateway.name}"
         self.listeners: dict[str, ListenerRoutes] = {}
-        self.destinations: Counter[str] = Counter()
-        self._variants: Counter[str] = Counter()
+        self.destinations: dict[str, int] = {}
+        self._variants: dict[str, int] = {}
         self.variants: dict[str, ir.ClusterVariant] = {}
 
     def __bool__(self) -> bool:
@@ -245,19 +244,17 @@ class GatewayRoutes:
 
     def add(self, route: ResourceKey, attachment: Attachment) -> None:
         self.listener(attachment.listener).add(route, attachment)
-        self.destinations.update(attachment.destinations)
+        for name in attachment.destinations:
+            _adjust(self.destinations, name, 1)
         for variant in attachment.variants:
-            self._variants[variant.name] += 1
+            _adjust(self._variants, variant.name, 1)
             self.variants[variant.name] = variant
 
     def remove(self, route: ResourceKey, attachment: Attachment) -> None:
         self.listener(attachment.listener).remove(route, attachment)
-        self.destinations.subtract(attachment.destinations)
         for name in attachment.destinations:
-            if self.destinations[name] <= 0:
-                del self.destinations[name]
+            _adjust(self.destinations, name, -1)
         for variant in attachment.variants:
-            self._variants[variant.name] -= 1
-            if self._variants[variant.name] <= 0:
-                del self._variants[variant.name]
+            _adjust(self._variants, variant.name, -1)
+            if variant.name not in self._variants:
                 del self.variants[variant.name]
