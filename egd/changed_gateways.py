@@ -15,12 +15,15 @@ class ChangedGateways:
     def __init__(self) -> None:
         self._names: set[str] = set()
         self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._drained.set()
 
     def mark(self, changes: Changes) -> None:
         if changes.gateways or changes.gateways_removed:
             self._names.update(changes.gateways)
             self._names.update(changes.gateways_removed)
             self._wake.set()
+            self._drained.clear()
 
     def pending(self) -> bool:
         return bool(self._names)
@@ -30,4 +33,10 @@ class ChangedGateways:
         await self._wake.wait()
         self._wake.clear()
         names, self._names = sorted(self._names), set()
+        self._drained.set()
         return names
+
+    async def drained(self) -> None:
+        """Wait until every Gateway marked so far has been taken: the stage builds what it takes before it
+        awaits anything, so by the time this returns the stage has built them."""
+        await self._drained.wait()

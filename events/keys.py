@@ -25,7 +25,9 @@ _PLAIN_TOKEN = re.compile(r"[A-Za-z0-9-]+")
 _ESCAPED_TOKEN = re.compile(r"(?:[A-Za-z0-9-]|_[0-9A-F]{2})+")
 
 
-class ResourceKey(msgspec.Struct, frozen=True, kw_only=True, order=True):
+# The hash is cached (`cache_hash`): keys are hashed over and over, in dicts and in translation's tokens. (The
+# docstring is the key's description in the published event schema.)
+class ResourceKey(msgspec.Struct, frozen=True, kw_only=True, order=True, cache_hash=True):
     """Identity of one resource. `group` is "" for the core API group, `namespace` "" when cluster-scoped."""
 
     group: str

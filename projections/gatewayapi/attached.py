@@ -4,7 +4,6 @@ change to one route rebuilds one virtual host, never the whole Gateway."""
 from __future__ import annotations
 
 import bisect
-from collections import Counter
 from typing import TypeVar
 
 import msgspec
@@ -24,22 +23,26 @@ class HostRoutes:
     that adding or removing one route costs that route, not the whole host."""
 
     def __init__(self) -> None:
-        self.ordered: list[RankedRoute] = []
-        self._routes: list[ir.HTTPRoute] = []  # the routes of `ordered`, in the same order
-        self.rate_limit_types: Counter[str] = Counter()
-        self.filters: Counter[str] = Counter()
-        self.securities: Counter[Security] = Counter()
-        self.extensions: Counter[Extensions] = Counter()
+        self._ranks: list[Rank] = []  # the routes' ranks, in order (searched in C, without a key function)
+        self._routes: list[ir.HTTPRoute] = []  # the routes, in the same order
+        # how many of the routes need each (plain dicts: a Counter costs more to create and to update)
+        self.rate_limit_types: dict[str, int] = {}
+        self.filters: dict[str, int] = {}
+        self.securities: dict[Security, int] = {}
+        self.extensions: dict[Extensions, int] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._ranks)
 
     def add(self, ranked: RankedRoute) -> None:
-        at = bisect.bisect_right(self.ordered, ranked.rank, key=_rank)
-        self.ordered.insert(at, ranked)
+        at = bisect.bisect_right(self._ranks, ranked.rank)
+        self._ranks.insert(at, ranked.rank)
         self._routes.insert(at, ranked.route)
         self._count(ranked.route, 1)
 
     def remove(self, ranked: RankedRoute) -> None:
-        at = bisect.bisect_left(self.ordered, ranked.rank, key=_rank)
-        del self.ordered[at], self._routes[at]
+        at = bisect.bisect_left(self._ranks, ranked.rank)
+        del self._ranks[at], self._routes[at]
         self._count(ranked.route, -1)
 
     def _count(self, route: ir.HTTPRoute, delta: int) -> None:
@@ -76,13 +79,9 @@ class HostRoutes:
         return extension_filters(sorted(self.extensions, key=_canonical))
 
 
-def _rank(ranked: RankedRoute) -> Rank:
-    return ranked.rank
-
-
-def _adjust(counts: Counter[K], key: K, delta: int) -> None:
+def _adjust(counts: dict[K, int], key: K, delta: int) -> None:
     """Add `delta` to the count of `key`, dropping keys that reach 0 (so the keys are what is present)."""
-    count = counts[key] + delta
+    count = counts.get(key, 0) + delta
     if count:
         counts[key] = count
     else:
@@ -105,6 +104,10 @@ def _replace(held: dict[str, V], host: str, value: V | None) -> bool:
 
 def _canonical(piece: Security | Extensions) -> bytes:
     return msgspec.json.encode(piece)
+
+
+_SORT_ALL_FRACTION = 16
+"""A listener's hosts are sorted all at once when more than 1/16 of them changed (see `ListenerRoutes.hosts`)."""
 
 
 class ListenerHosts(msgspec.Struct, frozen=True, kw_only=True):
@@ -130,8 +133,8 @@ class ListenerRoutes:
         self._vhosts: dict[str, ir.VirtualHost] = {}
         self._hostnames: list[str] = []  # sorted
         self._ordered: list[ir.VirtualHost] = []  # the virtual hosts of `_hostnames`, in the same order
-        self._rate_limit_types: Counter[str] = Counter()  # how many virtual hosts need each
-        self._filters: Counter[str] = Counter()
+        self._rate_limit_types: dict[str, int] = {}  # how many virtual hosts need each
+        self._filters: dict[str, int] = {}
         self._securities: dict[str, SecurityFilters] = {}  # hostname -> its virtual host's, where it has some
         self._extensions: dict[str, ExtensionFilters] = {}
         self._hosts: ListenerHosts | None = None  # the last result, while nothing changed
@@ -156,7 +159,7 @@ class ListenerRoutes:
             routes = self.by_host[host]
             routes.remove(ranked)
             self._dirty.add(host)
-            if not routes.ordered:
+            if not routes:
                 del self.by_host[host]
         self.l4.pop(route, None)
 
@@ -164,13 +167,17 @@ class ListenerRoutes:
         if self._hosts is not None and not self._dirty:
             return self._hosts
         merged_changed = False
+        # Inserting a host into the order moves those after it: for many hosts at once (a translation from
+        # scratch) that grows with the square of their number, so they are sorted all at once instead.
+        sort_all = len(self._dirty) * _SORT_ALL_FRACTION > len(self._hostnames)
         for host in self._dirty:
             routes = self.by_host.get(host)
             old = self._vhosts.pop(host, None)
             new = routes.virtual_host(f"{self.name}/{host}", host) if routes is not None else None
             if new is not None:
                 self._vhosts[host] = new
-            self._place(host, old, new)
+            if not sort_all:
+                self._place(host, old, new)
             for counts, before, after in (
                 (self._rate_limit_types, old.rate_limit_types if old else (), new.rate_limit_types if new else ()),
                 (self._filters, old.filters if old else (), new.filters if new else ()),
@@ -182,6 +189,9 @@ class ListenerRoutes:
             merged_changed |= _replace(self._securities, host, new.security_filters if new else None)
             merged_changed |= _replace(self._extensions, host, new.extension_filters if new else None)
         self._dirty.clear()
+        if sort_all:
+            self._hostnames = sorted(self._vhosts)
+            self._ordered = [self._vhosts[host] for host in self._hostnames]
         previous = self._hosts
         if previous is None or merged_changed:
             security = merge_filters([self._securities[h] for h in sorted(self._securities)])
@@ -219,8 +229,8 @@ class GatewayRoutes:
     def __init__(self, gateway: ResourceKey) -> None:
         self.prefix = f"{gateway.namespace}/{gateway.name}"
         self.listeners: dict[str, ListenerRoutes] = {}
-        self.destinations: Counter[str] = Counter()
-        self._variants: Counter[str] = Counter()
+        self.destinations: dict[str, int] = {}
+        self._variants: dict[str, int] = {}
         self.variants: dict[str, ir.ClusterVariant] = {}
 
     def __bool__(self) -> bool:
@@ -234,19 +244,17 @@ class GatewayRoutes:
 
     def add(self, route: ResourceKey, attachment: Attachment) -> None:
         self.listener(attachment.listener).add(route, attachment)
-        self.destinations.update(attachment.destinations)
+        for name in attachment.destinations:
+            _adjust(self.destinations, name, 1)
         for variant in attachment.variants:
-            self._variants[variant.name] += 1
+            _adjust(self._variants, variant.name, 1)
             self.variants[variant.name] = variant
 
     def remove(self, route: ResourceKey, attachment: Attachment) -> None:
         self.listener(attachment.listener).remove(route, attachment)
-        self.destinations.subtract(attachment.destinations)
         for name in attachment.destinations:
-            if self.destinations[name] <= 0:
-                del self.destinations[name]
+            _adjust(self.destinations, name, -1)
         for variant in attachment.variants:
-            self._variants[variant.name] -= 1
-            if self._variants[variant.name] <= 0:
-                del self._variants[variant.name]
+            _adjust(self._variants, variant.name, -1)
+            if variant.name not in self._variants:
                 del self.variants[variant.name]

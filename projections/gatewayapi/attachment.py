@@ -3,6 +3,8 @@ hostname intersection; and the reason when none does."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import msgspec
 
 from events.keys import ResourceKey
@@ -38,6 +40,34 @@ def attach(
 ) -> list[Attached] | Refusal:
     """The listeners of `gateway` that accept the route through `ref`. `hostnames` is None for route kinds
     without hostnames (TCPRoute, UDPRoute)."""
+    # which listeners accept a route of this kind and namespace through this parentRef: the same for every
+    # route attached alike, so read once for them all (`Reader.shared`)
+    accepting = reader.shared(
+        ("accepting listeners", gateway.key, ref.section_name, ref.port, route.kind, route.namespace),
+        partial(_accepting, gateway=gateway, ref=ref, route=route),
+    )
+    if isinstance(accepting, Refusal):
+        return accepting
+    if hostnames is None:
+        return [Attached(listener=listener, hostnames=()) for listener in accepting]
+    attached = []
+    for listener in accepting:
+        names = route_hostnames(listener.hostname, hostnames)
+        if names:
+            attached.append(Attached(listener=listener, hostnames=tuple(names)))
+    if not attached:
+        return Refusal(
+            reason="NoMatchingListenerHostname",
+            message="There were no hostname intersections between the route and this parent ref's Listener(s).",
+        )
+    return attached
+
+
+def _accepting(
+    reader: Reader, gateway: GatewayContext, ref: ParentReference, route: ResourceKey
+) -> tuple[ListenerContext, ...] | Refusal:
+    """The listeners of `gateway` that `ref` names and that accept routes of `route`'s kind and namespace, or
+    why none does (hostnames apart)."""
     if not gateway.accepted:
         return Refusal(reason="NoMatchingParent", message="The parent Gateway is not accepted")
     candidates = [
@@ -63,19 +93,7 @@ def attach(
             reason="NotAllowedByListeners",
             message="No listeners included by this parent ref allowed this attachment.",
         )
-    if hostnames is None:
-        return [Attached(listener=listener, hostnames=()) for listener in allowed]
-    attached = []
-    for listener in allowed:
-        names = route_hostnames(listener.hostname, hostnames)
-        if names:
-            attached.append(Attached(listener=listener, hostnames=tuple(names)))
-    if not attached:
-        return Refusal(
-            reason="NoMatchingListenerHostname",
-            message="There were no hostname intersections between the route and this parent ref's Listener(s).",
-        )
-    return attached
+    return tuple(allowed)
 
 
 def _kind_allowed(listener: ListenerContext, kind: str) -> bool:

@@ -18,7 +18,7 @@ How a new policy kind plugs in:
   1. add a `PolicyKind` to `KINDS` below (its model class and the (group, kind) pairs it may target); its
      objects are then indexed by target (`inputs.POLICY_KINDS` is `KINDS`'s keys), get a `policy` unit in the
      translator and a status;
-  2. where the policy takes effect, read the winners: `route_policies(reader, key, labels)` and
+  2. where the policy takes effect, read the winners: `route_policies(reader, key, labels, rules)` and
      `gateway_policies(reader, kind, gateway)` for routes and listeners (a route unit reads them, so a policy
      change re-translates exactly the routes it reaches), or `backend_policy(...)` for a Service or Backend;
   3. optionally a check (`PolicyHooks.checks[kind]`): what in a policy cannot be honoured, read through the
@@ -166,31 +166,20 @@ def targeting(
     return [(by_key[key], section) for key, section in sorted(found, key=lambda f: (f[0].name, f[1] or ""))]
 
 
-def route_policy(reader: Reader, kind: str, key: ResourceKey, labels: dict[str, str]) -> Resource | None:
-    """The policy of `kind` of a route itself (targets without sectionName), if one wins."""
-    for policy, section in targeting(reader, KINDS[kind], key, lambda: labels):
-        if section is None:
-            return policy
-    return None
-
-
-def route_policies(reader: Reader, key: ResourceKey, labels: dict[str, str]) -> dict[str, Resource]:
-    """The route's own winning policy of every kind that targets routes."""
-    found = {kind: route_policy(reader, kind, key, labels) for kind in ROUTE_POLICY_KINDS}
-    return {kind: policy for kind, policy in found.items() if policy is not None}
-
-
-def rule_policies(
+def route_policies(
     reader: Reader, key: ResourceKey, labels: dict[str, str], rules: Sequence[str]
-) -> dict[str, dict[str, Resource]]:
-    """The winning policies of the route's named `rules` (targets whose sectionName is a rule's name): rule
-    name -> kind -> policy."""
-    found: dict[str, dict[str, Resource]] = {}
+) -> tuple[dict[str, Resource], dict[str, dict[str, Resource]]]:
+    """The winning policies of every kind that targets routes: the route's own (targets without sectionName),
+    by kind, and its named `rules`' (targets whose sectionName is a rule's name), by rule name then kind."""
+    own: dict[str, Resource] = {}
+    by_rule: dict[str, dict[str, Resource]] = {}
     for kind in ROUTE_POLICY_KINDS:
         for policy, section in targeting(reader, KINDS[kind], key, lambda: labels):
-            if section is not None and section in rules:
-                found.setdefault(section, {}).setdefault(kind, policy)
-    return found
+            if section is None:
+                own.setdefault(kind, policy)
+            elif section in rules:
+                by_rule.setdefault(section, {}).setdefault(kind, policy)
+    return own, by_rule
 
 
 def rule_names(route: Resource) -> tuple[str, ...]:

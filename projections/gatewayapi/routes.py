@@ -27,7 +27,7 @@ from projections.gatewayapi.extensions import route_extensions
 from projections.gatewayapi.gateways import GatewayContext
 from projections.gatewayapi.http import CompiledRoute, RankedRoute, compile_grpc_route, compile_http_route, rule_index
 from projections.gatewayapi.inputs import Reader, Resource
-from projections.gatewayapi.policies import RoutePolicies, gateway_policies, route_policies, rule_policies
+from projections.gatewayapi.policies import GatewayPolicies, RoutePolicies, gateway_policies, route_policies
 from projections.gatewayapi.policykinds import ROUTE_POLICY_KINDS
 from projections.gatewayapi.security import KIND as SECURITY
 from projections.gatewayapi.security import route_security
@@ -92,8 +92,7 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
     rules: dict[str, dict[str, Resource]] = {}
     if compiled.routes:
         labels: dict[str, str] = route.metadata.labels  # type: ignore[attr-defined]
-        own = route_policies(reader, key, labels)
-        rules = rule_policies(reader, key, labels, [n for n in compiled.rule_names if n is not None])
+        own, rules = route_policies(reader, key, labels, [n for n in compiled.rule_names if n is not None])
     parents: list[RouteParentStatus] = []
     attachments: list[Attachment] = []
     policy_targets: set[Target] = set()  # the backends of the routes' policies (ext_authz, ext_proc)
@@ -143,15 +142,11 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
         if not isinstance(attached, Refusal):
             policies = RoutePolicies(own=own, rules=rules)
             if compiled.routes and attached:
-                on_gateway = {
-                    kind: reader.shared(
-                        ("gateway policies", kind, target), partial(gateway_policies, kind=kind, key=target)
-                    )
-                    for kind in ROUTE_POLICY_KINDS
-                }
+                on_gateway = reader.shared(("gateway policies", target), partial(_gateway_route_policies, key=target))
                 policies = RoutePolicies(own=own, rules=rules, gateway=on_gateway)
             for one in attached:
-                merging.update(k for k in ROUTE_POLICY_KINDS if policies.merges(k, one.listener.name))
+                if own or rules:  # else nothing of the route's own to merge
+                    merging.update(k for k in ROUTE_POLICY_KINDS if policies.merges(k, one.listener.name))
                 attachment, found = _attachment(reader, key, target, one, compiled, policies, built)
                 policy_targets.update(found)
                 attachments.append(attachment)
@@ -165,6 +160,12 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
         policies=tuple(sorted(mine)) if attachments else (),
         merging=tuple(sorted(merging)) if attachments else (),
     )
+
+
+def _gateway_route_policies(reader: Reader, key: ResourceKey) -> dict[str, GatewayPolicies]:
+    """The winning policies of the Gateway at `key` of every kind that targets routes (read once for all the
+    routes attached to it: `Reader.shared`)."""
+    return {kind: gateway_policies(reader, kind, key) for kind in ROUTE_POLICY_KINDS}
 
 
 def _compile(reader: Reader, key: ResourceKey, route: msgspec.Struct) -> tuple[CompiledRoute, tuple[str, ...] | None]:
@@ -345,7 +346,7 @@ def _settings(reader: Reader, policies: RoutePolicies, listener: str, rule: str 
 def _with_traffic(route: ir.HTTPRoute, traffic: RouteTraffic, variants: dict[str, ir.ClusterVariant]) -> ir.HTTPRoute:
     """`route` with what BackendTrafficPolicies set on it; the cluster variants its backends need go to
     `variants`."""
-    if traffic == RouteTraffic():
+    if traffic == _NO_TRAFFIC:
         return route
     request_timeout = traffic.request_timeout_ms
     if route.timeouts is not None and route.timeouts.request_ms is not None:
@@ -400,6 +401,7 @@ def _removing(headers: ir.HeaderModifier | None, names: tuple[str, ...]) -> ir.H
 
 
 _DENIED = ir.DirectResponse(status=500)
+_NO_TRAFFIC = RouteTraffic()
 
 
 def _merged(attachments: list[Attachment]) -> tuple[Attachment, ...]:

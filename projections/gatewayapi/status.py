@@ -11,8 +11,9 @@ import msgspec
 CONTROLLER_NAME = "gateway.envoyproxy.io/gatewayclass-controller"
 
 
-class StatusStruct(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, rename="camel"):
-    """Base of every status struct: camelCase on the wire, as Kubernetes writes it."""
+class StatusStruct(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, rename="camel", gc=False):
+    """Base of every status struct: camelCase on the wire, as Kubernetes writes it. Not tracked by the cyclic
+    garbage collector (`gc=False`), like the IR's: a status holds only scalars, tuples and status structs."""
 
 
 class Condition(StatusStruct, frozen=True, kw_only=True):

@@ -22,7 +22,7 @@ thing from scratch: `translate()` is exactly that.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -110,7 +110,7 @@ class Translator:
         # (policy kind, gateway) -> {route with a policy of its own: the listeners it attaches to} (Overridden)
         self._overrides: dict[tuple[str, ResourceKey], dict[ResourceKey, Overriding]] = {}
         # Service or Backend -> {gateway: how many of its routes' attachments use it} (backend policies' ancestors)
-        self._backend_users: dict[ResourceKey, Counter[ResourceKey]] = {}
+        self._backend_users: dict[ResourceKey, dict[ResourceKey, int]] = {}
         self._hooks = PolicyHooks(
             gateways=self._context,
             overrides=self._overridden,
@@ -363,19 +363,27 @@ class Translator:
     ) -> None:
         """Keep `_backend_users` current; wake the backend policies whose set of Gateways changed."""
 
-        def uses(found: RouteResult | None) -> Counter[tuple[ResourceKey, ResourceKey]]:
+        def uses(found: RouteResult | None) -> dict[tuple[ResourceKey, ResourceKey], int]:
+            counts: dict[tuple[ResourceKey, ResourceKey], int] = {}
             if found is None or not found.attachments:
-                return Counter()
+                return counts
             gateways = {a.gateway for a in found.attachments}
-            return Counter((target.key, gateway) for target in found.targets for gateway in gateways)
+            for target in found.targets:
+                for gateway in gateways:
+                    pair = (target.key, gateway)
+                    counts[pair] = counts.get(pair, 0) + 1
+            return counts
 
         before, after = uses(previous), uses(result)
         if before == after:
             return
-        for backend, gateway in (before - after).keys() | (after - before).keys():
-            users = self._backend_users.setdefault(backend, Counter())
+        for backend, gateway in before.keys() | after.keys():
+            delta = after.get((backend, gateway), 0) - before.get((backend, gateway), 0)
+            if not delta:
+                continue
+            users = self._backend_users.setdefault(backend, {})
             was = gateway in users
-            count = users[gateway] + after[(backend, gateway)] - before[(backend, gateway)]
+            count = users.get(gateway, 0) + delta
             if count > 0:
                 users[gateway] = count
             else:

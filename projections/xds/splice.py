@@ -11,9 +11,12 @@ writes them, the spliced bytes equal the bytes of the whole message built at onc
 from __future__ import annotations
 
 _LENGTH_DELIMITED = 2
+_ONE_BYTE = [bytes((value,)) for value in range(0x80)]
 
 
 def varint(value: int) -> bytes:
+    if 0 <= value <= 0x7F:  # most tags and lengths
+        return _ONE_BYTE[value]
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)

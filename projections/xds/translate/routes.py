@@ -36,8 +36,10 @@ from projections.xds.translate.trafficfilters import (
     custom_response_config,
 )
 
-# Field numbers (xds-protos 1.85) of the repeated fields spliced in.
+# Field numbers (xds-protos 1.85) of the fields spliced in.
 _ROUTE_CONFIGURATION_VIRTUAL_HOSTS = 2
+_VIRTUAL_HOST_NAME = 1
+_VIRTUAL_HOST_DOMAINS = 2
 _VIRTUAL_HOST_ROUTES = 3
 
 _REDIRECT_CODES = {
@@ -145,13 +147,14 @@ def _rewrite(action: Any, rewrite: ir.URLRewrite, path: ir.PathMatch | None) -> 
             action.prefix_rewrite = value
 
 
-def _forward(route: ir.HTTPRoute) -> Any:
+def _forward(route: ir.HTTPRoute, action: Any) -> None:
+    """Fill in the RouteAction `action` (a Route's `route`, built in place rather than copied there)."""
     weights: dict[str, int] = {}
     for backend in route.backends:
         if backend.weight > 0:
             name = cluster_name(backend.destination, http2=route.grpc, settings=route.cluster_settings)
             weights[name] = weights.get(name, 0) + backend.weight
-    action = rc.RouteAction()
+    action.SetInParent()
     if len(weights) == 1 and not route.invalid_backend_weight:
         action.cluster = next(iter(weights))
     else:
@@ -184,8 +187,8 @@ def _forward(route: ir.HTTPRoute) -> Any:
         policy = action.request_mirror_policies.add(cluster=cluster_name(mirror.destination, http2=route.grpc))
         if mirror.numerator < mirror.denominator:
             policy.runtime_fraction.default_value.CopyFrom(_fraction(mirror.numerator, mirror.denominator))
-    action.upgrade_configs.extend(rc.RouteAction.UpgradeConfig(upgrade_type=kind) for kind in route.upgrades)
-    return action
+    for kind in route.upgrades:
+        action.upgrade_configs.add(upgrade_type=kind)
 
 
 def _answers_500(route: ir.HTTPRoute) -> bool:
@@ -205,7 +208,7 @@ def build_route(route: ir.HTTPRoute) -> Any:
             header = base_pb2.HeaderValue(key="content-type", value=response.content_type)
             built.response_headers_to_add.append(base_pb2.HeaderValueOption(header=header, append_action=_OVERWRITE))
     else:
-        built.route.CopyFrom(_forward(route))
+        _forward(route, built.route)
         limits = global_rate_limit(route)
         if limits is not None:
             built.typed_per_filter_config[GLOBAL_FILTER].CopyFrom(limits)
@@ -264,10 +267,17 @@ def virtual_host_record(
 ) -> bytes:
     """The `virtual_hosts` record of a RouteConfiguration: `name`, `domains`, the routes' records (`size` bytes in
     all), then (with `virtual_host_stats`) its virtual clusters, whose field number is above the routes'."""
-    head = rc.VirtualHost(name=virtual_host.name, domains=[virtual_host.hostname]).SerializeToString(deterministic=True)
+    head = virtual_host_head(virtual_host.name, virtual_host.hostname)
     tail = virtual_host_tail(virtual_host, virtual_host_stats=virtual_host_stats)
     start = record_head(_ROUTE_CONFIGURATION_VIRTUAL_HOSTS, len(head) + size + len(tail))
     return b"".join([start, head, *route_records, tail])
+
+
+def virtual_host_head(name: str, domain: str) -> bytes:
+    """What a serialised VirtualHost has before its routes: its `name` and its one domain (written here rather
+    than by building a message: every virtual host has them, and they are the same bytes)."""
+    name_record = field_record(_VIRTUAL_HOST_NAME, name.encode()) if name else b""  # proto3 leaves "" out
+    return name_record + field_record(_VIRTUAL_HOST_DOMAINS, domain.encode())
 
 
 def virtual_host_tail(virtual_host: ir.VirtualHost, *, virtual_host_stats: bool) -> bytes:

@@ -29,7 +29,7 @@ from envoy.config.route.v3 import route_pb2
 from projections.xds.resources import VIRTUAL_HOST, VersionedResource, versioned
 from projections.xds.splice import any_head
 from projections.xds.translate.clusters import ads_source
-from projections.xds.translate.routes import route_configuration_tail
+from projections.xds.translate.routes import route_configuration_tail, virtual_host_head
 
 PLACEHOLDER_DOMAIN = "_egd-no-virtual-host"
 """The domain of a route configuration's placeholder virtual host: with an underscore, which no Gateway API
@@ -64,9 +64,7 @@ def virtual_host_body(
 ) -> bytes:
     """A serialised Any holding a VirtualHost of egd's: its VHDS name, its domain, its routes' records (`size`
     bytes in all), then `tail` (its fields numbered above the routes)."""
-    head: bytes = rc.VirtualHost(
-        name=virtual_host_name(route_configuration, hostname), domains=[hostname]
-    ).SerializeToString(deterministic=True)
+    head = virtual_host_head(virtual_host_name(route_configuration, hostname), hostname)
     return b"".join([any_head(VIRTUAL_HOST, len(head) + size + len(tail)), head, *route_records, tail])
 
 

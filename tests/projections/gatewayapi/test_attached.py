@@ -47,11 +47,26 @@ changes = st.lists(
     min_size=1,
     max_size=30,
 )
+# Many hosts, each change touching one or two: the listener places each in the order rather than sorting them all.
+MANY_HOSTNAMES = [*HOSTNAMES, *(f"h{n}.example.com" for n in range(40))]
+changes_among_many = st.lists(
+    st.tuples(st.integers(0, 47), st.sampled_from(MANY_HOSTNAMES), st.integers(-1, 5)), min_size=20, max_size=80
+)
 
 
 @settings(max_examples=200, deadline=None)
 @given(changes, st.booleans())
 def test_kept_hosts_equal_hosts_computed_at_once(sequence: list[tuple[int, str, int]], read_each: bool) -> None:
+    _check_kept_hosts(sequence, read_each)
+
+
+@settings(max_examples=100, deadline=None)
+@given(changes_among_many)
+def test_kept_hosts_equal_hosts_computed_at_once_among_many(sequence: list[tuple[int, str, int]]) -> None:
+    _check_kept_hosts(sequence, read_each=True)
+
+
+def _check_kept_hosts(sequence: list[tuple[int, str, int]], read_each: bool) -> None:
     listener = ListenerRoutes("default/gw/http")
     attached: dict[int, Attachment] = {}
     for slot, hostname, variant in sequence:
