@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import grpc
@@ -132,17 +132,30 @@ class PolicyBackend:
             await self._runner.cleanup()
 
 
+class Startable(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+StartableT = TypeVar("StartableT", bound=Startable)
+
+
 @asynccontextmanager
-async def policy_backends(*names: str) -> AsyncIterator[dict[str, PolicyBackend]]:
-    """One started `PolicyBackend` per name: name -> backend."""
-    found = {name: PolicyBackend(name) for name in names}
-    for backend in found.values():
+async def started(backends: dict[str, StartableT]) -> AsyncIterator[dict[str, StartableT]]:
+    """`backends` started for the block, stopped after it."""
+    for backend in backends.values():
         await backend.start()
     try:
-        yield found
+        yield backends
     finally:
-        for backend in found.values():
+        for backend in backends.values():
             await backend.stop()
+
+
+def policy_backends(*names: str) -> AbstractAsyncContextManager[dict[str, PolicyBackend]]:
+    """One started `PolicyBackend` per name: name -> backend."""
+    return started({name: PolicyBackend(name) for name in names})
 
 
 @asynccontextmanager

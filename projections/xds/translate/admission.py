@@ -12,18 +12,13 @@ from envoy.extensions.filters.http.admission_control.v3 import admission_control
 from envoy.extensions.filters.http.upstream_codec.v3 import upstream_codec_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 from envoy.type.v3 import range_pb2
-from google.protobuf import any_pb2, duration_pb2
+from google.protobuf import duration_pb2
 
 from projections import ir
+from projections.xds.translate.packing import packed
 
 _ADMISSION_CONTROL = "envoy.filters.http.admission_control"
 _UPSTREAM_CODEC = "envoy.filters.http.upstream_codec"  # the last upstream filter: it sends the request
-
-
-def _packed(message: Any) -> Any:
-    packed = any_pb2.Any()
-    packed.Pack(message)
-    return packed
 
 
 def _admission_control(settings: ir.AdmissionControl) -> Any:
@@ -54,6 +49,6 @@ def _admission_control(settings: ir.AdmissionControl) -> Any:
 def upstream_http_filters(settings: ir.AdmissionControl) -> list[Any]:
     """A cluster's upstream HTTP filters (`HttpProtocolOptions.http_filters`) for admission control."""
     return [
-        hcm.HttpFilter(name=_ADMISSION_CONTROL, typed_config=_packed(_admission_control(settings))),
-        hcm.HttpFilter(name=_UPSTREAM_CODEC, typed_config=_packed(upstream_codec_pb2.UpstreamCodec())),
+        hcm.HttpFilter(name=_ADMISSION_CONTROL, typed_config=packed(_admission_control(settings))),
+        hcm.HttpFilter(name=_UPSTREAM_CODEC, typed_config=packed(upstream_codec_pb2.UpstreamCodec())),
     ]

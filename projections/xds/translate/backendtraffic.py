@@ -16,19 +16,14 @@ from envoy.extensions.transport_sockets.proxy_protocol.v3 import upstream_proxy_
 from envoy.extensions.transport_sockets.raw_buffer.v3 import raw_buffer_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from envoy.type.v3 import percent_pb2, range_pb2
-from google.protobuf import any_pb2, duration_pb2, wrappers_pb2
+from google.protobuf import duration_pb2, wrappers_pb2
 
 from projections import ir
 from projections.xds.translate.admission import upstream_http_filters
 from projections.xds.translate.balancing import load_balancing_policy, needs_typed_policy
+from projections.xds.translate.packing import packed
 
 FAULT_FILTER = "envoy.filters.http.fault"
-
-
-def _packed(message: Any) -> Any:
-    packed = any_pb2.Any()
-    packed.Pack(message)
-    return packed
 
 
 def _duration(ms: int) -> Any:
@@ -97,7 +92,7 @@ def fault_config(fault: ir.Fault) -> Any:
         else:
             abort.http_status = fault.abort.http_status or 500
         config.abort.CopyFrom(abort)
-    return _packed(config)
+    return packed(config)
 
 
 def optional_http_filters(names: tuple[str, ...]) -> list[Any]:
@@ -105,7 +100,7 @@ def optional_http_filters(names: tuple[str, ...]) -> list[Any]:
     router); each does nothing on routes without their per-route configuration."""
     filters = []
     if "fault" in names:
-        filters.append(hcm.HttpFilter(name=FAULT_FILTER, typed_config=_packed(fault_pb2.HTTPFault())))
+        filters.append(hcm.HttpFilter(name=FAULT_FILTER, typed_config=packed(fault_pb2.HTTPFault())))
     return filters
 
 
@@ -168,12 +163,12 @@ def apply_cluster_settings(cluster: Any, settings: ir.ClusterSettings, *, http2:
             transport_socket=cluster.transport_socket
             if cluster.HasField("transport_socket")
             else base_pb2.TransportSocket(
-                name="envoy.transport_sockets.raw_buffer", typed_config=_packed(raw_buffer_pb2.RawBuffer())
+                name="envoy.transport_sockets.raw_buffer", typed_config=packed(raw_buffer_pb2.RawBuffer())
             ),
         )
         cluster.transport_socket.CopyFrom(
             base_pb2.TransportSocket(
-                name="envoy.transport_sockets.upstream_proxy_protocol", typed_config=_packed(wrapped)
+                name="envoy.transport_sockets.upstream_proxy_protocol", typed_config=packed(wrapped)
             )
         )
 
@@ -205,7 +200,7 @@ def http_protocol_options(settings: ir.ClusterSettings | None, *, http2: bool) -
         return None
     if not options.HasField("explicit_http_config") and not options.HasField("use_downstream_protocol_config"):
         options.explicit_http_config.http_protocol_options.CopyFrom(protocol_pb2.Http1ProtocolOptions())
-    return _packed(options)
+    return packed(options)
 
 
 def http2_options(settings: ir.HTTP2Settings) -> Any:

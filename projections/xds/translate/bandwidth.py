@@ -9,9 +9,9 @@ from typing import Any
 
 from envoy.extensions.filters.http.bandwidth_limit.v3 import bandwidth_limit_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
-from google.protobuf import any_pb2
 
 from projections import ir
+from projections.xds.translate.packing import packed
 
 _FILTER_PREFIX = "envoy.filters.http."
 _STAT_PREFIX = "http_bandwidth_limiter"  # Envoy Gateway's
@@ -21,16 +21,10 @@ _MODES = {
 }
 
 
-def _packed(message: Any) -> Any:
-    packed = any_pb2.Any()
-    packed.Pack(message)
-    return packed
-
-
 def bandwidth_limit_http_filters(names: tuple[str, ...]) -> list[Any]:
     """The bandwidth limit filters the routes of a connection manager use: after the rate limits (Envoy
     Gateway's order)."""
-    disabled = _packed(
+    disabled = packed(
         bandwidth_limit_pb2.BandwidthLimit(
             stat_prefix=_STAT_PREFIX, enable_mode=bandwidth_limit_pb2.BandwidthLimit.DISABLED
         )
@@ -59,5 +53,5 @@ def bandwidth_limit_configs(route: ir.HTTPRoute) -> dict[str, Any]:
         if key == "bandwidth_limit/response" and limit.response_trailers:
             config.enable_response_trailers = True
             config.response_trailer_prefix = limit.response_trailer_prefix or ""
-        configs[_FILTER_PREFIX + key] = _packed(config)
+        configs[_FILTER_PREFIX + key] = packed(config)
     return configs

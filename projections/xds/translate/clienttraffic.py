@@ -25,7 +25,8 @@ from envoy.extensions.transport_sockets.tls.v3 import common_pb2
 from envoy.type.matcher.v3 import string_pb2
 
 from projections import ir
-from projections.xds.translate.backendtraffic import _duration, _packed, http2_options
+from projections.xds.translate.backendtraffic import _duration, http2_options
+from projections.xds.translate.packing import packed
 
 # Linux socket option numbers (what Envoy Gateway sets for TCP keepalive)
 _SOL_SOCKET, _SO_KEEPALIVE = 1, 9
@@ -74,7 +75,7 @@ def apply_listener_settings(listener: Any, client: ir.ClientSettings) -> None:
     if client.proxy_protocol:
         config = proxy_protocol_pb2.ProxyProtocol(allow_requests_without_proxy_protocol=client.proxy_protocol_optional)
         listener.listener_filters.insert(
-            0, lc.ListenerFilter(name="envoy.filters.listener.proxy_protocol", typed_config=_packed(config))
+            0, lc.ListenerFilter(name="envoy.filters.listener.proxy_protocol", typed_config=packed(config))
         )
     if client.buffer_limit_bytes is not None:
         listener.per_connection_buffer_limit_bytes.value = client.buffer_limit_bytes
@@ -92,7 +93,7 @@ def connection_limit_filter(client: ir.ClientSettings | None, stat_prefix: str) 
         return []
     config = connection_limit_pb2.ConnectionLimit(stat_prefix=stat_prefix)
     config.max_connections.value = client.connection_limit
-    return [lc.Filter(name="envoy.filters.network.connection_limit", typed_config=_packed(config))]
+    return [lc.Filter(name="envoy.filters.network.connection_limit", typed_config=packed(config))]
 
 
 def apply_connection_manager_settings(manager: Any, client: ir.ClientSettings) -> None:
@@ -108,7 +109,7 @@ def apply_connection_manager_settings(manager: Any, client: ir.ClientSettings) -
     http1 = manager.http_protocol_options
     if client.preserve_header_case:
         formatter = extension_pb2.TypedExtensionConfig(
-            name="preserve_case", typed_config=_packed(preserve_case_pb2.PreserveCaseFormatterConfig())
+            name="preserve_case", typed_config=packed(preserve_case_pb2.PreserveCaseFormatterConfig())
         )
         http1.header_key_format.stateful_formatter.CopyFrom(formatter)
     if client.http10:
@@ -134,13 +135,13 @@ def apply_connection_manager_settings(manager: Any, client: ir.ClientSettings) -
             )
         name = "envoy.extensions.http.original_ip_detection.xff"
         manager.original_ip_detection_extensions.append(
-            extension_pb2.TypedExtensionConfig(name=name, typed_config=_packed(config))
+            extension_pb2.TypedExtensionConfig(name=name, typed_config=packed(config))
         )
     if client.custom_client_ip_header is not None:
         config = custom_header_pb2.CustomHeaderConfig(header_name=client.custom_client_ip_header)
         manager.original_ip_detection_extensions.append(
             extension_pb2.TypedExtensionConfig(
-                name="envoy.extensions.http.original_ip_detection.custom_header", typed_config=_packed(config)
+                name="envoy.extensions.http.original_ip_detection.custom_header", typed_config=packed(config)
             )
         )
     if client.early_request_headers is not None:
@@ -164,7 +165,7 @@ def client_health_check_filters(client: ir.ClientSettings | None) -> list[Any]:
     path = rc.HeaderMatcher(name=":path", string_match=string_pb2.StringMatcher(exact=client.health_check_path))
     config = health_check_pb2.HealthCheck(headers=[path])
     config.pass_through_mode.value = False
-    return [hcm.HttpFilter(name="envoy.filters.http.health_check", typed_config=_packed(config))]
+    return [hcm.HttpFilter(name="envoy.filters.http.health_check", typed_config=packed(config))]
 
 
 def client_late_header_filters(client: ir.ClientSettings | None) -> list[Any]:
@@ -173,7 +174,7 @@ def client_late_header_filters(client: ir.ClientSettings | None) -> list[Any]:
         return []
     mutations = http_header_mutation_pb2.Mutations(response_mutations=_header_mutations(client.late_response_headers))
     config = http_header_mutation_pb2.HeaderMutation(mutations=mutations)
-    return [hcm.HttpFilter(name="envoy.filters.http.header_mutation", typed_config=_packed(config))]
+    return [hcm.HttpFilter(name="envoy.filters.http.header_mutation", typed_config=packed(config))]
 
 
 def _header_mutations(modifier: ir.HeaderModifier) -> list[Any]:
@@ -189,7 +190,7 @@ def _header_mutations(modifier: ir.HeaderModifier) -> list[Any]:
 def _early_header_mutation(modifier: ir.HeaderModifier) -> Any:
     config = header_mutation_pb2.HeaderMutation(mutations=_header_mutations(modifier))
     return extension_pb2.TypedExtensionConfig(
-        name="envoy.http.early_header_mutation.header_mutation", typed_config=_packed(config)
+        name="envoy.http.early_header_mutation.header_mutation", typed_config=packed(config)
     )
 
 

@@ -11,12 +11,13 @@ from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
-from google.protobuf import any_pb2, duration_pb2
+from google.protobuf import duration_pb2
 
 from projections import ir
 from projections.xds.translate.backendtraffic import apply_cluster_settings, http_protocol_options
 from projections.xds.translate.clienttraffic import apply_tls_settings
 from projections.xds.translate.names import cluster_name
+from projections.xds.translate.packing import packed
 
 CONNECT_TIMEOUT = duration_pb2.Duration(seconds=10)
 DNS_REFRESH_RATE = duration_pb2.Duration(seconds=30)
@@ -153,12 +154,6 @@ def zone_weights(variant: ir.ClusterVariant) -> dict[str, int] | None:
     return balancer.zone_weight if balancer is not None and balancer.weighted_zones else None
 
 
-def _packed(message: Any) -> Any:
-    packed = any_pb2.Any()
-    packed.Pack(message)
-    return packed
-
-
 def _upstream_tls(tls: ir.UpstreamTLS, http2: bool, defaults: ir.BackendTLSDefaults | None) -> Any:
     """TLS to the backend (BackendTLSPolicy): SNI, and its certificate verified against the CA for the name;
     with the EnvoyProxy's `backendTLS` parameters and client certificate (over SDS)."""
@@ -194,7 +189,7 @@ def _upstream_tls(tls: ir.UpstreamTLS, http2: bool, defaults: ir.BackendTLSDefau
             context.common_tls_context.tls_certificate_sds_secret_configs.append(
                 secret_pb2.SdsSecretConfig(name=defaults.client_certificate.name, sds_config=ads_source())
             )
-    return base_pb2.TransportSocket(name="envoy.transport_sockets.tls", typed_config=_packed(context))
+    return base_pb2.TransportSocket(name="envoy.transport_sockets.tls", typed_config=packed(context))
 
 
 def build_cluster(

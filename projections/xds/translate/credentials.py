@@ -21,16 +21,11 @@ from google.protobuf import any_pb2
 
 from projections import ir
 from projections.xds.translate.clusters import ads_source
+from projections.xds.translate.packing import packed
 
 _FILTER_PREFIX = "envoy.filters.http."
 _KEY_PREFIX = "credential_injector/"
 _GENERIC = "envoy.http.injected_credentials.generic"
-
-
-def _packed(message: Any) -> Any:
-    packed = any_pb2.Any()
-    packed.Pack(message)
-    return packed
 
 
 def credential_secret_name(secret: str) -> str:
@@ -50,9 +45,9 @@ def _injector_filter(key: str) -> Any:
     )
     config = credential_injector_pb2.CredentialInjector(
         overwrite=mode == "overwrite",
-        credential=extension_pb2.TypedExtensionConfig(name=_GENERIC, typed_config=_packed(generic)),
+        credential=extension_pb2.TypedExtensionConfig(name=_GENERIC, typed_config=packed(generic)),
     )
-    return hcm.HttpFilter(name=_FILTER_PREFIX + key, typed_config=_packed(config), disabled=True)
+    return hcm.HttpFilter(name=_FILTER_PREFIX + key, typed_config=packed(config), disabled=True)
 
 
 def credential_injector_http_filters(names: tuple[str, ...]) -> list[Any]:
@@ -68,7 +63,7 @@ def credential_injector_configs(route: ir.HTTPRoute) -> dict[str, Any]:
     """The route's `typed_per_filter_config`: its injector enabled (the filter has no per-route settings)."""
     if route.credential_injection is None:
         return {}
-    return {_FILTER_PREFIX + route.credential_injection.filter_key: _packed(_ENABLED)}
+    return {_FILTER_PREFIX + route.credential_injection.filter_key: packed(_ENABLED)}
 
 
 def credential_secrets(gateway: ir.GatewayIR) -> list[Any]:

@@ -18,11 +18,12 @@ from envoy.config.core.v3 import base_pb2, grpc_service_pb2
 from envoy.extensions.filters.http.ext_proc.v3 import ext_proc_pb2, processing_mode_pb2
 from envoy.extensions.filters.http.lua.v3 import lua_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
-from google.protobuf import any_pb2, duration_pb2
+from google.protobuf import duration_pb2
 
 from projections import ir
 from projections.ir import extensions as ext
 from projections.xds.translate.names import cluster_name
+from projections.xds.translate.packing import packed
 
 LUA_FILTER = "envoy.filters.http.lua"
 EXT_PROC_FILTER = "envoy.filters.http.ext_proc"
@@ -35,12 +36,6 @@ _BODY_MODES = {
     "BufferedPartial": _MODE.BUFFERED_PARTIAL,
     "FullDuplexStreamed": _MODE.FULL_DUPLEX_STREAMED,
 }
-
-
-def _packed(message: Any) -> Any:
-    packed = any_pb2.Any()
-    packed.Pack(message, deterministic=True)
-    return packed
 
 
 def lua_filter_name(slot: int) -> str:
@@ -56,11 +51,11 @@ def with_extension_filters(filters: list[Any], extensions: ext.ExtensionFilters 
     if extensions is None:
         return filters
     added = [
-        hcm.HttpFilter(name=lua_filter_name(slot), typed_config=_packed(lua_pb2.Lua()), disabled=True)
+        hcm.HttpFilter(name=lua_filter_name(slot), typed_config=packed(lua_pb2.Lua()), disabled=True)
         for slot in range(extensions.lua_slots)
     ]
     added.extend(
-        hcm.HttpFilter(name=ext_proc_filter_name(e), typed_config=_packed(_ext_proc(e)), disabled=True)
+        hcm.HttpFilter(name=ext_proc_filter_name(e), typed_config=packed(_ext_proc(e)), disabled=True)
         for e in extensions.ext_procs
     )
     at = next((i for i, f in enumerate(filters) if f.name == RBAC_FILTER), len(filters))
@@ -110,9 +105,9 @@ def route_extension_configs(route: ir.HTTPRoute) -> dict[str, Any]:
     configs: dict[str, Any] = {}
     for slot, lua in enumerate(extensions.luas):
         source = base_pb2.DataSource(inline_string=lua.code)
-        configs[lua_filter_name(slot)] = _packed(lua_pb2.LuaPerRoute(source_code=source))
+        configs[lua_filter_name(slot)] = packed(lua_pb2.LuaPerRoute(source_code=source))
     for ext_proc in extensions.ext_procs:
-        configs[ext_proc_filter_name(ext_proc)] = _packed(_ENABLED_EXT_PROC)
+        configs[ext_proc_filter_name(ext_proc)] = packed(_ENABLED_EXT_PROC)
     return configs
 
 

@@ -28,7 +28,6 @@ from envoy.extensions.filters.udp.udp_proxy.v3 import route_pb2 as udp_route_pb2
 from envoy.extensions.filters.udp.udp_proxy.v3 import udp_proxy_pb2
 from envoy.extensions.transport_sockets.quic.v3 import quic_transport_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2, tls_pb2
-from google.protobuf import any_pb2
 from xds.core.v3 import extension_pb2
 from xds.type.matcher.v3 import matcher_pb2
 
@@ -50,6 +49,7 @@ from projections.xds.translate.clusters import ads_source
 from projections.xds.translate.credentials import credential_injector_http_filters
 from projections.xds.translate.extensions import with_extension_filters
 from projections.xds.translate.names import INVALID_BACKEND_CLUSTER, cluster_name, listener_name
+from projections.xds.translate.packing import packed
 from projections.xds.translate.ratelimits import XdsSettings, http_filters
 from projections.xds.translate.security import security_http_filters
 from projections.xds.translate.sessions import session_http_filters
@@ -58,12 +58,6 @@ from projections.xds.translate.trafficfilters import buffer_http_filters, leadin
 
 _TLS_SOCKET = "envoy.transport_sockets.tls"
 _QUIC_SOCKET = "envoy.transport_sockets.quic"
-
-
-def _packed(message: Any) -> Any:
-    packed = any_pb2.Any()
-    packed.Pack(message)
-    return packed
 
 
 def _stat_prefix(name: str) -> str:
@@ -106,7 +100,7 @@ def _http_filter_chain(
     manager = hcm.HttpConnectionManager(
         stat_prefix=_stat_prefix(route_configuration),
         rds=hcm.Rds(config_source=ads_source(), route_config_name=route_configuration),
-        http_filters=[*filters, hcm.HttpFilter(name="envoy.filters.http.router", typed_config=_packed(router))],
+        http_filters=[*filters, hcm.HttpFilter(name="envoy.filters.http.router", typed_config=packed(router))],
     )
     if client is not None:
         apply_connection_manager_settings(manager, client)
@@ -122,7 +116,7 @@ def _http_filter_chain(
         name=name,
         filters=[
             *connection_limit_filter(client, _stat_prefix(name)),
-            lc.Filter(name="envoy.filters.network.http_connection_manager", typed_config=_packed(manager)),
+            lc.Filter(name="envoy.filters.network.http_connection_manager", typed_config=packed(manager)),
         ],
     )
     _secure(chain, tls, server_names, transport_socket)
@@ -147,7 +141,7 @@ def _downstream_tls(config: ir.TLSConfig, *, http: bool) -> Any:
     )
     apply_tls_settings(context, config)
     apply_session_resumption(context, config)
-    return _packed(context)
+    return packed(context)
 
 
 def _quic_tls(config: ir.TLSConfig) -> Any:
@@ -164,7 +158,7 @@ def _quic_tls(config: ir.TLSConfig) -> Any:
     apply_tls_settings(
         context, msgspec.structs.replace(config, min_version=None, max_version=None, alpn_protocols=None)
     )
-    return _packed(quic_transport_pb2.QuicDownstreamTransport(downstream_tls_context=context))
+    return packed(quic_transport_pb2.QuicDownstreamTransport(downstream_tls_context=context))
 
 
 def _tcp_proxy(
@@ -187,7 +181,7 @@ def _tcp_proxy(
     else:
         # No valid backend: a cluster that does not exist, so Envoy closes each connection.
         proxy.cluster = next(iter(weights), INVALID_BACKEND_CLUSTER)
-    return lc.Filter(name="envoy.filters.network.tcp_proxy", typed_config=_packed(proxy))
+    return lc.Filter(name="envoy.filters.network.tcp_proxy", typed_config=packed(proxy))
 
 
 def _address(group: SocketGroup) -> Any:
@@ -202,7 +196,7 @@ def _udp_listener(group: SocketGroup) -> Any:
     route = listener.routes[0] if listener.routes else None
     backends = [b for b in route.backends if b.weight > 0] if route is not None else []
     target = cluster_name(backends[0].destination) if backends else INVALID_BACKEND_CLUSTER
-    action = extension_pb2.TypedExtensionConfig(name="route", typed_config=_packed(udp_route_pb2.Route(cluster=target)))
+    action = extension_pb2.TypedExtensionConfig(name="route", typed_config=packed(udp_route_pb2.Route(cluster=target)))
     proxy = udp_proxy_pb2.UdpProxyConfig(
         stat_prefix=_stat_prefix(listener.name),
         matcher=matcher_pb2.Matcher(on_no_match=matcher_pb2.Matcher.OnMatch(action=action)),
@@ -211,7 +205,7 @@ def _udp_listener(group: SocketGroup) -> Any:
         name=group.name,
         address=_address(group),
         udp_listener_config=udp_listener_config_pb2.UdpListenerConfig(),
-        listener_filters=[lc.ListenerFilter(name="envoy.filters.udp_listener.udp_proxy", typed_config=_packed(proxy))],
+        listener_filters=[lc.ListenerFilter(name="envoy.filters.udp_listener.udp_proxy", typed_config=packed(proxy))],
     )
 
 
@@ -330,7 +324,7 @@ def build_listener(
     if group.https or any(g.protocol == "TLS" for g in group.l4):
         listener.listener_filters.append(
             lc.ListenerFilter(
-                name="envoy.filters.listener.tls_inspector", typed_config=_packed(tls_inspector_pb2.TlsInspector())
+                name="envoy.filters.listener.tls_inspector", typed_config=packed(tls_inspector_pb2.TlsInspector())
             )
         )
     clients = [x.client for x in (*group.http, *group.https)] + [x.client for x in group.l4]

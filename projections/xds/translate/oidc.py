@@ -17,13 +17,9 @@ from google.protobuf import any_pb2, duration_pb2, wrappers_pb2
 from projections import ir
 from projections.ir import security as sec
 from projections.xds.translate.clusters import ads_source
+from projections.xds.translate.packing import packed
 
 OAUTH2_FILTER = "envoy.filters.http.oauth2"
-
-
-def _packed(message: Any) -> Any:
-    type_url = "type.googleapis.com/" + message.DESCRIPTOR.full_name
-    return any_pb2.Any(type_url=type_url, value=message.SerializeToString(deterministic=True))
 
 
 def oauth2_filter_name(oidc: sec.OIDC) -> str:
@@ -91,7 +87,7 @@ def oauth2_http_filter(oidc: sec.OIDC) -> Any:
             duration_pb2.Duration(seconds=oidc.default_refresh_token_ttl_seconds)
         )
     return hcm.HttpFilter(
-        name=oauth2_filter_name(oidc), typed_config=_packed(oauth_pb2.OAuth2(config=config)), disabled=True
+        name=oauth2_filter_name(oidc), typed_config=packed(oauth_pb2.OAuth2(config=config)), disabled=True
     )
 
 
@@ -111,7 +107,7 @@ def _set_same_site(configs: Any, same_site: int) -> None:
 
 def oauth2_route_config() -> Any:
     """Enables the (disabled) OAuth2 filter on a route: the filter has no per-route configuration."""
-    return _packed(rc.FilterConfig(config=any_pb2.Any()))
+    return packed(rc.FilterConfig(config=any_pb2.Any()))
 
 
 def oidc_secrets(gateway: ir.GatewayIR) -> list[Any]:

@@ -28,12 +28,13 @@ from envoy.extensions.transport_sockets.tls.v3 import common_pb2 as tls_common_p
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from envoy.type.v3 import percent_pb2, token_bucket_pb2
-from google.protobuf import any_pb2, duration_pb2, wrappers_pb2
+from google.protobuf import duration_pb2, wrappers_pb2
 
 from projections import ir
 from projections.ratelimit.descriptors import Entry, rule_entries
 from projections.xds.bootstrap import XdsClientTls
 from projections.xds.translate.clusters import dns_cluster
+from projections.xds.translate.packing import packed
 
 RATELIMIT_CLUSTER = "egd-ratelimit"
 GLOBAL_FILTER = "envoy.filters.http.ratelimit"
@@ -53,12 +54,6 @@ class XdsSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Given: Envoy reaches the rate-limit service over TLS with these files (paths on the Envoy's host)."""
 
 
-def _packed(message: Any) -> Any:
-    packed = any_pb2.Any()
-    packed.Pack(message)
-    return packed
-
-
 def _duration(ms: int) -> Any:
     return duration_pb2.Duration(seconds=ms // 1000, nanos=ms % 1000 * 1_000_000)
 
@@ -72,7 +67,7 @@ def http_filters(
     filters = []
     if "Local" in types:
         local = local_rate_limit_pb2.LocalRateLimit(stat_prefix=LOCAL_STAT_PREFIX)
-        filters.append(hcm.HttpFilter(name=LOCAL_FILTER, typed_config=_packed(local)))
+        filters.append(hcm.HttpFilter(name=LOCAL_FILTER, typed_config=packed(local)))
     if "Global" in types:
         config = rate_limit_pb2.RateLimit(
             domain=domain,
@@ -88,7 +83,7 @@ def http_filters(
                 transport_api_version=config_source_pb2.V3,
             ),
         )
-        filters.append(hcm.HttpFilter(name=GLOBAL_FILTER, typed_config=_packed(config)))
+        filters.append(hcm.HttpFilter(name=GLOBAL_FILTER, typed_config=packed(config)))
     return filters
 
 
@@ -105,7 +100,7 @@ def build_ratelimit_cluster(settings: XdsSettings) -> Any:
     if settings.ratelimit_tls is not None:
         cluster.transport_socket.CopyFrom(
             base_pb2.TransportSocket(
-                name="envoy.transport_sockets.tls", typed_config=_packed(upstream_tls_context(settings.ratelimit_tls))
+                name="envoy.transport_sockets.tls", typed_config=packed(upstream_tls_context(settings.ratelimit_tls))
             )
         )
     return cluster
@@ -200,7 +195,7 @@ def global_rate_limit(route: ir.HTTPRoute) -> Any | None:
     if limit is None or limit.type != "Global":
         return None
     built = [each for rule in limit.rules for each in _rate_limits(route, limit, rule)]
-    return _packed(rate_limit_pb2.RateLimitPerRoute(rate_limits=built))
+    return packed(rate_limit_pb2.RateLimitPerRoute(rate_limits=built))
 
 
 def _bucket(requests: int, unit: str) -> Any:
@@ -247,4 +242,4 @@ def local_rate_limit(route: ir.HTTPRoute) -> Any | None:
         if rule.cost is not None:
             local.hits_addend.CopyFrom(_hits_addend(rule.cost))
         config.rate_limits.append(local)
-    return _packed(config)
+    return packed(config)

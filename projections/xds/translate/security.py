@@ -29,7 +29,7 @@ from envoy.extensions.filters.http.rbac.v3 import rbac_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from envoy.type.matcher.v3 import metadata_pb2, regex_pb2, string_pb2, value_pb2
-from google.protobuf import any_pb2, duration_pb2, empty_pb2, wrappers_pb2
+from google.protobuf import duration_pb2, empty_pb2, wrappers_pb2
 
 from projections import ir
 from projections.ir import security as sec
@@ -37,6 +37,7 @@ from projections.ir.security import remote_jwks_cluster
 from projections.xds.translate.clusters import dns_cluster
 from projections.xds.translate.names import cluster_name
 from projections.xds.translate.oidc import oauth2_filter_name, oauth2_http_filter, oauth2_route_config
+from projections.xds.translate.packing import packed
 
 CORS_FILTER = "envoy.filters.http.cors"
 EXT_AUTHZ_FILTER = "envoy.filters.http.ext_authz"
@@ -45,12 +46,6 @@ BASIC_AUTH_FILTER = "envoy.filters.http.basic_auth"
 JWT_FILTER = "envoy.filters.http.jwt_authn"
 RBAC_FILTER = "envoy.filters.http.rbac"
 _CONNECT_TIMEOUT = duration_pb2.Duration(seconds=10)
-
-
-def _packed(message: Any) -> Any:
-    """`message` in an Any, serialised deterministically (JWT providers and RBAC policies are maps)."""
-    type_url = "type.googleapis.com/" + message.DESCRIPTOR.full_name
-    return any_pb2.Any(type_url=type_url, value=message.SerializeToString(deterministic=True))
 
 
 def _seconds(seconds: int) -> Any:
@@ -86,27 +81,27 @@ def security_http_filters(filters: sec.SecurityFilters | None) -> list[Any]:
         return []
     out = []
     if filters.cors:
-        out.append(hcm.HttpFilter(name=CORS_FILTER, typed_config=_packed(cors_pb2.Cors())))
+        out.append(hcm.HttpFilter(name=CORS_FILTER, typed_config=packed(cors_pb2.Cors())))
     for ext_auth in filters.ext_auth:
         out.append(
             hcm.HttpFilter(
-                name=ext_authz_filter_name(ext_auth), typed_config=_packed(_ext_authz(ext_auth)), disabled=True
+                name=ext_authz_filter_name(ext_auth), typed_config=packed(_ext_authz(ext_auth)), disabled=True
             )
         )
     if filters.api_key_auth:
         out.append(
-            hcm.HttpFilter(name=API_KEY_FILTER, typed_config=_packed(api_key_auth_pb2.ApiKeyAuth()), disabled=True)
+            hcm.HttpFilter(name=API_KEY_FILTER, typed_config=packed(api_key_auth_pb2.ApiKeyAuth()), disabled=True)
         )
     if filters.basic_auth:
-        out.append(hcm.HttpFilter(name=BASIC_AUTH_FILTER, typed_config=_packed(_BASIC_AUTH_DEFAULT), disabled=True))
+        out.append(hcm.HttpFilter(name=BASIC_AUTH_FILTER, typed_config=packed(_BASIC_AUTH_DEFAULT), disabled=True))
     for header in filters.basic_auth_forward:
         config = basic_auth_pb2.BasicAuth(users=_BASIC_AUTH_DEFAULT.users, forward_username_header=header)
-        out.append(hcm.HttpFilter(name=basic_auth_filter_name(header), typed_config=_packed(config), disabled=True))
+        out.append(hcm.HttpFilter(name=basic_auth_filter_name(header), typed_config=packed(config), disabled=True))
     out.extend(oauth2_http_filter(oidc) for oidc in filters.oidc)
     if filters.jwt:
-        out.append(hcm.HttpFilter(name=JWT_FILTER, typed_config=_packed(_jwt_authentication(filters.jwt))))
+        out.append(hcm.HttpFilter(name=JWT_FILTER, typed_config=packed(_jwt_authentication(filters.jwt))))
     if filters.rbac:
-        out.append(hcm.HttpFilter(name=RBAC_FILTER, typed_config=_packed(rbac_pb2.RBAC())))
+        out.append(hcm.HttpFilter(name=RBAC_FILTER, typed_config=packed(rbac_pb2.RBAC())))
     return out
 
 
@@ -215,23 +210,23 @@ def route_security_configs(route: ir.HTTPRoute) -> dict[str, Any]:
         return {}
     configs: dict[str, Any] = {}
     if security.cors is not None:
-        configs[CORS_FILTER] = _packed(_cors(security.cors))
+        configs[CORS_FILTER] = packed(_cors(security.cors))
     if security.ext_auth is not None:
-        configs[ext_authz_filter_name(security.ext_auth)] = _packed(
+        configs[ext_authz_filter_name(security.ext_auth)] = packed(
             ext_authz_pb2.ExtAuthzPerRoute(check_settings=ext_authz_pb2.CheckSettings())
         )
     if security.api_key_auth is not None:
-        configs[API_KEY_FILTER] = _packed(_api_key_auth(security.api_key_auth))
+        configs[API_KEY_FILTER] = packed(_api_key_auth(security.api_key_auth))
     if security.basic_auth is not None:
         users = base_pb2.DataSource(inline_string=security.basic_auth.users)
         name = basic_auth_filter_name(security.basic_auth.forward_username_header)
-        configs[name] = _packed(basic_auth_pb2.BasicAuthPerRoute(users=users))
+        configs[name] = packed(basic_auth_pb2.BasicAuthPerRoute(users=users))
     if security.oidc is not None:
         configs[oauth2_filter_name(security.oidc)] = oauth2_route_config()
     if security.jwt is not None:
-        configs[JWT_FILTER] = _packed(jwt_pb2.PerRouteConfig(requirement_name=security.jwt.requirement))
+        configs[JWT_FILTER] = packed(jwt_pb2.PerRouteConfig(requirement_name=security.jwt.requirement))
     if security.authorization is not None:
-        configs[RBAC_FILTER] = _packed(rbac_pb2.RBACPerRoute(rbac=rbac_pb2.RBAC(rules=_rbac(security.authorization))))
+        configs[RBAC_FILTER] = packed(rbac_pb2.RBACPerRoute(rbac=rbac_pb2.RBAC(rules=_rbac(security.authorization))))
     return configs
 
 
@@ -392,7 +387,7 @@ def build_jwks_cluster(jwks: sec.RemoteJWKSCluster) -> Any:
     if jwks.tls:
         context = tls_pb2.UpstreamTlsContext(sni=jwks.host)
         cluster.transport_socket.CopyFrom(
-            base_pb2.TransportSocket(name="envoy.transport_sockets.tls", typed_config=_packed(context))
+            base_pb2.TransportSocket(name="envoy.transport_sockets.tls", typed_config=packed(context))
         )
     return cluster
 

@@ -13,26 +13,20 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from envoy.extensions.http.stateful_session.cookie.v3 import cookie_pb2
 from envoy.extensions.http.stateful_session.header.v3 import header_pb2
 from envoy.type.http.v3 import cookie_pb2 as http_cookie_pb2
-from google.protobuf import any_pb2
 
 from projections import ir
+from projections.xds.translate.packing import packed
 
 STATEFUL_SESSION_FILTER = "envoy.filters.http.stateful_session"
 _NEEDED_BY = "stateful_session"  # the name routes with session persistence give in `filters`
 _REGEX_PART = re.compile(r"[\\^$.|?*+()\[\]{}]")
 
 
-def _packed(message: Any) -> Any:
-    packed = any_pb2.Any()
-    packed.Pack(message)
-    return packed
-
-
 def session_http_filters(names: tuple[str, ...]) -> list[Any]:
     """The stateful session filter, disabled, when a route of the connection manager needs it."""
     if _NEEDED_BY not in names:
         return []
-    config = _packed(stateful_session_pb2.StatefulSession())
+    config = packed(stateful_session_pb2.StatefulSession())
     return [hcm.HttpFilter(name=STATEFUL_SESSION_FILTER, typed_config=config, disabled=True)]
 
 
@@ -64,6 +58,6 @@ def session_route_config(route: ir.HTTPRoute, session: ir.SessionPersistence) ->
             cookie.ttl.FromMilliseconds(session.ttl_ms)
         state = cookie_pb2.CookieBasedSessionState(cookie=cookie)
     stateful = stateful_session_pb2.StatefulSession(
-        session_state=extension_pb2.TypedExtensionConfig(name=name, typed_config=_packed(state))
+        session_state=extension_pb2.TypedExtensionConfig(name=name, typed_config=packed(state))
     )
-    return _packed(stateful_session_pb2.StatefulSessionPerRoute(stateful_session=stateful))
+    return packed(stateful_session_pb2.StatefulSessionPerRoute(stateful_session=stateful))

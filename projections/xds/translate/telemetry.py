@@ -19,21 +19,16 @@ from envoy.extensions.access_loggers.grpc.v3 import als_pb2
 from envoy.extensions.access_loggers.open_telemetry.v3 import logs_service_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 from envoy.type.tracing.v3 import custom_tag_pb2
-from google.protobuf import any_pb2, struct_pb2
+from google.protobuf import struct_pb2
 from opentelemetry.proto.common.v1 import common_pb2 as otlp
 
 from projections import ir
 from projections.xds.translate.clusters import dns_cluster, endpoints_cluster
+from projections.xds.translate.packing import packed
 
 ZIPKIN_COLLECTOR_ENDPOINT = "/api/v2/spans"
 OTEL_LOG_NAME = "otel_envoy_accesslog"  # Envoy Gateway's
 CEL_FILTER = "envoy.access_loggers.extension_filters.cel"
-
-
-def _packed(message: Any) -> Any:
-    packed = any_pb2.Any()
-    packed.Pack(message, deterministic=True)  # the JSON format is a map
-    return packed
 
 
 def access_logs(telemetry: ir.Telemetry | None, level: ir.LogLevel = "Route") -> list[Any]:
@@ -59,7 +54,7 @@ def _with_filter(log: Any, matches: tuple[str, ...], no_route_only: bool) -> Any
     filters = [
         accesslog_pb2.AccessLogFilter(
             extension_filter=accesslog_pb2.ExtensionFilter(
-                name=CEL_FILTER, typed_config=_packed(cel_pb2.ExpressionFilter(expression=expression))
+                name=CEL_FILTER, typed_config=packed(cel_pb2.ExpressionFilter(expression=expression))
             )
         )
         for expression in matches
@@ -88,14 +83,14 @@ def _als_access_log(als: ir.ALSAccessLog) -> Any:
     common = _grpc_common(als.collector, als.log_name)
     if als.type == "TCP":
         tcp = als_pb2.TcpGrpcAccessLogConfig(common_config=common)
-        return accesslog_pb2.AccessLog(name="envoy.access_loggers.tcp_grpc", typed_config=_packed(tcp))
+        return accesslog_pb2.AccessLog(name="envoy.access_loggers.tcp_grpc", typed_config=packed(tcp))
     http = als_pb2.HttpGrpcAccessLogConfig(
         common_config=common,
         additional_request_headers_to_log=als.request_headers,
         additional_response_headers_to_log=als.response_headers,
         additional_response_trailers_to_log=als.response_trailers,
     )
-    return accesslog_pb2.AccessLog(name="envoy.access_loggers.http_grpc", typed_config=_packed(http))
+    return accesslog_pb2.AccessLog(name="envoy.access_loggers.http_grpc", typed_config=packed(http))
 
 
 def _key_values(pairs: tuple[tuple[str, str], ...]) -> Any:
@@ -111,7 +106,7 @@ def _otel_access_log(otel: ir.OpenTelemetryAccessLog) -> Any:
         config.body.string_value = otel.text
     if otel.attributes:
         config.attributes.CopyFrom(_key_values(otel.attributes))
-    return accesslog_pb2.AccessLog(name="envoy.access_loggers.open_telemetry", typed_config=_packed(config))
+    return accesslog_pb2.AccessLog(name="envoy.access_loggers.open_telemetry", typed_config=packed(config))
 
 
 def _file_access_log(log: ir.FileAccessLog) -> Any:
@@ -126,7 +121,7 @@ def _file_access_log(log: ir.FileAccessLog) -> Any:
             text_format_source=base_pb2.DataSource(inline_string=log.text or "")
         )
     config = file_pb2.FileAccessLog(path=log.path, log_format=fmt)
-    return accesslog_pb2.AccessLog(name="envoy.access_loggers.file", typed_config=_packed(config))
+    return accesslog_pb2.AccessLog(name="envoy.access_loggers.file", typed_config=packed(config))
 
 
 def apply_http_telemetry(manager: Any, telemetry: ir.Telemetry | None) -> None:
@@ -165,10 +160,10 @@ def _tracing_provider(tracing: ir.Tracing) -> Any:
             envoy_grpc=grpc_service_pb2.GrpcService.EnvoyGrpc(cluster_name=tracing.cluster, authority=tracing.host)
         )
         config = opentelemetry_pb2.OpenTelemetryConfig(grpc_service=service, service_name=tracing.service_name)
-        return http_tracer_pb2.Tracing.Http(name="envoy.tracers.opentelemetry", typed_config=_packed(config))
+        return http_tracer_pb2.Tracing.Http(name="envoy.tracers.opentelemetry", typed_config=packed(config))
     if tracing.provider == "Datadog":
         datadog = datadog_pb2.DatadogConfig(collector_cluster=tracing.cluster, service_name=tracing.service_name)
-        return http_tracer_pb2.Tracing.Http(name="envoy.tracers.datadog", typed_config=_packed(datadog))
+        return http_tracer_pb2.Tracing.Http(name="envoy.tracers.datadog", typed_config=packed(datadog))
     zipkin = zipkin_pb2.ZipkinConfig(
         collector_cluster=tracing.cluster,
         collector_endpoint=ZIPKIN_COLLECTOR_ENDPOINT,
@@ -176,7 +171,7 @@ def _tracing_provider(tracing: ir.Tracing) -> Any:
         collector_hostname=tracing.host,
         trace_id_128bit=True,
     )
-    return http_tracer_pb2.Tracing.Http(name="envoy.tracers.zipkin", typed_config=_packed(zipkin))
+    return http_tracer_pb2.Tracing.Http(name="envoy.tracers.zipkin", typed_config=packed(zipkin))
 
 
 def build_collector_cluster(collector: ir.Collector) -> Any:

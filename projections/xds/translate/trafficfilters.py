@@ -26,11 +26,12 @@ from envoy.extensions.filters.http.custom_response.v3 import custom_response_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 from envoy.extensions.http.custom_response.local_response_policy.v3 import local_response_policy_pb2
 from envoy.type.matcher.v3 import status_code_input_pb2
-from google.protobuf import any_pb2, wrappers_pb2
+from google.protobuf import wrappers_pb2
 from xds.core.v3 import extension_pb2 as xds_extension_pb2
 from xds.type.matcher.v3 import matcher_pb2, regex_pb2, string_pb2
 
 from projections import ir
+from projections.xds.translate.packing import packed
 
 CUSTOM_RESPONSE_FILTER = "envoy.filters.http.custom_response"
 BUFFER_FILTER = "envoy.filters.http.buffer"
@@ -52,12 +53,6 @@ _GZIP_STRATEGIES = {
     "RLE": "RLE",
     "Fixed": "FIXED",
 }
-
-
-def _packed(message: Any) -> Any:
-    packed = any_pb2.Any()
-    packed.Pack(message)
-    return packed
 
 
 def _uint32(value: int | None) -> Any:
@@ -106,7 +101,7 @@ def _library_config(compression: ir.Compression) -> Any:
 
 def _library(compression: ir.Compression) -> Any:
     return extension_pb2.TypedExtensionConfig(
-        name=_LIBRARIES[compression.type], typed_config=_packed(_library_config(compression))
+        name=_LIBRARIES[compression.type], typed_config=packed(_library_config(compression))
     )
 
 
@@ -120,7 +115,7 @@ def _compressor_filter(key: str) -> Any:
     config = compressor_pb2.Compressor(compressor_library=_library(compression))
     if compression.min_content_length is not None:
         config.response_direction_config.common_config.min_content_length.value = compression.min_content_length
-    return hcm.HttpFilter(name=compressor_filter_name(compression), typed_config=_packed(config), disabled=True)
+    return hcm.HttpFilter(name=compressor_filter_name(compression), typed_config=packed(config), disabled=True)
 
 
 def _has_settings(compression: ir.Compression) -> bool:
@@ -136,7 +131,7 @@ def compressor_configs(route: ir.HTTPRoute) -> dict[str, Any]:
         )
         if _has_settings(compression):
             overrides.compressor_library.CopyFrom(_library(compression))
-        configs[compressor_filter_name(compression)] = _packed(compressor_pb2.CompressorPerRoute(overrides=overrides))
+        configs[compressor_filter_name(compression)] = packed(compressor_pb2.CompressorPerRoute(overrides=overrides))
     return configs
 
 
@@ -144,7 +139,7 @@ def compressor_configs(route: ir.HTTPRoute) -> dict[str, Any]:
 
 _STATUS_INPUT = xds_extension_pb2.TypedExtensionConfig(
     name="http-response-status-code-match-input",
-    typed_config=_packed(status_code_input_pb2.HttpResponseStatusCodeMatchInput()),
+    typed_config=packed(status_code_input_pb2.HttpResponseStatusCodeMatchInput()),
 )
 
 
@@ -193,7 +188,7 @@ def custom_response_config(override: ir.ResponseOverride) -> Any:
             predicate=_rule_predicate(rule),
             on_match=matcher_pb2.Matcher.OnMatch(
                 action=xds_extension_pb2.TypedExtensionConfig(
-                    name=f"response-override/{i}", typed_config=_packed(_local_response(rule))
+                    name=f"response-override/{i}", typed_config=packed(_local_response(rule))
                 )
             ),
         )
@@ -202,14 +197,14 @@ def custom_response_config(override: ir.ResponseOverride) -> Any:
     config = custom_response_pb2.CustomResponse(
         custom_response_matcher=matcher_pb2.Matcher(matcher_list=matcher_pb2.Matcher.MatcherList(matchers=matchers))
     )
-    return _packed(config)
+    return packed(config)
 
 
 # --- buffer --------------------------------------------------------------------------------------------------
 
 
 def buffer_config(max_request_bytes: int) -> Any:
-    return _packed(buffer_pb2.BufferPerRoute(buffer=buffer_pb2.Buffer(max_request_bytes=_uint32(max_request_bytes))))
+    return packed(buffer_pb2.BufferPerRoute(buffer=buffer_pb2.Buffer(max_request_bytes=_uint32(max_request_bytes))))
 
 
 # --- the connection manager's filters ------------------------------------------------------------------------
@@ -220,7 +215,7 @@ def leading_http_filters(names: tuple[str, ...]) -> list[Any]:
     response, local replies included."""
     if "custom_response" not in names:
         return []
-    config = _packed(custom_response_pb2.CustomResponse())
+    config = packed(custom_response_pb2.CustomResponse())
     return [hcm.HttpFilter(name=CUSTOM_RESPONSE_FILTER, typed_config=config, disabled=True)]
 
 
@@ -228,7 +223,7 @@ def buffer_http_filters(names: tuple[str, ...]) -> list[Any]:
     """The buffer filter: after the security filters, before rate limits."""
     if "buffer" not in names:
         return []
-    config = _packed(buffer_pb2.Buffer(max_request_bytes=_uint32(_UNUSED_BUFFER_LIMIT)))
+    config = packed(buffer_pb2.Buffer(max_request_bytes=_uint32(_UNUSED_BUFFER_LIMIT)))
     return [hcm.HttpFilter(name=BUFFER_FILTER, typed_config=config, disabled=True)]
 
 

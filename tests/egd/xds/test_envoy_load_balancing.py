@@ -17,18 +17,21 @@ import pytest
 from aiohttp import web
 
 from egd.natsserver import pick_free_port
-from projections.gatewayapi.offline import resources_from_documents
-from projections.gatewayapi.translator import translate
-from projections.ir import GatewayIR
 from projections.xds.translate import XdsTranslator
+from tests.egd.serving import started
 from tests.egd.xds.conftest import GROUP, Recorded, Server
 from tests.egd.xds.envoy_process import run_envoy
+from tests.egd.xds.gateway_documents import (
+    backend_route,
+    backend_traffic_policy,
+    eg_backend,
+    gateway,
+    gateway_ir,
+    http_listener,
+)
 from tests.egd.xds.test_envoy_delta import eventually
 
 pytestmark = pytest.mark.slow
-NAMESPACE, GATEWAY = GROUP.split("/")
-EG = "gateway.envoyproxy.io/v1alpha1"
-GW_API = "gateway.networking.k8s.io/v1"
 OVERRIDE_HEADER = "x-gateway-destination-endpoint"
 
 
@@ -60,90 +63,33 @@ class Backend:
 
 @pytest.fixture
 async def backends() -> AsyncIterator[dict[str, Backend]]:
-    found = {"idle": Backend("idle", 0.1), "busy": Backend("busy", 0.9)}
-    for backend in found.values():
-        await backend.start()
-    try:
+    async with started({"idle": Backend("idle", 0.1), "busy": Backend("busy", 0.9)}) as found:
         yield found
-    finally:
-        for backend in found.values():
-            await backend.stop()
 
 
 def documents(port: int, idle: Backend, busy: Backend) -> list[dict[str, Any]]:
-    def route(name: str) -> dict[str, Any]:
-        return {
-            "apiVersion": GW_API,
-            "kind": "HTTPRoute",
-            "metadata": {"name": name, "namespace": NAMESPACE},
-            "spec": {
-                "parentRefs": [{"name": GATEWAY}],
-                "rules": [
-                    {
-                        "matches": [{"path": {"type": "PathPrefix", "value": f"/{name}"}}],
-                        "backendRefs": [{"group": "gateway.envoyproxy.io", "kind": "Backend", "name": "pair"}],
-                    }
-                ],
-            },
-        }
-
-    def policy(name: str, balancer: dict[str, Any]) -> dict[str, Any]:
-        target = {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": name}
-        return {
-            "apiVersion": EG,
-            "kind": "BackendTrafficPolicy",
-            "metadata": {"name": name, "namespace": NAMESPACE},
-            "spec": {"targetRefs": [target], "loadBalancer": balancer},
-        }
-
-    return [
-        {
-            "apiVersion": GW_API,
-            "kind": "GatewayClass",
-            "metadata": {"name": "eg"},
-            "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"},
-        },
-        {
-            "apiVersion": GW_API,
-            "kind": "Gateway",
-            "metadata": {"name": GATEWAY, "namespace": NAMESPACE},
-            "spec": {"gatewayClassName": "eg", "listeners": [{"name": "http", "protocol": "HTTP", "port": port}]},
-        },
-        {
-            "apiVersion": EG,
-            "kind": "Backend",
-            "metadata": {"name": "pair", "namespace": NAMESPACE},
-            "spec": {
-                "endpoints": [
-                    {"ip": {"address": "127.0.0.1", "port": idle.port}, "zone": "zone-a"},
-                    {"ip": {"address": "127.0.0.1", "port": busy.port}, "zone": "zone-b"},
-                ]
-            },
-        },
-        route("utilization"),
-        route("zones"),
-        route("override"),
-        policy(
-            "utilization",
-            {
-                "type": "BackendUtilization",
-                "backendUtilization": {"blackoutPeriod": "1s", "weightUpdatePeriod": "100ms"},
-            },
-        ),
-        policy(
-            "zones",
-            {
-                "type": "RoundRobin",
-                "zoneAware": {"weightedZones": [{"zone": "zone-a", "weight": 1}, {"zone": "zone-b", "weight": 9}]},
-            },
-        ),
-        policy("override", {"type": "RoundRobin", "endpointOverride": {"extractFrom": [{"header": OVERRIDE_HEADER}]}}),
+    pair = eg_backend("pair")
+    pair["spec"]["endpoints"] = [
+        {"ip": {"address": "127.0.0.1", "port": idle.port}, "zone": "zone-a"},
+        {"ip": {"address": "127.0.0.1", "port": busy.port}, "zone": "zone-b"},
     ]
-
-
-def gateway_ir(documents: list[dict[str, Any]]) -> GatewayIR:
-    translation = translate(resources_from_documents([(d, f"document {i}") for i, d in enumerate(documents)]))
-    return translation.gateways[GROUP]
+    balancers = {
+        "utilization": {
+            "type": "BackendUtilization",
+            "backendUtilization": {"blackoutPeriod": "1s", "weightUpdatePeriod": "100ms"},
+        },
+        "zones": {
+            "type": "RoundRobin",
+            "zoneAware": {"weightedZones": [{"zone": "zone-a", "weight": 1}, {"zone": "zone-b", "weight": 9}]},
+        },
+        "override": {"type": "RoundRobin", "endpointOverride": {"extractFrom": [{"header": OVERRIDE_HEADER}]}},
+    }
+    return [
+        *gateway([http_listener(port)]),
+        pair,
+        *(backend_route(name, f"/{name}", to="pair") for name in balancers),
+        *(backend_traffic_policy(name, name, loadBalancer=balancer) for name, balancer in balancers.items()),
+    ]
 
 
 async def served_by(session: aiohttp.ClientSession, url: str, count: int, **options: Any) -> Counter[str]:
