@@ -18,8 +18,8 @@ import aiohttp
 from egd.natsserver import pick_free_port
 from tests.bench.conftest import ROUNDS, report
 from tests.egd.daemon import Daemon
-from tests.egd.serving import apply, gateway_documents, service_documents, start_backend, wait_for_body
-from tests.egd.test_ratelimit_envoy import policy_document, routes_documents
+from tests.egd.serving import apply, start_backend, wait_for_body
+from tests.egd.test_ratelimit_envoy import limited_documents, policy_document
 from tests.egd.xds.envoy_process import run_envoy
 
 CHANGES = max(ROUNDS * 4, 20)
@@ -44,12 +44,7 @@ async def test_policy_change_to_enforced_limit(tmp_path: Path) -> None:
         listener_port = pick_free_port()
         await apply(
             daemon,
-            gateway_documents(listener_port)
-            + "---"
-            + service_documents("hello", backend_port)
-            + routes_documents()
-            + "---"
-            + policy_document(per_user(1000)),
+            limited_documents(listener_port, backend_port, per_user(1000)),
         )
         url = f"http://127.0.0.1:{listener_port}/limited"
         from_start: list[float] = []

@@ -218,12 +218,7 @@ async def test_response_cost_is_counted_when_the_stream_is_done(
     )
     await apply(
         daemon,
-        gateway_documents(listener_port)
-        + "---"
-        + service_documents("hello", backend_port)
-        + routes_documents()
-        + "---"
-        + policy_document(costly),
+        limited_documents(listener_port, backend_port, costly),
     )
     base = f"http://127.0.0.1:{listener_port}"
     async with run_envoy(tmp_path, gateway="default/edge", xds_port=daemon.xds_port, node_id="envoy-cost") as envoy:
@@ -252,13 +247,11 @@ async def test_local_limit_request_cost(daemon: Daemon, backend_port: int, tmp_p
     listener_port = pick_free_port()
     await apply(
         daemon,
-        gateway_documents(listener_port)
-        + "---"
-        + service_documents("hello", backend_port)
-        + routes_documents()
-        + "---"
-        + policy_document(
-            "{limit: {requests: 4, unit: Minute}, cost: {request: {from: Number, number: 2}}}", kind="Local"
+        limited_documents(
+            listener_port,
+            backend_port,
+            "{limit: {requests: 4, unit: Minute}, cost: {request: {from: Number, number: 2}}}",
+            kind="Local",
         ),
     )
     base = f"http://127.0.0.1:{listener_port}"
