@@ -112,7 +112,8 @@ async def serve(options: ServeOptions) -> None:
         use_nats_auth(options.nats_auth)  # for every connection of the daemon (the delivery recorder too)
         nats_url = options.nats_url
         if nats_url is None:
-            embedded = NatsServerProcess(data_dir.nats_store)
+            own_ports = [port for _, port in (options.xds_address, options.admin_address, options.ratelimit_address)]
+            embedded = NatsServerProcess(data_dir.nats_store, avoid_ports=own_ports)
             await embedded.start()
             nats_url = embedded.url
             log.info("embedded nats-server started", url=nats_url, store_dir=str(data_dir.nats_store))

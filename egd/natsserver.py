@@ -88,7 +88,8 @@ class NatsServerProcess:
     """One nats-server with JetStream, storing under `store_dir`, listening on `host:port` (loopback).
 
     `port=None` picks a free port once, at construction, and keeps it across `restart()`, so that clients
-    reconnect to the same address and find the same stream.
+    reconnect to the same address and find the same stream; never one of `avoid_ports` (the ports its owner is
+    about to listen on itself: free now, they would be taken by the server).
     """
 
     def __init__(
@@ -101,10 +102,11 @@ class NatsServerProcess:
         server_name: str | None = None,
         extra_args: Sequence[str] = (),
         start_timeout: float = 10.0,
+        avoid_ports: Sequence[int] = (),
     ) -> None:
         self.store_dir = Path(store_dir)
         self.host = host
-        self.port = port if port is not None else pick_free_port(host)
+        self.port = port if port is not None else pick_free_port(host, avoid=(DEFAULT_NATS_PORT, *avoid_ports))
         self.monitor_port = monitor_port
         self.server_name = server_name
         self.extra_args = tuple(extra_args)
