@@ -36,7 +36,8 @@ class LagWatch:
     async def run(self) -> None:
         while True:
             try:
-                self.stream_seq = max(self.stream_seq, await asyncio.wait_for(self.store.last_seq(), POLL_SECONDS * 2))
+                async with asyncio.timeout(POLL_SECONDS * 2):
+                    self.stream_seq = max(self.stream_seq, await self.store.last_seq())
                 if not self.reachable:
                     log.info("nats reachable again", stream_seq=self.stream_seq)
                 self.reachable = True

@@ -27,7 +27,8 @@ class SequenceWatch:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (seq, next(self._tiebreak), future))
         try:
-            await asyncio.wait_for(asyncio.shield(future), within)
+            async with asyncio.timeout(within):
+                await asyncio.shield(future)
         except TimeoutError:
             return False
         return True

@@ -101,7 +101,8 @@ class ConsumerFeed:
                     self._wake.clear()
                     await self._release_flow_control()
                     try:
-                        await asyncio.wait_for(self._wake.wait(), _STALL_SECONDS)
+                        async with asyncio.timeout(_STALL_SECONDS):
+                            await self._wake.wait()
                     except TimeoutError:
                         if loop.time() - self._heard_at > _STALL_SECONDS:
                             self._reset_requested = True

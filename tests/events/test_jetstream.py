@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from contextlib import aclosing
 
 import nats
@@ -17,6 +18,7 @@ from events.jetstream import DEFAULT_STREAM, DUPLICATE_WINDOW_SECONDS, JetStream
 from events.keys import ALL_RESOURCES_SUBJECT
 from events.store import Append
 from tests.events.sample_events import appends, applied
+from tests.events.threaded_append import append_config_maps
 
 
 async def test_the_stream_keeps_everything_and_refuses_deletes_and_purges(
@@ -131,3 +133,32 @@ async def test_writes_give_up_with_store_unavailable_when_the_server_stays_away(
             await store.last_seq()
     finally:
         await store.close()
+
+
+async def test_following_ends_when_cancelled_as_records_arrive(
+    nats_server: NatsServerProcess, jetstream_store: JetStreamEventStore
+) -> None:
+    """A cancellation that meets the arrival of records ends the reader (asyncio.wait_for in Python 3.11
+    swallows a cancellation when what it waits for completes in the same turn of the loop: the reader went on,
+    and whoever awaited it after cancelling, such as the daemon's shutdown, hung)."""
+    arrivals = threading.Thread(
+        target=append_config_maps,
+        args=(nats_server.url, [f"cm-{i}" for i in range(400)]),
+        kwargs={"every_seconds": 0.002},
+    )
+    arrivals.start()
+    try:
+        for round_ in range(40):
+            after = await jetstream_store.last_seq()
+
+            async def read(after: int = after) -> None:
+                async for _ in jetstream_store.follow(after_seq=after):
+                    pass
+
+            reader = asyncio.create_task(read())
+            await asyncio.sleep(0.003 + (round_ % 7) * 0.001)
+            reader.cancel()
+            done, _ = await asyncio.wait({reader}, timeout=5)
+            assert reader in done and reader.cancelled(), f"round {round_}: the reader went on after its cancellation"
+    finally:
+        await asyncio.to_thread(arrivals.join)
