@@ -6,6 +6,10 @@ grow with translation work per historical event). Live, folding and translating 
 is folded as it arrives, and the changes gathered meanwhile are translated as one batch once the fold has been
 quiet for `QUIET_SECONDS` (or every `MAX_BATCH_DELAY_SECONDS` while a burst keeps arriving), so a burst of
 events costs a few translations, not one per event.
+What a burst's batches changed is handed to the stages that build from it (xDS, rate limits) once, when the
+burst is over (nothing more arrived while the last batch was translated), or every `MAX_HOLD_SECONDS` while it
+goes on: each push makes every Envoy rebuild the route tables it touches, whole, so a push per batch would
+cost a fleet several full rebuilds for one burst.
 `watch` advances only once a record's changes are translated, so `egd get` never sees a status older than
 its own write.
 """
@@ -34,6 +38,9 @@ QUIET_SECONDS = 0.001
 MAX_BATCH_DELAY_SECONDS = 0.1
 """The longest a folded change waits for translation while a burst keeps arriving."""
 
+MAX_HOLD_SECONDS = 1.0
+"""The longest translated changes wait for their burst to end before the stages get them."""
+
 TURN_SECONDS = 0.005
 """The longest the fold keeps the event loop before it lets the other tasks run."""
 
@@ -46,21 +53,26 @@ class Follower:
         metrics: Metrics,
         watch: SequenceWatch,
         on_translated: TranslationListener,
+        max_hold_seconds: float = MAX_HOLD_SECONDS,
     ) -> None:
         self.store = store
         self.pipeline = pipeline
         self.metrics = metrics
         self.watch = watch
         self.on_translated = on_translated
+        """Called with each batch's changes, in order, once its burst is over (see the module's docstring)."""
+        self.max_hold_seconds = max_hold_seconds
         self.caught_up = asyncio.Event()
         self.catch_up_target = 0
         self._untranslated: list[StateChange] = []
         self._translate = asyncio.Event()
         self._folded = 0  # records folded so far: how `translate_batches` tells that a burst is still arriving
+        self._held: list[Changes] = []  # translated, not yet handed to `on_translated`
+        self._held_since = 0.0
 
     def pending(self) -> bool:
-        """Records folded whose changes are not translated yet."""
-        return self._translate.is_set()
+        """Records folded whose changes have not reached `on_translated` yet."""
+        return self._translate.is_set() or bool(self._held)
 
     async def run(self) -> None:
         """Fold the log, forever; live changes are handed to `translate_batches`."""
@@ -154,8 +166,28 @@ class Follower:
                     statuses=len(changes.statuses),
                     seconds=round(time.perf_counter() - started, 4),
                 )
-            self.on_translated(changes)
+            if not self._held:
+                self._held_since = time.monotonic()
+            self._held.append(changes)
             self.watch.advance(seq)
+            if (
+                await self._burst_over(time.perf_counter() - started)
+                or time.monotonic() - self._held_since >= self.max_hold_seconds
+            ):
+                self._release()
+
+    async def _burst_over(self, translation_seconds: float) -> bool:
+        """Whether nothing arrived since the last batch was cut. A translation holds the event loop: records
+        that arrived meanwhile are still unread, so after one longer than the quiet period the fold gets one
+        more quiet period to show them."""
+        if translation_seconds > QUIET_SECONDS and not self._translate.is_set():
+            await asyncio.sleep(QUIET_SECONDS)
+        return not self._translate.is_set()
+
+    def _release(self) -> None:
+        held, self._held = self._held, []
+        for changes in held:
+            self.on_translated(changes)
 
     def _finish_catching_up(self, started: float) -> None:
         folded = time.perf_counter()

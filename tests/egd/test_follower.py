@@ -1,0 +1,123 @@
+"""The follower hands a burst's translated changes to the stages once the burst is over, or every
+`max_hold_seconds` while it goes on; a lone change goes at once. Real nats-server; a translation is made
+long by blocking the event loop while another thread appends to the log, as a burst arriving during a real
+translation would."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+
+from egd.follower import Follower
+from egd.metrics import Metrics
+from egd.natsserver import NatsServerProcess
+from egd.sequence_watch import SequenceWatch
+from events.jetstream import JetStreamEventStore
+from projections.gatewayapi.translator import Changes
+from projections.pipeline import Pipeline
+from projections.state import StateChange
+from tests.events.sample_events import appends
+from tests.events.threaded_append import append_config_maps, append_while_blocked
+
+
+class SlowPipeline(Pipeline):
+    """A pipeline whose translations call `during_translation` first (blocking the event loop, as a long
+    translation does) and count themselves."""
+
+    def __init__(self, during_translation: Callable[[int], None]) -> None:
+        super().__init__()
+        self.during_translation = during_translation
+        self.translations = 0
+
+    def translate_changes(self, changes: Sequence[StateChange]) -> Changes:
+        self.translations += 1
+        self.during_translation(self.translations)
+        return super().translate_changes(changes)
+
+
+class Handed:
+    """What reached `on_translated`: per call, how many translations had run by then."""
+
+    def __init__(self, pipeline: SlowPipeline) -> None:
+        self.pipeline = pipeline
+        self.translations_seen: list[int] = []
+
+    def __call__(self, changes: Changes) -> None:
+        self.translations_seen.append(self.pipeline.translations)
+
+
+@asynccontextmanager
+async def following(
+    store: JetStreamEventStore, pipeline: SlowPipeline, *, max_hold_seconds: float = 10.0
+) -> AsyncIterator[tuple[Follower, Handed]]:
+    handed = Handed(pipeline)
+    follower = Follower(store, pipeline, Metrics(), SequenceWatch(), handed, max_hold_seconds=max_hold_seconds)
+    tasks = [asyncio.create_task(follower.run()), asyncio.create_task(follower.translate_batches())]
+    try:
+        await asyncio.wait_for(follower.caught_up.wait(), timeout=10)
+        handed.translations_seen.clear()  # the start-up translation
+        yield follower, handed
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_lone_change_is_handed_on_at_once(
+    jetstream_store: JetStreamEventStore, nats_server: NatsServerProcess
+) -> None:
+    pipeline = SlowPipeline(lambda _: None)
+    async with following(jetstream_store, pipeline) as (follower, handed):
+        await jetstream_store.append(appends("lone"))
+        await until(lambda: bool(handed.translations_seen))
+        assert handed.translations_seen == [1]
+        assert not follower.pending()
+
+
+async def test_records_arriving_during_a_translation_are_handed_on_with_it(
+    jetstream_store: JetStreamEventStore, nats_server: NatsServerProcess
+) -> None:
+    def first_translation_meets_a_burst(translation: int) -> None:
+        if translation == 1:  # the loop is blocked: the burst's records wait in the socket
+            append_while_blocked(nats_server.url, ["second", "third"])
+
+    pipeline = SlowPipeline(first_translation_meets_a_burst)
+    async with following(jetstream_store, pipeline) as (follower, handed):
+        await jetstream_store.append(appends("first"))
+        await until(lambda: bool(handed.translations_seen))
+        # Every batch was translated before the stages got any: one build, one push per Gateway.
+        assert pipeline.translations >= 2
+        assert handed.translations_seen == [pipeline.translations] * pipeline.translations
+        assert set(pipeline.state.objects) >= {r.event.key for r in appends("first", "second", "third")}
+        assert not follower.pending()
+
+
+async def test_a_burst_that_goes_on_is_handed_on_every_max_hold(
+    jetstream_store: JetStreamEventStore, nats_server: NatsServerProcess
+) -> None:
+    """Records keep arriving during every translation: the stages still get what is translated, at least every
+    `max_hold_seconds`, while the burst goes on."""
+    burst = threading.Thread(
+        target=append_config_maps,
+        args=(nats_server.url, [f"cm-{i}" for i in range(150)]),
+        kwargs={"every_seconds": 0.01},
+    )
+    pipeline = SlowPipeline(lambda _: time.sleep(0.03))
+    async with following(jetstream_store, pipeline, max_hold_seconds=0.2) as (_, handed):
+        burst.start()
+        try:
+            await until(lambda: len(set(handed.translations_seen)) >= 2 or not burst.is_alive())
+            assert burst.is_alive(), "the stages got nothing while the burst went on"
+            assert len(handed.translations_seen) > len(set(handed.translations_seen)), "nothing was held"
+        finally:
+            await asyncio.to_thread(burst.join)
