@@ -17,7 +17,9 @@ import statistics
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import aiohttp
 import grpc
@@ -25,7 +27,8 @@ import pytest
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
-from projections.xds.resources import ROUTE_CONFIGURATION
+from egd.audit.deliveries import read_deliveries
+from projections.xds.resources import ROUTE_CONFIGURATION, VIRTUAL_HOST
 from tests.bench.conftest import report
 from tests.bench.envoy_fleet import (
     Fleet,
@@ -68,6 +71,32 @@ def histogram_state(fleet: Fleet, name: str) -> dict[str, float]:
     return {**fleet.metric(f"{name}_sum"), **{f"count{k}": v for k, v in fleet.metric(f"{name}_count").items()}}
 
 
+class Sample(NamedTuple):
+    started_at: float  # time.time() when the apply began
+    returned_at: float  # ... and when it returned
+    latencies_ms: list[float]  # to the first 200 through each Envoy, in `Fleet.gateways` order
+
+
+async def where_the_time_goes(fleet: Fleet, samples: list[Sample]) -> None:
+    """Split each propagation with the delivery audit's records: `egd apply` returns → egd sends the
+    VirtualHost (egd's share), → the Envoy ACKs it (the Envoy applying it), → first 200 (its workers, polling)."""
+    deliveries = await read_deliveries(fleet.nats_url, since=datetime.fromtimestamp(samples[0].started_at - 1, UTC))
+    egd_ms: list[float] = []
+    envoy_ms: list[float] = []
+    serving_ms: list[float] = []
+    for sample in samples:
+        for gateway, latency in zip(fleet.gateways, sample.latencies_ms, strict=True):
+            mine = [d for d in deliveries if d.gateway == f"default/{gateway}" and d.type_url == VIRTUAL_HOST]
+            sent = next(d for d in mine if d.kind == "sent" and d.at.timestamp() >= sample.started_at)
+            acked = next(d for d in mine if d.kind == "ack" and d.nonce == sent.nonce)
+            egd_ms.append((sent.at.timestamp() - sample.returned_at) * 1000)
+            envoy_ms.append((acked.at - sent.at).total_seconds() * 1000)
+            serving_ms.append(latency - egd_ms[-1] - envoy_ms[-1])
+    summary("  of which `egd apply` returns → VirtualHost sent (egd)", egd_ms)
+    summary("  of which sent → ACKed (the Envoy applying it)", envoy_ms)
+    summary("  of which ACKed → first 200 (Envoy's worker, the poll)", serving_ms)
+
+
 @pytest.fixture(scope="module")
 async def routed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Fleet]:
     async with fleet(tmp_path_factory.mktemp("fleet"), gateways=ENVOYS, routes=ROUTES) as running:
@@ -82,9 +111,10 @@ async def test_route_propagation_to_every_envoy(routed: Fleet) -> None:
     applies: list[float] = []
     translate = histogram_state(fleet, "egd_translate_seconds")
     build = histogram_state(fleet, "egd_xds_build_seconds")
+    samples: list[Sample] = []
     for i in range(SAMPLES):
         document = route(f"new-{i}", fleet.gateways, [rule(f"/new-{i}", {"alpha": 1})])
-        started = time.perf_counter()
+        started, started_at = time.perf_counter(), time.time()
         await apply_documents(fleet.nats_url, [document])
         returned = time.perf_counter()
         firsts = await fleet.everywhere(f"/new-{i}")
@@ -92,10 +122,12 @@ async def test_route_propagation_to_every_envoy(routed: Fleet) -> None:
         latencies = [(first - returned) * 1000 for first in firsts]
         per_envoy += latencies
         slowest.append(max(latencies))
+        samples.append(Sample(started_at, started_at + returned - started, latencies))
         await asyncio.sleep(0.2)
     summary(f"route propagation, {ROUTES} routes, per Envoy ({ENVOYS} Envoys)", per_envoy)
     summary("route propagation, until the last of the Envoys", slowest)
     summary("apply (in process: connect, read current, append, close)", applies)
+    await where_the_time_goes(fleet, samples)
     translate_ms, events = histogram_mean_ms(fleet, "egd_translate_seconds", translate)
     build_ms, builds = histogram_mean_ms(fleet, "egd_xds_build_seconds", build)
     print(
