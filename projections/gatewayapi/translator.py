@@ -221,6 +221,10 @@ class Translator:
             statuses_removed=tuple(sorted(removed)),
         )
 
+    def dependencies(self) -> dict[Token, set[Unit]]:
+        """The dependency index: for each token, the units that read it last time."""
+        return {token: set(units) for token, units in self._deps.items()}
+
     def _wake(self, tokens: Iterable[Token], dirty: dict[str, set[Any]]) -> None:
         for token in tokens:
             for kind, subject in self._deps.get(token, ()):

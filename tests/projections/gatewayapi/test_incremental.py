@@ -46,6 +46,7 @@ def test_incremental_equals_from_scratch(sequence: list[tuple[int, int]], popula
     fresh = scratch(translator)
     assert translator.gateways == fresh.gateways
     assert translator.raw_statuses == fresh.raw_statuses
+    assert translator.dependencies() == fresh.dependencies()  # nothing left behind by what came and went
 
 
 def test_the_universe_produces_ir_and_status() -> None:
