@@ -49,6 +49,9 @@ class Pipeline:
         self.options = options or TranslateOptions()
         self.translator = Translator(self.options)
         self.invalid: dict[ResourceKey, InvalidObject] = {}
+        self.translated_seq = 0
+        """The log sequence the translation reflects: the state's, when it last translated (the state may have
+        folded further since)."""
 
     def fold(self, record: LogRecord, *, translate: bool = True) -> Step:
         change = fold(self.state, record)
@@ -60,6 +63,7 @@ class Pipeline:
         """Translate state changes already folded, as one batch: the daemon folds whatever NATS has delivered
         and translates it at once, so a burst costs one translation of each affected piece, not one per
         event. Conditions that change are stamped with the time of the batch's last event."""
+        self.translated_seq = self.state.last_seq
         batch: list[Resource | Deleted] = []
         for change in changes:
             if change.after is None:
@@ -75,6 +79,7 @@ class Pipeline:
         """Translate the whole current state (after catching up, or after loading a snapshot)."""
         self.translator = Translator(self.options)
         self.invalid = {}
+        self.translated_seq = self.state.last_seq
         resources = [r for r in map(self._decode, self.state.objects.values()) if r is not None]
         return self.translator.apply(resources)
 

@@ -55,7 +55,7 @@ class XdsPublisher:
             update = self.fleet.apply(gateway) if gateway is not None else self.fleet.remove(name)
             self.history.record(name, update.resources, update.delta_changes)
             self.bus.publish(name, update.resources)
-            self.published_seq[name] = pipeline.state.last_seq
+            self.published_seq[name] = pipeline.translated_seq
             self.metrics.xds_build_seconds.observe(time.perf_counter() - started)
             for policy, problem in update.patch_outcomes.items():
                 if problem is not None:

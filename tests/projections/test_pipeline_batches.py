@@ -56,3 +56,18 @@ def test_batches_translate_like_single_events(ops: list[tuple[int, bool]], data:
     assert "default/edge" in batched.translator.gateways
     assert batched.translator.gateways == one_by_one.translator.gateways
     assert batched.translator.raw_statuses == one_by_one.translator.raw_statuses
+
+
+def test_the_translation_reflects_the_sequence_it_last_translated() -> None:
+    """What the xDS stage publishes reflects what was translated, not what the state folded since (the delivery
+    audit tells each Envoy's config by it)."""
+    log = records([(0, False), (1, False)])
+    pipeline = Pipeline()
+    for record in log[:-1]:
+        pipeline.fold(record, translate=False)
+    pipeline.translate_all()
+    assert pipeline.translated_seq == log[-2].seq
+    change = pipeline.fold(log[-1], translate=False).state
+    assert change is not None and pipeline.translated_seq == log[-2].seq
+    pipeline.translate_changes([change])
+    assert pipeline.translated_seq == log[-1].seq
