@@ -1,20 +1,16 @@
-"""How commands find and talk to a daemon: NATS through `--nats-url` or the data dir, the admin API
-through the data dir."""
+"""How commands find a daemon and its log: NATS through `--nats-url` or the data dir, and the daemon's admin
+API, if any, through the data dir (what it serves is read in `egd.served`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import msgspec
 
 from egd.datadir import DataDir
 from events.errors import StoreUnavailableError
 from events.jetstream import JetStreamEventStore
 from events.jetstream.auth import NO_AUTH, NatsAuth
-from projections.ir import GatewayIR
-from projections.pipeline import Pipeline
 
 
 class Target(msgspec.Struct, frozen=True, kw_only=True):
@@ -67,40 +63,3 @@ async def open_store(
         auth=auth if auth is not None else _command_auth,
         manage_stream=manage_stream,
     )
-
-
-async def translated_log(store: JetStreamEventStore) -> Pipeline:
-    """The whole log folded and translated in this process: what a daemon caught up with it serves."""
-    pipeline = Pipeline()
-    async for record in store.read():
-        pipeline.fold(record, translate=False)
-    pipeline.translate_all()
-    return pipeline
-
-
-async def _fetch(admin_url: str, path: str, params: dict[str, str]) -> bytes:
-    try:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"{admin_url}{path}", params=params, timeout=aiohttp.ClientTimeout(total=30)) as response,
-        ):
-            body = await response.read()
-            if response.status != 200:
-                raise StoreUnavailableError(f"egd admin API at {admin_url}: HTTP {response.status}: {body.decode()}")
-    except aiohttp.ClientError as exc:
-        raise StoreUnavailableError(f"cannot reach the egd admin API at {admin_url}: {exc}") from exc
-    return body
-
-
-async def fetch_objects(admin_url: str, *, min_seq: int, query: dict[str, str]) -> list[dict[str, Any]]:
-    """The daemon's folded objects once it has folded `min_seq` (read-your-writes)."""
-    body = await _fetch(admin_url, "/api/v1/objects", {**query, "min_seq": str(min_seq)})
-    items: list[dict[str, Any]] = msgspec.json.decode(body)["items"]
-    return items
-
-
-async def fetch_gateway_ir(admin_url: str, *, min_seq: int, gateway: str) -> GatewayIR | None:
-    """The daemon's IR of `gateway` (`<namespace>/<name>`) once it has translated `min_seq`; None without it."""
-    body = await _fetch(admin_url, "/api/v1/ir", {"gateway": gateway, "min_seq": str(min_seq)})
-    found = msgspec.json.decode(body, type=list[GatewayIR])
-    return found[0] if found else None

@@ -14,22 +14,21 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from egd.client import open_store, resolve_target
-from egd.commands.changes import echo_comparison
 from egd.commands.options import audit_options, daemon_options
-from egd.commands.replay import read_log_now
 from egd.documents import decode_documents, read_documents
 from events.jetstream import JetStreamEventStore
 from events.keys import ResourceKey, subject_filter, subject_for
 from projections.changeset import Audit, Current, PlannedChange, current_from_records, plan_apply, plan_delete
-from projections.comparison import Comparison
 from projections.errors import InvalidDocumentError
-from projections.replay import what_if
 from projections.resources.kinds import REGISTRY
+
+if TYPE_CHECKING:
+    from projections.comparison import Comparison
 
 
 def make_audit(actor: str | None, reason: str, command: str) -> Audit:
@@ -74,6 +73,10 @@ async def what_if_applied(
     nats_url: str, plan_for: Callable[[dict[str, Current]], list[PlannedChange]], audit: Audit
 ) -> tuple[list[PlannedChange], Comparison]:
     """The plan against the whole log folded now, and what it would change; nothing is published."""
+    # imported here, not above: the translation stack a what-if needs would double every apply's start-up
+    from egd.commands.replay import read_log_now
+    from projections.replay import what_if
+
     store = await open_store(nats_url)
     try:
         now = await read_log_now(store)
@@ -111,6 +114,8 @@ def report_plan(plan: Sequence[PlannedChange], *, dry_run: bool = False) -> None
 
 
 def _report_what_if(plan: list[PlannedChange], outcome: Comparison) -> None:
+    from egd.commands.changes import echo_comparison  # see `what_if_applied`
+
     report_plan(plan, dry_run=True)
     echo_comparison(outcome, ("statuses", "xds"), None)
 

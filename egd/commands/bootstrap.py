@@ -16,8 +16,9 @@ from pathlib import Path
 import click
 import yaml
 
-from egd.client import Target, fetch_gateway_ir, open_store, resolve_target, translated_log
+from egd.client import Target, open_store, resolve_target
 from egd.commands.options import daemon_options
+from egd.served import fetch_gateway_ir, translated_log
 from events.errors import StoreUnavailableError
 from projections import ir
 from projections.xds.bootstrap import (

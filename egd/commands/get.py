@@ -16,8 +16,9 @@ import click
 import msgspec
 import yaml
 
-from egd.client import Target, fetch_objects, open_store, resolve_target, translated_log
+from egd.client import Target, open_store, resolve_target
 from egd.commands.options import daemon_options
+from egd.served import fetch_objects, translated_log
 from projections.resources.kinds import REGISTRY
 
 

@@ -15,9 +15,10 @@ import click
 import msgspec
 import yaml
 
-from egd.client import open_store, resolve_target, translated_log
+from egd.client import open_store, resolve_target
 from egd.commands.options import daemon_options
 from egd.documents import read_documents
+from egd.served import translated_log
 from projections.gatewayapi.offline import resources_from_documents
 from projections.gatewayapi.translator import translate
 from projections.ratelimit.config import RateLimitConfig, to_yaml
