@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from events.jetstream import JetStreamEventStore
 from tests.events.sample_events import appends
 
-DELIVERY_SECONDS = 0.05
-"""Left after the last append so that its delivery reaches the subscribers' sockets."""
+DELIVERY_SECONDS = 0.2
+"""Left after the last append so that its delivery reaches the subscribers' sockets, even on a busy machine."""
 
 
 def append_config_maps(nats_url: str, names: Sequence[str], *, every_seconds: float = 0.0) -> None:
