@@ -31,6 +31,7 @@ from nats.js.api import (
     ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
+    PubAck,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -42,6 +43,7 @@ from egd.audit.records import (
     Delivery,
     DeliveryKind,
     delivery_filter,
+    delivery_payloads,
     delivery_subject,
 )
 from egd.client import current_nats_auth, nats_servers
@@ -55,9 +57,12 @@ DEFAULT_RETENTION = timedelta(days=7)
 QUEUE_LIMIT = 100_000
 BATCH_LIMIT = 1_000
 FLUSH_INTERVAL_SECONDS = 0.2
+ACK_TIMEOUT_SECONDS = 5.0
+"""How long a batch waits for JetStream's acks before its unacknowledged records count as dropped."""
+RECORD_BYTES_LIMIT = 256 * 1024
+"""The largest record payload: a quarter of NATS's default `max_payload` (1 MiB); bigger records go in parts."""
 _PENDING_PER_STREAM = 64  # sent nonces remembered per stream to give an ACK the sequence it reflects
 
-_encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(Delivery).decode
 
 
@@ -134,16 +139,24 @@ class DeliveryRecorder:
         js = self._nc.jetstream()
         while self._queue:
             batch = [self._queue.popleft() for _ in range(min(BATCH_LIMIT, len(self._queue)))]
+            acks: list[asyncio.Future[PubAck]] = []
+            error: BaseException | None = None
             try:
-                futures = [js.publish_async(subject, payload, stream=DELIVERY_STREAM) for subject, payload in batch]
-                results = await asyncio.gather(*futures, return_exceptions=True)
-            except (nats.errors.Error, OSError, TimeoutError) as exc:
-                results = [exc] * len(batch)
-            failed = [r for r in results if isinstance(r, BaseException)]
-            self.recorded += len(batch) - len(failed)
-            if failed:
-                self.dropped += len(failed)
-                log.warning("deliveries not recorded", count=len(failed), error=repr(failed[0]))
+                for subject, payload in batch:
+                    acks.append(await js.publish_async(subject, payload, stream=DELIVERY_STREAM))
+                await asyncio.wait(acks, timeout=ACK_TIMEOUT_SECONDS)
+            except (nats.errors.Error, OSError) as exc:
+                error = exc
+            unanswered = [ack for ack in acks if not ack.done()]
+            for ack in unanswered:
+                ack.cancel()
+            refused = [problem for ack in acks if not ack.cancelled() and (problem := ack.exception()) is not None]
+            stored = len(acks) - len(unanswered) - len(refused)
+            self.recorded += stored
+            if stored < len(batch):
+                why = error or (refused[0] if refused else f"no JetStream ack within {ACK_TIMEOUT_SECONDS}s")
+                self.dropped += len(batch) - stored
+                log.warning("deliveries not recorded", count=len(batch) - stored, error=repr(why))
 
     async def close(self) -> None:
         if self._nc is None:
@@ -161,7 +174,9 @@ class DeliveryRecorder:
             if self.dropped % 1000 == 1:
                 log.warning("delivery audit queue full: records dropped", dropped=self.dropped)
             return
-        self._queue.append((delivery_subject(delivery.gateway, delivery.node_id), _encode(delivery)))
+        subject = delivery_subject(delivery.gateway, delivery.node_id)
+        for payload in delivery_payloads(delivery, RECORD_BYTES_LIMIT):
+            self._queue.append((subject, payload))
         self._wake.set()
 
     def _base(self, stream: StreamInfo, kind: DeliveryKind) -> Delivery:

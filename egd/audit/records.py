@@ -39,6 +39,28 @@ class Delivery(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     size: int = 0  # bytes of a sent response
     error_code: int = 0
     error_message: str = ""
+    continued: bool = False
+    """This record carries more names of the previous one (same nonce): an answer too big for one message is
+    recorded in parts (`delivery_payloads`)."""
+
+
+def delivery_payloads(delivery: Delivery, limit: int) -> list[bytes]:
+    """`delivery` encoded, in parts of at most `limit` bytes each where its names allow: an ACK of a whole
+    configuration (every VirtualHost of a large Gateway) can exceed what NATS takes in one message. Every part
+    but the first is `continued`."""
+    payload = _encode(delivery)
+    names = len(delivery.resources) + len(delivery.removed)
+    if len(payload) <= limit or names < 2:
+        return [payload]
+    half = names // 2
+    resources, removed = delivery.resources, delivery.removed
+    cut = max(0, half - len(resources))
+    first = msgspec.structs.replace(delivery, resources=resources[:half], removed=removed[:cut])
+    rest = msgspec.structs.replace(delivery, resources=resources[half:], removed=removed[cut:], continued=True)
+    return delivery_payloads(first, limit) + delivery_payloads(rest, limit)
+
+
+_encode = msgspec.json.Encoder().encode
 
 
 def delivery_subject(gateway: str, node_id: str) -> str:
@@ -92,7 +114,7 @@ def running_config(deliveries: Iterable[Delivery], node_id: str) -> RunningConfi
         elif delivery.kind == "ack":
             held = running.accepted.setdefault(delivery.type_url, {})
             refused = running.rejected.setdefault(delivery.type_url, {})
-            if delivery.variant == "sotw":
+            if delivery.variant == "sotw" and not delivery.continued:
                 held.clear()
                 refused.clear()
             for name, version in delivery.resources:

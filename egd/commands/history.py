@@ -70,9 +70,8 @@ def _echo_deliveries(deliveries: list[Delivery], output: str) -> None:
         )
         error = f"{d.error_code}: {d.error_message}" if d.kind == "nack" else ""
         seq = str(d.seq or "")
-        rows.append(
-            [_time(d.at), d.node_id, d.gateway, d.kind, _short_type(d.type_url), d.nonce, seq, resources, error]
-        )
+        kind = f"{d.kind} (continued)" if d.continued else d.kind
+        rows.append([_time(d.at), d.node_id, d.gateway, kind, _short_type(d.type_url), d.nonce, seq, resources, error])
     _table(header, rows)
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import nats
 
-from egd.audit.deliveries import DeliveryRecorder, read_deliveries
-from egd.audit.records import DELIVERY_STREAM, running_config
+from egd.audit.deliveries import RECORD_BYTES_LIMIT, DeliveryRecorder, read_deliveries
+from egd.audit.records import DELIVERY_STREAM, Delivery, delivery_payloads, running_config
 from egd.natsserver import NatsServerProcess
 from egd.xds.hooks import SentInfo, StreamInfo, XdsHooks, compose_hooks
 from projections.xds.delta import Acknowledgement, SentResponse
-from projections.xds.resources import LISTENER, ROUTE_CONFIGURATION
+from projections.xds.resources import CLUSTER, LISTENER, ROUTE_CONFIGURATION, VIRTUAL_HOST
 
 EDGE = StreamInfo(stream_id=1, variant="delta", node_id="envoy-1", node_group="default/edge", peer="ipv4:1")
 OTHER = StreamInfo(stream_id=2, variant="delta", node_id="envoy.2", node_group="other/gw", peer="ipv4:2")
@@ -94,6 +95,74 @@ async def test_deliveries_are_recorded_and_read_back(nats_server: NatsServerProc
 
 async def test_reading_before_any_delivery_finds_none(nats_server: NatsServerProcess) -> None:
     assert await read_deliveries(nats_server.url, node_id="nobody") == []
+
+
+def many_names(count: int) -> tuple[tuple[str, str], ...]:
+    return tuple((f"default/edge/http/host-{i}.shop.example.com", f"{i:016x}") for i in range(count))
+
+
+async def test_the_ack_of_a_whole_large_configuration_is_recorded_in_parts(nats_server: NatsServerProcess) -> None:
+    """An ACK of 20,000 VirtualHosts (over NATS's 1 MiB `max_payload` in one message) is recorded in parts, and
+    what the Envoy runs then names every one of them."""
+    recorder = DeliveryRecorder(nats_server.url, retention=timedelta(hours=1))
+    await recorder.start()
+    everything = many_names(20_000)
+    try:
+        hooks = recorder.hooks()
+        hooks.on_response(EDGE, sent(VIRTUAL_HOST, "1"))
+        hooks.on_ack(EDGE, answer("ack", VIRTUAL_HOST, "1", everything))
+        await recorder.flush()
+        assert recorder.dropped == 0
+    finally:
+        await recorder.close()
+    acks = [d for d in await read_deliveries(nats_server.url, node_id="envoy-1") if d.kind == "ack"]
+    assert len(acks) > 1 and [d.continued for d in acks] == [False] + [True] * (len(acks) - 1)
+    running = running_config(await read_deliveries(nats_server.url, node_id="envoy-1"), "envoy-1")
+    assert {name: a.version for name, a in running.accepted[VIRTUAL_HOST].items()} == dict(everything)
+
+
+async def test_records_that_jetstream_does_not_store_count_as_dropped(nats_server: NatsServerProcess) -> None:
+    recorder = DeliveryRecorder(nats_server.url, retention=timedelta(hours=1))
+    await recorder.start()
+    connection = await nats.connect(nats_server.url)
+    try:
+        await connection.jsm().delete_stream(DELIVERY_STREAM)  # nothing stores the records any more
+        recorder.hooks().on_connect(EDGE)
+        await recorder.flush()
+        assert (recorder.recorded, recorder.dropped) == (0, 1)
+    finally:
+        await connection.close()
+        await recorder.close()
+
+
+def test_a_record_too_big_for_one_message_splits_into_parts_that_add_up() -> None:
+    names = many_names(5_000)
+    removed = tuple(f"gone-{i}" for i in range(300))
+    base = Delivery(
+        at=datetime(2026, 1, 1, tzinfo=UTC),
+        kind="ack",
+        node_id="n",
+        gateway="g",
+        stream_id=1,
+        variant="sotw",
+        replica="r",
+        type_url=CLUSTER,
+        nonce="7",
+        resources=names,
+        removed=removed,
+    )
+    payloads = delivery_payloads(base, 16 * 1024)
+    parts = [msgspec.json.decode(p, type=Delivery) for p in payloads]
+    assert len(parts) > 1 and all(len(p) <= 16 * 1024 for p in payloads)
+    assert [p.continued for p in parts] == [False] + [True] * (len(parts) - 1)
+    assert tuple(n for p in parts for n in p.resources) == names
+    assert tuple(n for p in parts for n in p.removed) == removed
+    assert {(p.kind, p.nonce, p.type_url) for p in parts} == {("ack", "7", CLUSTER)}
+    # a state-of-the-world ACK replaces its type's set: its continued parts add to the first instead
+    running = running_config(parts, "n")
+    assert running.accepted[CLUSTER].keys() == dict(names).keys()
+    small = msgspec.structs.replace(base, resources=names[:3], removed=())
+    assert delivery_payloads(small, RECORD_BYTES_LIMIT) == [msgspec.json.encode(small)]
 
 
 def test_compose_hooks_calls_each_in_turn() -> None:
