@@ -16,7 +16,7 @@ import click
 
 from egd.datadir import DaemonAlreadyRunningError
 from egd.logs import configure_logging
-from events.errors import ConflictError, InvalidKeyError, StoreUnavailableError
+from events.errors import ConflictError, EventTooLargeError, InvalidKeyError, StoreUnavailableError
 from projections.errors import InvalidDocumentError
 
 EXIT_INVALID = 1
@@ -58,7 +58,13 @@ class EgdGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (InvalidDocumentError, InvalidKeyError, ConflictError, DaemonAlreadyRunningError) as exc:
+        except (
+            InvalidDocumentError,
+            InvalidKeyError,
+            ConflictError,
+            EventTooLargeError,
+            DaemonAlreadyRunningError,
+        ) as exc:
             fail(str(exc), EXIT_INVALID)
         except StoreUnavailableError as exc:
             fail(str(exc), EXIT_UNREACHABLE)

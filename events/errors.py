@@ -5,6 +5,7 @@ EventError
  ├── EventDecodeError        bytes on the log that are not a valid event (quarantined by projections)
  └── EventStoreError         the store refused or could not complete an operation
       ├── ConflictError      an expected revision did not match the resource's last revision
+      ├── EventTooLargeError an event bigger than NATS takes in one message (nothing of its batch is written)
       └── StoreUnavailableError  NATS could not be reached (the CLI maps it to exit code 3)
            └── AccessDeniedError NATS refused egd's credentials, TLS, or the permission for a subject
 """
@@ -36,6 +37,10 @@ class ConflictError(EventStoreError):
         self.expected_revision = expected_revision
         message = f"conflict on {subject}: expected revision {expected_revision} is stale"
         super().__init__(f"{message} ({detail})" if detail else message)
+
+
+class EventTooLargeError(EventStoreError):
+    """An event bigger than the NATS server takes in one message (its `max_payload`)."""
 
 
 class StoreUnavailableError(EventStoreError):

@@ -55,7 +55,9 @@ class EventStore(Protocol):
         nothing and raises ConflictError naming the first stale write; earlier chunks stay stored and later
         ones are not sent. An event identical to one stored within the duplicate window (a retry) is not
         stored again: its `Appended` has `duplicate=True` and the sequence of the first copy (such a chunk
-        is then written event by event). Raises ValueError for a batch `check_expectations` rejects."""
+        is then written event by event). Raises ValueError for a batch `check_expectations` rejects, and
+        EventTooLargeError, before writing anything, for a batch with an event bigger than the store takes in
+        one message (JetStream: the server's max_payload)."""
         ...
 
     def read(self, *, from_seq: int = 1, from_time: datetime | None = None) -> AsyncIterator[LogRecord]:

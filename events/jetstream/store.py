@@ -12,7 +12,7 @@ import msgspec
 import nats.js.errors
 
 from events.codec import encode_event, message_id
-from events.errors import ConflictError, EventStoreError, StoreUnavailableError
+from events.errors import ConflictError, EventStoreError, EventTooLargeError, StoreUnavailableError
 from events.jetstream.api import (
     BATCH_COMMIT,
     BATCH_HAS_DUPLICATE,
@@ -36,6 +36,9 @@ from events.jetstream.stream import DEFAULT_STREAM, ensure_stream, stream_config
 from events.keys import ALL_RESOURCES_SUBJECT, subject_for
 from events.schema import LogRecord
 from events.store import ATOMIC_BATCH_LIMIT, Append, Appended, check_expectations
+
+HEADERS_ALLOWANCE = 1024
+"""Room left for an event's headers (message id, expected revision, batch id and sequence) within max_payload."""
 
 
 class _Outgoing(msgspec.Struct, frozen=True, kw_only=True):
@@ -117,11 +120,25 @@ class JetStreamEventStore:
 
     async def append(self, batch: Sequence[Append]) -> list[Appended]:
         check_expectations(batch)
+        outgoing = [_Outgoing.of(item) for item in batch]
+        self._check_sizes(batch, outgoing)
         appended: list[Appended] = []
-        for start in range(0, len(batch), ATOMIC_BATCH_LIMIT):
-            chunk = [_Outgoing.of(item) for item in batch[start : start + ATOMIC_BATCH_LIMIT]]
-            appended += await self._append_chunk(chunk)
+        for start in range(0, len(outgoing), ATOMIC_BATCH_LIMIT):
+            appended += await self._append_chunk(outgoing[start : start + ATOMIC_BATCH_LIMIT])
         return appended
+
+    def _check_sizes(self, batch: Sequence[Append], outgoing: Sequence[_Outgoing]) -> None:
+        """Refuse the whole batch, before anything is written, if one of its events is bigger than the server
+        takes in one message (headers included)."""
+        limit = self._nc.max_payload - HEADERS_ALLOWANCE
+        for item, message in zip(batch, outgoing, strict=True):
+            if len(message.payload) > limit:
+                key = item.event.key
+                raise EventTooLargeError(
+                    f"{key.kind} {key.namespace}/{key.name}: its event is {len(message.payload):,} bytes; the NATS "
+                    f"server takes at most {limit:,} in one message (its max_payload, less room for headers); "
+                    "nothing was written"
+                )
 
     async def _append_chunk(self, chunk: list[_Outgoing]) -> list[Appended]:
         try:

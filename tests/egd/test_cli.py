@@ -93,6 +93,20 @@ def test_bad_input_is_refused_whole_with_document_and_field(
     assert out.splitlines()[1:] == [], "nothing may be published when any document is invalid"
 
 
+def test_an_object_too_big_for_one_nats_message_is_refused_whole(daemon: Daemon, tmp_path: Path) -> None:
+    """A Secret whose event exceeds the server's max_payload (1 MiB): a clear error naming it, nothing written."""
+    good = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: fine}\ndata: {a: b}\n"
+    huge = "apiVersion: v1\nkind: Secret\nmetadata: {name: huge}\ndata: {blob: " + "QUJD" * 300_000 + "}\n"
+    documents = tmp_path / "big.yaml"
+    documents.write_text(good + "---\n" + huge)
+    code, out, err = with_daemon(daemon, "apply", "-f", str(documents))
+    assert code == 1
+    assert "Secret default/huge" in err and "max_payload" in err and "nothing was written" in err
+    assert "Traceback" not in err
+    code, out, _ = with_daemon(daemon, "history")
+    assert out.splitlines()[1:] == [], "nothing may be published when any object is too big"
+
+
 def test_nats_down_is_exit_code_3(tmp_path: Path) -> None:
     result = egd("get", "httproute", "--nats-url", f"nats://127.0.0.1:{pick_free_port()}")
     assert result.returncode == 3

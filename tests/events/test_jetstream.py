@@ -13,7 +13,7 @@ from nats.js.api import StorageType, StreamConfig
 
 from egd.natsserver import NatsServerProcess, pick_free_port
 from events.codec import encode_event
-from events.errors import StoreUnavailableError
+from events.errors import EventTooLargeError, StoreUnavailableError
 from events.jetstream import DEFAULT_STREAM, DUPLICATE_WINDOW_SECONDS, JetStreamEventStore
 from events.keys import ALL_RESOURCES_SUBJECT
 from events.store import Append
@@ -162,3 +162,12 @@ async def test_following_ends_when_cancelled_as_records_arrive(
             assert reader in done and reader.cancelled(), f"round {round_}: the reader went on after its cancellation"
     finally:
         await asyncio.to_thread(arrivals.join)
+
+
+async def test_a_batch_with_an_event_too_big_for_one_message_is_refused_before_anything_is_written(
+    jetstream_store: JetStreamEventStore,
+) -> None:
+    huge = Append(event=applied("huge", data="x" * 1_100_000))
+    with pytest.raises(EventTooLargeError, match="ConfigMap default/huge"):
+        await jetstream_store.append([*appends("small-1", "small-2"), huge])
+    assert await jetstream_store.last_seq() == 0
