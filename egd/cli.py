@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from egd.datadir import DaemonAlreadyRunningError
+from egd.listen import CannotListenError
 from egd.logs import configure_logging
 from events.errors import ConflictError, EventTooLargeError, InvalidKeyError, StoreUnavailableError
 from projections.errors import InvalidDocumentError
@@ -64,6 +65,7 @@ class EgdGroup(click.Group):
             ConflictError,
             EventTooLargeError,
             DaemonAlreadyRunningError,
+            CannotListenError,
         ) as exc:
             fail(str(exc), EXIT_INVALID)
         except StoreUnavailableError as exc:

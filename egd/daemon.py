@@ -30,6 +30,7 @@ from egd.client import open_store, use_nats_auth
 from egd.datadir import DataDir
 from egd.follower import Follower
 from egd.lag import LagWatch
+from egd.listen import CannotListenError
 from egd.metrics import Metrics
 from egd.natsserver import NatsServerProcess
 from egd.ratelimit.runner import RateLimitRunner
@@ -173,7 +174,12 @@ async def serve(options: ServeOptions) -> None:
         runner = web.AppRunner(build_admin_app(views), access_log=None)
         await runner.setup()
         admin_host, admin_port = options.admin_address
-        await web.TCPSite(runner, admin_host, admin_port).start()
+        try:
+            await web.TCPSite(runner, admin_host, admin_port).start()
+        except OSError as exc:
+            raise CannotListenError(
+                f"cannot listen for the admin API on {admin_host}:{admin_port}: {exc.strerror}"
+            ) from exc
         admin_url = f"http://{admin_host}:{admin_port}"
         data_dir.record(nats_url=nats_url, admin_url=admin_url)
         log.info(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 from envoy.service.ratelimit.v3 import rls_pb2_grpc
 
+from egd.listen import add_grpc_port
 from egd.ratelimit.service import RateLimitService
 from egd.tls import ServerTls, grpc_server_credentials
 
@@ -21,11 +22,7 @@ async def start_ratelimit_server(
     a client CA) or in plain text, and the port it listens on."""
     server = grpc.aio.server()
     add_ratelimit_service(server, service)
-    if tls is None:
-        port = server.add_insecure_port(address)
-    else:
-        port = server.add_secure_port(address, grpc_server_credentials(tls))
-    if port == 0:
-        raise OSError(f"cannot listen on {address}")
+    credentials = grpc_server_credentials(tls) if tls is not None else None
+    port = add_grpc_port(server, address, credentials, "rate limits")
     await server.start()
     return server, port

@@ -24,6 +24,7 @@ import structlog
 from envoy.service.discovery.v3 import discovery_pb2
 
 from egd.bus import LatestValues, Watch
+from egd.listen import add_grpc_port
 from egd.tls import ServerTls, grpc_server_credentials
 from egd.xds.hooks import SentInfo, StreamInfo, XdsHooks
 from projections.xds.delta import Acknowledgement, DeltaResponse, DeltaStream
@@ -328,11 +329,7 @@ async def start_xds_server(
         ]
     )
     servicer.add_to_server(server)
-    if tls is None:
-        port = server.add_insecure_port(address)
-    else:
-        port = server.add_secure_port(address, grpc_server_credentials(tls))
-    if port == 0:
-        raise OSError(f"cannot listen for xDS on {address}")
+    credentials = grpc_server_credentials(tls) if tls is not None else None
+    port = add_grpc_port(server, address, credentials, "xDS")
     await server.start()
     return server, port

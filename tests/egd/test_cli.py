@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -105,6 +106,24 @@ def test_an_object_too_big_for_one_nats_message_is_refused_whole(daemon: Daemon,
     assert "Traceback" not in err
     code, out, _ = with_daemon(daemon, "history")
     assert out.splitlines()[1:] == [], "nothing may be published when any object is too big"
+
+
+@pytest.mark.parametrize("server", ["xds", "admin", "ratelimit"])
+def test_serve_on_a_port_in_use_says_which_and_exits_1(tmp_path: Path, server: str) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        addresses = {name: f"127.0.0.1:{pick_free_port()}" for name in ("xds", "admin", "ratelimit")}
+        addresses[server] = f"127.0.0.1:{taken.getsockname()[1]}"
+        flags = [f for name, address in addresses.items() for f in (f"--{name}-address", address)]
+        result = egd("serve", "--data-dir", str(tmp_path / "egd"), *flags, timeout=30)
+    finally:
+        taken.close()
+    assert result.returncode == 1, result.stderr
+    what = {"xds": "xDS", "admin": "the admin API", "ratelimit": "rate limits"}[server]
+    assert f"error: cannot listen for {what} on {addresses[server]}" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_nats_down_is_exit_code_3(tmp_path: Path) -> None:
