@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 import click
 
-from egd.datadir import DaemonAlreadyRunningError
+from egd.datadir import DaemonAlreadyRunningError, UnusableDataDirError
 from egd.listen import CannotListenError
 from egd.logs import configure_logging
 from events.errors import ConflictError, EventTooLargeError, InvalidKeyError, StoreUnavailableError
@@ -65,6 +65,7 @@ class EgdGroup(click.Group):
             ConflictError,
             EventTooLargeError,
             DaemonAlreadyRunningError,
+            UnusableDataDirError,
             CannotListenError,
         ) as exc:
             fail(str(exc), EXIT_INVALID)

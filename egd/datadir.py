@@ -14,6 +14,10 @@ class DaemonAlreadyRunningError(RuntimeError):
     pass
 
 
+class UnusableDataDirError(RuntimeError):
+    """The data dir cannot be created or written (a file in the way, no permission)."""
+
+
 class DataDir:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -46,8 +50,11 @@ class DataDir:
 
     def lock(self) -> int:
         """Take the data dir for one `egd serve`; a second one on the same dir is refused."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path / "serve.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path / "serve.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise UnusableDataDirError(f"cannot use {self.path} as the data dir: {exc.strerror}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -126,6 +126,15 @@ def test_serve_on_a_port_in_use_says_which_and_exits_1(tmp_path: Path, server: s
     assert "Traceback" not in result.stderr
 
 
+def test_serve_on_a_data_dir_it_cannot_create_says_so_and_exits_1(tmp_path: Path) -> None:
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("")
+    result = egd("serve", "--data-dir", str(in_the_way / "egd"), timeout=30)
+    assert result.returncode == 1, result.stderr
+    assert f"error: cannot use {in_the_way / 'egd'} as the data dir" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_nats_down_is_exit_code_3(tmp_path: Path) -> None:
     result = egd("get", "httproute", "--nats-url", f"nats://127.0.0.1:{pick_free_port()}")
     assert result.returncode == 3
