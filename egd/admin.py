@@ -72,8 +72,12 @@ def build_admin_app(views: AdminViews) -> web.Application:
         return _json_response({"folded_seq": pipeline.state.last_seq})
 
     async def not_caught_up(request: web.Request) -> web.Response | None:
-        """A 504 when the daemon has not folded and translated `min_seq` within the wait (read-your-writes)."""
-        min_seq = int(request.query.get("min_seq", "0"))
+        """A 504 when the daemon has not folded and translated `min_seq` within the wait (read-your-writes); a
+        400 when `min_seq` is not a sequence."""
+        asked = request.query.get("min_seq", "0")
+        if not asked.isdigit():
+            return _json_response({"error": f"min_seq must be a log sequence (0 or more), got {asked!r}"}, 400)
+        min_seq = int(asked)
         if await views.watch.wait_for(min_seq, within=MIN_SEQ_WAIT_SECONDS):
             return None
         return _json_response(
@@ -113,7 +117,10 @@ def build_admin_app(views: AdminViews) -> web.Application:
 
     async def xds(request: web.Request) -> web.Response:
         wanted = request.query.get("gateway")
-        delta = request.query.get("variant") == "delta"
+        variant = request.query.get("variant", "sotw")
+        if variant not in ("sotw", "delta"):
+            return _json_response({"error": f"variant must be sotw or delta, got {variant!r}"}, 400)
+        delta = variant == "delta"
         names = [wanted] if wanted else sorted(pipeline.translator.gateways)
         out = []
         for name in names:

@@ -135,6 +135,13 @@ def test_serve_on_a_data_dir_it_cannot_create_says_so_and_exits_1(tmp_path: Path
     assert "Traceback" not in result.stderr
 
 
+def test_the_admin_api_refuses_bad_parameters_with_400(daemon: Daemon) -> None:
+    for path in ("/api/v1/objects?min_seq=abc", "/api/v1/ir?min_seq=-1", "/api/v1/xds?variant=weird"):
+        assert daemon.http_status(path) == 400, path
+    for path in ("/api/v1/objects?min_seq=0", "/api/v1/xds?variant=delta", "/api/v1/xds?variant=sotw", "/api/v1/xds"):
+        assert daemon.http_status(path) == 200, path
+
+
 def test_nats_down_is_exit_code_3(tmp_path: Path) -> None:
     result = egd("get", "httproute", "--nats-url", f"nats://127.0.0.1:{pick_free_port()}")
     assert result.returncode == 3
