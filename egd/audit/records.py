@@ -44,6 +44,9 @@ class Delivery(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     recorded in parts (`delivery_payloads`)."""
 
 
+_encode = msgspec.json.Encoder().encode
+
+
 def delivery_payloads(delivery: Delivery, limit: int) -> list[bytes]:
     """`delivery` encoded, in parts of at most `limit` bytes each where its names allow: an ACK of a whole
     configuration (every VirtualHost of a large Gateway) can exceed what NATS takes in one message. Every part
@@ -58,9 +61,6 @@ def delivery_payloads(delivery: Delivery, limit: int) -> list[bytes]:
     first = msgspec.structs.replace(delivery, resources=resources[:half], removed=removed[:cut])
     rest = msgspec.structs.replace(delivery, resources=resources[half:], removed=removed[cut:], continued=True)
     return delivery_payloads(first, limit) + delivery_payloads(rest, limit)
-
-
-_encode = msgspec.json.Encoder().encode
 
 
 def delivery_subject(gateway: str, node_id: str) -> str:
