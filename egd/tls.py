@@ -8,6 +8,7 @@ from pathlib import Path
 import grpc
 import msgspec
 
+from egd.listen import CannotListenError
 from projections.xds.bootstrap import XdsClientTls
 
 
@@ -30,6 +31,20 @@ def grpc_server_credentials(tls: ServerTls) -> grpc.ServerCredentials:
         root_certificates=root,
         require_client_auth=root is not None,
     )
+
+
+def add_grpc_port(server: grpc.aio.Server, address: str, tls: ServerTls | None, what: str) -> int:
+    """Listen on `address` (`host:port`, port 0 picks one), over `tls` or in plain text; the port."""
+    try:
+        if tls is None:
+            port: int = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, grpc_server_credentials(tls))
+    except RuntimeError:  # grpcio raises when the bind fails (older versions returned 0)
+        port = 0
+    if port == 0:
+        raise CannotListenError(f"cannot listen for {what} on {address}: the address is in use or not of this host")
+    return port
 
 
 def server_tls_from_flags(cert: Path | None, key: Path | None, client_ca: Path | None) -> ServerTls | None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import grpc
 from envoy.service.ratelimit.v3 import rls_pb2_grpc
 
-from egd.listen import add_grpc_port
 from egd.ratelimit.service import RateLimitService
-from egd.tls import ServerTls, grpc_server_credentials
+from egd.tls import ServerTls, add_grpc_port
 
 
 def add_ratelimit_service(server: grpc.aio.Server, service: RateLimitService) -> None:
@@ -22,7 +21,6 @@ async def start_ratelimit_server(
     a client CA) or in plain text, and the port it listens on."""
     server = grpc.aio.server()
     add_ratelimit_service(server, service)
-    credentials = grpc_server_credentials(tls) if tls is not None else None
-    port = add_grpc_port(server, address, credentials, "rate limits")
+    port = add_grpc_port(server, address, tls, "rate limits")
     await server.start()
     return server, port

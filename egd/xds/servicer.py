@@ -24,8 +24,7 @@ import structlog
 from envoy.service.discovery.v3 import discovery_pb2
 
 from egd.bus import LatestValues, Watch
-from egd.listen import add_grpc_port
-from egd.tls import ServerTls, grpc_server_credentials
+from egd.tls import ServerTls, add_grpc_port
 from egd.xds.hooks import SentInfo, StreamInfo, XdsHooks
 from projections.xds.delta import Acknowledgement, DeltaResponse, DeltaStream
 from projections.xds.history import ResourceHistory
@@ -329,7 +328,6 @@ async def start_xds_server(
         ]
     )
     servicer.add_to_server(server)
-    credentials = grpc_server_credentials(tls) if tls is not None else None
-    port = add_grpc_port(server, address, credentials, "xDS")
+    port = add_grpc_port(server, address, tls, "xDS")
     await server.start()
     return server, port

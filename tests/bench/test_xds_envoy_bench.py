@@ -28,6 +28,7 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from egd.audit.deliveries import read_deliveries
+from egd.audit.records import Delivery
 from projections.xds.resources import ROUTE_CONFIGURATION, VIRTUAL_HOST
 from tests.bench.conftest import report
 from tests.bench.envoy_fleet import (
@@ -81,12 +82,16 @@ async def where_the_time_goes(fleet: Fleet, samples: list[Sample]) -> None:
     """Split each propagation with the delivery audit's records: `egd apply` returns → egd sends the
     VirtualHost (egd's share), → the Envoy ACKs it (the Envoy applying it), → first 200 (its workers, polling)."""
     deliveries = await read_deliveries(fleet.nats_url, since=datetime.fromtimestamp(samples[0].started_at - 1, UTC))
+    by_gateway: dict[str, list[Delivery]] = {}
+    for delivery in deliveries:
+        if delivery.type_url == VIRTUAL_HOST:
+            by_gateway.setdefault(delivery.gateway, []).append(delivery)
     egd_ms: list[float] = []
     envoy_ms: list[float] = []
     serving_ms: list[float] = []
     for sample in samples:
         for gateway, latency in zip(fleet.gateways, sample.latencies_ms, strict=True):
-            mine = [d for d in deliveries if d.gateway == f"default/{gateway}" and d.type_url == VIRTUAL_HOST]
+            mine = by_gateway[f"default/{gateway}"]
             sent = next(d for d in mine if d.kind == "sent" and d.at.timestamp() >= sample.started_at)
             acked = next(d for d in mine if d.kind == "ack" and d.nonce == sent.nonce)
             egd_ms.append((sent.at.timestamp() - sample.returned_at) * 1000)

@@ -19,6 +19,7 @@ from events.jetstream import JetStreamEventStore
 from projections.gatewayapi.translator import Changes
 from projections.pipeline import Pipeline
 from projections.state import StateChange
+from tests.egd.serving import eventually
 from tests.events.sample_events import appends
 from tests.events.threaded_append import append_config_maps, append_while_blocked
 
@@ -48,6 +49,9 @@ class Handed:
     def __call__(self, changes: Changes) -> None:
         self.translations_seen.append(self.pipeline.translations)
 
+    async def any(self) -> bool:
+        return bool(self.translations_seen)
+
 
 @asynccontextmanager
 async def following(
@@ -66,20 +70,13 @@ async def following(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
-
-
 async def test_a_lone_change_is_handed_on_at_once(
     jetstream_store: JetStreamEventStore, nats_server: NatsServerProcess
 ) -> None:
     pipeline = SlowPipeline(lambda _: None)
     async with following(jetstream_store, pipeline) as (follower, handed):
         await jetstream_store.append(appends("lone"))
-        await until(lambda: bool(handed.translations_seen))
+        await eventually(handed.any, what="changes handed on")
         assert handed.translations_seen == [1]
         assert not follower.pending()
 
@@ -94,7 +91,7 @@ async def test_records_arriving_during_a_translation_are_handed_on_with_it(
     pipeline = SlowPipeline(first_translation_meets_a_burst)
     async with following(jetstream_store, pipeline) as (follower, handed):
         await jetstream_store.append(appends("first"))
-        await until(lambda: bool(handed.translations_seen))
+        await eventually(handed.any, what="changes handed on")
         # Every batch was translated before the stages got any: one build, one push per Gateway.
         assert pipeline.translations >= 2
         assert handed.translations_seen == [pipeline.translations] * pipeline.translations
@@ -116,7 +113,11 @@ async def test_a_burst_that_goes_on_is_handed_on_every_max_hold(
     async with following(jetstream_store, pipeline, max_hold_seconds=0.2) as (_, handed):
         burst.start()
         try:
-            await until(lambda: len(set(handed.translations_seen)) >= 2 or not burst.is_alive())
+
+            async def handed_on_twice_or_burst_over() -> bool:
+                return len(set(handed.translations_seen)) >= 2 or not burst.is_alive()
+
+            await eventually(handed_on_twice_or_burst_over, what="two hand-overs, or the end of the burst")
             assert burst.is_alive(), "the stages got nothing while the burst went on"
             assert len(handed.translations_seen) > len(set(handed.translations_seen)), "nothing was held"
         finally:
