@@ -255,18 +255,61 @@ async def test_burst_of_2000_events_converges(routed: Fleet) -> None:
     probes = [names[0], names[count // 2], names[-1]]
     adds: list[float] = []
     removes: list[float] = []
+    add_splits: list[BurstSplit] = []
+    remove_splits: list[BurstSplit] = []
     for _ in range(3):
         documents = [route(n, fleet.gateways, [rule(f"/{n}", {"beta": 1})]) for n in names]
         await apply_documents(fleet.nats_url, documents)
-        returned = time.perf_counter()
+        returned, returned_at = time.perf_counter(), time.time()
         arrivals = await asyncio.gather(*(fleet.everywhere(f"/{n}", within=300) for n in probes))
         adds.append((max(max(a) for a in arrivals) - returned) * 1000)
+        add_splits.append(await burst_split(fleet, returned_at, adds[-1]))
         await delete_routes(fleet.nats_url, names)
-        returned = time.perf_counter()
+        returned, returned_at = time.perf_counter(), time.time()
         arrivals = await asyncio.gather(*(fleet.everywhere(f"/{n}", status=404, within=300) for n in probes))
         removes.append((max(max(a) for a in arrivals) - returned) * 1000)
+        remove_splits.append(await burst_split(fleet, returned_at, removes[-1]))
     report(f"burst: 2,000 route additions → all {ENVOYS} Envoys converged", adds, "ms", "lower")
+    report_split(add_splits)
     report(f"burst: 2,000 route deletions → all {ENVOYS} Envoys converged", removes, "ms", "lower")
+    report_split(remove_splits)
+
+
+class BurstSplit(NamedTuple):
+    sent_ms: float  # the append returned → egd sent the last Envoy its last VirtualHost update of the burst
+    acked_ms: float  # ... → the last Envoy ACKed it
+    pushes: int  # VirtualHost updates each Envoy got for the burst (the most of any)
+
+
+async def burst_split(fleet: Fleet, returned_at: float, converged_ms: float) -> BurstSplit:
+    """Where a burst's time went, from the delivery audit: egd's share ends when the last Envoy is sent its last
+    VirtualHost update (translation, xDS build, sending), the Envoys' when the last one ACKs it."""
+    until = returned_at + converged_ms / 1000
+    deliveries = await read_deliveries(fleet.nats_url, since=datetime.fromtimestamp(returned_at - 5, UTC))
+    sent: dict[str, list[Delivery]] = {}
+    acked: dict[tuple[str, str], float] = {}
+    for delivery in deliveries:
+        if delivery.type_url != VIRTUAL_HOST or delivery.at.timestamp() > until:
+            continue
+        if delivery.kind == "sent" and delivery.at.timestamp() >= returned_at - 1:
+            sent.setdefault(delivery.gateway, []).append(delivery)
+        elif delivery.kind == "ack":
+            acked[(delivery.gateway, delivery.nonce)] = delivery.at.timestamp()
+    last_sent = [pushes[-1] for pushes in sent.values()]
+    return BurstSplit(
+        sent_ms=max((d.at.timestamp() - returned_at) * 1000 for d in last_sent),
+        acked_ms=max((acked.get((d.gateway, d.nonce), until) - returned_at) * 1000 for d in last_sent),
+        pushes=max(len(pushes) for pushes in sent.values()),
+    )
+
+
+def report_split(splits: list[BurstSplit]) -> None:
+    print(
+        f"  of which until egd sent the last Envoy its last update: median "
+        f"{statistics.median(s.sent_ms for s in splits):,.1f} ms; until it ACKed: median "
+        f"{statistics.median(s.acked_ms for s in splits):,.1f} ms; VirtualHost pushes per Envoy: "
+        f"{[s.pushes for s in splits]} (updates sent from 1 s before the append returned)"
+    )
 
 
 @asynccontextmanager
