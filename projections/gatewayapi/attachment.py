@@ -3,8 +3,6 @@ hostname intersection; and the reason when none does."""
 
 from __future__ import annotations
 
-from functools import partial
-
 import msgspec
 
 from events.keys import ResourceKey
@@ -40,12 +38,7 @@ def attach(
 ) -> list[Attached] | Refusal:
     """The listeners of `gateway` that accept the route through `ref`. `hostnames` is None for route kinds
     without hostnames (TCPRoute, UDPRoute)."""
-    # which listeners accept a route of this kind and namespace through this parentRef: the same for every
-    # route attached alike, so read once for them all (`Reader.shared`)
-    accepting = reader.shared(
-        ("accepting listeners", gateway.key, ref.section_name, ref.port, route.kind, route.namespace),
-        partial(_accepting, gateway=gateway, ref=ref, route=route),
-    )
+    accepting = accepting_listeners(reader, route, ref, gateway)
     if isinstance(accepting, Refusal):
         return accepting
     if hostnames is None:
@@ -61,6 +54,21 @@ def attach(
             message="There were no hostname intersections between the route and this parent ref's Listener(s).",
         )
     return attached
+
+
+def accepting_listeners(
+    reader: Reader, route: ResourceKey, ref: ParentReference, gateway: GatewayContext
+) -> tuple[ListenerContext, ...] | Refusal:
+    """The listeners of `gateway` that `ref` names and that accept routes of `route`'s kind and namespace, or
+    why none does (hostnames apart): the same for every route attached alike, so read once for them all
+    (`Reader.shared`)."""
+    return reader.shared(
+        ("accepting listeners", gateway.key, ref.section_name, ref.port, route.kind, route.namespace),
+        _accepting,
+        gateway,
+        ref,
+        route,
+    )
 
 
 def _accepting(

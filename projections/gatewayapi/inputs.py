@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import msgspec
 
@@ -30,6 +30,7 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 M = TypeVar("M", bound=msgspec.Struct)
 T = TypeVar("T")
+P = ParamSpec("P")
 
 SharedReads = dict[Hashable, tuple[object, frozenset[Token]]]
 """What several units read alike (a Gateway's policies, for every route attached to it), computed once while the
@@ -161,17 +162,34 @@ class Reader:
         self._shared = shared
         self.tokens: set[Token] = set()
 
-    def shared(self, key: Hashable, read: Callable[[Reader], T]) -> T:
-        """`read(reader)`, computed once for all the readers of the same `SharedReads`: each reader that gets it
-        depends on what it read, as if it had read it itself."""
+    def shared(self, key: Hashable, read: Callable[Concatenate[Reader, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`read(reader, *args, **kwargs)`, computed once for all the readers of the same `SharedReads` (`key`
+        names what it reads): each reader that gets it depends on what it read, as if it had read it itself."""
         if self._shared is None:
-            return read(self)
+            return read(self, *args, **kwargs)
         found = self._shared.get(key)
         if found is None:
             reader = Reader(self._inputs, self._shared)
-            found = self._shared[key] = (read(reader), frozenset(reader.tokens))
+            found = self._shared[key] = (read(reader, *args, **kwargs), frozenset(reader.tokens))
         self.tokens.update(found[1])
         return cast(T, found[0])
+
+    def alike(self, index: Hashable, value: T) -> T:
+        """The first value equal to `value` (among those filed under `index`) that a reader of the same
+        `SharedReads` was given, else `value` itself: equal values become one object, so that their identity
+        can stand for their equality (and values need not be hashable)."""
+        if self._shared is None:
+            return value
+        slot = ("alike", index)
+        found = self._shared.get(slot)
+        if found is None:
+            found = self._shared[slot] = ([], frozenset())  # read nothing: a list of the values given
+        candidates = cast(list[T], found[0])
+        for candidate in candidates:
+            if candidate == value:
+                return candidate
+        candidates.append(value)
+        return value
 
     def get(self, key: ResourceKey) -> Resource | None:
         self.tokens.add(("key", key))

@@ -7,13 +7,12 @@ looks at other routes, so a change to one route re-translates that route only.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import partial
 
 import msgspec
 
 from events.keys import ResourceKey
 from projections import ir
-from projections.gatewayapi.attachment import Attached, Refusal, attach, gateway_key
+from projections.gatewayapi.attachment import Attached, Refusal, accepting_listeners, attach, gateway_key
 from projections.gatewayapi.backends import Problem, Target, resolve_backend, via_cluster_ip
 from projections.gatewayapi.backendtraffic import (
     BTP,
@@ -33,6 +32,7 @@ from projections.gatewayapi.security import KIND as SECURITY
 from projections.gatewayapi.security import route_security
 from projections.gatewayapi.status import (
     CONTROLLER_NAME,
+    Condition,
     ParentRefStatus,
     RouteParentStatus,
     RouteStatus,
@@ -98,6 +98,12 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
     policy_targets: set[Target] = set()  # the backends of the routes' policies (ext_authz, ext_proc)
     merging: set[str] = set()
     built: list[_HTTPParts] = []
+    # parents alike get the same conditions: made once, shared
+    conditions: dict[tuple[str, str], tuple[Condition, Condition]] = {}
+    resolved = _resolved_condition(compiled, generation)
+    # without policies of its own, the route is translated once for parents alike (`_ParentShape`) and copied
+    alike: dict[int, tuple[_ParentShape, _ForParent]] = {}  # by the shape's identity (kept alive here)
+    sharable = bool(compiled.routes) and compiled.unsupported is None and not own and not rules
     parent_refs: tuple[ParentReference, ...] = route.spec.parent_refs  # type: ignore[attr-defined]
     for ref in parent_refs:
         target = gateway_key(key, ref)
@@ -106,25 +112,30 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
         gateway = gateways(reader, target)
         if gateway is None:
             continue
-        if compiled.unsupported is not None:
-            accepted = condition("Accepted", False, "UnsupportedValue", compiled.unsupported.message, generation)
-            attached: list[Attached] | Refusal = []
-        else:
-            attached = attach(reader, key, ref, gateway, hostnames)
-            if isinstance(attached, Refusal):
-                accepted = condition("Accepted", False, attached.reason, attached.message, generation)
-            elif compiled.rejected is not None:
-                rejected = compiled.rejected
-                accepted = condition("Accepted", False, rejected.reason, rejected.message, generation)
-            else:
-                accepted = condition("Accepted", True, "Accepted", "Route is accepted", generation)
-        if compiled.unresolved:
-            problem = compiled.unresolved[0]
-            resolved = condition("ResolvedRefs", False, problem.reason, problem.message, generation)
-        else:
-            resolved = condition(
-                "ResolvedRefs", True, "ResolvedRefs", "Resolved all the Object references for the Route", generation
+        if sharable:
+            shape = reader.shared(
+                ("parent shape", target, ref.section_name, ref.port, key.kind, key.namespace),
+                _parent_shape,
+                gateway,
+                ref,
+                key,
             )
+            done = alike.get(id(shape))
+            if done is None:
+                done = alike[id(shape)] = (shape, _for_parent(reader, key, ref, gateway, compiled, hostnames, built))
+            result = done[1]
+            if result.attachments and result.attachments[0].gateway != target:
+                result = msgspec.structs.replace(
+                    result,
+                    attachments=tuple(msgspec.structs.replace(a, gateway=target) for a in result.attachments),
+                )
+        else:
+            result = _for_parent(reader, key, ref, gateway, compiled, hostnames, built, own, rules)
+        pair = conditions.get(result.outcome)
+        if pair is None:
+            reason, message = result.outcome
+            accepted = condition("Accepted", result.outcome == _ACCEPTED, reason, message, generation)
+            pair = conditions[result.outcome] = (accepted, resolved)
         parents.append(
             RouteParentStatus(
                 parent_ref=ParentRefStatus(
@@ -136,20 +147,12 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
                     port=ref.port,
                 ),
                 controller_name=CONTROLLER_NAME,
-                conditions=(accepted, resolved),
+                conditions=pair,
             )
         )
-        if not isinstance(attached, Refusal):
-            policies = RoutePolicies(own=own, rules=rules)
-            if compiled.routes and attached:
-                on_gateway = reader.shared(("gateway policies", target), partial(_gateway_route_policies, key=target))
-                policies = RoutePolicies(own=own, rules=rules, gateway=on_gateway)
-            for one in attached:
-                if own or rules:  # else nothing of the route's own to merge
-                    merging.update(k for k in ROUTE_POLICY_KINDS if policies.merges(k, one.listener.name))
-                attachment, found = _attachment(reader, key, target, one, compiled, policies, built)
-                policy_targets.update(found)
-                attachments.append(attachment)
+        attachments.extend(result.attachments)
+        policy_targets.update(result.reached)
+        merging.update(result.merging)
     targets = tuple(sorted({*compiled.targets, *policy_targets})) if policy_targets else compiled.targets
     mine = {p.key for p in own.values()} | {p.key for found in rules.values() for p in found.values()}
     return RouteResult(
@@ -159,6 +162,93 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
         targets=targets if attachments else (),
         policies=tuple(sorted(mine)) if attachments else (),
         merging=tuple(sorted(merging)) if attachments else (),
+    )
+
+
+_ACCEPTED = ("Accepted", "Route is accepted")
+
+
+class _ForParent(msgspec.Struct, frozen=True, kw_only=True):
+    """A route translated for one parentRef."""
+
+    outcome: tuple[str, str]  # the reason and message of its Accepted condition (`_ACCEPTED` when accepted)
+    attachments: tuple[Attachment, ...] = ()
+    reached: tuple[Target, ...] = ()  # the backends of its policies, and of Services' cluster IPs
+    merging: tuple[str, ...] = ()  # the kinds whose own policy is merged onto the Gateway's
+
+
+def _for_parent(
+    reader: Reader,
+    key: ResourceKey,
+    ref: ParentReference,
+    gateway: GatewayContext,
+    compiled: CompiledRoute,
+    hostnames: tuple[str, ...] | None,
+    built: list[_HTTPParts],
+    own: dict[str, Resource] | None = None,
+    rules: dict[str, dict[str, Resource]] | None = None,
+) -> _ForParent:
+    """The route at `key` translated for one parentRef, to `gateway`; `own` and `rules` are its and its rules'
+    policies. `built` keeps what its rules gave other listeners (see `_attachment`)."""
+    if compiled.unsupported is not None:
+        return _ForParent(outcome=("UnsupportedValue", compiled.unsupported.message))
+    attached = attach(reader, key, ref, gateway, hostnames)
+    if isinstance(attached, Refusal):
+        return _ForParent(outcome=(attached.reason, attached.message))
+    outcome = _ACCEPTED
+    if compiled.rejected is not None:
+        outcome = (compiled.rejected.reason, compiled.rejected.message)
+    own, rules = own or {}, rules or {}
+    policies = RoutePolicies(own=own, rules=rules)
+    if compiled.routes and attached:
+        on_gateway = reader.shared(("gateway policies", gateway.key), _gateway_route_policies, gateway.key)
+        policies = RoutePolicies(own=own, rules=rules, gateway=on_gateway)
+    attachments = []
+    reached: set[Target] = set()
+    merging: set[str] = set()
+    for one in attached:
+        if own or rules:  # else nothing of the route's own to merge
+            merging.update(k for k in ROUTE_POLICY_KINDS if policies.merges(k, one.listener.name))
+        attachment, found = _attachment(reader, key, gateway.key, one, compiled, policies, built)
+        reached.update(found)
+        attachments.append(attachment)
+    return _ForParent(
+        outcome=outcome,
+        attachments=tuple(attachments),
+        reached=tuple(sorted(reached)),
+        merging=tuple(sorted(merging)),
+    )
+
+
+class _ParentShape(msgspec.Struct, frozen=True, kw_only=True):
+    """How a parent (a Gateway, through one parentRef) treats the routes of one kind and namespace without
+    policies of their own: the listeners that accept them, with their hostnames and the settings the Gateway's
+    policies give such routes there; or why none accepts them. What a route gets from a parent follows from its
+    shape: parents alike (Gateways set up alike) get one shape object (`Reader.alike`), so that a route attached
+    to many of them is translated for the first and copied for the others."""
+
+    accepting: tuple[tuple[str, str | None, _Settings], ...] | Refusal  # (listener, its hostname, settings)
+
+
+def _parent_shape(reader: Reader, gateway: GatewayContext, ref: ParentReference, route: ResourceKey) -> _ParentShape:
+    accepting = accepting_listeners(reader, route, ref, gateway)
+    if isinstance(accepting, Refusal):
+        return reader.alike(accepting, _ParentShape(accepting=accepting))
+    on_gateway = reader.shared(("gateway policies", gateway.key), _gateway_route_policies, gateway.key)
+    policies = RoutePolicies(gateway=on_gateway)
+    listeners = tuple(
+        (listener.name, listener.hostname, _rule_settings(reader, gateway.key, listener.name, policies, None))
+        for listener in accepting
+    )
+    return reader.alike(tuple((name, hostname) for name, hostname, _ in listeners), _ParentShape(accepting=listeners))
+
+
+def _resolved_condition(compiled: CompiledRoute, generation: int) -> Condition:
+    if compiled.unresolved:
+        problem = compiled.unresolved[0]
+        return condition("ResolvedRefs", False, problem.reason, problem.message, generation)
+    return condition(
+        "ResolvedRefs", True, "ResolvedRefs", "Resolved all the Object references for the Route", generation
     )
 
 
@@ -205,9 +295,10 @@ def _attachment(
     compiled: CompiledRoute,
     policies: RoutePolicies,
     built: list[_HTTPParts],
-) -> tuple[Attachment, set[Target]]:
-    """What the route adds to one listener, with the backends its policies reach (ext_authz, ext_proc); `built`
-    keeps what the route's rules gave other listeners, by their settings and hostnames."""
+) -> tuple[Attachment, tuple[Target, ...]]:
+    """What the route adds to one listener, with the backends it reaches through Services' cluster IPs and its
+    policies' (ext_authz, ext_proc); `built` keeps what the route's rules gave other listeners, by their settings
+    and hostnames."""
     if compiled.l4 is not None:
         l4 = ir.hashed(
             msgspec.structs.replace(compiled.l4, sni_hostnames=tuple(h for h in attached.hostnames if h != "*"))
@@ -216,7 +307,7 @@ def _attachment(
         attachment = Attachment(
             gateway=gateway, listener=attached.listener.name, l4=l4, destinations=tuple(sorted(destinations))
         )
-        return attachment, set()
+        return attachment, ()
     # the rules with policies of their own get their own settings; the others share the route's
     settings: dict[str | None, _Settings] = {}
     groups = []
@@ -237,7 +328,7 @@ def _attachment(
         destinations=parts.destinations,
         variants=parts.variants,
     )
-    return attachment, {*parts.targets, *(t for found in settings.values() for t in found.targets)}
+    return attachment, parts.reached
 
 
 class _HTTPParts(msgspec.Struct, frozen=True, kw_only=True):
@@ -248,7 +339,9 @@ class _HTTPParts(msgspec.Struct, frozen=True, kw_only=True):
     http: tuple[RankedRoute, ...]
     destinations: tuple[str, ...]
     variants: tuple[ir.ClusterVariant, ...]
-    targets: tuple[Target, ...]  # the destinations through Services' cluster IPs (routingType Service)
+    # the destinations through Services' cluster IPs (routingType Service), and the backends of the settings'
+    # policies (ext_authz, ext_proc)
+    reached: tuple[Target, ...]
 
 
 def _http_parts(
@@ -287,7 +380,7 @@ def _http_parts(
         http=tuple(http),
         destinations=tuple(sorted(destinations)),
         variants=tuple(variants[name] for name in sorted(variants)),
-        targets=tuple(sorted(targets)),
+        reached=tuple(sorted({*targets, *(t for found in settings.values() for t in found.targets)})),
     )
 
 
@@ -310,8 +403,7 @@ def _rule_settings(
     route or rule policies, the Gateway's alone: read once for all such routes (`Reader.shared`)."""
     if policies.own or policies.rules:
         return _settings(reader, policies, listener, rule)
-    read = partial(_settings, policies=policies, listener=listener, rule=None)
-    return reader.shared(("route settings", gateway, listener), read)
+    return reader.shared(("route settings", gateway, listener), _settings, policies, listener, None)
 
 
 def _settings(reader: Reader, policies: RoutePolicies, listener: str, rule: str | None) -> _Settings:

@@ -90,6 +90,8 @@ def http_route(name: str, namespace: str, variant: int) -> dict[str, Any]:
     parents = [{"name": "gw-a", "namespace": "default"}]
     if variant % 2:
         parents.append({"name": "gw-b", "namespace": "default", "sectionName": "https"})
+    if variant == 2:  # attached to both Gateways alike: translated once for Gateways set up alike
+        parents.append({"name": "gw-b", "namespace": "default"})
     backends = [{"name": "svc-1", "port": 80, "weight": 2}, {"name": "svc-2", "namespace": "other", "port": 80}]
     if variant >= 2:
         backends = [
