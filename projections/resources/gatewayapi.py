@@ -12,7 +12,7 @@ import msgspec
 
 from projections.resources.meta import K8sModel, K8sObject, LabelSelector
 from projections.resources.policy import GATEWAY_API_GROUP, LocalPolicyTargetReferenceWithSectionName
-from projections.resources.quantities import Duration
+from projections.resources.quantities import Duration, Port, PositiveUInt32, UInt32
 from projections.resources.references import BackendRef, LocalObjectReference, SecretObjectReference
 from projections.resources.registry import KindInfo
 
@@ -28,7 +28,7 @@ class ParentReference(K8sModel, frozen=True, kw_only=True):
     kind: str = "Gateway"
     namespace: str | None = None
     section_name: str | None = None
-    port: int | None = None
+    port: Port | None = None
 
 
 # --- GatewayClass --------------------------------------------------------------------------------------------
@@ -77,7 +77,7 @@ class GatewayTLSConfig(K8sModel, frozen=True, kw_only=True):
 
 class Listener(K8sModel, frozen=True, kw_only=True):
     name: str
-    port: int
+    port: Port
     protocol: str  # HTTP, HTTPS, TLS, TCP, UDP
     hostname: str | None = None
     tls: GatewayTLSConfig | None = None
@@ -160,8 +160,8 @@ class HTTPRequestRedirectFilter(K8sModel, frozen=True, kw_only=True):
     scheme: str | None = None
     hostname: str | None = None
     path: HTTPPathModifier | None = None
-    port: int | None = None
-    status_code: int = 302
+    port: Port | None = None
+    status_code: Literal[301, 302, 303, 307, 308] = 302
 
 
 class HTTPURLRewriteFilter(K8sModel, frozen=True, kw_only=True):
@@ -170,13 +170,17 @@ class HTTPURLRewriteFilter(K8sModel, frozen=True, kw_only=True):
 
 
 class Fraction(K8sModel, frozen=True, kw_only=True):
-    numerator: int
-    denominator: int = 100
+    numerator: UInt32
+    denominator: PositiveUInt32 = 100
+
+    def __post_init__(self) -> None:
+        if self.numerator > self.denominator:
+            raise ValueError("numerator must be less than or equal to denominator")
 
 
 class HTTPRequestMirrorFilter(K8sModel, frozen=True, kw_only=True):
     backend_ref: BackendRef
-    percent: int | None = None
+    percent: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
     fraction: Fraction | None = None
 
 

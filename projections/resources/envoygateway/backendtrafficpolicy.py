@@ -11,7 +11,7 @@ from projections.resources.envoygateway.httproutefilter import CustomResponseBod
 from projections.resources.envoygateway.ratelimit import RateLimitSpec
 from projections.resources.meta import K8sModel, K8sObject
 from projections.resources.policy import LocalPolicyTargetReferenceWithSectionName, TargetSelector, check_policy_targets
-from projections.resources.quantities import Duration, Percentage, Quantity
+from projections.resources.quantities import Duration, Percentage, PositiveUInt32, Quantity, UInt32
 
 ChunkSize = Annotated[int, msgspec.Meta(ge=4096, le=65536)]
 
@@ -22,8 +22,8 @@ class FaultInjectionDelay(K8sModel, frozen=True, kw_only=True):
 
 
 class FaultInjectionAbort(K8sModel, frozen=True, kw_only=True):
-    http_status: int | None = None
-    grpc_status: int | None = None
+    http_status: Annotated[int, msgspec.Meta(ge=200, le=600)] | None = None
+    grpc_status: UInt32 | None = None
     percentage: Percentage | None = None
 
     def __post_init__(self) -> None:
@@ -211,8 +211,8 @@ class AdmissionControl(K8sModel, frozen=True, kw_only=True):
 
     sampling_window: Duration | None = None  # Envoy: 30s
     min_success_rate: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None  # percent; Envoy: 95
-    rejection_aggression: Annotated[int, msgspec.Meta(ge=1)] | None = None  # Envoy: 1 (linear)
-    min_request_rate: Annotated[int, msgspec.Meta(ge=0)] | None = None  # requests per second; Envoy: 0
+    rejection_aggression: PositiveUInt32 | None = None  # Envoy: 1 (linear)
+    min_request_rate: UInt32 | None = None  # requests per second; Envoy: 0
     max_rejection_percent: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None  # Envoy: 80
     success_criteria: AdmissionControlSuccessCriteria | None = None
 

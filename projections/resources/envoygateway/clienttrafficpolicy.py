@@ -11,7 +11,7 @@ from projections.resources.envoygateway.tls import ClientTLSSettings
 from projections.resources.gatewayapi import HTTPHeaderFilter
 from projections.resources.meta import K8sModel, K8sObject
 from projections.resources.policy import PolicyTargetReferences
-from projections.resources.quantities import CIDR, Duration, Quantity
+from projections.resources.quantities import CIDR, Duration, PositiveUInt32, Quantity, UInt32
 
 
 class ClientTimeoutTCP(K8sModel, frozen=True, kw_only=True):
@@ -30,7 +30,7 @@ class ClientTimeout(K8sModel, frozen=True, kw_only=True):
 
 
 class ConnectionLimit(K8sModel, frozen=True, kw_only=True):
-    value: Annotated[int, msgspec.Meta(ge=1)]
+    value: PositiveUInt32
     close_delay: Duration | None = None
 
 
@@ -38,7 +38,7 @@ class ClientConnection(K8sModel, frozen=True, kw_only=True):
     connection_limit: ConnectionLimit | None = None
     buffer_limit: Quantity | None = None
     socket_buffer_limit: Quantity | None = None
-    max_accept_per_socket_event: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    max_accept_per_socket_event: UInt32 | None = None
 
 
 class HTTP10Settings(K8sModel, frozen=True, kw_only=True):
@@ -85,7 +85,7 @@ class HeaderSettings(K8sModel, frozen=True, kw_only=True):
 
 
 class XForwardedForSettings(K8sModel, frozen=True, kw_only=True):
-    num_trusted_hops: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    num_trusted_hops: UInt32 | None = None
     trusted_cidrs: tuple[CIDR, ...] = msgspec.field(default=(), name="trustedCIDRs")
 
     def __post_init__(self) -> None:

@@ -10,7 +10,7 @@ import msgspec
 
 from projections.resources import references
 from projections.resources.meta import K8sModel
-from projections.resources.quantities import Duration, NonNegative, Quantity
+from projections.resources.quantities import Duration, PositiveUInt32, Quantity, UInt32
 
 HTTPStatus = Annotated[int, msgspec.Meta(ge=100, le=599)]
 
@@ -48,9 +48,6 @@ class SlowStart(K8sModel, frozen=True, kw_only=True):
     window: Duration
 
 
-UInt32 = Annotated[int, msgspec.Meta(ge=0, le=4_294_967_295)]
-
-
 class BackendUtilization(K8sModel, frozen=True, kw_only=True):
     """Weights from the load the endpoints report (ORCA), as Envoy's client-side weighted round robin."""
 
@@ -69,7 +66,7 @@ class ForceLocalZone(K8sModel, frozen=True, kw_only=True):
 
 class PreferLocalZone(K8sModel, frozen=True, kw_only=True):
     force: ForceLocalZone | None = None
-    min_endpoints_threshold: NonNegative | None = None
+    min_endpoints_threshold: UInt32 | None = None
     percentage_enabled: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
 
 
@@ -150,8 +147,8 @@ class PerRetryPolicy(K8sModel, frozen=True, kw_only=True):
 
 
 class Retry(K8sModel, frozen=True, kw_only=True):
-    num_retries: NonNegative | None = None  # Envoy Gateway's default: 2
-    num_attempts_per_priority: NonNegative | None = None
+    num_retries: UInt32 | None = None  # Envoy Gateway's default: 2
+    num_attempts_per_priority: UInt32 | None = None
     retry_on: RetryOn | None = None
     per_retry: PerRetryPolicy | None = None
 
@@ -173,15 +170,15 @@ class Timeout(K8sModel, frozen=True, kw_only=True):
 
 
 class PerEndpointCircuitBreakers(K8sModel, frozen=True, kw_only=True):
-    max_connections: NonNegative | None = None
+    max_connections: UInt32 | None = None
 
 
 class CircuitBreaker(K8sModel, frozen=True, kw_only=True):
-    max_connections: NonNegative | None = None
-    max_pending_requests: NonNegative | None = None
-    max_parallel_requests: NonNegative | None = None
-    max_parallel_retries: NonNegative | None = None
-    max_requests_per_connection: NonNegative | None = None
+    max_connections: UInt32 | None = None
+    max_pending_requests: UInt32 | None = None
+    max_parallel_requests: UInt32 | None = None
+    max_parallel_retries: UInt32 | None = None
+    max_requests_per_connection: UInt32 | None = None
     per_endpoint: PerEndpointCircuitBreakers | None = None
 
 
@@ -212,8 +209,8 @@ class ActiveHealthCheck(K8sModel, frozen=True, kw_only=True):
     type: Literal["HTTP", "TCP", "GRPC"]
     timeout: Duration | None = None
     interval: Duration | None = None
-    unhealthy_threshold: Annotated[int, msgspec.Meta(ge=1)] | None = None
-    healthy_threshold: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    unhealthy_threshold: PositiveUInt32 | None = None
+    healthy_threshold: PositiveUInt32 | None = None
     http: HTTPActiveHealthChecker | None = None
     tcp: TCPActiveHealthChecker | None = None
     grpc: GRPCActiveHealthChecker | None = None
@@ -228,9 +225,9 @@ class PassiveHealthCheck(K8sModel, frozen=True, kw_only=True):
 
     split_external_local_origin_errors: bool | None = None
     interval: Duration | None = None
-    consecutive_local_origin_failures: NonNegative | None = None
-    consecutive_gateway_errors: NonNegative | None = None
-    consecutive_5xx_errors: NonNegative | None = msgspec.field(default=None, name="consecutive5XxErrors")
+    consecutive_local_origin_failures: UInt32 | None = None
+    consecutive_gateway_errors: UInt32 | None = None
+    consecutive_5xx_errors: UInt32 | None = msgspec.field(default=None, name="consecutive5XxErrors")
     base_ejection_time: Duration | None = None
     max_ejection_percent: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
 
@@ -242,7 +239,7 @@ class HealthCheck(K8sModel, frozen=True, kw_only=True):
 
 
 class TCPKeepalive(K8sModel, frozen=True, kw_only=True):
-    probes: NonNegative | None = None
+    probes: UInt32 | None = None
     idle_time: Duration | None = None
     interval: Duration | None = None
 

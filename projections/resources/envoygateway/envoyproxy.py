@@ -14,6 +14,7 @@ import msgspec
 from projections.resources.envoygateway.cluster import BackendCluster
 from projections.resources.envoygateway.tls import BackendTLSSettings
 from projections.resources.meta import K8sModel, K8sObject
+from projections.resources.quantities import Port, UInt32
 
 LogLevel = Literal["trace", "debug", "info", "warn", "error"]
 
@@ -76,7 +77,7 @@ class ProxyAccessLog(K8sModel, frozen=True, kw_only=True):
 class TracingBackendRef(K8sModel, frozen=True, kw_only=True):
     name: str
     namespace: str | None = None
-    port: int | None = None
+    port: Port | None = None
     group: str = ""
     kind: str = "Service"
 
@@ -167,7 +168,7 @@ class EnvoyProxySpec(K8sModel, frozen=True, kw_only=True):
     logging: ProxyLogging | None = None
     telemetry: ProxyTelemetry | None = None
     bootstrap: dict[str, object] | None = None
-    concurrency: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    concurrency: UInt32 | None = None
     routing_type: Literal["Service", "Endpoint"] | None = None
     ip_family: Literal["IPv4", "IPv6", "DualStack"] | None = msgspec.field(default=None, name="ipFamily")
     merge_gateways: bool | None = None

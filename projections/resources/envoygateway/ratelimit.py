@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from projections.resources.meta import K8sModel
-from projections.resources.quantities import CIDR, NonNegative
+from projections.resources.quantities import CIDR, UInt32
 
 RateLimitUnit = Literal["Second", "Minute", "Hour", "Day", "Month", "Year"]
 HTTPMethod = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]
@@ -60,7 +60,7 @@ class RateLimitSelectCondition(K8sModel, frozen=True, kw_only=True):
 
 
 class RateLimitValue(K8sModel, frozen=True, kw_only=True):
-    requests: NonNegative
+    requests: UInt32
     unit: RateLimitUnit
 
 
@@ -71,7 +71,7 @@ class RateLimitCostMetadata(K8sModel, frozen=True, kw_only=True):
 
 class RateLimitCostSpecifier(K8sModel, frozen=True, kw_only=True):
     from_: Literal["Number", "Metadata"] = msgspec.field(name="from")
-    number: NonNegative | None = None
+    number: UInt32 | None = None
     metadata: RateLimitCostMetadata | None = None
 
     def __post_init__(self) -> None:

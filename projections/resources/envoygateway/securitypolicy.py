@@ -9,7 +9,7 @@ import msgspec
 from projections.resources.envoygateway.cluster import BackendCluster
 from projections.resources.meta import K8sModel, K8sObject
 from projections.resources.policy import PolicyTargetReferences
-from projections.resources.quantities import CIDR, Duration
+from projections.resources.quantities import CIDR, Duration, PositiveUInt32
 from projections.resources.references import SecretObjectReference
 
 Action = Literal["Allow", "Deny"]
@@ -153,7 +153,7 @@ class HTTPExtAuthService(BackendCluster, frozen=True, kw_only=True):
 
 
 class BodyToExtAuth(K8sModel, frozen=True, kw_only=True):
-    max_request_bytes: Annotated[int, msgspec.Meta(ge=1)]
+    max_request_bytes: PositiveUInt32
 
 
 class ExtAuth(K8sModel, frozen=True, kw_only=True):
