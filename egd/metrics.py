@@ -30,6 +30,12 @@ class Metrics:
         self.xds_build_seconds = Histogram(
             "egd_xds_build_seconds", "Time to build one Gateway's xDS resources", buckets=_FAST_BUCKETS, registry=r
         )
+        self.xds_build_failures = Counter(
+            "egd_xds_build_failures",
+            "Builds of a Gateway's xDS resources that failed (its Envoys keep their last configuration)",
+            ["gateway"],
+            registry=r,
+        )
         self.xds_responses = Counter("egd_xds_responses", "xDS responses sent", ["variant", "type"], registry=r)
         self.xds_response_bytes = Counter(
             "egd_xds_response_bytes", "Bytes of xDS responses sent", ["variant", "type"], registry=r

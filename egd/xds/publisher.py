@@ -19,7 +19,7 @@ from projections.gatewayapi.translator import Changes
 from projections.pipeline import Pipeline
 from projections.xds.history import ResourceHistory
 from projections.xds.resources import ResourceSet
-from projections.xds.translate.fleet import XdsFleet
+from projections.xds.translate.fleet import XdsBuildError, XdsFleet
 from projections.xds.translate.ratelimits import XdsSettings
 
 log = structlog.get_logger("egd.xds.publisher")
@@ -52,7 +52,19 @@ class XdsPublisher:
         for name in dirty:
             started = time.perf_counter()
             gateway = pipeline.translator.gateway(name)
-            update = self.fleet.apply(gateway) if gateway is not None else self.fleet.remove(name)
+            try:
+                update = self.fleet.apply(gateway) if gateway is not None else self.fleet.remove(name)
+            except XdsBuildError as failed:
+                # one Gateway's defect must not stop the others (nor the daemon, on every restart after it)
+                self.metrics.xds_build_failures.labels(gateway=name).inc()
+                log.error(
+                    "xds build failed: the Gateway's Envoys keep their last configuration",
+                    gateway=name,
+                    seq=pipeline.translated_seq,
+                    error=str(failed),
+                    exc_info=failed,
+                )
+                continue
             self.history.record(name, update.resources, update.delta_changes)
             self.bus.publish(name, update.resources)
             self.published_seq[name] = pipeline.translated_seq
