@@ -115,7 +115,6 @@ class Follower:
                 self._translate.set()
             elif record.seq >= self.catch_up_target:
                 folded = self._count(folded)
-                self.watch.advance(record.seq)
                 self._finish_catching_up(started)
 
     def _count(self, folded: int) -> int:
@@ -190,7 +189,10 @@ class Follower:
             self.on_translated(changes)
 
     def _finish_catching_up(self, started: float) -> None:
+        """Translate what was folded; from now on reads may be served (also when a snapshot held the whole log
+        and nothing was replayed)."""
         folded = time.perf_counter()
+        self.watch.advance(self.pipeline.state.last_seq)
         changes = self.pipeline.translate_all()
         self.on_translated(changes)
         self.caught_up.set()

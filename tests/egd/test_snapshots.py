@@ -91,3 +91,36 @@ async def test_a_snapshot_nats_cannot_take_is_logged_and_the_daemon_goes_on(nats
         assert [entry["seq"] for entry in logs if entry["event"] == "snapshot not written"] == [7]
     finally:
         await store.close()
+
+
+async def test_after_a_restart_from_a_snapshot_of_the_whole_log_reads_are_served_at_once(
+    nats: NatsServerProcess, tmp_path: Path
+) -> None:
+    """The snapshot holds the end of the log: nothing is left to replay, and `egd get` and `egd bootstrap` (which
+    wait until the daemon has folded the log's last sequence) answer at once. They timed out until the next event
+    arrived: the sequence the daemon had folded was only announced as records were replayed."""
+    flags = ("--nats-url", nats.url, "--snapshot-every-events", "1", "--snapshot-every-seconds", "0.1")
+    daemon = Daemon(tmp_path / "egd", *flags)
+    daemon.start()
+    try:
+        assert egd("apply", "-f", str(SITE), "--nats-url", nats.url).returncode == 0
+        history = egd("history", "--nats-url", nats.url, "-o", "json").stdout.splitlines()
+        last = max(json.loads(line)["seq"] for line in history)
+        wait_for_log(daemon, "snapshot written", last)
+    finally:
+        assert daemon.stop() == 0, daemon.log()
+
+    restarted = Daemon(tmp_path / "egd", *flags)
+    restarted.start()
+    try:
+        loaded = next(json.loads(line) for line in restarted.log().splitlines() if '"snapshot loaded"' in line)
+        assert loaded["seq"] == last
+        started = time.monotonic()
+        got = egd("get", "httproute", "-A", "--data-dir", str(restarted.data_dir))
+        assert got.returncode == 0, got.stderr
+        bootstrap = egd("bootstrap", "--gateway", "default/edge", "--data-dir", str(restarted.data_dir))
+        assert bootstrap.returncode == 0, bootstrap.stderr
+        assert "warning" not in bootstrap.stderr.lower()
+        assert time.monotonic() - started < 5
+    finally:
+        assert restarted.stop() == 0, restarted.log()
