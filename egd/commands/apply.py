@@ -96,14 +96,22 @@ async def delete_resources(
 ) -> list[PlannedChange]:
     store = await open_store(nats_url)
     try:
-        plan = plan_delete(keys, await _read_current(store, keys), audit)
-        missing = [str(change.key) for change in plan if change.verb == "not found"]
-        if missing and not ignore_not_found:
-            raise InvalidDocumentError(", ".join(missing), "", "not found; nothing was deleted")
+        plan = _deletions(keys, await _read_current(store, keys), audit, ignore_not_found=ignore_not_found)
         await store.append([change.append for change in plan if change.append is not None])
         return plan
     finally:
         await store.close()
+
+
+def _deletions(
+    keys: Sequence[ResourceKey], current: dict[str, Current], audit: Audit, *, ignore_not_found: bool
+) -> list[PlannedChange]:
+    """The deletions of `keys`; raises InvalidDocumentError naming those that do not exist, unless ignored."""
+    plan = plan_delete(keys, current, audit)
+    missing = [str(change.key) for change in plan if change.verb == "not found"]
+    if missing and not ignore_not_found:
+        raise InvalidDocumentError(", ".join(missing), "", "not found; nothing was deleted")
+    return plan
 
 
 def report_plan(plan: Sequence[PlannedChange], *, dry_run: bool = False) -> None:
@@ -180,15 +188,20 @@ def delete_command(
         info = REGISTRY.resolve(kind)
         if info is None:
             raise click.BadParameter(f"unknown kind {kind!r}", param_hint="KIND")
-        keys = [
-            ResourceKey(group=info.group, kind=info.kind, namespace=namespace if info.namespaced else "", name=name)
-            for name in names
-        ]
+        scope = namespace if info.namespaced else ""
+        unique = dict.fromkeys(names)  # a name given twice is deleted once
+        keys = [ResourceKey(group=info.group, kind=info.kind, namespace=scope, name=name) for name in unique]
     target = resolve_target(nats_url, data_dir)
     audit = make_audit(actor, reason, "delete")
     if dry_run:
         _report_what_if(
-            *asyncio.run(what_if_applied(target.nats_url, lambda current: plan_delete(keys, current, audit), audit))
+            *asyncio.run(
+                what_if_applied(
+                    target.nats_url,
+                    lambda current: _deletions(keys, current, audit, ignore_not_found=ignore_not_found),
+                    audit,
+                )
+            )
         )
         return
     report_plan(asyncio.run(delete_resources(target.nats_url, keys, audit, ignore_not_found=ignore_not_found)))

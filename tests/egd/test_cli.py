@@ -20,6 +20,20 @@ def with_daemon(daemon: Daemon, *args: str, stdin: str | None = None) -> tuple[i
     return result.returncode, result.stdout, result.stderr
 
 
+def test_delete_by_name_twice_and_a_dry_run_of_a_missing_name(daemon: Daemon) -> None:
+    """A name given twice is deleted once; a dry run refuses a missing name as the deletion itself does."""
+    code, _, err = with_daemon(
+        daemon, "apply", "-f", "-", stdin="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"
+    )
+    assert code == 0, err
+    code, out, err = with_daemon(daemon, "delete", "configmap", "a", "zz", "--dry-run")
+    assert (code, out) == (1, ""), err
+    assert "zz: not found; nothing was deleted" in err
+    code, out, err = with_daemon(daemon, "delete", "configmap", "a", "a")
+    assert (code, out) == (0, "configmap/a deleted\n"), err
+    assert "Traceback" not in err
+
+
 def test_apply_get_reapply_change_delete(daemon: Daemon) -> None:
     code, out, err = with_daemon(daemon, "apply", "-f", str(SITE), "--reason", "first rollout")
     assert code == 0, err
@@ -76,6 +90,23 @@ def test_apply_get_reapply_change_delete(daemon: Daemon) -> None:
             "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\n"
             "spec: {rules: [{backendRefs: [{name: s, port: eighty}]}]}\n",
             "$.spec.rules[0].backendRefs[0].port",
+        ),
+        (  # a port Envoy's protobuf cannot hold: it once crashed the daemon, and every restart after it
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: g}\n"
+            "spec: {gatewayClassName: eg, listeners: [{name: http, protocol: HTTP, port: -5}]}\n",
+            "$.spec.listeners[0].port: Expected `int` >= 1",
+        ),
+        (
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\n"
+            "spec: {rules: [{filters: [{type: RequestMirror, requestMirror: {backendRef: {name: s, port: 80}, "
+            "percent: -3}}]}]}\n",
+            "$.spec.rules[0].filters[0].requestMirror.percent",
+        ),
+        (
+            "apiVersion: gateway.envoyproxy.io/v1alpha1\nkind: BackendTrafficPolicy\nmetadata: {name: p}\n"
+            "spec: {targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: g}], "
+            "retry: {numRetries: 4294967296}}\n",
+            "$.spec.retry.numRetries: Expected `int` <= 4294967295",
         ),
     ],
 )
@@ -136,7 +167,13 @@ def test_serve_on_a_data_dir_it_cannot_create_says_so_and_exits_1(tmp_path: Path
 
 
 def test_the_admin_api_refuses_bad_parameters_with_400(daemon: Daemon) -> None:
-    for path in ("/api/v1/objects?min_seq=abc", "/api/v1/ir?min_seq=-1", "/api/v1/xds?variant=weird"):
+    for path in (
+        "/api/v1/objects?min_seq=abc",
+        "/api/v1/ir?min_seq=-1",
+        "/api/v1/objects?min_seq=%C2%B2",  # `²`: a digit to str.isdigit, not to int()
+        "/api/v1/objects?min_seq=%EF%BC%91",  # a fullwidth `1`
+        "/api/v1/xds?variant=weird",
+    ):
         assert daemon.http_status(path) == 400, path
     for path in ("/api/v1/objects?min_seq=0", "/api/v1/xds?variant=delta", "/api/v1/xds?variant=sotw", "/api/v1/xds"):
         assert daemon.http_status(path) == 200, path
