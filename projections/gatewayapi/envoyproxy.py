@@ -9,8 +9,6 @@ Host-side settings (provider, concurrency, bootstrap, shutdown) are not egd's to
 
 from __future__ import annotations
 
-import re
-
 import msgspec
 
 from events.keys import ResourceKey
@@ -36,6 +34,7 @@ from projections.resources.envoygateway.envoyproxy import (
 )
 from projections.resources.gatewayapi import Gateway, GatewayClass
 from projections.resources.references import BackendRef
+from projections.resources.regex import re2_problem
 
 KIND = "EnvoyProxy"
 
@@ -190,11 +189,8 @@ def _metrics_problem(reader: Reader, metrics: ProxyMetrics, namespace: str) -> s
         if isinstance(found, str):
             return f"spec.telemetry.metrics.sinks[{i}].{found}"
     for i, match in enumerate(metrics.matches):
-        if match.type == "RegularExpression":
-            try:
-                re.compile(match.value)
-            except re.error as exc:
-                return f"spec.telemetry.metrics.matches[{i}].value is not a valid regular expression: {exc}"
+        if match.type == "RegularExpression" and (problem := re2_problem(match.value)) is not None:
+            return f"spec.telemetry.metrics.matches[{i}].value: {problem}"
     return None
 
 

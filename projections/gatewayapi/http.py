@@ -34,6 +34,7 @@ from projections.resources.gatewayapi import (
 )
 from projections.resources.quantities import DURATION_PATTERN
 from projections.resources.references import BackendRef
+from projections.resources.regex import re2_problem
 
 RESPONSE_BODY_KEY = "response.body"  # the ConfigMap key a direct response's body is read from (Envoy Gateway's)
 INJECTED_CREDENTIAL_KEY = "credential"  # the Secret key an injected credential is read from (Envoy Gateway's)
@@ -327,10 +328,9 @@ def _rank(
 
 
 def _check_regex(translation: _Translation, pattern: str) -> None:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        translation.fail(f"Regular expression {pattern!r} is not valid: {exc}")
+    problem = re2_problem(pattern)
+    if problem is not None:
+        translation.fail(f"Regular expression {problem}")
 
 
 def _rule_route(

@@ -108,6 +108,13 @@ def test_apply_get_reapply_change_delete(daemon: Daemon) -> None:
             "retry: {numRetries: 4294967296}}\n",
             "$.spec.retry.numRetries: Expected `int` <= 4294967295",
         ),
+        (  # a lookahead: Python's `re` takes it, RE2 (Envoy's engine) does not
+            "apiVersion: gateway.envoyproxy.io/v1alpha1\nkind: BackendTrafficPolicy\nmetadata: {name: p}\n"
+            "spec: {targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: g}], "
+            "rateLimit: {type: Global, global: {rules: [{limit: {requests: 1, unit: Second}, "
+            "clientSelectors: [{headers: [{name: x, type: RegularExpression, value: '(?=a)'}]}]}]}}}\n",
+            "clientSelectors[0].headers[0]: '(?=a)' is not a valid RE2 regular expression: invalid perl operator",
+        ),
     ],
 )
 def test_bad_input_is_refused_whole_with_document_and_field(

@@ -8,6 +8,7 @@ import msgspec
 
 from projections.resources.meta import K8sModel
 from projections.resources.quantities import CIDR, UInt32
+from projections.resources.regex import re2_problem
 
 RateLimitUnit = Literal["Second", "Minute", "Hour", "Day", "Month", "Year"]
 HTTPMethod = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]
@@ -29,6 +30,8 @@ class HeaderMatch(K8sModel, frozen=True, kw_only=True):
                 raise ValueError("a header match of type Distinct cannot be inverted")
         elif self.value is None:
             raise ValueError(f"a header match of type {self.type} needs a value")
+        elif self.type == "RegularExpression" and (problem := re2_problem(self.value)) is not None:
+            raise ValueError(problem)
 
 
 class MethodMatch(K8sModel, frozen=True, kw_only=True):
@@ -40,6 +43,10 @@ class PathMatch(K8sModel, frozen=True, kw_only=True):
     value: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
     type: Literal["Exact", "PathPrefix", "RegularExpression"] = "PathPrefix"
     invert: bool = False
+
+    def __post_init__(self) -> None:
+        if self.type == "RegularExpression" and (problem := re2_problem(self.value)) is not None:
+            raise ValueError(problem)
 
 
 class SourceMatch(K8sModel, frozen=True, kw_only=True):

@@ -11,6 +11,7 @@ from projections.resources.meta import K8sModel, K8sObject
 from projections.resources.policy import PolicyTargetReferences
 from projections.resources.quantities import CIDR, Duration, PositiveUInt32
 from projections.resources.references import SecretObjectReference
+from projections.resources.regex import re2_problem
 
 Action = Literal["Allow", "Deny"]
 
@@ -102,6 +103,10 @@ class OIDCDenyRedirectHeader(K8sModel, frozen=True, kw_only=True):
     name: Annotated[str, msgspec.Meta(min_length=1)]
     type: Literal["Exact", "Prefix", "Suffix", "RegularExpression"] = "Exact"
     value: str
+
+    def __post_init__(self) -> None:
+        if self.type == "RegularExpression" and (problem := re2_problem(self.value)) is not None:
+            raise ValueError(problem)
 
 
 class OIDCDenyRedirect(K8sModel, frozen=True, kw_only=True):

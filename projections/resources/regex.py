@@ -1,0 +1,19 @@
+"""Regular expressions as Envoy compiles them: RE2 (google-re2 binds the library Envoy links). Python's `re`
+takes what RE2 refuses (lookarounds, backreferences), and Envoy refuses a whole update with one such pattern."""
+
+from __future__ import annotations
+
+import re2
+
+_QUIET = re2.Options()
+_QUIET.log_errors = False  # RE2 would also print each error to stderr
+
+
+def re2_problem(pattern: str) -> str | None:
+    """Why Envoy would refuse `pattern`, or None when it compiles."""
+    try:
+        re2.compile(pattern, _QUIET)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        return f"{pattern!r} is not a valid RE2 regular expression: {reason}"
+    return None
