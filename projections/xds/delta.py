@@ -5,9 +5,11 @@ it can send, asks `DeltaStream.next_response(resources)` for one response built 
 resource set. Nothing here does I/O, and everything is per stream: nonces, subscriptions, what the
 client holds. Each type URL is its own sub-stream (its own subscriptions and ACK/NACK).
 
-What the client holds (`held`) is recorded when a response is *built*, not when it is ACKed: a NACKed
-version then compares equal and is not sent again in a loop; it goes out again only when it changes
-(or after a reconnect, when `initial_resource_versions` says what the client really holds).
+What the client holds (`held`) is recorded when a response is *built*, not when it is ACKed, and taken back
+when the response is NACKed: the client then holds what it had ACKed. Envoy refuses a response whole, so of a
+NACKed response of several resources each is sent again alone (`isolating`): those the client takes reach it,
+and the one it refuses is found. A version NACKed alone is `rejected`: not sent again (no loop) until it
+changes, or after a reconnect, when `initial_resource_versions` says what the client really holds.
 
 Rules (see /work/shared/XDS-NOTES.md, sections 3 to 9):
 - legacy wildcard: until a non-empty `resource_names_subscribe` for a type, an empty one means `*`;
@@ -114,9 +116,11 @@ class DeltaSubscription:
         "acked",
         "forced",
         "held",
+        "isolating",
         "legacy_wildcard",
         "must_respond",
         "names",
+        "rejected",
         "started",
         "type_url",
         "wildcard",
@@ -136,6 +140,10 @@ class DeltaSubscription:
         self.acked: dict[str, str] = {}
         """name -> version the client ACKed, or reported holding in `initial_resource_versions` (for status
         pages)."""
+        self.rejected: dict[str, str] = {}
+        """name -> a version the client NACKed when it was sent alone: not sent again."""
+        self.isolating: set[str] = set()
+        """Names of a NACKed response of several resources, to send again one per response (see `refused`)."""
         self._dirty: set[str] | None = None
         """Names that may need an update or a removal, as of `_evaluated_at`; None: any name may (every resource
         is evaluated). Every other name but the `forced` ones is settled (see `_settled`)."""
@@ -208,7 +216,7 @@ class DeltaSubscription:
         not hold it otherwise."""
         resource = available.get(name)
         if resource is not None and self.wants(name):
-            return self.held.get(name) == resource.version
+            return self.held.get(name) == resource.version or self.rejected.get(name) == resource.version
         return name not in self.held
 
     def _settle(self, available: Mapping[str, VersionedResource], *, evaluated_all: bool) -> None:
@@ -223,21 +231,22 @@ class DeltaSubscription:
     def wants(self, name: str) -> bool:
         return self.wildcard or name in self.names
 
+    def _due(self, name: str, resource: VersionedResource) -> bool:
+        if self.rejected.get(name) == resource.version:
+            return False
+        return name in self.forced or self.held.get(name) != resource.version
+
     def _updates(self, available: Mapping[str, VersionedResource]) -> Iterable[VersionedResource]:
         if self._dirty is not None:
             return (
                 resource
                 for name in self._dirty | self.forced
-                if (resource := available.get(name)) is not None
-                and self.wants(name)
-                and (name in self.forced or self.held.get(name) != resource.version)
+                if (resource := available.get(name)) is not None and self.wants(name) and self._due(name, resource)
             )
         candidates: Iterable[tuple[str, VersionedResource]] = (
             available.items() if self.wildcard else ((n, available[n]) for n in self.names if n in available)
         )
-        return (
-            resource for name, resource in candidates if name in self.forced or self.held.get(name) != resource.version
-        )
+        return (resource for name, resource in candidates if self._due(name, resource))
 
     def has_updates(self, available: Mapping[str, VersionedResource], revision: Revision | None = None) -> bool:
         """Whether `take_updates` would send resources (not counting a due empty response). `revision` (here and
@@ -253,6 +262,13 @@ class DeltaSubscription:
         self._catch_up(revision)
         evaluated_all = self._dirty is None
         updates = tuple(self._updates(available))
+        if self.isolating:
+            self.isolating.intersection_update(r.name for r in updates)  # the others need no more sending
+            if self.isolating:
+                alone = min(self.isolating)
+                self.isolating.discard(alone)
+                updates = tuple(r for r in updates if r.name == alone)
+                evaluated_all = False  # what is not sent now stays due
         for resource in updates:
             self.held[resource.name] = resource.version
             self.forced.discard(resource.name)
@@ -277,6 +293,25 @@ class DeltaSubscription:
             self.held.pop(name, None)
         self._settle(available, evaluated_all=False)
         return tuple(sorted(removed))
+
+    def refused(self, response: SentResponse) -> None:
+        """The client NACKed `response`: it holds what it ACKed before. One resource alone: that version is
+        `rejected`. Several: each goes out again alone (`isolating`), so that the ones the client takes reach
+        it (Envoy refuses a response whole) and the one it refuses is found."""
+        names = [name for name, _ in response.resources]
+        for name in names:
+            acked = self.acked.get(name)
+            if acked is None:
+                self.held.pop(name, None)
+            else:
+                self.held[name] = acked
+        if len(response.resources) == 1:
+            name, version = response.resources[0]
+            self.rejected[name] = version
+        else:
+            self.isolating.update(names)
+        if self._dirty is not None:
+            self._dirty.update(names)
 
     def force(self, name: str) -> None:
         """Send `name` again even if unchanged, if this sub-stream wants it."""
@@ -339,6 +374,8 @@ class DeltaStream:
         if has_error:
             if type_url == CLUSTER:
                 self._awaiting_subscription.clear()  # a rejected cluster will not ask for its endpoints
+            if answered is not None:
+                subscription.refused(answered)
             return Acknowledgement(
                 kind="nack",
                 type_url=type_url,

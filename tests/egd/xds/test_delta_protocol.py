@@ -134,16 +134,25 @@ async def test_removed_resources_for_deleted_ones(server: Server, channel: Any) 
     assert (list(removal.resources), list(removal.removed_resources)) == ([], ["x"])
 
 
-async def test_nack_is_recorded_and_the_rejected_version_is_not_resent(
+async def test_nack_is_recorded_each_resource_is_sent_again_alone_and_the_rejected_version_not_resent(
     server: Server, channel: Any, recorded: Recorded
 ) -> None:
+    """Envoy refuses a response whole: of a NACKed [a, b], each goes out again alone; b is taken, a (refused
+    alone) is not sent again until it changes."""
     server.bus.publish(GROUP, resource_set([cluster("a"), cluster("b")]))
     stream = await open_stream(channel, auto_ack=False)
     await stream.send(delta_request(CLUSTER, node=node(node_id="nacker")))
     first = await stream.recv()
+    assert names(first) == ["a", "b"]
     await stream.send(nack(first, "cluster a: bad"))
+    alone = await stream.recv()
+    assert names(alone) == ["a"]
+    await stream.send(nack(alone, "cluster a: bad"))
+    other = await stream.recv()
+    assert names(other) == ["b"]
+    await stream.send(ack(other))
     assert await stream.nothing_within(0.5)  # no resend loop
-    assert len(recorded.nacks) == 1
+    assert len(recorded.nacks) == 2
     info, nacked = recorded.nacks[0]
     assert (info.node_id, nacked.type_url, nacked.nonce, nacked.error_message) == (
         "nacker",
@@ -153,15 +162,16 @@ async def test_nack_is_recorded_and_the_rejected_version_is_not_resent(
     )
     assert nacked.response is not None
     assert dict(nacked.response.resources) == versions(first)
-    assert server.servicer.streams[info.stream_id].nacks[-1] == nacked
+    assert server.servicer.streams[info.stream_id].nacks[-1] == recorded.nacks[1][1]
     # keep serving: the next change goes out, only what changed
     server.bus.publish(GROUP, resource_set([cluster("a", connect_timeout_ms=3000), cluster("b")]))
     fixed = await stream.recv()
     assert names(fixed) == ["a"]
     await stream.send(ack(fixed))
     await asyncio.sleep(0.1)
-    assert server.servicer.streams[info.stream_id].acked_versions()[CLUSTER] == {"a": versions(fixed)["a"]}
-    assert [a.nonce for _, a in recorded.acks] == [fixed.nonce]
+    acked = server.servicer.streams[info.stream_id].acked_versions()[CLUSTER]
+    assert acked == {"a": versions(fixed)["a"], "b": versions(other)["b"]}
+    assert [a.nonce for _, a in recorded.acks] == [other.nonce, fixed.nonce]
 
 
 async def test_nonces_are_per_type_answers_and_a_cluster_ack_is_apart_from_a_route_nack(

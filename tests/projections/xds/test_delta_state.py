@@ -79,3 +79,59 @@ def test_a_reconnecting_client_holds_what_it_reports_and_is_sent_only_what_diffe
     assert stream.subscriptions[CLUSTER].acked == {n: r.version for n, r in old.of_type(CLUSTER).items()}
     assert drain(stream, new) == [(CLUSTER, ["b", "c"], []), (CLUSTER, [], ["gone"])]
     assert stream.subscriptions[CLUSTER].acked == {n: r.version for n, r in new.of_type(CLUSTER).items()}
+
+
+@settings(max_examples=100, deadline=None)
+@given(changes, st.sets(st.tuples(st.sampled_from("abcdef"), st.integers(min_value=1, max_value=3))))
+def test_what_a_client_refuses_holds_back_nothing_else_and_is_not_sent_in_a_loop(
+    published: list[dict[str, int]], refused: set[tuple[str, int]]
+) -> None:
+    """A client like Envoy: it refuses a response whole (NACK) when it carries a version it cannot take. Every
+    version it can take reaches it; the others never do and are not sent again and again."""
+    stream = DeltaStream()
+    stream.apply_request(type_url=CLUSTER)
+    client: dict[str, str] = {}
+    bad: set[str] = set()
+    for version in published:
+        resources = resource_set([cluster(n, connect_timeout_ms=ms) for n, ms in version.items()])
+        clusters = resources.of_type(CLUSTER)
+        bad |= {clusters[n].version for n, ms in refused if version.get(n) == ms}
+        for _ in range(3 * len(clusters) + 2):
+            response = stream.next_response(resources, NOW)
+            if response is None:
+                break
+            if any(r.version in bad for r in response.resources):
+                stream.apply_request(type_url=CLUSTER, response_nonce=response.nonce, has_error=True)
+                continue
+            client.update((r.name, r.version) for r in response.resources)
+            for name in response.removed:
+                client.pop(name, None)
+            stream.apply_request(type_url=CLUSTER, response_nonce=response.nonce)
+        else:
+            raise AssertionError("still sending: a refused version is sent in a loop")
+        for name, resource in clusters.items():
+            if resource.version in bad:
+                assert client.get(name) != resource.version
+            else:
+                assert client.get(name) == resource.version, name
+        assert set(client) <= set(clusters)
+
+
+def test_of_a_refused_response_of_several_each_is_sent_again_alone() -> None:
+    """Envoy refuses a response whole: of [a (bad), b], b is sent again alone and taken; a alone, refused, is not
+    sent again until it changes."""
+    stream = DeltaStream()
+    stream.apply_request(type_url=CLUSTER)
+    resources = resource_set([cluster("a", connect_timeout_ms=1), cluster("b", connect_timeout_ms=1)])
+    first = stream.next_response(resources, NOW)
+    assert first is not None and [r.name for r in first.resources] == ["a", "b"]
+    stream.apply_request(type_url=CLUSTER, response_nonce=first.nonce, has_error=True)
+    again = stream.next_response(resources, NOW)
+    assert again is not None and [r.name for r in again.resources] == ["a"]
+    stream.apply_request(type_url=CLUSTER, response_nonce=again.nonce, has_error=True)
+    last = stream.next_response(resources, NOW)
+    assert last is not None and [r.name for r in last.resources] == ["b"]
+    stream.apply_request(type_url=CLUSTER, response_nonce=last.nonce)
+    assert stream.next_response(resources, NOW) is None
+    fixed = resource_set([cluster("a", connect_timeout_ms=2), cluster("b", connect_timeout_ms=1)])
+    assert drain(stream, fixed) == [(CLUSTER, ["a"], [])]
