@@ -12,7 +12,7 @@ import msgspec
 
 from projections.resources.meta import K8sModel, K8sObject, LabelSelector
 from projections.resources.policy import GATEWAY_API_GROUP, LocalPolicyTargetReferenceWithSectionName
-from projections.resources.quantities import Duration, Port, PositiveUInt32, UInt32
+from projections.resources.quantities import Duration, Hostname, Port, PositiveUInt32, PreciseHostname, UInt32
 from projections.resources.references import BackendRef, LocalObjectReference, SecretObjectReference
 from projections.resources.registry import KindInfo
 
@@ -79,7 +79,7 @@ class Listener(K8sModel, frozen=True, kw_only=True):
     name: str
     port: Port
     protocol: str  # HTTP, HTTPS, TLS, TCP, UDP
-    hostname: str | None = None
+    hostname: Hostname | None = None
     tls: GatewayTLSConfig | None = None
     allowed_routes: AllowedRoutes = AllowedRoutes()
 
@@ -151,21 +151,29 @@ class HTTPHeaderFilter(K8sModel, frozen=True, kw_only=True):
 
 
 class HTTPPathModifier(K8sModel, frozen=True, kw_only=True):
-    type: str  # ReplaceFullPath, ReplacePrefixMatch
+    type: Literal["ReplaceFullPath", "ReplacePrefixMatch"]
     replace_full_path: str | None = None
     replace_prefix_match: str | None = None
 
+    def __post_init__(self) -> None:  # Gateway API's CEL rules (the API server's, where there is one)
+        if (self.type == "ReplaceFullPath") != (self.replace_full_path is not None):
+            raise ValueError("replaceFullPath must be specified when type is set to 'ReplaceFullPath', and only then")
+        if (self.type == "ReplacePrefixMatch") != (self.replace_prefix_match is not None):
+            raise ValueError(
+                "replacePrefixMatch must be specified when type is set to 'ReplacePrefixMatch', and only then"
+            )
+
 
 class HTTPRequestRedirectFilter(K8sModel, frozen=True, kw_only=True):
-    scheme: str | None = None
-    hostname: str | None = None
+    scheme: Literal["http", "https"] | None = None
+    hostname: PreciseHostname | None = None
     path: HTTPPathModifier | None = None
     port: Port | None = None
     status_code: Literal[301, 302, 303, 307, 308] = 302
 
 
 class HTTPURLRewriteFilter(K8sModel, frozen=True, kw_only=True):
-    hostname: str | None = None
+    hostname: PreciseHostname | None = None
     path: HTTPPathModifier | None = None
 
 
@@ -184,6 +192,18 @@ class HTTPRequestMirrorFilter(K8sModel, frozen=True, kw_only=True):
     fraction: Fraction | None = None
 
 
+# filter type -> the field that configures it (`HTTPRouteFilter`); other types are translated as unsupported
+_FILTER_FIELDS = {
+    "RequestHeaderModifier": "requestHeaderModifier",
+    "ResponseHeaderModifier": "responseHeaderModifier",
+    "RequestMirror": "requestMirror",
+    "RequestRedirect": "requestRedirect",
+    "URLRewrite": "urlRewrite",
+    "ExtensionRef": "extensionRef",
+}
+_UNREPEATABLE = ("RequestHeaderModifier", "ResponseHeaderModifier", "RequestRedirect", "URLRewrite")
+
+
 class HTTPRouteFilter(K8sModel, frozen=True, kw_only=True):
     type: str  # RequestHeaderModifier, ResponseHeaderModifier, RequestMirror, RequestRedirect, URLRewrite, ExtensionRef
     request_header_modifier: HTTPHeaderFilter | None = None
@@ -193,9 +213,42 @@ class HTTPRouteFilter(K8sModel, frozen=True, kw_only=True):
     url_rewrite: HTTPURLRewriteFilter | None = None
     extension_ref: LocalObjectReference | None = None
 
+    def __post_init__(self) -> None:  # Gateway API's CEL rules
+        configured = {
+            "requestHeaderModifier": self.request_header_modifier,
+            "responseHeaderModifier": self.response_header_modifier,
+            "requestMirror": self.request_mirror,
+            "requestRedirect": self.request_redirect,
+            "urlRewrite": self.url_rewrite,
+            "extensionRef": self.extension_ref,
+        }
+        own = _FILTER_FIELDS.get(self.type)
+        if own is not None and configured[own] is None:
+            raise ValueError(f"filter.{own} must be specified for {self.type} filter.type")
+        for field, value in configured.items():
+            if value is not None and field != own:
+                raise ValueError(f"filter.{field} must be nil if the filter.type is not {_type_of(field)}")
+
+
+def _type_of(field: str) -> str:
+    return next(kind for kind, configured in _FILTER_FIELDS.items() if configured == field)
+
+
+def check_filters(filters: tuple[HTTPRouteFilter, ...], *, redirects: bool = True) -> None:
+    """Gateway API's CEL rules on a list of filters: a redirect or a rewrite, not both; no repeated modifier."""
+    kinds = [f.type for f in filters]
+    if redirects and "RequestRedirect" in kinds and "URLRewrite" in kinds:
+        raise ValueError("may specify either httpRouteFilterRequestRedirect or httpRouteFilterRequestRewrite, not both")
+    for kind in _UNREPEATABLE:
+        if kinds.count(kind) > 1:
+            raise ValueError(f"{kind} filter cannot be repeated")
+
 
 class HTTPBackendRef(BackendRef, frozen=True, kw_only=True):
     filters: tuple[HTTPRouteFilter, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_filters(self.filters)
 
 
 class HTTPRouteTimeouts(K8sModel, frozen=True, kw_only=True):
@@ -225,10 +278,15 @@ class HTTPRouteRule(K8sModel, frozen=True, kw_only=True):
     timeouts: HTTPRouteTimeouts | None = None
     session_persistence: SessionPersistence | None = None
 
+    def __post_init__(self) -> None:  # Gateway API's CEL rules
+        check_filters(self.filters)
+        if self.backend_refs and any(f.type == "RequestRedirect" for f in self.filters):
+            raise ValueError("RequestRedirect filter must not be used together with backendRefs")
+
 
 class HTTPRouteSpec(K8sModel, frozen=True, kw_only=True):
     parent_refs: tuple[ParentReference, ...] = ()
-    hostnames: tuple[str, ...] = ()
+    hostnames: tuple[Hostname, ...] = ()
     rules: tuple[HTTPRouteRule, ...] = (HTTPRouteRule(),)
 
 
@@ -259,6 +317,9 @@ class GRPCRouteMatch(K8sModel, frozen=True, kw_only=True):
 class GRPCBackendRef(BackendRef, frozen=True, kw_only=True):
     filters: tuple[HTTPRouteFilter, ...] = ()
 
+    def __post_init__(self) -> None:
+        check_filters(self.filters, redirects=False)
+
 
 class GRPCRouteRule(K8sModel, frozen=True, kw_only=True):
     name: str | None = None
@@ -267,10 +328,13 @@ class GRPCRouteRule(K8sModel, frozen=True, kw_only=True):
     backend_refs: tuple[GRPCBackendRef, ...] = ()
     session_persistence: SessionPersistence | None = None
 
+    def __post_init__(self) -> None:
+        check_filters(self.filters, redirects=False)
+
 
 class GRPCRouteSpec(K8sModel, frozen=True, kw_only=True):
     parent_refs: tuple[ParentReference, ...] = ()
-    hostnames: tuple[str, ...] = ()
+    hostnames: tuple[Hostname, ...] = ()
     rules: tuple[GRPCRouteRule, ...] = (GRPCRouteRule(),)
 
 
@@ -288,7 +352,7 @@ class L4RouteRule(K8sModel, frozen=True, kw_only=True):
 
 class TLSRouteSpec(K8sModel, frozen=True, kw_only=True):
     parent_refs: tuple[ParentReference, ...] = ()
-    hostnames: tuple[str, ...] = ()
+    hostnames: tuple[Hostname, ...] = ()
     rules: tuple[L4RouteRule, ...] = ()
 
 

@@ -22,6 +22,13 @@ Quantity = Annotated[str, msgspec.Meta(pattern=r"^[0-9]+(\.[0-9]+)?([EPTGMK]i|[E
 CIDR = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-fA-F.:]+/[0-9]{1,3}$")]
 """An IPv4 or IPv6 address range in CIDR notation: `10.0.0.0/8`, `2001:db8::/32`."""
 
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+Hostname = Annotated[str, msgspec.Meta(min_length=1, max_length=253, pattern=rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")]
+"""A Gateway API hostname: lower case DNS labels, optionally behind a `*.` wildcard label."""
+
+PreciseHostname = Annotated[str, msgspec.Meta(min_length=1, max_length=253, pattern=rf"^{_LABEL}(\.{_LABEL})*$")]
+"""A Gateway API hostname without a wildcard."""
+
 UINT32_MAX = 4_294_967_295
 UInt32 = Annotated[int, msgspec.Meta(ge=0, le=UINT32_MAX)]
 """A count or size that Envoy holds in 32 bits, unsigned (as Envoy Gateway's CRDs bound it)."""

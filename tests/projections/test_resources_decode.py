@@ -47,6 +47,20 @@ def edited(doc: dict[str, Any], path: tuple[str | int, ...], value: Any) -> dict
     return doc
 
 
+def http_route(**rule: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "r", "namespace": "x"},
+        "spec": {"rules": [rule]},
+    }
+
+
+REDIRECT = {"type": "RequestRedirect", "requestRedirect": {"statusCode": 301}}
+REWRITE = {"type": "URLRewrite", "urlRewrite": {"hostname": "b.example"}}
+ADD_HEADER = {"type": "RequestHeaderModifier", "requestHeaderModifier": {"add": [{"name": "a", "value": "b"}]}}
+BACKEND = {"name": "svc", "port": 80}
+ROUTE = f"HTTPRoute x/r at {WHERE}: $.spec"
 DELETE = object()
 GLOBAL = {"type": "Global", "global": {"rules": [{"limit": {"requests": 10, "unit": "Second"}}]}}
 
@@ -245,6 +259,73 @@ CASES = [
         },
         f"Backend x/b at {WHERE}: $.spec.endpoints[0]: an endpoint needs exactly one of ip, fqdn and unix",
     ),
+    # Gateway API's own validation (CRD schema and CEL rules), which an API server would apply
+    (
+        http_route(filters=[{"type": "RequestHeaderModifier"}]),
+        f"{ROUTE}.rules[0].filters[0]: filter.requestHeaderModifier must be specified for RequestHeaderModifier "
+        "filter.type",
+    ),
+    (
+        http_route(filters=[{**ADD_HEADER, "urlRewrite": {"hostname": "b.example"}}]),
+        f"{ROUTE}.rules[0].filters[0]: filter.urlRewrite must be nil if the filter.type is not URLRewrite",
+    ),
+    (
+        http_route(filters=[REDIRECT, REWRITE]),
+        f"{ROUTE}.rules[0]: may specify either httpRouteFilterRequestRedirect or httpRouteFilterRequestRewrite, "
+        "not both",
+    ),
+    (http_route(filters=[REDIRECT, REDIRECT]), f"{ROUTE}.rules[0]: RequestRedirect filter cannot be repeated"),
+    (
+        http_route(backendRefs=[{**BACKEND, "filters": [ADD_HEADER, ADD_HEADER]}]),
+        f"{ROUTE}.rules[0].backendRefs[0]: RequestHeaderModifier filter cannot be repeated",
+    ),
+    (
+        http_route(filters=[REDIRECT], backendRefs=[BACKEND]),
+        f"{ROUTE}.rules[0]: RequestRedirect filter must not be used together with backendRefs",
+    ),
+    (
+        http_route(filters=[{"type": "RequestRedirect", "requestRedirect": {"statusCode": 999}}]),
+        f"{ROUTE}.rules[0].filters[0].requestRedirect.statusCode: Invalid enum value 999",
+    ),
+    (
+        http_route(filters=[{"type": "RequestRedirect", "requestRedirect": {"scheme": "ftp"}}]),
+        f"{ROUTE}.rules[0].filters[0].requestRedirect.scheme: Invalid enum value 'ftp'",
+    ),
+    (
+        http_route(
+            filters=[
+                {"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplaceFullPath", "replacePrefixMatch": "/"}}}
+            ]
+        ),
+        f"{ROUTE}.rules[0].filters[0].urlRewrite.path: replaceFullPath must be specified when type is set to "
+        "'ReplaceFullPath', and only then",
+    ),
+    (
+        http_route(
+            filters=[
+                {
+                    "type": "RequestMirror",
+                    "requestMirror": {"backendRef": BACKEND, "fraction": {"numerator": 1, "denominator": 0}},
+                }
+            ]
+        ),
+        f"{ROUTE}.rules[0].filters[0].requestMirror.fraction.denominator: Expected `int` >= 1",
+    ),
+    (
+        http_route(
+            filters=[
+                {
+                    "type": "RequestMirror",
+                    "requestMirror": {"backendRef": BACKEND, "fraction": {"numerator": 3, "denominator": 2}},
+                }
+            ]
+        ),
+        f"{ROUTE}.rules[0].filters[0].requestMirror.fraction: numerator must be less than or equal to denominator",
+    ),
+    (
+        {**http_route(), "spec": {"hostnames": ["FOO.example.com"]}},
+        f"{ROUTE}.hostnames[0]: Expected `str` matching regex",
+    ),
 ]
 
 
@@ -252,7 +333,7 @@ CASES = [
 def test_bad_documents_are_named_with_the_path_of_the_bad_field(doc: Any, expected: str) -> None:
     with pytest.raises(InvalidDocumentError) as caught:
         decode_resource(doc, WHERE)
-    if expected.endswith("egd accepts "):
+    if expected.endswith(("egd accepts ", "matching regex")):
         assert str(caught.value).startswith(expected)
     else:
         assert str(caught.value) == expected
