@@ -17,7 +17,7 @@ from egd.audit.deliveries import read_deliveries
 from egd.audit.records import Delivery, RunningConfig, running_config
 from egd.client import open_store, resolve_target
 from egd.commands.options import daemon_options
-from egd.commands.points import TimeParam
+from egd.commands.points import TIME_HELP, TimeParam
 from projections.history import HistoryEntry, HistoryFilter, history
 from projections.resources.kinds import REGISTRY
 
@@ -101,8 +101,8 @@ def _echo_running(running: RunningConfig, at: datetime, output: str) -> None:
 @click.option("-n", "--namespace", default=None, help="Only this namespace.")
 @click.option("--actor", default=None, help="Only changes made by this actor.")
 @click.option("--source", default=None, help="Only changes from this source (`egd apply` matches `egd apply@host`).")
-@click.option("--since", type=TimeParam(), default=None, help="RFC 3339 or relative (-2h).")
-@click.option("--until", type=TimeParam(), default=None, help="RFC 3339 or relative (-2h).")
+@click.option("--since", type=TimeParam(), default=None, help=TIME_HELP)
+@click.option("--until", type=TimeParam(), default=None, help=TIME_HELP)
 @click.option("--gateway", default=None, help="Only changes that affected (or deliveries to) this Gateway: NS/NAME.")
 @click.option("--deliveries", is_flag=True, help="The delivery audit: xDS sent to each Envoy, its ACKs and NACKs.")
 @click.option("--node", default=None, help="With --deliveries: only this Envoy (node id).")

@@ -14,6 +14,9 @@ _RELATIVE = re.compile(r"-(?P<amount>\d+(?:\.\d+)?)(?P<unit>[smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
+TIME_HELP = "RFC 3339 time (UTC when it has no offset) or relative (-2h)."
+POINT_HELP = "Sequence, " + TIME_HELP
+
 _DURATION = re.compile(r"(?P<amount>\d+(?:\.\d+)?)(?P<unit>[smhdw])")
 
 
@@ -26,12 +29,13 @@ def parse_duration(text: str) -> timedelta:
 
 
 def parse_time(text: str, *, now: datetime | None = None) -> datetime:
+    """An RFC 3339 time (its `T` and `Z` in either case; without an offset, UTC) or one relative to `now`."""
     now = now or datetime.now(UTC)
     relative = _RELATIVE.fullmatch(text.strip())
     if relative:
         return now - timedelta(**{_UNITS[relative["unit"]]: float(relative["amount"])})
     try:
-        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(text.strip().upper().replace("Z", "+00:00"))
     except ValueError:
         raise click.BadParameter(f"{text!r} is neither an RFC 3339 time nor a relative one like -2h") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

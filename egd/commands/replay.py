@@ -19,7 +19,7 @@ from egd.client import open_store, resolve_target
 from egd.commands.changes import comparison_data, echo_comparison
 from egd.commands.options import daemon_options
 from egd.commands.output import emit
-from egd.commands.points import PointParam
+from egd.commands.points import POINT_HELP, PointParam
 from egd.snapshotter import load_newest_valid
 from events.jetstream import JetStreamEventStore
 from events.jetstream.snapshots import JetStreamSnapshots
@@ -138,7 +138,7 @@ def _gateway(_: click.Context, __: click.Parameter, value: str | None) -> str | 
 
 
 @click.command("replay")
-@click.option("--at", "point", type=PointParam(), required=True, help="Sequence, RFC 3339 time or relative (-2h).")
+@click.option("--at", "point", type=PointParam(), required=True, help=POINT_HELP)
 @click.option("-o", "--output", type=click.Choice(["state", "ir", "xds"]), default="state", show_default=True)
 @click.option("--gateway", default=None, callback=_gateway, help="Only this Gateway's IR or xDS: NAMESPACE/NAME.")
 @click.option("--format", "output_format", type=click.Choice(["json", "yaml"]), default="json", show_default=True)

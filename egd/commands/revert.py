@@ -13,7 +13,7 @@ from egd.client import open_store, resolve_target
 from egd.commands.apply import make_audit, report_plan
 from egd.commands.changes import echo_comparison
 from egd.commands.options import audit_options, daemon_options
-from egd.commands.points import PointParam
+from egd.commands.points import POINT_HELP, PointParam
 from egd.commands.replay import check_point, read_log_now
 from projections.changeset import Audit, PlannedChange, plan_revert
 from projections.comparison import Comparison
@@ -40,7 +40,7 @@ async def revert_to(
 
 
 @click.command("revert")
-@click.option("--to", "point", type=PointParam(), required=True, help="Sequence, RFC 3339 time or relative (-2h).")
+@click.option("--to", "point", type=PointParam(), required=True, help=POINT_HELP)
 @click.option("--dry-run", is_flag=True, help="Print what would be published, publish nothing.")
 @daemon_options
 @audit_options
