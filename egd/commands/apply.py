@@ -25,7 +25,11 @@ from events.jetstream import JetStreamEventStore
 from events.keys import ResourceKey, subject_filter, subject_for
 from projections.changeset import Audit, Current, PlannedChange, current_from_records, plan_apply, plan_delete
 from projections.errors import InvalidDocumentError
+from projections.resources.decode import DecodedResource, describe_document
+from projections.resources.envoygateway import GROUP as ENVOY_GATEWAY_GROUP
 from projections.resources.kinds import REGISTRY
+from projections.resources.policy import GATEWAY_API_GROUP
+from projections.resources.unread import unread_fields
 
 if TYPE_CHECKING:
     from projections.comparison import Comparison
@@ -128,12 +132,33 @@ def _report_what_if(plan: list[PlannedChange], outcome: Comparison) -> None:
     echo_comparison(outcome, ("statuses", "xds"), None)
 
 
-def _load(filenames: Sequence[str]) -> list[tuple[ResourceKey, dict[str, Any]]]:
+_CHECKED_GROUPS = frozenset({GATEWAY_API_GROUP, ENVOY_GATEWAY_GROUP})
+
+
+def _load(filenames: Sequence[str], *, warn_unread: bool = False) -> list[tuple[ResourceKey, dict[str, Any]]]:
     """Every document of every `-f`, all validated before anything is published."""
     sourced = [document for filename in filenames for document in read_documents(filename, stdin=sys.stdin)]
     if not sourced:
         raise InvalidDocumentError(", ".join(filenames), "", "no objects to process")
-    return [(resource.key, resource.document) for resource in decode_documents(sourced)]
+    decoded = decode_documents(sourced)
+    if warn_unread:
+        for resource in decoded:
+            _warn_unread(resource)
+    return [(resource.key, resource.document) for resource in decoded]
+
+
+def _warn_unread(resource: DecodedResource) -> None:
+    """Warn of the fields of a Gateway API or Envoy Gateway object that egd does not read: kubectl would refuse
+    a misspelt one (strict field validation); egd stores it, so that producers may send newer API versions. The
+    other kinds (Service, EndpointSlice...) have many fields egd has no use for."""
+    if resource.key.group not in _CHECKED_GROUPS:
+        return
+    for path in unread_fields(resource.document, type(resource.model)):
+        where = describe_document(resource.document, resource.position)
+        click.echo(
+            f"warning: {where}: {path} is not read by egd (a misspelling, or a field egd does not support)",
+            err=True,
+        )
 
 
 @click.command("apply")
@@ -145,7 +170,7 @@ def apply_command(
     filenames: tuple[str, ...], dry_run: bool, nats_url: str | None, data_dir: Path, actor: str | None, reason: str
 ) -> None:
     """Publish every document as an event; validate them all first, publish none if any is invalid."""
-    resources = _load(filenames)
+    resources = _load(filenames, warn_unread=True)
     target = resolve_target(nats_url, data_dir)
     audit = make_audit(actor, reason, "apply")
     if dry_run:

@@ -34,6 +34,23 @@ def test_delete_by_name_twice_and_a_dry_run_of_a_missing_name(daemon: Daemon) ->
     assert "Traceback" not in err
 
 
+def test_apply_warns_of_fields_egd_does_not_read(daemon: Daemon, tmp_path: Path) -> None:
+    """kubectl refuses a misspelt field; egd keeps it (producers may send newer API versions) and warns."""
+    route = tmp_path / "route.yaml"
+    route.write_text(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r, uid: x}\n"
+        "spec: {parentRefs: [{name: g}], rules: [{matchs: [{path: {value: /x}}], backendRefs: [{name: s, port: 8}]}]}\n"
+        "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\nimmutable: true\n"
+    )
+    code, out, err = with_daemon(daemon, "apply", "-f", str(route))
+    assert code == 0, err
+    assert out.splitlines() == ["httproute.gateway.networking.k8s.io/r created", "configmap/c created"]
+    assert err.splitlines() == [
+        f"warning: HTTPRoute default/r at {route}, document 1 (line 1): spec.rules[0].matchs is not read by egd "
+        "(a misspelling, or a field egd does not support)"
+    ]
+
+
 def test_apply_get_reapply_change_delete(daemon: Daemon) -> None:
     code, out, err = with_daemon(daemon, "apply", "-f", str(SITE), "--reason", "first rollout")
     assert code == 0, err
