@@ -377,7 +377,7 @@ def compile_http_route(reader: Reader, key: ResourceKey, route: HTTPRoute) -> Co
         session = translation.session_persistence(spec.session_persistence)
         matches = spec.matches or (HTTPRouteMatch(),)
         for j, match in enumerate(matches):
-            path = _http_path(translation, match, rule)
+            path = _http_path(translation, match)
             headers = tuple(ir.HeaderMatch(name=h.name, value=h.value, type=h.type) for h in match.headers)
             query = tuple(ir.QueryMatch(name=q.name, value=q.value, type=q.type) for q in match.query_params)
             for match_type, value in [(h.type, h.value) for h in headers] + [(q.type, q.value) for q in query]:
@@ -405,7 +405,7 @@ def compile_http_route(reader: Reader, key: ResourceKey, route: HTTPRoute) -> Co
     return _compiled(translation, ranked, tuple(rule.name for rule in route.spec.rules))
 
 
-def _http_path(translation: _Translation, match: HTTPRouteMatch, rule: _Rule) -> ir.PathMatch:
+def _http_path(translation: _Translation, match: HTTPRouteMatch) -> ir.PathMatch:
     path = match.path
     if path is None:
         return ir.PathMatch(type="PathPrefix", value="/")
@@ -416,8 +416,6 @@ def _http_path(translation: _Translation, match: HTTPRouteMatch, rule: _Rule) ->
             translation.fail(f"Path {path.value!r} must start with '/'")
     else:
         translation.fail(f"Path match type {path.type} is not supported")
-    if rule.url_rewrite and rule.url_rewrite.path_type == "ReplacePrefixMatch" and path.type != "PathPrefix":
-        translation.fail("URLRewrite with ReplacePrefixMatch requires a PathPrefix match")
     return ir.PathMatch(type=path.type, value=path.value)
 
 

@@ -234,6 +234,12 @@ def _type_of(field: str) -> str:
     return next(kind for kind, configured in _FILTER_FIELDS.items() if configured == field)
 
 
+def _path_modifiers(filters: tuple[HTTPRouteFilter, ...]) -> list[tuple[str, HTTPPathModifier]]:
+    found = [("RequestRedirect", f.request_redirect.path) for f in filters if f.request_redirect is not None]
+    found += [("URLRewrite", f.url_rewrite.path) for f in filters if f.url_rewrite is not None]
+    return [(kind, path) for kind, path in found if path is not None]
+
+
 def check_filters(filters: tuple[HTTPRouteFilter, ...], *, redirects: bool = True) -> None:
     """Gateway API's CEL rules on a list of filters: a redirect or a rewrite, not both; no repeated modifier."""
     kinds = [f.type for f in filters]
@@ -282,6 +288,18 @@ class HTTPRouteRule(K8sModel, frozen=True, kw_only=True):
         check_filters(self.filters)
         if self.backend_refs and any(f.type == "RequestRedirect" for f in self.filters):
             raise ValueError("RequestRedirect filter must not be used together with backendRefs")
+        for kind, path in _path_modifiers(self.filters):
+            if path.type != "ReplacePrefixMatch":
+                continue
+            # no match at all is the default one: a PathPrefix of `/`
+            one_prefix = len(self.matches) <= 1 and all(
+                m.path is None or m.path.type == "PathPrefix" for m in self.matches
+            )
+            if not one_prefix:
+                raise ValueError(
+                    f"When using {kind} filter with path.replacePrefixMatch, exactly one PathPrefix match must be "
+                    "specified"
+                )
 
 
 class HTTPRouteSpec(K8sModel, frozen=True, kw_only=True):

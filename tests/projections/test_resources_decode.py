@@ -60,6 +60,7 @@ REDIRECT = {"type": "RequestRedirect", "requestRedirect": {"statusCode": 301}}
 REWRITE = {"type": "URLRewrite", "urlRewrite": {"hostname": "b.example"}}
 ADD_HEADER = {"type": "RequestHeaderModifier", "requestHeaderModifier": {"add": [{"name": "a", "value": "b"}]}}
 BACKEND = {"name": "svc", "port": 80}
+PREFIX_TO_B = {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/b"}
 ROUTE = f"HTTPRoute x/r at {WHERE}: $.spec"
 DELETE = object()
 GLOBAL = {"type": "Global", "global": {"rules": [{"limit": {"requests": 10, "unit": "Second"}}]}}
@@ -321,6 +322,32 @@ CASES = [
             ]
         ),
         f"{ROUTE}.rules[0].filters[0].requestMirror.fraction: numerator must be less than or equal to denominator",
+    ),
+    (
+        http_route(
+            matches=[{"path": {"type": "Exact", "value": "/a"}}],
+            filters=[
+                {
+                    "type": "URLRewrite",
+                    "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/b"}},
+                }
+            ],
+        ),
+        f"{ROUTE}.rules[0]: When using URLRewrite filter with path.replacePrefixMatch, exactly one PathPrefix match "
+        "must be specified",
+    ),
+    (
+        http_route(
+            matches=[{"path": {"value": "/a"}}, {"path": {"value": "/c"}}],
+            filters=[
+                {
+                    "type": "RequestRedirect",
+                    "requestRedirect": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/b"}},
+                }
+            ],
+        ),
+        f"{ROUTE}.rules[0]: When using RequestRedirect filter with path.replacePrefixMatch, exactly one PathPrefix "
+        "match must be specified",
     ),
     (
         {**http_route(), "spec": {"hostnames": ["FOO.example.com"]}},
