@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from datetime import UTC
 from typing import Any
 
 import msgspec
@@ -66,6 +67,13 @@ def decode_event(data: bytes) -> Event:
         )
     if event.schema_version < SCHEMA_VERSION:
         return _decode_older(data, None)
+    return _in_utc(event)
+
+
+def _in_utc(event: Event) -> Event:
+    """A time written without an offset is UTC (as on egd's command line), so that times always compare."""
+    if event.occurred_at.tzinfo is None:
+        return msgspec.structs.replace(event, occurred_at=event.occurred_at.replace(tzinfo=UTC))
     return event
 
 
@@ -90,7 +98,7 @@ def _decode_older(data: bytes, failure: msgspec.ValidationError | None) -> Event
         upcast: Event = msgspec.convert(raw, Event)
     except msgspec.ValidationError as exc:
         raise EventDecodeError(f"after upcasting to schema_version {SCHEMA_VERSION}: {exc}") from exc
-    return upcast
+    return _in_utc(upcast)
 
 
 def message_id(payload: bytes) -> str:

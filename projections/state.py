@@ -22,6 +22,7 @@ from events.codec import decode_event
 from events.errors import EventDecodeError, InvalidKeyError
 from events.keys import ResourceKey, subject_for
 from events.schema import LogRecord, ResourceApplied, ResourceDeleted
+from projections.resources.kinds import REGISTRY
 
 QUARANTINE_KEPT = 1000
 
@@ -142,9 +143,13 @@ def fold(state: ResourceState, record: LogRecord) -> StateChange | None:
 
 
 def _mismatch(subject: str, key: ResourceKey, event: ResourceApplied | ResourceDeleted) -> str | None:
-    """Why the event cannot be folded as the change of `key`, or None."""
+    """Why the event cannot be folded as the change of `key`, or None. A subject does not name the group: an
+    event whose key has another group than its kind's would make a second object of the subject."""
     if subject_for(key) != subject:
         return f"event for {key} was published on {subject}, not on {subject_for(key)}"
+    info = REGISTRY.by_kind(key.kind)
+    if info is not None and key.group != info.group:
+        return f"event key {key} has group {key.group!r}; {key.kind} is of group {info.group!r}"
     if isinstance(event, ResourceApplied):
         meta = event.object.get("metadata")
         if not isinstance(meta, dict) or meta.get("name") != key.name:
@@ -153,6 +158,10 @@ def _mismatch(subject: str, key: ResourceKey, event: ResourceApplied | ResourceD
             return f"object's metadata.namespace does not match the event key {key}"
         if event.object.get("kind") != key.kind:
             return f"object's kind {event.object.get('kind')!r} does not match the event key {key}"
+        api_version = event.object.get("apiVersion")
+        group = api_version.rpartition("/")[0] if isinstance(api_version, str) else None
+        if group != key.group:
+            return f"object's apiVersion {api_version!r} does not match the group of the event key {key}"
     return None
 
 

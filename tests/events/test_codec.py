@@ -29,9 +29,7 @@ json_values = st.recursive(
     max_leaves=12,
 )
 offsets = st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))])
-moments = st.datetimes(
-    min_value=datetime(1970, 1, 2), max_value=datetime(9998, 12, 31), timezones=offsets
-) | st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(9998, 12, 31))
+moments = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(9998, 12, 31), timezones=offsets)
 keys = st.builds(ResourceKey, group=texts, kind=names, namespace=texts, name=names)
 
 
@@ -54,6 +52,13 @@ events = st.builds(
 @given(events)
 def test_decode_undoes_encode(event: Event) -> None:
     assert decode_event(encode_event(event)) == event
+
+
+def test_a_time_without_an_offset_is_utc() -> None:
+    """RFC 3339 wants an offset; a producer that leaves it out means UTC, as egd's command line does."""
+    key = ResourceKey(group="", kind="ConfigMap", namespace="a", name="b")
+    event = ResourceDeleted(key=key, actor="x", occurred_at=datetime(2026, 11, 27, 10, 0))
+    assert decode_event(encode_event(event)).occurred_at == datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
 
 @given(events)

@@ -69,6 +69,11 @@ def test_delete_removes_and_recreate_starts_a_new_object() -> None:
         (applied(1, route(80)).__replace__(subject="egd.v1.res.HTTPRoute.default.other"), "was published on"),
         (applied(1, {**route(80), "metadata": {"name": "other", "namespace": "default"}}), "metadata.name"),
         (applied(1, {**route(80), "kind": "Gateway"}), "kind"),
+        # a subject does not name the group: another group would make a second object of the subject
+        (applied(1, route(80), key=ROUTE.__replace__(group="")), "HTTPRoute is of group 'gateway.networking.k8s.io'"),
+        (deleted(1, key=ROUTE.__replace__(group="example.com")), "has group 'example.com'"),
+        (applied(1, {**route(80), "apiVersion": "example.com/v1"}), "apiVersion 'example.com/v1' does not match"),
+        (applied(1, {**route(80), "apiVersion": "v1"}), "apiVersion 'v1' does not match"),
     ],
 )
 def test_bad_records_are_quarantined_not_fatal(record: LogRecord, error: str) -> None:
