@@ -199,6 +199,11 @@ class NoRule(msgspec.Struct, frozen=True, kw_only=True):
 Planned = Limited | Unlimited | NoRule
 
 
+MAX_HITS = 2**32
+"""More hits than any limit allows (a limit is an unsigned 32-bit number of requests): what a larger cost counts
+as, so that counters stay within what Redis holds (a signed 64-bit INCRBY) and every store counts alike."""
+
+
 def plan_request(
     index: RateLimitIndex,
     domain: str,
@@ -222,6 +227,7 @@ def plan_request(
             planned.append(NoRule(replaced=match.rule))
         else:
             hits = descriptor.hits_addend if descriptor.hits_addend is not None else default_hits
+            hits = min(hits, MAX_HITS)
             key = cache_key(prefix, domain, match.key_entries, match.rule.unit, now)
             planned.append(Limited(rule=match.rule, cache_key=key, hits=hits, ttl=match.rule.unit.seconds))
     return tuple(planned)

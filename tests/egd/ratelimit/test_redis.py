@@ -45,6 +45,20 @@ async def test_keys_and_ttls_follow_rl(start: Start, redis_prefix: str) -> None:
     await client.aclose()
 
 
+async def test_a_cost_past_64_bits_is_over_the_limit_not_a_redis_error(start: Start, redis_prefix: str) -> None:
+    """Envoy's hits_addend is a uint64; Redis counts in signed 64 bits. Such a cost once made INCRBY fail, and the
+    service fail open for the whole request."""
+    failures: list[tuple[CounterStoreError, bool]] = []
+    hooks = RateLimitHooks(store_failed=lambda e, o: failures.append((e, o)))
+    running = await start(redis_service(redis_prefix, hooks=hooks))
+    costly = request("shared", [("user", "erin")])
+    costly.descriptors[0].hits_addend.value = 2**64 - 1  # a descriptor's own cost: a UInt64Value
+    for _ in range(3):  # counted again and again, never past what Redis holds
+        answer = await running.ask(costly)
+        assert answer.overall_code == OVER
+    assert failures == []
+
+
 async def test_two_servers_sharing_redis_enforce_one_limit(start: Start, redis_prefix: str) -> None:
     one = await start(redis_service(redis_prefix))
     two = await start(redis_service(redis_prefix))

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from projections.ratelimit.config import MAX_UINT32, Unit, from_yaml
 from projections.ratelimit.decision import Code, decide
 from projections.ratelimit.matching import (
+    MAX_HITS,
     Entry,
     Limited,
     LimitOverride,
@@ -328,6 +329,8 @@ def test_hits_addend_precedence() -> None:
     default = plan_request(loaded, "internal", [RequestDescriptor(entries=(azure,))], now=NOW, request_hits_addend=0)
     assert isinstance(default[0], Limited)
     assert default[0].hits == 1
+    huge = plan_request(loaded, "internal", [RequestDescriptor(entries=(azure,), hits_addend=2**64 - 1)], now=NOW)
+    assert [p.hits for p in huge if isinstance(p, Limited)] == [MAX_HITS]  # more than any limit, within 64 bits
 
 
 def test_quota_mode_is_over_only_when_every_quota_descriptor_is() -> None:
