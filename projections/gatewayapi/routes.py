@@ -240,7 +240,7 @@ def _parent_shape(reader: Reader, gateway: GatewayContext, ref: ParentReference,
         (listener.name, listener.hostname, _rule_settings(reader, gateway.key, listener.name, policies, None))
         for listener in accepting
     )
-    return reader.alike(tuple((name, hostname) for name, hostname, _ in listeners), _ParentShape(accepting=listeners))
+    return reader.alike(listeners, _ParentShape(accepting=listeners))  # settings hash: IR is hashable
 
 
 def _resolved_condition(compiled: CompiledRoute, generation: int) -> Condition:
