@@ -107,6 +107,11 @@ class GatewaySpec(K8sModel, frozen=True, kw_only=True):
     addresses: tuple[GatewayAddress, ...] = ()
     infrastructure: GatewayInfrastructure | None = None
 
+    def __post_init__(self) -> None:  # Gateway API's CEL rule: routes and policies name listeners
+        names = [listener.name for listener in self.listeners]
+        if len(set(names)) != len(names):
+            raise ValueError("Listener name must be unique within the Gateway")
+
 
 class Gateway(K8sObject, frozen=True, kw_only=True):
     spec: GatewaySpec

@@ -350,6 +350,21 @@ CASES = [
         "match must be specified",
     ),
     (
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "Gateway",
+            "metadata": {"name": "g", "namespace": "x"},
+            "spec": {
+                "gatewayClassName": "eg",
+                "listeners": [
+                    {"name": "a", "protocol": "HTTP", "port": 80, "hostname": "a.example.com"},
+                    {"name": "a", "protocol": "HTTP", "port": 81, "hostname": "b.example.com"},
+                ],
+            },
+        },
+        f"Gateway x/g at {WHERE}: $.spec: Listener name must be unique within the Gateway",
+    ),
+    (
         {**http_route(), "spec": {"hostnames": ["FOO.example.com"]}},
         f"{ROUTE}.hostnames[0]: Expected `str` matching regex",
     ),
