@@ -344,9 +344,9 @@ class _Status:
         if invalid is not None:
             self.ancestors[ref] = invalid
             return
-        self.ancestors[ref] = (_accepted(self.generation), *self._overridden(key, section))
+        self.ancestors[ref] = (_accepted(self.generation), *self._overridden(key, section, context))
 
-    def _overridden(self, key: ResourceKey, section: str | None) -> tuple[Condition, ...]:
+    def _overridden(self, key: ResourceKey, section: str | None, context: GatewayContext) -> tuple[Condition, ...]:
         """Merged and Overridden on a Gateway (or listener) policy: the routes whose own policies merge onto it
         (`mergeType`) or replace it; else the listeners with their own."""
         routes = {
@@ -365,7 +365,11 @@ class _Status:
             message = f"This policy is being overridden by other {self.kind.plural} for these routes: [{names}]"
             conditions.append(condition("Overridden", True, "Overridden", message, self.generation))
         elif section is None and not merged:
-            sections = sorted(gateway_policies(self.reader, self.kind.kind, key).listeners)
+            sections = sorted(
+                name
+                for name in gateway_policies(self.reader, self.kind.kind, key).listeners
+                if context.listener(name) is not None  # a policy naming no listener of it overrides nothing
+            )
             if sections:
                 kinds = self.kind.kind.removesuffix("y") + "ies"
                 message = f"There are existing {kinds} that are overriding these sections [{' '.join(sections)}]"
