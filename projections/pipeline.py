@@ -101,6 +101,7 @@ class Pipeline:
                 f"revision {stored.revision}",
                 generation=stored.generation,
                 changed_at=stored.last_change.at,
+                created_at=stored.created.at,
             )
         except InvalidDocumentError as exc:
             self.invalid[stored.key] = InvalidObject(key=stored.key, revision=stored.revision, error=str(exc))

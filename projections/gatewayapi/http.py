@@ -44,7 +44,7 @@ _DURATION = re.compile(DURATION_PATTERN)
 _DURATION_PART = re.compile(r"([0-9]{1,5})(h|ms|m|s)")
 _UNIT_MS = {"h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
 # Rank: (-path kind, -path length, -has method, -headers, -query params, namespace, name, rule, match).
-Rank = tuple[int, int, int, int, int, str, str, int, int]
+Rank = tuple[int, int, int, int, int, float, str, int, int]
 
 
 def rule_index(rank: Rank) -> int:
@@ -320,11 +320,13 @@ def custom_response_body(reader: Reader, namespace: str, body: CustomResponseBod
 
 
 def _rank(
-    path: ir.PathMatch | None, method: str | None, headers: int, query: int, key: ResourceKey, i: int, j: int
+    path: ir.PathMatch | None, method: str | None, headers: int, query: int, age: tuple[float, str], i: int, j: int
 ) -> Rank:
+    """Gateway API's precedence: the longest Exact, then RegularExpression, then PathPrefix path; a method; the
+    most headers, then query params; then the oldest route (`Resource.age_rank`), and the rule's order."""
     path_rank = _PATH_RANK[path.type] if path else 0
     length = len(path.value) if path else 0
-    return (-path_rank, -length, -(method is not None), -headers, -query, key.namespace, key.name, i, j)
+    return (-path_rank, -length, -(method is not None), -headers, -query, *age, i, j)
 
 
 def _check_regex(translation: _Translation, pattern: str) -> None:
@@ -364,7 +366,7 @@ def _rule_route(
     return route
 
 
-def compile_http_route(reader: Reader, key: ResourceKey, route: HTTPRoute) -> CompiledRoute:
+def compile_http_route(reader: Reader, key: ResourceKey, route: HTTPRoute, age: tuple[float, str]) -> CompiledRoute:
     translation = _Translation(reader, key)
     ranked: list[RankedRoute] = []
     for i, spec in enumerate(route.spec.rules):
@@ -400,7 +402,7 @@ def compile_http_route(reader: Reader, key: ResourceKey, route: HTTPRoute) -> Co
                 session_persistence=session,
                 filters=(SESSION_FILTER,) if session is not None else (),
             )
-            rank = _rank(path, match.method, len(headers), len(query), key, i, j)
+            rank = _rank(path, match.method, len(headers), len(query), age, i, j)
             ranked.append(RankedRoute(rank=rank, route=ir_route))
     return _compiled(translation, ranked, tuple(rule.name for rule in route.spec.rules))
 
@@ -419,7 +421,7 @@ def _http_path(translation: _Translation, match: HTTPRouteMatch) -> ir.PathMatch
     return ir.PathMatch(type=path.type, value=path.value)
 
 
-def compile_grpc_route(reader: Reader, key: ResourceKey, route: GRPCRoute) -> CompiledRoute:
+def compile_grpc_route(reader: Reader, key: ResourceKey, route: GRPCRoute, age: tuple[float, str]) -> CompiledRoute:
     translation = _Translation(reader, key)
     ranked: list[RankedRoute] = []
     for i, spec in enumerate(route.spec.rules):
@@ -448,7 +450,7 @@ def compile_grpc_route(reader: Reader, key: ResourceKey, route: GRPCRoute) -> Co
                 path=path,
                 headers=headers,
             )
-            rank = _rank(path, None, len(headers), 0, key, i, j)
+            rank = _rank(path, None, len(headers), 0, age, i, j)
             ranked.append(RankedRoute(rank=rank, route=ir_route))
     return _compiled(translation, ranked, tuple(rule.name for rule in route.spec.rules))
 

@@ -44,15 +44,31 @@ class Resource(msgspec.Struct, frozen=True, kw_only=True):
     model: msgspec.Struct
     generation: int = 1
     changed_at: datetime | None = None
+    created_at: datetime | None = None
+    """When the object was created (its first event since it last did not exist): Gateway API and Envoy Gateway
+    order rival routes and policies by it, oldest first."""
+
+    @property
+    def age_rank(self) -> tuple[float, str]:
+        """Oldest first, then by `<namespace>/<name>` (Gateway API's tie-break between routes)."""
+        created = self.created_at.timestamp() if self.created_at is not None else 0.0
+        return created, f"{self.key.namespace}/{self.key.name}"
 
 
 def decode_input(
-    document: dict[str, Any], position: str, *, generation: int = 1, changed_at: datetime | None = None
+    document: dict[str, Any],
+    position: str,
+    *,
+    generation: int = 1,
+    changed_at: datetime | None = None,
+    created_at: datetime | None = None,
 ) -> Resource:
     """A raw stored document as translation reads it; raises InvalidDocumentError when it does not decode
     (such an object gets no IR: the caller reports it)."""
     decoded = decode_resource(document, position)
-    return Resource(key=decoded.key, model=decoded.model, generation=generation, changed_at=changed_at)
+    return Resource(
+        key=decoded.key, model=decoded.model, generation=generation, changed_at=changed_at, created_at=created_at
+    )
 
 
 def resource_tokens(resource: Resource) -> Iterator[Token]:

@@ -29,8 +29,20 @@ def resources_from_documents(documents: Iterable[tuple[Any, str]]) -> list[Resou
         metadata = document.get("metadata") if isinstance(document, dict) else None
         generation = metadata.get("generation", 1) if isinstance(metadata, dict) else 1
         generation = generation if isinstance(generation, int) else 1
-        resources.append(decode_input(document, position, generation=generation, changed_at=EPOCH))
+        created = _created_at(metadata.get("creationTimestamp") if isinstance(metadata, dict) else None)
+        resources.append(decode_input(document, position, generation=generation, changed_at=EPOCH, created_at=created))
     return resources
+
+
+def _created_at(stamp: object) -> datetime | None:
+    """A document's `metadata.creationTimestamp` (as `egd get` writes it), if it has a valid one."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        created = datetime.fromisoformat(stamp.upper().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return created if created.tzinfo else created.replace(tzinfo=UTC)
 
 
 def status_documents(translation: Translation) -> list[dict[str, Any]]:

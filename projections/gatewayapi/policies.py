@@ -5,8 +5,8 @@ A policy targets objects of its own namespace by `targetRef(s)` (optionally one 
 by `sectionName`, a Service's port by name) or by `targetSelectors` (labels). Which kinds of object a policy
 may target is its `PolicyKind.targets`. The most specific policy wins, as Envoy Gateway does: the route's own
 policy, then its listener's, then its Gateway's (`RoutePolicies.candidates`). Two policies of one kind on the
-same target and section: the first by name wins and the other is `Conflicted` (Envoy Gateway orders by
-creation time first; the log keeps no such time in the object, so the name decides).
+same target and section: the oldest wins (its first event since it last did not exist), then the first by
+name, as Envoy Gateway orders them; the other is `Conflicted`.
 
 Policy status is Envoy Gateway's: one `ancestors[]` entry per Gateway the policy reaches (with the listener's
 `sectionName` when it targets one, or the route's parentRef; for a backend target, each Gateway whose routes
@@ -163,7 +163,9 @@ def targeting(
                 by_key[policy.key] = policy
     if not found:
         return []
-    return [(by_key[key], section) for key, section in sorted(found, key=lambda f: (f[0].name, f[1] or ""))]
+    # Envoy Gateway's order: the oldest first, then by name
+    ordered = sorted(found, key=lambda f: (by_key[f[0]].age_rank, f[1] or ""))
+    return [(by_key[key], section) for key, section in ordered]
 
 
 def route_policies(

@@ -87,7 +87,7 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
         return None
     route = resource.model
     generation = resource.generation
-    compiled, hostnames = _compile(reader, key, route)
+    compiled, hostnames = _compile(reader, key, route, resource.age_rank)
     own: dict[str, Resource] = {}
     rules: dict[str, dict[str, Resource]] = {}
     if compiled.routes:
@@ -258,13 +258,15 @@ def _gateway_route_policies(reader: Reader, key: ResourceKey) -> dict[str, Gatew
     return {kind: gateway_policies(reader, kind, key) for kind in ROUTE_POLICY_KINDS}
 
 
-def _compile(reader: Reader, key: ResourceKey, route: msgspec.Struct) -> tuple[CompiledRoute, tuple[str, ...] | None]:
+def _compile(
+    reader: Reader, key: ResourceKey, route: msgspec.Struct, age: tuple[float, str]
+) -> tuple[CompiledRoute, tuple[str, ...] | None]:
     """The route's rules translated once, whatever listeners it attaches to; with the hostnames to intersect
-    (None for kinds without hostnames)."""
+    (None for kinds without hostnames). `age` ranks it among rival routes (`Resource.age_rank`)."""
     if isinstance(route, HTTPRoute):
-        return compile_http_route(reader, key, route), route.spec.hostnames
+        return compile_http_route(reader, key, route, age), route.spec.hostnames
     if isinstance(route, GRPCRoute):
-        return compile_grpc_route(reader, key, route), route.spec.hostnames
+        return compile_grpc_route(reader, key, route, age), route.spec.hostnames
     assert isinstance(route, TLSRoute | TCPRoute | UDPRoute)
     backends: list[ir.WeightedBackend] = []
     unresolved: list[Problem] = []
