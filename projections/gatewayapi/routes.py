@@ -155,13 +155,14 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
         merging.update(result.merging)
     targets = tuple(sorted({*compiled.targets, *policy_targets})) if policy_targets else compiled.targets
     mine = {p.key for p in own.values()} | {p.key for found in rules.values() for p in found.values()}
+    programmed = bool(attachments) and compiled.unsupported is None
     return RouteResult(
         key=key,
         status=RouteStatus(parents=tuple(parents)) if parents else None,
         attachments=_merged(attachments),
-        targets=targets if attachments else (),
-        policies=tuple(sorted(mine)) if attachments else (),
-        merging=tuple(sorted(merging)) if attachments else (),
+        targets=targets if programmed else (),
+        policies=tuple(sorted(mine)) if programmed else (),
+        merging=tuple(sorted(merging)) if programmed else (),
     )
 
 
@@ -190,9 +191,14 @@ def _for_parent(
 ) -> _ForParent:
     """The route at `key` translated for one parentRef, to `gateway`; `own` and `rules` are its and its rules'
     policies. `built` keeps what its rules gave other listeners (see `_attachment`)."""
-    if compiled.unsupported is not None:
-        return _ForParent(outcome=("UnsupportedValue", compiled.unsupported.message))
     attached = attach(reader, key, ref, gateway, hostnames)
+    if compiled.unsupported is not None:
+        # not programmed, yet attached to its listeners: Gateway API counts it in their attachedRoutes
+        counted = () if isinstance(attached, Refusal) else attached
+        return _ForParent(
+            outcome=("UnsupportedValue", compiled.unsupported.message),
+            attachments=tuple(Attachment(gateway=gateway.key, listener=one.listener.name) for one in counted),
+        )
     if isinstance(attached, Refusal):
         return _ForParent(outcome=(attached.reason, attached.message))
     outcome = _ACCEPTED
