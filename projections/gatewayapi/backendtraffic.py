@@ -25,7 +25,6 @@ from projections.resources.envoygateway.backendtrafficpolicy import (
     FaultInjection,
     GRPCSuccessCode,
     ProtocolUpgradeConfig,
-    RequestBuffer,
     ResponseOverride,
 )
 from projections.resources.envoygateway.clienttrafficpolicy import HTTP2ClientSettings
@@ -33,15 +32,12 @@ from projections.resources.envoygateway.cluster import (
     DNS,
     ActiveHealthCheck,
     ActiveHealthCheckPayload,
-    BackendConnection,
     BackendUtilization,
     CircuitBreaker,
-    HealthCheck,
     HTTP2Settings,
     LoadBalancer,
     PassiveHealthCheck,
     PreferLocalZone,
-    ProxyProtocol,
     Retry,
     TCPKeepalive,
     Timeout,
@@ -49,18 +45,6 @@ from projections.resources.envoygateway.cluster import (
 from projections.resources.envoygateway.ratelimit import RateLimitCostSpecifier, RateLimitRule, RateLimitSpec
 
 BTP = "BackendTrafficPolicy"
-
-
-def effective_rate_limit(candidates: Sequence[Resource]) -> ir.RateLimit | None:
-    """The rate limit of the most specific policy that has one (`candidates`: route, listener, Gateway); a
-    policy egd cannot honour applies nowhere."""
-    for policy in candidates:
-        if problems_of(policy):
-            continue
-        limit = rate_limit_of(policy)
-        if limit is not None:
-            return limit
-    return None
 
 
 def rate_limit_of(policy: Resource) -> ir.RateLimit | None:
@@ -306,58 +290,30 @@ class RouteTraffic(msgspec.Struct, frozen=True, kw_only=True):
         return tuple(found)
 
 
-def _first(candidates: Sequence[BackendTrafficPolicySpec], field: str) -> object | None:
-    for spec in candidates:
-        value: object | None = getattr(spec, field)
-        if value is not None and value != ():
-            return value
-    return None
-
-
-def route_traffic(reader: Reader, candidates: Sequence[Resource]) -> RouteTraffic:
-    """The traffic settings of a route from its policies, most specific first; each top-level field of the
-    policy (loadBalancer, retry, timeout...) comes from the most specific policy that sets it."""
-    honoured = [
-        (p, p.model.spec)
-        for p in candidates
-        if isinstance(p.model, BackendTrafficPolicy) and not check_backend_traffic(reader, p)
-    ]
-    specs = [spec for _, spec in honoured]
-    if not specs:
+def route_traffic(reader: Reader, policy: Resource) -> RouteTraffic:
+    """The traffic settings a route gets from its BackendTrafficPolicy: the most specific one, whole (merged onto
+    its parent's when it says so), which egd can honour (else the route answers 500: see `routes._settings`)."""
+    if not isinstance(policy.model, BackendTrafficPolicy):
         return RouteTraffic()
-    balancer = _first(specs, "load_balancer")
-    retry = _first(specs, "retry")
-    timeout = _first(specs, "timeout")
-    fault = _first(specs, "fault_injection")
-    assert balancer is None or isinstance(balancer, LoadBalancer)
-    assert retry is None or isinstance(retry, Retry)
-    assert timeout is None or isinstance(timeout, Timeout)
-    assert fault is None or isinstance(fault, FaultInjection)
+    spec = policy.model.spec
+    balancer, retry, timeout, fault = spec.load_balancer, spec.retry, spec.timeout, spec.fault_injection
     http_timeout = timeout.http if timeout is not None else None
-    cluster = _cluster_settings(specs, balancer, timeout)
-    compression = next((_compressions(s) for s in specs if s.compressor or s.compression), ())
-    overrides = next(((p, spec.response_override) for p, spec in honoured if spec.response_override), None)
-    buffer = _first(specs, "request_buffer")
-    upgrades = _first(specs, "http_upgrade")
-    bandwidth = _first(specs, "bandwidth_limit")
-    routing = _first(specs, "routing_type")
-    assert buffer is None or isinstance(buffer, RequestBuffer)
-    assert bandwidth is None or isinstance(bandwidth, BandwidthLimitSpec)
-    assert upgrades is None or isinstance(upgrades, tuple)
+    overrides = spec.response_override
+    buffer, upgrades, bandwidth = spec.request_buffer, spec.http_upgrade, spec.bandwidth_limit
     return RouteTraffic(
         retry=_retry(retry) if retry is not None else None,
         fault=_fault(fault) if fault is not None else None,
         hash_policy=_hash_policy(balancer),
         request_timeout_ms=_ms(http_timeout.request_timeout) if http_timeout else None,
         max_stream_duration_ms=_ms(http_timeout.max_stream_duration) if http_timeout else None,
-        cluster=cluster,
-        compression=tuple(_compression(c) for c in compression),
-        response_override=_response_override(reader, *overrides) if overrides is not None else None,
+        cluster=_cluster_settings(spec, balancer, timeout),
+        compression=tuple(_compression(c) for c in _compressions(spec)),
+        response_override=_response_override(reader, policy, overrides) if overrides else None,
         request_buffer_bytes=parse_quantity(buffer.limit) if buffer is not None else None,
         upgrades=_upgrades(upgrades) if upgrades else ir.DEFAULT_UPGRADES,
         bandwidth_limit=_bandwidth_limit(bandwidth) if bandwidth is not None else None,
         remove_response_headers=_load_report_headers(balancer),
-        service_routing=routing == "Service",
+        service_routing=spec.routing_type == "Service",
     )
 
 
@@ -509,25 +465,11 @@ def _hash_policy(balancer: LoadBalancer | None) -> ir.HashPolicy | None:
 
 
 def _cluster_settings(
-    specs: Sequence[BackendTrafficPolicySpec], balancer: LoadBalancer | None, timeout: Timeout | None
+    spec: BackendTrafficPolicySpec, balancer: LoadBalancer | None, timeout: Timeout | None
 ) -> ir.ClusterSettings | None:
-    breaker = _first(specs, "circuit_breaker")
-    health = _first(specs, "health_check")
-    connection = _first(specs, "connection")
-    keepalive = _first(specs, "tcp_keepalive")
-    proxy_protocol = _first(specs, "proxy_protocol")
-    http2 = _first(specs, "http2")
-    use_client_protocol = _first(specs, "use_client_protocol")
-    dns = _first(specs, "dns")
-    admission = _first(specs, "admission_control")
-    assert admission is None or isinstance(admission, AdmissionControl)
-    assert breaker is None or isinstance(breaker, CircuitBreaker)
-    assert health is None or isinstance(health, HealthCheck)
-    assert connection is None or isinstance(connection, BackendConnection)
-    assert keepalive is None or isinstance(keepalive, TCPKeepalive)
-    assert proxy_protocol is None or isinstance(proxy_protocol, ProxyProtocol)
-    assert http2 is None or isinstance(http2, HTTP2Settings)
-    assert dns is None or isinstance(dns, DNS)
+    breaker, health, connection = spec.circuit_breaker, spec.health_check, spec.connection
+    keepalive, proxy_protocol, http2, dns = spec.tcp_keepalive, spec.proxy_protocol, spec.http2, spec.dns
+    use_client_protocol, admission = spec.use_client_protocol, spec.admission_control
     tcp_timeout = timeout.tcp if timeout is not None else None
     http_timeout = timeout.http if timeout is not None else None
     settings = ir.ClusterSettings(

@@ -17,8 +17,9 @@ from projections.gatewayapi.backends import Problem, Target, resolve_backend, vi
 from projections.gatewayapi.backendtraffic import (
     BTP,
     RouteTraffic,
+    check_backend_traffic,
     cluster_variants,
-    effective_rate_limit,
+    rate_limit_of,
     route_traffic,
 )
 from projections.gatewayapi.extensions import KIND as EXTENSION
@@ -417,11 +418,17 @@ def _rule_settings(
 def _settings(reader: Reader, policies: RoutePolicies, listener: str, rule: str | None) -> _Settings:
     security = route_security(reader, policies.candidates(SECURITY, listener, rule))
     extensions = route_extensions(reader, policies.candidates(EXTENSION, listener, rule))
-    candidates = policies.candidates(BTP, listener, rule)
-    # a SecurityPolicy that cannot be honoured, or an EnvoyExtensionPolicy part that does not fail open: answer
-    # 500 rather than let everyone in (or skip the extension)
-    fail_closed = (security is not None and bool(security.problems)) or (
-        extensions is not None and extensions.fail_closed
+    # the most specific BackendTrafficPolicy wins whole, as in Envoy Gateway (merged onto its parent's when it
+    # says so: `mergeType`, see `RoutePolicies.candidates`)
+    traffic = next(iter(policies.candidates(BTP, listener, rule)), None)
+    honoured = traffic is not None and not check_backend_traffic(reader, traffic)
+    # a SecurityPolicy or BackendTrafficPolicy that cannot be honoured, or an EnvoyExtensionPolicy part that does
+    # not fail open: answer 500 rather than let everyone in (or skip the extension, or fall back to what the
+    # policy replaces)
+    fail_closed = (
+        (security is not None and bool(security.problems))
+        or (extensions is not None and extensions.fail_closed)
+        or (traffic is not None and not honoured)
     )
     granted = security.security if security is not None else None
     extended = extensions.extensions if extensions is not None else None
@@ -433,8 +440,8 @@ def _settings(reader: Reader, policies: RoutePolicies, listener: str, rule: str 
     if granted is not None and granted.jwt is not None:
         destinations.update(p.remote_jwks_destination for p in granted.jwt.providers if p.remote_jwks_destination)
     return _Settings(
-        rate_limit=effective_rate_limit(candidates),
-        traffic=route_traffic(reader, candidates),
+        rate_limit=rate_limit_of(traffic) if traffic is not None and honoured else None,
+        traffic=route_traffic(reader, traffic) if traffic is not None and honoured else RouteTraffic(),
         security=granted,
         extensions=extended,
         fail_closed=fail_closed,
