@@ -6,6 +6,10 @@ from __future__ import annotations
 import base64
 import binascii
 
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+
 from projections import ir
 from projections.resources.core import Secret
 
@@ -34,4 +38,25 @@ def tls_certificate(secret: Secret, name: str) -> ir.Certificate | str:
         return f"Secret {name} must contain tls.crt and tls.key"
     if "-----BEGIN" not in chain or "-----BEGIN" not in key:
         return f"Secret {name} must hold PEM-encoded tls.crt and tls.key"
+    problem = _pair_problem(chain, key)
+    if problem is not None:
+        return f"Secret {name} must contain a valid tls.crt and tls.key: {problem}"
     return ir.Certificate(name=name, certificate_chain=chain, private_key=key)
+
+
+def _pair_problem(chain: str, key: str) -> str | None:
+    """Why Envoy would refuse this certificate chain and private key (as Envoy Gateway checks them), or None."""
+    try:
+        certificates = x509.load_pem_x509_certificates(chain.encode())
+    except ValueError as exc:
+        return f"tls.crt does not hold a certificate ({exc})"
+    try:
+        private_key = serialization.load_pem_private_key(key.encode(), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        return f"tls.key does not hold an unencrypted private key ({exc})"
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    if certificates[0].public_key().public_bytes(
+        serialization.Encoding.DER, spki
+    ) != private_key.public_key().public_bytes(serialization.Encoding.DER, spki):
+        return "the private key is not the certificate's"
+    return None
