@@ -99,12 +99,29 @@ def _xfcc(headers: HeaderSettings | None) -> tuple[str | None, tuple[str, ...]]:
 def check_client_traffic_target(policy: Resource, gateway: GatewayContext, section: str | None) -> tuple[str, ...]:
     """What a ClientTrafficPolicy cannot honour on one target: its Gateway, or its listener `section`.
 
+    An HTTP listener shares its port's connection manager with the Gateway's other HTTP listeners on that
+    port: a policy on it alone would apply to them all, so it cannot target it (Envoy Gateway's rule and message).
     HTTP/3 is served beside HTTPS listeners only (QUIC is TLS), on the same port over UDP, as in Envoy
     Gateway (which ignores it on other listeners); a target without such a listener cannot have it. A port a
     UDP listener of the Gateway already uses gets no QUIC listener.
     """
     model = policy.model
-    if not isinstance(model, ClientTrafficPolicy) or model.spec.http3 is None:
+    if not isinstance(model, ClientTrafficPolicy):
+        return ()
+    target = gateway.listener(section) if section is not None else None
+    if target is not None and target.protocol == "HTTP":
+        prefix = f"{gateway.key.namespace}/{gateway.key.name}"
+        sharing = ", ".join(
+            f"{prefix}/{x.name}"
+            for x in gateway.listeners
+            if x.protocol == "HTTP" and x.port == target.port and x is not target
+        )
+        if sharing:
+            return (
+                f"ClientTrafficPolicy is being applied to multiple http (non https) listeners ({sharing}) on the "
+                "same port, which is not allowed",
+            )
+    if model.spec.http3 is None:
         return ()
     scope = [x for x in gateway.listeners if section is None or x.name == section]
     https = {x.port for x in scope if x.protocol == "HTTPS"}
