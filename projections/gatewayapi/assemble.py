@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import msgspec
+
 from projections import ir
 from projections.gatewayapi.attached import GatewayRoutes
 from projections.gatewayapi.clienttraffic import ListenerClient, with_client
 from projections.gatewayapi.gateways import GatewayContext, ListenerContext
+from projections.gatewayapi.routes import answering_500
 from projections.gatewayapi.status import (
     GatewayStatus,
     GatewayStatusAddress,
@@ -43,6 +46,9 @@ def assemble_gateway(
             tls = ir.TLSConfig(certificates=listener.certificates) if listener.protocol == "HTTPS" else None
             tls = with_client(tls, client)
             hosts = attached.hosts()
+            virtual_hosts = hosts.virtual_hosts
+            if client is not None and client.refused:
+                virtual_hosts = tuple(_answering_500(host) for host in virtual_hosts)
             http.append(
                 ir.hashed(
                     ir.HTTPListener(
@@ -51,7 +57,7 @@ def assemble_gateway(
                         port=listener.port,
                         hostname=listener.hostname,
                         tls=tls,
-                        virtual_hosts=hosts.virtual_hosts,
+                        virtual_hosts=virtual_hosts,
                         rate_limit_types=hosts.rate_limit_types,
                         security_filters=hosts.security_filters,
                         extension_filters=hosts.extension_filters,
@@ -72,7 +78,7 @@ def assemble_gateway(
                         tls=with_client(
                             ir.TLSConfig(certificates=listener.certificates) if listener.certificates else None, client
                         ),
-                        routes=attached.l4_routes(),
+                        routes=() if client is not None and client.refused else attached.l4_routes(),
                         client=settings,
                     )
                 )
@@ -102,6 +108,11 @@ def assemble_gateway(
         listeners=tuple(listener_statuses),
     )
     return gateway_ir, status
+
+
+def _answering_500(host: ir.VirtualHost) -> ir.VirtualHost:
+    """A virtual host of a listener whose ClientTrafficPolicy cannot be honoured (see `ListenerClient`)."""
+    return ir.hashed(msgspec.structs.replace(host, routes=tuple(ir.hashed(answering_500(r)) for r in host.routes)))
 
 
 def _listener_status(gateway: GatewayContext, listener: ListenerContext, attached: int) -> ListenerStatus:

@@ -25,10 +25,17 @@ CTP = "ClientTrafficPolicy"
 
 
 class ListenerClient(msgspec.Struct, frozen=True, kw_only=True):
-    """What a ClientTrafficPolicy sets on one listener: client settings and TLS settings (certificates apart)."""
+    """What a ClientTrafficPolicy sets on one listener: client settings and TLS settings (certificates apart);
+    or that its policy cannot be honoured (`refused`): then, as in Envoy Gateway, the listener fails closed (its
+    HTTP routes answer 500, its TCP and TLS routes go nowhere) rather than serve without, say, the client
+    certificates the policy asks for."""
 
-    settings: ir.ClientSettings
+    settings: ir.ClientSettings | None = None
     tls: ir.TLSConfig | None = None
+    refused: bool = False
+
+
+REFUSED = ListenerClient(refused=True)
 
 
 def _ms(text: str | None) -> int | None:
@@ -220,11 +227,11 @@ def gateway_clients(reader: Reader, gateway: GatewayContext) -> dict[str, Listen
     policies = gateway_policies(reader, CTP, gateway.key)
     found: dict[str, ListenerClient] = {}
     for listener in gateway.listeners:
-        for policy in policies.candidates(listener.name):
+        for policy in policies.candidates(listener.name):  # the most specific that can target the listener
             section = listener.name if policy is policies.listeners.get(listener.name) else None
-            if check_client_traffic(reader, policy) or check_client_traffic_target(policy, gateway, section):
+            if check_client_traffic_target(policy, gateway, section):
                 continue
-            found[listener.name] = listener_client(reader, policy)  # the most specific that can be honoured
+            found[listener.name] = REFUSED if check_client_traffic(reader, policy) else listener_client(reader, policy)
             break
     return found
 

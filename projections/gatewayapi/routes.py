@@ -368,9 +368,7 @@ def _http_parts(
             ranked.route, rate_limit=found.rate_limit, security=found.security, extensions=found.extensions
         )
         if found.fail_closed:
-            route = msgspec.structs.replace(
-                route, backends=(), invalid_backend_weight=0, mirrors=(), redirect=None, direct_response=_DENIED
-            )
+            route = answering_500(route)
         else:
             if found.traffic.service_routing:
                 route = _through_cluster_ips(route, compiled.targets, targets)
@@ -508,6 +506,15 @@ def _removing(headers: ir.HeaderModifier | None, names: tuple[str, ...]) -> ir.H
 
 
 _DENIED = ir.DirectResponse(status=500)
+
+
+def answering_500(route: ir.HTTPRoute) -> ir.HTTPRoute:
+    """`route` failing closed: a policy it needs cannot be honoured, so it answers 500 instead of its action."""
+    return msgspec.structs.replace(
+        route, backends=(), invalid_backend_weight=0, mirrors=(), redirect=None, direct_response=_DENIED
+    )
+
+
 _NO_TRAFFIC = RouteTraffic()
 
 
