@@ -75,7 +75,8 @@ def build_admin_app(views: AdminViews) -> web.Application:
         """A 504 when the daemon has not folded and translated `min_seq` within the wait (read-your-writes); a
         400 when `min_seq` is not a sequence."""
         asked = request.query.get("min_seq", "0")
-        if not (asked.isascii() and asked.isdigit()):  # isdigit alone takes superscript and fullwidth digits
+        # isdigit alone takes superscript and fullwidth digits; int() refuses more than 4,300 digits
+        if not (asked.isascii() and asked.isdigit() and len(asked) <= 20):
             return _json_response({"error": f"min_seq must be a log sequence (0 or more), got {asked!r}"}, 400)
         min_seq = int(asked)
         if await views.watch.wait_for(min_seq, within=MIN_SEQ_WAIT_SECONDS):

@@ -43,7 +43,8 @@ _PATH_RANK = {"Exact": 3, "RegularExpression": 2, "PathPrefix": 1}
 _DURATION = re.compile(DURATION_PATTERN)
 _DURATION_PART = re.compile(r"([0-9]{1,5})(h|ms|m|s)")
 _UNIT_MS = {"h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
-# Rank: (-path kind, -path length, -has method, -headers, -query params, namespace, name, rule, match).
+# Rank: (-path kind, -path length, -has method, -headers, -query params, created (seconds), "namespace/name",
+# rule, match): see `_rank`.
 Rank = tuple[int, int, int, int, int, float, str, int, int]
 
 

@@ -50,8 +50,9 @@ class Resource(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def age_rank(self) -> tuple[float, str]:
-        """Oldest first, then by `<namespace>/<name>` (Gateway API's tie-break between routes)."""
-        created = self.created_at.timestamp() if self.created_at is not None else 0.0
+        """Oldest first, then by `<namespace>/<name>` (Gateway API's tie-break between routes). To the second,
+        as Kubernetes and `metadata.creationTimestamp` keep it: `egd translate` of `egd get`'s output ranks alike."""
+        created = float(int(self.created_at.timestamp())) if self.created_at is not None else 0.0
         return created, f"{self.key.namespace}/{self.key.name}"
 
 

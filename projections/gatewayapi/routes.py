@@ -98,7 +98,7 @@ def translate_route(reader: Reader, key: ResourceKey, gateways: GatewayLookup) -
     attachments: list[Attachment] = []
     policy_targets: set[Target] = set()  # the backends of the routes' policies (ext_authz, ext_proc)
     merging: set[str] = set()
-    built: list[_HTTPParts] = []
+    built: BuiltParts = {}
     # parents alike get the same conditions: made once, shared
     conditions: dict[tuple[str, str], tuple[Condition, Condition]] = {}
     resolved = _resolved_condition(compiled, generation)
@@ -186,7 +186,7 @@ def _for_parent(
     gateway: GatewayContext,
     compiled: CompiledRoute,
     hostnames: tuple[str, ...] | None,
-    built: list[_HTTPParts],
+    built: BuiltParts,
     own: dict[str, Resource] | None = None,
     rules: dict[str, dict[str, Resource]] | None = None,
 ) -> _ForParent:
@@ -303,7 +303,7 @@ def _attachment(
     attached: Attached,
     compiled: CompiledRoute,
     policies: RoutePolicies,
-    built: list[_HTTPParts],
+    built: BuiltParts,
 ) -> tuple[Attachment, tuple[Target, ...]]:
     """What the route adds to one listener, with the backends it reaches through Services' cluster IPs and its
     policies' (ext_authz, ext_proc); `built` keeps what the route's rules gave other listeners, by their settings
@@ -326,10 +326,10 @@ def _attachment(
         if group not in settings:
             settings[group] = _rule_settings(reader, gateway, attached.listener.name, policies, group)
         groups.append(group)
-    parts = next((p for p in built if p.settings == settings and p.hostnames == attached.hostnames), None)
-    if parts is None:  # else the same as for another listener (often of another Gateway): compared, not hashed
-        parts = _http_parts(compiled, settings, groups, attached.hostnames)
-        built.append(parts)
+    slot = (tuple(settings.items()), attached.hostnames)
+    parts = built.get(slot)
+    if parts is None:  # else the same as for another listener (often of another Gateway)
+        parts = built[slot] = _http_parts(compiled, settings, groups, attached.hostnames)
     attachment = Attachment(
         gateway=gateway,
         listener=attached.listener.name,
@@ -340,11 +340,13 @@ def _attachment(
     return attachment, parts.reached
 
 
-class _HTTPParts(msgspec.Struct, frozen=True, kw_only=True):
-    """What a route's rules add to a listener, given their settings and the listener's hostnames."""
+BuiltParts = dict[tuple[tuple[tuple[str | None, "_Settings"], ...], tuple[str, ...]], "_HTTPParts"]
+"""What a route's rules gave the listeners translated so far, by their settings and hostnames."""
 
-    settings: dict[str | None, _Settings]
-    hostnames: tuple[str, ...]
+
+class _HTTPParts(msgspec.Struct, frozen=True, kw_only=True):
+    """What a route's rules add to a listener, given their settings and the listener's hostnames (`BuiltParts`)."""
+
     http: tuple[RankedRoute, ...]
     destinations: tuple[str, ...]
     variants: tuple[ir.ClusterVariant, ...]
@@ -382,8 +384,6 @@ def _http_parts(
         for rank, template in templates
     ]
     return _HTTPParts(
-        settings=settings,
-        hostnames=hostnames,
         http=tuple(http),
         destinations=tuple(sorted(destinations)),
         variants=tuple(variants[name] for name in sorted(variants)),

@@ -55,8 +55,10 @@ def _pair_problem(chain: str, key: str) -> str | None:
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         return f"tls.key does not hold an unencrypted private key ({exc})"
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
-    if certificates[0].public_key().public_bytes(
-        serialization.Encoding.DER, spki
-    ) != private_key.public_key().public_bytes(serialization.Encoding.DER, spki):
+    try:  # a certificate's key is read only now: its algorithm may be one nobody knows
+        certified = certificates[0].public_key().public_bytes(serialization.Encoding.DER, spki)
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        return f"tls.crt holds a key that cannot be read ({exc})"
+    if certified != private_key.public_key().public_bytes(serialization.Encoding.DER, spki):
         return "the private key is not the certificate's"
     return None

@@ -16,8 +16,8 @@ SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 """The label that ties an EndpointSlice to its Service."""
 
 Protocol = Literal["TCP", "UDP", "SCTP"]
-PortName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
-IanaServiceName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=15)]
+PortName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z", max_length=63)]
+IanaServiceName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z", max_length=15)]
 Base64 = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9+/\s]*={0,2}\s*$")]
 
 

@@ -19,6 +19,7 @@ from projections.resources.meta import name_problem
 from projections.resources.registry import KindInfo
 
 _AT_PATH = re.compile(r" - at `(?P<path>[^`]*)`$")
+_PATTERN_END = re.compile(r"\\\\Z(['\"])$")  # a pattern's \Z as msgspec quotes it, at the end of its message
 
 
 class DecodedResource(msgspec.Struct, frozen=True, kw_only=True):
@@ -114,7 +115,8 @@ def _decode(doc: Any, position: str, default_namespace: str) -> DecodedResource:
         message = str(exc)
         match = _AT_PATH.search(message)
         path = match.group("path") if match else "$"
-        raise _ProblemError(path, _AT_PATH.sub("", message)) from exc
+        # patterns end with \Z, not $ (which also matches before a final newline): shown as the $ people read
+        raise _ProblemError(path, _PATTERN_END.sub(r"$\1", _AT_PATH.sub("", message))) from exc
     key = ResourceKey(group=info.group, kind=info.kind, namespace=key_namespace, name=name)
     return DecodedResource(info=info, key=key, model=model, document=doc, position=position)
 

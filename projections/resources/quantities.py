@@ -12,21 +12,21 @@ import msgspec
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 """A TCP/UDP port number."""
 
-DURATION_PATTERN = r"^([0-9]{1,5}(h|m|s|ms)){1,4}$"
+DURATION_PATTERN = r"^([0-9]{1,5}(h|m|s|ms)){1,4}\Z"
 Duration = Annotated[str, msgspec.Meta(pattern=DURATION_PATTERN)]
 """A Gateway API duration (GEP-2257): up to four `<number><unit>` parts, units h, m, s, ms: `1h30m`, `250ms`."""
 
-Quantity = Annotated[str, msgspec.Meta(pattern=r"^[0-9]+(\.[0-9]+)?([EPTGMK]i|[EPTGMkmun])?$")] | int
+Quantity = Annotated[str, msgspec.Meta(pattern=r"^[0-9]+(\.[0-9]+)?([EPTGMK]i|[EPTGMkmun])?\Z")] | int
 """A Kubernetes resource quantity: `10Mi`, `500Ki`, `1k`, or a plain integer."""
 
-CIDR = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-fA-F.:]+/[0-9]{1,3}$")]
+CIDR = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-fA-F.:]+/[0-9]{1,3}\Z")]
 """An IPv4 or IPv6 address range in CIDR notation: `10.0.0.0/8`, `2001:db8::/32`."""
 
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-Hostname = Annotated[str, msgspec.Meta(min_length=1, max_length=253, pattern=rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")]
+Hostname = Annotated[str, msgspec.Meta(min_length=1, max_length=253, pattern=rf"^(\*\.)?{_LABEL}(\.{_LABEL})*\Z")]
 """A Gateway API hostname: lower case DNS labels, optionally behind a `*.` wildcard label."""
 
-PreciseHostname = Annotated[str, msgspec.Meta(min_length=1, max_length=253, pattern=rf"^{_LABEL}(\.{_LABEL})*$")]
+PreciseHostname = Annotated[str, msgspec.Meta(min_length=1, max_length=253, pattern=rf"^{_LABEL}(\.{_LABEL})*\Z")]
 """A Gateway API hostname without a wildcard."""
 
 UINT32_MAX = 4_294_967_295

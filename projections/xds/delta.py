@@ -310,6 +310,8 @@ class DeltaSubscription:
             self.rejected[name] = version
         else:
             self.isolating.update(names)
+            for name in names:  # some went out unchanged, forced (a VirtualHost after its RouteConfiguration)
+                self.force(name)
         if self._dirty is not None:
             self._dirty.update(names)
 

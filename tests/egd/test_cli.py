@@ -196,6 +196,7 @@ def test_the_admin_api_refuses_bad_parameters_with_400(daemon: Daemon) -> None:
         "/api/v1/ir?min_seq=-1",
         "/api/v1/objects?min_seq=%C2%B2",  # `²`: a digit to str.isdigit, not to int()
         "/api/v1/objects?min_seq=%EF%BC%91",  # a fullwidth `1`
+        "/api/v1/objects?min_seq=" + "9" * 5000,  # more digits than int() takes
         "/api/v1/xds?variant=weird",
     ):
         assert daemon.http_status(path) == 400, path

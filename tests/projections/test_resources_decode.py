@@ -368,6 +368,10 @@ CASES = [
         {**http_route(), "spec": {"hostnames": ["FOO.example.com"]}},
         f"{ROUTE}.hostnames[0]: Expected `str` matching regex",
     ),
+    (  # a pattern's $ would take it: patterns end with \Z
+        {**http_route(), "spec": {"hostnames": ["foo.example.com\n"]}},
+        f"{ROUTE}.hostnames[0]: Expected `str` matching regex",
+    ),
 ]
 
 

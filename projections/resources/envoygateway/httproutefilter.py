@@ -60,7 +60,7 @@ class HTTPDirectResponseFilter(K8sModel, frozen=True, kw_only=True):
 
 
 # An HTTP header name (RFC 7230 token).
-HeaderName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$")]
+HeaderName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+\Z")]
 
 
 class InjectedCredential(K8sModel, frozen=True, kw_only=True):

@@ -3,7 +3,9 @@ parse, the key being the certificate's. Envoy refuses anything else (a NACK), so
 
 from __future__ import annotations
 
+import base64
 import datetime
+import textwrap
 
 import pytest
 from cryptography import x509
@@ -57,10 +59,22 @@ def test_a_certificate_and_its_key() -> None:
     assert isinstance(found, ir.Certificate)
 
 
+def with_unknown_key_algorithm(chain: str) -> str:
+    """`chain`'s certificate with its key's algorithm (id-ecPublicKey) made one nobody knows: it still parses,
+    and fails only when its key is read."""
+    der = x509.load_pem_x509_certificate(chain.encode()).public_bytes(serialization.Encoding.DER)
+    ec_public_key = bytes.fromhex("06072a8648ce3d0201")  # OID 1.2.840.10045.2.1
+    at = der.index(ec_public_key)
+    der = der[:at] + ec_public_key[:-1] + b"\x63" + der[at + len(ec_public_key) :]
+    body = "\n".join(textwrap.wrap(base64.b64encode(der).decode(), 64))
+    return f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
+
+
 @pytest.mark.parametrize(
     ("which", "problem"),
     [
         ("garbage certificate", "tls.crt does not hold a certificate"),
+        ("unknown key algorithm", "tls.crt holds a key that cannot be read"),
         ("another key", "the private key is not the certificate's"),
         ("encrypted key", "tls.key does not hold an unencrypted private key"),
     ],
@@ -70,6 +84,8 @@ def test_what_envoy_would_refuse_is_named(which: str, problem: str) -> None:
     key_text = pem_key(key)
     if which == "garbage certificate":
         chain = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+    elif which == "unknown key algorithm":  # it raised out of translation, and would have ended the daemon
+        chain = with_unknown_key_algorithm(chain)
     elif which == "another key":
         key_text = pem_key(pem_pair()[1])
     else:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections.xds.delta import DeltaStream
-from projections.xds.resources import CLUSTER, LISTENER, ResourceSet, resource_set
+from projections.xds.delta import DeltaStream, DeltaSubscription, SentResponse
+from projections.xds.resources import CLUSTER, LISTENER, VIRTUAL_HOST, ResourceSet, VersionedResource, resource_set
 from tests.egd.xds.builders import cluster, listener
 
 NOW = 100.0
@@ -135,3 +135,30 @@ def test_of_a_refused_response_of_several_each_is_sent_again_alone() -> None:
     assert stream.next_response(resources, NOW) is None
     fixed = resource_set([cluster("a", connect_timeout_ms=2), cluster("b", connect_timeout_ms=1)])
     assert drain(stream, fixed) == [(CLUSTER, ["a"], [])]
+
+
+def test_a_resource_forced_out_unchanged_in_a_refused_response_is_sent_again() -> None:
+    """A RouteConfiguration's VirtualHosts go out with it even when unchanged (forced). When the response that
+    carried them is refused because of one of them, the unchanged ones go out again too: the Envoy dropped them
+    with the rest."""
+    hosts = DeltaSubscription(VIRTUAL_HOST)
+    hosts.update(["rc/a", "rc/b"], [], {})
+    first = hosts.take_updates({"rc/a": host("rc/a", "1"), "rc/b": host("rc/b", "1")})
+    assert first is not None
+    hosts.acked.update((r.name, r.version) for r in first)
+    hosts.force("rc/a")
+    hosts.force("rc/b")
+    available = {"rc/a": host("rc/a", "1"), "rc/b": host("rc/b", "2-bad")}
+    both = hosts.take_updates(available)
+    assert both is not None and [r.name for r in both] == ["rc/a", "rc/b"]
+    hosts.refused(SentResponse(type_url=VIRTUAL_HOST, nonce="2", resources=versions_of(both), removed=()))
+    again = hosts.take_updates(available)
+    assert again is not None and [(r.name, r.version) for r in again] == [("rc/a", "1")]
+
+
+def host(name: str, version: str) -> VersionedResource:
+    return VersionedResource(name=name, version=version, body=b"")
+
+
+def versions_of(resources: tuple[VersionedResource, ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((r.name, r.version) for r in resources)
