@@ -12,6 +12,10 @@ goes on: each push makes every Envoy rebuild the route tables it touches, whole,
 cost a fleet several full rebuilds for one burst.
 `watch` advances only once a record's changes are translated, so `egd get` never sees a status older than
 its own write.
+A translation that raises (a defect, or an input it cannot take) does not end the daemon, nor every restart
+after it: it is logged and counted, the stages keep what they had (Envoys keep their configuration), and the
+next batch translates the whole state again (the failed one may have left caches half updated), until that
+works, e.g. once the object that breaks it is deleted.
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ class Follower:
         self._folded = 0  # records folded so far: how `translate_batches` tells that a burst is still arriving
         self._held: list[Changes] = []  # translated, not yet handed to `on_translated`
         self._held_since = 0.0
+        self._translation_failed = False  # then the next translation is of the whole state
 
     def pending(self) -> bool:
         """Records folded whose changes have not reached `on_translated` yet."""
@@ -141,7 +146,11 @@ class Follower:
             seq = self.pipeline.state.last_seq
             self._translate.clear()
             started = time.perf_counter()
-            changes = self.pipeline.translate_changes(batch)
+            translated = self._translation_of(batch)
+            if translated is None:
+                self.watch.advance(seq)  # folded; its statuses may be stale
+                continue
+            changes = translated
             if batch:
                 self.metrics.translate_seconds.observe(time.perf_counter() - started)
                 invalid = [
@@ -188,12 +197,33 @@ class Follower:
         for changes in held:
             self.on_translated(changes)
 
+    def _translation_of(self, batch: list[StateChange] | None) -> Changes | None:
+        """`batch` translated (None: the whole state); the whole state after a failed translation. None when
+        translation raises (see the module's docstring)."""
+        try:
+            if batch is None or self._translation_failed:
+                changes = self.pipeline.translate_all()
+            else:
+                changes = self.pipeline.translate_changes(batch)
+        except Exception as exc:  # a defect must not stop the daemon: whatever it is, it is reported
+            self._translation_failed = True
+            self.metrics.translation_failures.inc()
+            log.error(
+                "translation failed: Envoys keep their configuration; the next change translates everything again",
+                seq=self.pipeline.state.last_seq,
+                error=f"{type(exc).__name__}: {exc}",
+                exc_info=exc,
+            )
+            return None
+        self._translation_failed = False
+        return changes
+
     def _finish_catching_up(self, started: float) -> None:
         """Translate what was folded; from now on reads may be served (also when a snapshot held the whole log
         and nothing was replayed)."""
         folded = time.perf_counter()
         self.watch.advance(self.pipeline.state.last_seq)
-        changes = self.pipeline.translate_all()
+        changes = self._translation_of(None) or Changes()
         self.on_translated(changes)
         self.caught_up.set()
         state = self.pipeline.state

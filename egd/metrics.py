@@ -30,6 +30,11 @@ class Metrics:
         self.xds_build_seconds = Histogram(
             "egd_xds_build_seconds", "Time to build one Gateway's xDS resources", buckets=_FAST_BUCKETS, registry=r
         )
+        self.translation_failures = Counter(
+            "egd_translation_failures",
+            "Translations that raised (Envoys keep their configuration; the next one translates everything)",
+            registry=r,
+        )
         self.xds_build_failures = Counter(
             "egd_xds_build_failures",
             "Builds of a Gateway's xDS resources that failed (its Envoys keep their last configuration)",

@@ -11,16 +11,19 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
+from structlog.testing import capture_logs
+
 from egd.follower import Follower
 from egd.metrics import Metrics
 from egd.natsserver import NatsServerProcess
 from egd.sequence_watch import SequenceWatch
 from events.jetstream import JetStreamEventStore
+from events.store import Append
 from projections.gatewayapi.translator import Changes
 from projections.pipeline import Pipeline
 from projections.state import StateChange
 from tests.egd.serving import eventually
-from tests.events.sample_events import appends
+from tests.events.sample_events import appends, config_map_key, deleted
 from tests.events.threaded_append import append_config_maps, append_while_blocked
 
 
@@ -122,3 +125,54 @@ async def test_a_burst_that_goes_on_is_handed_on_every_max_hold(
             assert len(handed.translations_seen) > len(set(handed.translations_seen)), "nothing was held"
         finally:
             await asyncio.to_thread(burst.join)
+
+
+class PoisonedPipeline(Pipeline):
+    """A pipeline whose translation raises while the state holds the ConfigMap `poison` (as a defect would on
+    some input)."""
+
+    def translate_changes(self, changes: Sequence[StateChange]) -> Changes:
+        self._check()
+        return super().translate_changes(changes)
+
+    def translate_all(self) -> Changes:
+        self._check()
+        return super().translate_all()
+
+    def _check(self) -> None:
+        if config_map_key("poison") in self.state.objects:
+            raise RuntimeError("a defect")
+
+
+async def test_a_translation_that_raises_stops_nothing_and_the_next_one_translates_everything(
+    jetstream_store: JetStreamEventStore, nats_server: NatsServerProcess
+) -> None:
+    """The daemon went on: the log is still folded and read, and once the object that broke translation is
+    gone, the whole state is translated again and handed on. It also starts with such an object in the log."""
+    await jetstream_store.append(appends("poison"))  # in the log before the follower starts
+    pipeline = PoisonedPipeline()
+    handed: list[Changes] = []
+    metrics = Metrics()
+    watch = SequenceWatch()
+    follower = Follower(jetstream_store, pipeline, metrics, watch, handed.append)
+    tasks = [asyncio.create_task(follower.run()), asyncio.create_task(follower.translate_batches())]
+    try:
+        with capture_logs() as logs:
+            await asyncio.wait_for(follower.caught_up.wait(), timeout=10)  # it started: translation failed
+            await jetstream_store.append(appends("other"))
+            assert await watch.wait_for(2, within=10)  # folded, and read-your-writes still answers
+            assert [e for e in logs if e["log_level"] == "error"] != []
+        assert metrics.registry.get_sample_value("egd_translation_failures_total") == 2
+        assert handed == [Changes()]  # nothing translated reached the stages (start-up's hand-over is empty)
+
+        await jetstream_store.append([Append(event=deleted("poison"))])
+
+        async def translated_again() -> bool:
+            return pipeline.translated_seq == 3 and len(handed) == 2
+
+        await eventually(translated_again, what="the whole state translated again and handed on")
+        assert pipeline.translator.inputs.get(config_map_key("other")) is not None  # translated from scratch
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
