@@ -24,6 +24,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
+import msgspec
 import structlog
 
 from egd.metrics import Metrics
@@ -201,8 +202,13 @@ class Follower:
         """`batch` translated (None: the whole state); the whole state after a failed translation. None when
         translation raises (see the module's docstring)."""
         try:
-            if batch is None or self._translation_failed:
+            if batch is None:
                 changes = self.pipeline.translate_all()
+            elif self._translation_failed:
+                before = set(self.pipeline.translator.gateways)  # those gone meanwhile are to be removed
+                changes = self.pipeline.translate_all()
+                gone = tuple(sorted(before - set(changes.gateways)))
+                changes = msgspec.structs.replace(changes, gateways_removed=gone)
             else:
                 changes = self.pipeline.translate_changes(batch)
         except Exception as exc:  # a defect must not stop the daemon: whatever it is, it is reported

@@ -18,6 +18,8 @@ from egd.metrics import Metrics
 from egd.natsserver import NatsServerProcess
 from egd.sequence_watch import SequenceWatch
 from events.jetstream import JetStreamEventStore
+from events.keys import ResourceKey
+from events.schema import ResourceApplied, ResourceDeleted
 from events.store import Append
 from projections.gatewayapi.translator import Changes
 from projections.pipeline import Pipeline
@@ -25,6 +27,7 @@ from projections.state import StateChange
 from tests.egd.serving import eventually
 from tests.events.sample_events import appends, config_map_key, deleted
 from tests.events.threaded_append import append_config_maps, append_while_blocked
+from tests.projections.test_state import T0
 
 
 class SlowPipeline(Pipeline):
@@ -127,6 +130,31 @@ async def test_a_burst_that_goes_on_is_handed_on_every_max_hold(
             await asyncio.to_thread(burst.join)
 
 
+GATEWAY = ResourceKey(group="gateway.networking.k8s.io", kind="Gateway", namespace="default", name="gw")
+
+
+def gateway_events() -> list[ResourceApplied]:
+    """A GatewayClass and a Gateway: a Gateway IR to build."""
+    group = "gateway.networking.k8s.io"
+    gateway_class = {
+        "apiVersion": f"{group}/v1",
+        "kind": "GatewayClass",
+        "metadata": {"name": "eg"},
+        "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"},
+    }
+    gateway = {
+        "apiVersion": f"{group}/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "gw", "namespace": "default"},
+        "spec": {"gatewayClassName": "eg", "listeners": [{"name": "http", "protocol": "HTTP", "port": 8080}]},
+    }
+    class_key = ResourceKey(group=group, kind="GatewayClass", namespace="", name="eg")
+    return [
+        ResourceApplied(key=class_key, object=gateway_class, actor="t", occurred_at=T0),
+        ResourceApplied(key=GATEWAY, object=gateway, actor="t", occurred_at=T0),
+    ]
+
+
 class PoisonedPipeline(Pipeline):
     """A pipeline whose translation raises while the state holds the ConfigMap `poison` (as a defect would on
     some input)."""
@@ -147,9 +175,9 @@ class PoisonedPipeline(Pipeline):
 async def test_a_translation_that_raises_stops_nothing_and_the_next_one_translates_everything(
     jetstream_store: JetStreamEventStore, nats_server: NatsServerProcess
 ) -> None:
-    """The daemon went on: the log is still folded and read, and once the object that broke translation is
-    gone, the whole state is translated again and handed on. It also starts with such an object in the log."""
-    await jetstream_store.append(appends("poison"))  # in the log before the follower starts
+    """The daemon goes on: the log is still folded and read, and once the object that broke translation is
+    gone, the whole state is translated again and handed on, with what went meanwhile (a Gateway) removed."""
+    await jetstream_store.append([Append(event=e) for e in gateway_events()])
     pipeline = PoisonedPipeline()
     handed: list[Changes] = []
     metrics = Metrics()
@@ -157,22 +185,43 @@ async def test_a_translation_that_raises_stops_nothing_and_the_next_one_translat
     follower = Follower(jetstream_store, pipeline, metrics, watch, handed.append)
     tasks = [asyncio.create_task(follower.run()), asyncio.create_task(follower.translate_batches())]
     try:
+        await asyncio.wait_for(follower.caught_up.wait(), timeout=10)
+        assert handed[0].gateways == ("default/gw",)
         with capture_logs() as logs:
-            await asyncio.wait_for(follower.caught_up.wait(), timeout=10)  # it started: translation failed
+            await jetstream_store.append(appends("poison"))
+            assert await watch.wait_for(3, within=10)
             await jetstream_store.append(appends("other"))
-            assert await watch.wait_for(2, within=10)  # folded, and read-your-writes still answers
-            assert [e for e in logs if e["log_level"] == "error"] != []
-        assert metrics.registry.get_sample_value("egd_translation_failures_total") == 2
-        assert handed == [Changes()]  # nothing translated reached the stages (start-up's hand-over is empty)
+            assert await watch.wait_for(4, within=10)  # folded, and read-your-writes still answers
+            await jetstream_store.append([Append(event=ResourceDeleted(key=GATEWAY, actor="t", occurred_at=T0))])
+            assert await watch.wait_for(5, within=10)
+        assert len([e for e in logs if e["log_level"] == "error"]) == 3
+        assert metrics.registry.get_sample_value("egd_translation_failures_total") == 3
+        assert len(handed) == 1  # nothing translated reached the stages
 
         await jetstream_store.append([Append(event=deleted("poison"))])
 
         async def translated_again() -> bool:
-            return pipeline.translated_seq == 3 and len(handed) == 2
+            return pipeline.translated_seq == 6 and len(handed) == 2
 
         await eventually(translated_again, what="the whole state translated again and handed on")
+        assert handed[1].gateways_removed == ("default/gw",)  # deleted while translation failed
         assert pipeline.translator.inputs.get(config_map_key("other")) is not None  # translated from scratch
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_translation_that_raises_at_start_up_does_not_stop_it(
+    jetstream_store: JetStreamEventStore, nats_server: NatsServerProcess
+) -> None:
+    await jetstream_store.append(appends("poison"))
+    metrics = Metrics()
+    follower = Follower(jetstream_store, PoisonedPipeline(), metrics, SequenceWatch(), lambda _: None)
+    task = asyncio.create_task(follower.run())
+    try:
+        await asyncio.wait_for(follower.caught_up.wait(), timeout=10)
+        assert metrics.registry.get_sample_value("egd_translation_failures_total") == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
