@@ -30,6 +30,7 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 M = TypeVar("M", bound=msgspec.Struct)
 T = TypeVar("T")
+H = TypeVar("H", bound=Hashable)
 P = ParamSpec("P")
 
 SharedReads = dict[Hashable, tuple[object, frozenset[Token]]]
@@ -191,22 +192,12 @@ class Reader:
         self.tokens.update(found[1])
         return cast(T, found[0])
 
-    def alike(self, index: Hashable, value: T) -> T:
-        """The first value equal to `value` (among those filed under `index`) that a reader of the same
-        `SharedReads` was given, else `value` itself: equal values become one object, so that their identity
-        can stand for their equality (and values need not be hashable)."""
+    def alike(self, value: H) -> H:
+        """The first value equal to `value` that a reader of the same `SharedReads` was given, else `value`
+        itself: equal values become one object, so that their identity can stand for their equality."""
         if self._shared is None:
             return value
-        slot = ("alike", index)
-        found = self._shared.get(slot)
-        if found is None:
-            found = self._shared[slot] = ([], frozenset())  # read nothing: a list of the values given
-        candidates = cast(list[T], found[0])
-        for candidate in candidates:
-            if candidate == value:
-                return candidate
-        candidates.append(value)
-        return value
+        return cast(H, self._shared.setdefault(("alike", value), (value, frozenset()))[0])  # reads nothing
 
     def get(self, key: ResourceKey) -> Resource | None:
         self.tokens.add(("key", key))

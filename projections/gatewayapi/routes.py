@@ -240,14 +240,14 @@ class _ParentShape(msgspec.Struct, frozen=True, kw_only=True):
 def _parent_shape(reader: Reader, gateway: GatewayContext, ref: ParentReference, route: ResourceKey) -> _ParentShape:
     accepting = accepting_listeners(reader, route, ref, gateway)
     if isinstance(accepting, Refusal):
-        return reader.alike(accepting, _ParentShape(accepting=accepting))
+        return reader.alike(_ParentShape(accepting=accepting))
     on_gateway = reader.shared(("gateway policies", gateway.key), _gateway_route_policies, gateway.key)
     policies = RoutePolicies(gateway=on_gateway)
     listeners = tuple(
         (listener.name, listener.hostname, _rule_settings(reader, gateway.key, listener.name, policies, None))
         for listener in accepting
     )
-    return reader.alike(listeners, _ParentShape(accepting=listeners))  # settings hash: IR is hashable
+    return reader.alike(_ParentShape(accepting=listeners))  # hashable: IR is
 
 
 def _resolved_condition(compiled: CompiledRoute, generation: int) -> Condition:

@@ -232,7 +232,7 @@ class DeltaSubscription:
         return self.wildcard or name in self.names
 
     def _due(self, name: str, resource: VersionedResource) -> bool:
-        if self.rejected.get(name) == resource.version:
+        if self.rejected and self.rejected.get(name) == resource.version:  # (almost always empty: the send loop)
             return False
         return name in self.forced or self.held.get(name) != resource.version
 

@@ -65,11 +65,18 @@ async def following(
 ) -> AsyncIterator[tuple[Follower, Handed]]:
     handed = Handed(pipeline)
     follower = Follower(store, pipeline, Metrics(), SequenceWatch(), handed, max_hold_seconds=max_hold_seconds)
+    async with running(follower):
+        handed.translations_seen.clear()  # the start-up translation
+        yield follower, handed
+
+
+@asynccontextmanager
+async def running(follower: Follower) -> AsyncIterator[None]:
+    """`follower` folding and translating, once it has caught up; stopped on leaving."""
     tasks = [asyncio.create_task(follower.run()), asyncio.create_task(follower.translate_batches())]
     try:
         await asyncio.wait_for(follower.caught_up.wait(), timeout=10)
-        handed.translations_seen.clear()  # the start-up translation
-        yield follower, handed
+        yield
     finally:
         for task in tasks:
             task.cancel()
@@ -183,9 +190,7 @@ async def test_a_translation_that_raises_stops_nothing_and_the_next_one_translat
     metrics = Metrics()
     watch = SequenceWatch()
     follower = Follower(jetstream_store, pipeline, metrics, watch, handed.append)
-    tasks = [asyncio.create_task(follower.run()), asyncio.create_task(follower.translate_batches())]
-    try:
-        await asyncio.wait_for(follower.caught_up.wait(), timeout=10)
+    async with running(follower):
         assert handed[0].gateways == ("default/gw",)
         with capture_logs() as logs:
             await jetstream_store.append(appends("poison"))
@@ -206,10 +211,6 @@ async def test_a_translation_that_raises_stops_nothing_and_the_next_one_translat
         await eventually(translated_again, what="the whole state translated again and handed on")
         assert handed[1].gateways_removed == ("default/gw",)  # deleted while translation failed
         assert pipeline.translator.inputs.get(config_map_key("other")) is not None  # translated from scratch
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def test_a_translation_that_raises_at_start_up_does_not_stop_it(
@@ -218,10 +219,5 @@ async def test_a_translation_that_raises_at_start_up_does_not_stop_it(
     await jetstream_store.append(appends("poison"))
     metrics = Metrics()
     follower = Follower(jetstream_store, PoisonedPipeline(), metrics, SequenceWatch(), lambda _: None)
-    task = asyncio.create_task(follower.run())
-    try:
-        await asyncio.wait_for(follower.caught_up.wait(), timeout=10)
+    async with running(follower):  # it started
         assert metrics.registry.get_sample_value("egd_translation_failures_total") == 1
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,7 +24,7 @@ def nothing_alike() -> Iterator[None]:
     """Every parent translated for itself: `Reader.alike` never finds an equal value."""
     original = Reader.alike
 
-    def distinct(self: Reader, index: Any, value: T) -> T:
+    def distinct(self: Reader, value: T) -> T:
         return value
 
     Reader.alike = distinct  # type: ignore[method-assign]
