@@ -109,6 +109,42 @@ async def delete_routes(nats_url: str, names: Sequence[str]) -> None:
     )
 
 
+async def first_answer(session: aiohttp.ClientSession, url: str, status: int = 200, within: float = 30.0) -> float:
+    """perf_counter() at the first answer `status` from `url`, asking every POLL_INTERVAL: asking back to back
+    from one loop per Envoy would take a core of the two from the control plane and the Envoys being measured."""
+    deadline = time.perf_counter() + within
+    while time.perf_counter() < deadline:
+        try:
+            async with session.get(url, allow_redirects=False) as response:
+                await response.read()
+                if response.status == status:
+                    return time.perf_counter()
+        except (aiohttp.ClientError, TimeoutError):
+            pass
+        await asyncio.sleep(POLL_INTERVAL)
+    raise AssertionError(f"{url} never answered {status} within {within}s")
+
+
+async def first_answers(
+    session: aiohttp.ClientSession, urls: Sequence[str], status: int = 200, within: float = 60.0
+) -> list[float]:
+    """perf_counter() at the first answer `status` from each of `urls`, asked side by side."""
+    return list(await asyncio.gather(*(first_answer(session, url, status, within) for url in urls)))
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time the threads of process `pid` have spent so far, to the nanosecond (the scheduler's own count:
+    /proc/PID/stat counts in ticks of 10 ms, coarser than one Envoy's work on one change)."""
+    threads = Path(f"/proc/{pid}/task")
+    total = 0
+    for thread in threads.iterdir():
+        try:
+            total += int((thread / "schedstat").read_text().split()[0])
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+    return total / 1e9
+
+
 @dataclass
 class Fleet:
     daemon: Daemon
@@ -126,25 +162,21 @@ class Fleet:
             await response.read()
             return response.status
 
-    async def first(self, url: str, status: int = 200, within: float = 30.0) -> float:
-        """perf_counter() at the first answer `status` from `url`, asking every POLL_INTERVAL: asking back to
-        back from one loop per Envoy would take a core of the two from egd and the Envoys being measured."""
-        deadline = time.perf_counter() + within
-        while time.perf_counter() < deadline:
-            try:
-                if await self.status(url) == status:
-                    return time.perf_counter()
-            except (aiohttp.ClientError, TimeoutError):
-                pass
-            await asyncio.sleep(POLL_INTERVAL)
-        raise AssertionError(f"{url} never answered {status} within {within}s")
-
     async def everywhere(self, path: str, status: int = 200, within: float = 60.0) -> list[float]:
         """perf_counter() at the first answer `status` for `path` from each Envoy."""
-        return list(await asyncio.gather(*(self.first(url, status, within) for url in self.urls(path))))
+        return await first_answers(self.session, self.urls(path), status, within)
 
     def metric(self, name: str) -> dict[str, float]:
         return metric_values(self.daemon.http_get("/metrics"), name)
+
+    def envoy_cpu(self) -> float:
+        """CPU seconds spent so far by all the Envoys together."""
+        return sum(cpu_seconds(envoy.pid) for envoy in self.envoys)
+
+    def egd_cpu(self) -> float:
+        """CPU seconds spent so far by `egd serve` (its embedded NATS server is a process of its own)."""
+        assert self.daemon.process is not None
+        return cpu_seconds(self.daemon.process.pid)
 
 
 @asynccontextmanager

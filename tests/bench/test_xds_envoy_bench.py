@@ -117,8 +117,11 @@ async def test_route_propagation_to_every_envoy(routed: Fleet) -> None:
     translate = histogram_state(fleet, "egd_translate_seconds")
     build = histogram_state(fleet, "egd_xds_build_seconds")
     samples: list[Sample] = []
+    envoy_cpu_ms: list[float] = []
+    egd_cpu_ms: list[float] = []
     for i in range(SAMPLES):
         document = route(f"new-{i}", fleet.gateways, [rule(f"/new-{i}", {"alpha": 1})])
+        envoy_cpu, egd_cpu = fleet.envoy_cpu(), fleet.egd_cpu()
         started, started_at = time.perf_counter(), time.time()
         await apply_documents(fleet.nats_url, [document])
         returned = time.perf_counter()
@@ -128,10 +131,14 @@ async def test_route_propagation_to_every_envoy(routed: Fleet) -> None:
         per_envoy += latencies
         slowest.append(max(latencies))
         samples.append(Sample(started_at, started_at + returned - started, latencies))
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # settled before CPU is read (as in test_envoy_floor_bench)
+        envoy_cpu_ms.append((fleet.envoy_cpu() - envoy_cpu) * 1000)
+        egd_cpu_ms.append((fleet.egd_cpu() - egd_cpu) * 1000)
     summary(f"route propagation, {ROUTES} routes, per Envoy ({ENVOYS} Envoys)", per_envoy)
     summary("route propagation, until the last of the Envoys", slowest)
     summary("apply (in process: connect, read current, append, close)", applies)
+    report(f"CPU of all {ENVOYS} Envoys per one-route change (see test_envoy_floor_bench)", envoy_cpu_ms, "ms", "lower")
+    report("CPU of egd serve (NATS apart) per one-route change", egd_cpu_ms, "ms", "lower")
     await where_the_time_goes(fleet, samples)
     translate_ms, events = histogram_mean_ms(fleet, "egd_translate_seconds", translate)
     build_ms, builds = histogram_mean_ms(fleet, "egd_xds_build_seconds", build)

@@ -33,9 +33,10 @@ def envoy_binary() -> Path:
 
 
 class Envoy:
-    def __init__(self, admin_port: int, log: Path) -> None:
+    def __init__(self, admin_port: int, log: Path, pid: int) -> None:
         self.admin_port = admin_port
         self.log = log
+        self.pid = pid
 
     async def admin(self, path: str) -> Any:
         async with (
@@ -96,7 +97,7 @@ async def run_envoy(
             stdout=out,
             stderr=asyncio.subprocess.STDOUT,
         )
-    envoy = Envoy(admin_port, log)
+    envoy = Envoy(admin_port, log, process.pid)
     try:
         for _ in range(200):
             if process.returncode is not None:
