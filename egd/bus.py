@@ -41,6 +41,7 @@ class LatestValues(Generic[K, V]):
     def __init__(self) -> None:
         self._values: dict[K, V] = {}
         self._watches: dict[K, set[Watch[K, V]]] = {}
+        self._settled: V | None = None
 
     def publish(self, key: K, value: V) -> None:
         """Set the latest value of `key` and wake its watchers. Never blocks, whatever the watchers do."""
@@ -48,8 +49,23 @@ class LatestValues(Generic[K, V]):
         for watch in self._watches.get(key, ()):
             watch.changed.set()
 
+    def settle(self, absent: V) -> None:
+        """From now on a key never published reads as `absent`: every value there is to publish was published
+        (start-up is done), so such a key is known to hold nothing, rather than not known yet. Wakes its
+        watchers."""
+        self._settled = absent
+        for key, watches in self._watches.items():
+            if key not in self._values:
+                for watch in watches:
+                    watch.changed.set()
+
     def get(self, key: K) -> V | None:
-        return self._values.get(key)
+        """The latest value of `key`; for a key never published, None until `settle`, then what it was given."""
+        return self._values.get(key, self._settled)
+
+    def has(self, key: K) -> bool:
+        """Whether `key` was published."""
+        return key in self._values
 
     def keys(self) -> list[K]:
         return list(self._values)
@@ -58,7 +74,7 @@ class LatestValues(Generic[K, V]):
         """Watch `key`; `changed` starts set when the key already has a value. Close it when done."""
         watch = Watch(self, key)
         self._watches.setdefault(key, set()).add(watch)
-        if key in self._values:
+        if self.get(key) is not None:
             watch.changed.set()
         return watch
 

@@ -314,6 +314,13 @@ class AggregatedDiscoveryServicer:
             log.exception("xds.hook_failed", hook=getattr(hook, "__name__", repr(hook)))
 
 
+MAX_REQUEST_BYTES = 256 * 1024 * 1024
+"""The largest request accepted (grpc's default is 4 MiB): a reconnecting Envoy reports every resource it holds
+of a type in `initial_resource_versions`, about 120 bytes each (a SotW client names every route configuration
+or cluster it watches), and must get through whatever it holds, or it reconnects in a loop with its
+configuration frozen."""
+
+
 async def start_xds_server(
     servicer: AggregatedDiscoveryServicer, address: str, *, tls: ServerTls | None = None
 ) -> tuple[grpc.aio.Server, int]:
@@ -322,6 +329,7 @@ async def start_xds_server(
     server = grpc.aio.server(
         options=[
             ("grpc.max_concurrent_streams", 100_000),
+            ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),

@@ -8,8 +8,10 @@ client holds. Each type URL is its own sub-stream (its own subscriptions and ACK
 What the client holds (`held`) is recorded when a response is *built*, not when it is ACKed, and taken back
 when the response is NACKed: the client then holds what it had ACKed. Envoy refuses a response whole, so of a
 NACKed response of several resources each is sent again alone (`isolating`): those the client takes reach it,
-and the one it refuses is found. A version NACKed alone is `rejected`: not sent again (no loop) until it
-changes, or after a reconnect, when `initial_resource_versions` says what the client really holds.
+and the one it refuses is found. A version NACKed alone is `rejected`: not sent again (no loop) until the
+client asks for it again (subscribes to it, or unsubscribes and subscribes again), or another version of it
+is sent, or it is gone (removed, or no longer wanted), or after a reconnect, when `initial_resource_versions`
+says what the client really holds.
 
 Rules (see /work/shared/XDS-NOTES.md, sections 3 to 9):
 - legacy wildcard: until a non-empty `resource_names_subscribe` for a type, an empty one means `*`;
@@ -23,7 +25,8 @@ Rules (see /work/shared/XDS-NOTES.md, sections 3 to 9):
 - the first wildcard request of a type is always answered, even with nothing;
 - additions go out in `ADD_ORDER`, then removals in the reverse order, each as its own response;
 - every Cluster sent with EDS makes its ClusterLoadAssignment go out again (Envoy warms an updated
-  cluster until a new ClusterLoadAssignment arrives);
+  cluster until a new ClusterLoadAssignment arrives), also when the client subscribes to it only after the
+  cluster went out, reporting it unchanged in `initial_resource_versions` (a reconnect);
 - delta clients are served route configurations in their VHDS form (`ResourceSet.of_type(delta=True)`):
   every RouteConfiguration sent makes the VirtualHosts of its namespace (`<name>/...`) go out again
   right after it (a new route configuration in Envoy starts with no virtual host), and no VirtualHost
@@ -141,7 +144,8 @@ class DeltaSubscription:
         """name -> version the client ACKed, or reported holding in `initial_resource_versions` (for status
         pages)."""
         self.rejected: dict[str, str] = {}
-        """name -> a version the client NACKed when it was sent alone: not sent again."""
+        """name -> a version the client NACKed when it was sent alone: not sent again, until the client asks for
+        the name again, another version of it goes out, or it is gone."""
         self.isolating: set[str] = set()
         """Names of a NACKed response of several resources, to send again one per response (see `refused`)."""
         self._dirty: set[str] | None = None
@@ -174,6 +178,7 @@ class DeltaSubscription:
                     self._subscribe_to_everything()
             else:
                 self.names.add(name)  # evaluated as `forced`, or with every resource on the first request
+                self.rejected.pop(name, None)  # asked for again: answered, whatever it refused before
                 if not (first and name in initial_versions):
                     self.forced.add(name)
 
@@ -192,6 +197,7 @@ class DeltaSubscription:
             return  # unknown names are ignored
         self.names.discard(name)
         self.forced.discard(name)
+        self.rejected.pop(name, None)
         if self.wildcard:
             self.held[name] = ""  # answered again from the wildcard set, or removed if it is not there
             if self._dirty is not None:
@@ -272,6 +278,8 @@ class DeltaSubscription:
         for resource in updates:
             self.held[resource.name] = resource.version
             self.forced.discard(resource.name)
+            if self.rejected:  # another version goes out (never the rejected one: `_due`)
+                self.rejected.pop(resource.name, None)
         self._settle(available, evaluated_all=evaluated_all)
         if not updates and not self.must_respond:
             return None
@@ -291,6 +299,9 @@ class DeltaSubscription:
             removed |= missing
         for name in removed:
             self.held.pop(name, None)
+        if self.rejected:  # gone from what the client gets: should it come back, even as it was, it goes out
+            for name in [n for n in self.rejected if n not in available or not self.wants(n)]:
+                del self.rejected[name]
         self._settle(available, evaluated_all=False)
         return tuple(sorted(removed))
 
@@ -366,8 +377,11 @@ class DeltaStream:
             subscription = self.subscriptions[type_url] = DeltaSubscription(type_url)
         subscription.update(subscribe, unsubscribe, initial_versions or {})
         if type_url == CLUSTER_LOAD_ASSIGNMENT:
+            # sent since the client last had them: its cluster was, so Envoy warms it until they come, even
+            # when `initial_resource_versions` (a reconnect) reports them unchanged
             for name in [n for n in self._awaiting_subscription if subscription.wants(n)]:
                 del self._awaiting_subscription[name]
+                subscription.force(name)
         if not response_nonce:
             return None
         if self._awaiting_answer.get(type_url, ("", 0.0))[0] == response_nonce:

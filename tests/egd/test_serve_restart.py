@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from egd.commands.apply import delete_resources, make_audit
 from egd.natsserver import NatsServerProcess, pick_free_port
+from events.keys import ResourceKey
 from tests.egd import serving
 from tests.egd.daemon import Daemon
 from tests.egd.serving import (
@@ -140,3 +142,40 @@ def _versions(resources: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
     for resource in resources:
         versions.setdefault(resource["type_url"], {})[resource["name"]] = resource["version"]
     return versions
+
+
+async def test_a_gateway_deleted_while_egd_was_away_is_removed_from_its_envoys(
+    nats: NatsServerProcess, tmp_path: Path
+) -> None:
+    """The reconnecting Envoy reports the listener, clusters and routes it holds; egd, caught up, knows their
+    Gateway is gone and tells the Envoy to remove them all (before the fix it never answered it, and the Envoy
+    went on serving the deleted Gateway)."""
+    port = pick_free_port()
+    daemon = Daemon(tmp_path / "egd", "--nats-url", nats.url)
+    daemon.start()
+    try:
+        async with serving.backends("alpha") as ports:
+            await apply_to(
+                nats.url,
+                "---".join(
+                    [gateway_documents(port), service_documents("alpha", ports["alpha"]), route_document("alpha", "/a")]
+                ),
+            )
+            async with run_envoy(tmp_path, gateway="default/edge", xds_port=daemon.xds_port, node_id="e") as envoy:
+                await wait_for(f"http://127.0.0.1:{port}/a", "alpha /a")
+                assert daemon.stop() == 0, daemon.log()
+                gateway = ResourceKey(
+                    group="gateway.networking.k8s.io", kind="Gateway", namespace="default", name="edge"
+                )
+                await delete_resources(nats.url, [gateway], make_audit("tests", "", "delete"), ignore_not_found=False)
+                daemon.start()
+
+                async def listener_gone() -> bool:
+                    stats = await envoy.admin("/stats?filter=^listener_manager.total_listeners_active$")
+                    return bool(stats.strip() == "listener_manager.total_listeners_active: 0")
+
+                await eventually(listener_gone, within=15, what="the Envoy removes the deleted Gateway's listener")
+                clusters = await envoy.config_dump("dynamic_active_clusters")
+                assert clusters == [], clusters
+    finally:
+        assert daemon.stop() == 0, daemon.log()

@@ -74,6 +74,29 @@ async def test_a_node_without_config_is_answered_when_its_config_appears(server:
     assert names(await stream.recv()) == ["l"]
 
 
+async def test_once_everything_is_published_a_node_without_config_is_told_it_has_none(
+    server: Server, channel: Any
+) -> None:
+    """After start-up (`LatestValues.settle`), a node group never published holds nothing: a new node gets the
+    empty answer, and one reconnecting with the configuration of a Gateway deleted while egd was away is told
+    to remove it (XDS-NOTES 7 and 8)."""
+    fresh = await open_stream(channel)
+    await fresh.send(delta_request(LISTENER, node=node()))
+    held = await open_stream(channel)
+    old_listener = listener("l", 10000, "r")
+    await held.send(
+        delta_request(LISTENER, node=node(), initial_resource_versions={"l": versioned(old_listener).version})
+    )
+    assert await fresh.nothing_within() and await held.nothing_within(0.0)
+    server.bus.settle(resource_set([]))
+    empty = await fresh.recv()
+    assert (empty.type_url, list(empty.resources), list(empty.removed_resources)) == (LISTENER, [], [])
+    assert (await held.recv()).resources == []  # the first wildcard request's answer
+    assert list((await held.recv()).removed_resources) == ["l"]
+    server.bus.publish(GROUP, resource_set([old_listener]))
+    assert names(await fresh.recv()) == names(await held.recv()) == ["l"]
+
+
 async def test_explicit_wildcard_and_names_subscribe_and_unsubscribe(server: Server, channel: Any) -> None:
     server.bus.publish(GROUP, resource_set([cluster("a"), cluster("b"), cluster("c")]))
     stream = await open_stream(channel)
@@ -370,3 +393,23 @@ async def test_a_slow_stream_gets_coalesced_versions_in_order_and_does_not_hold_
         assert slow_seen == sorted(slow_seen)  # never an older version after a newer one
         assert len(slow_seen) < 30  # intermediate versions were coalesced
         print("slow stream saw versions", slow_seen)
+
+
+async def test_a_reconnecting_client_holding_more_than_4_mib_of_resources_gets_through(
+    server: Server, channel: Any
+) -> None:
+    """grpc refuses requests over 4 MiB by default: an Envoy holding some 40,000 resources of a type could then
+    never reconnect. Here 45,000 reported (5 MB of `initial_resource_versions`): all but one gone."""
+    kept = cluster("kept")
+    server.bus.publish(GROUP, resource_set([kept]))
+    reported = {f"cluster-{i:06d}-{'x' * 32}": "v" * 64 for i in range(45_000)}
+    reported["kept"] = versioned(kept).version
+    request = delta_request(CLUSTER, node=node(), initial_resource_versions=reported)
+    assert request.ByteSize() > 5_000_000
+    stream = await open_stream(channel)
+    await stream.send(request)
+    answer = await stream.recv(within=20)  # the first wildcard request's answer: nothing differs from "kept"
+    assert (list(answer.resources), list(answer.removed_resources)) == ([], [])
+    removals = await stream.recv(within=20)
+    assert len(removals.removed_resources) == 45_000 and "kept" not in removals.removed_resources
+    assert await stream.nothing_within()

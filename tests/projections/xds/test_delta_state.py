@@ -6,8 +6,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from projections.xds.delta import DeltaStream, DeltaSubscription, SentResponse
-from projections.xds.resources import CLUSTER, LISTENER, VIRTUAL_HOST, ResourceSet, VersionedResource, resource_set
-from tests.egd.xds.builders import cluster, listener
+from projections.xds.resources import (
+    CLUSTER,
+    CLUSTER_LOAD_ASSIGNMENT,
+    LISTENER,
+    VIRTUAL_HOST,
+    ResourceSet,
+    VersionedResource,
+    resource_set,
+)
+from tests.egd.xds.builders import cluster, endpoints, listener
 
 NOW = 100.0
 
@@ -162,3 +170,68 @@ def host(name: str, version: str) -> VersionedResource:
 
 def versions_of(resources: tuple[VersionedResource, ...]) -> tuple[tuple[str, str], ...]:
     return tuple((r.name, r.version) for r in resources)
+
+
+def refuse_alone(stream: DeltaStream, resources: ResourceSet) -> str:
+    """The next response, which must carry one resource, NACKed: that resource's version."""
+    response = stream.next_response(resources, NOW)
+    assert response is not None and len(response.resources) == 1
+    stream.apply_request(type_url=response.type_url, response_nonce=response.nonce, has_error=True)
+    return response.resources[0].version
+
+
+def test_a_refused_version_goes_out_again_once_the_client_took_another() -> None:
+    """v1 taken, v2 refused, v3 taken: v2 again is a change for the client, which holds v3."""
+    stream = DeltaStream()
+    stream.apply_request(type_url=CLUSTER)
+    v1, v2, v3 = (resource_set([cluster("a", connect_timeout_ms=ms)]) for ms in (1, 2, 3))
+    assert drain(stream, v1) == [(CLUSTER, ["a"], [])]
+    refuse_alone(stream, v2)
+    assert stream.next_response(v2, NOW) is None  # not in a loop
+    assert drain(stream, v3) == [(CLUSTER, ["a"], [])]
+    assert drain(stream, v2) == [(CLUSTER, ["a"], [])]
+
+
+def test_a_refused_resource_removed_then_back_as_it_was_goes_out_again() -> None:
+    """A listener refused (its port was taken), removed, then applied again unchanged (the port freed meanwhile):
+    it goes out again, as a new resource would."""
+    stream = DeltaStream()
+    stream.apply_request(type_url=LISTENER)
+    base = resource_set([listener("a", 1, "r")])
+    with_b = resource_set([listener("a", 1, "r"), listener("b", 2, "r")])
+    assert drain(stream, base) == [(LISTENER, ["a"], [])]
+    refuse_alone(stream, with_b)
+    assert drain(stream, base) == []  # the client never held b: nothing to remove
+    assert drain(stream, with_b) == [(LISTENER, ["b"], [])]
+
+
+def test_a_refused_name_the_client_asks_for_again_is_answered() -> None:
+    """A name in `resource_names_subscribe` is answered, also one whose version the client refused before: after
+    unsubscribing and subscribing again, or subscribing again."""
+    stream = DeltaStream()
+    stream.apply_request(type_url=CLUSTER, subscribe=["a"])
+    resources = resource_set([cluster("a", connect_timeout_ms=7)])
+    refuse_alone(stream, resources)
+    assert stream.next_response(resources, NOW) is None
+    stream.apply_request(type_url=CLUSTER, unsubscribe=["a"])
+    stream.apply_request(type_url=CLUSTER, subscribe=["a"])
+    refuse_alone(stream, resources)
+    stream.apply_request(type_url=CLUSTER, subscribe=["a"])
+    assert drain(stream, resources) == [(CLUSTER, ["a"], [])]
+
+
+def test_a_reconnecting_client_subscribing_to_the_endpoints_of_a_cluster_sent_meanwhile_gets_them() -> None:
+    """On reconnect Envoy reports the endpoints it holds; when the cluster changed and went out before the client
+    subscribed to its endpoints, they go out anyway: Envoy warms the updated cluster until endpoints arrive."""
+    old = resource_set([cluster("c", connect_timeout_ms=1), endpoints("c", 80)])
+    new = resource_set([cluster("c", connect_timeout_ms=2), endpoints("c", 80)])
+    reported = {t: {n: r.version for n, r in old.of_type(t).items()} for t in (CLUSTER, CLUSTER_LOAD_ASSIGNMENT)}
+    stream = DeltaStream()
+    stream.apply_request(type_url=CLUSTER, initial_versions=reported[CLUSTER])
+    cluster_update = stream.next_response(new, NOW)
+    assert cluster_update is not None and [r.name for r in cluster_update.resources] == ["c"]
+    stream.apply_request(
+        type_url=CLUSTER_LOAD_ASSIGNMENT, subscribe=["c"], initial_versions=reported[CLUSTER_LOAD_ASSIGNMENT]
+    )
+    stream.apply_request(type_url=CLUSTER, response_nonce=cluster_update.nonce)
+    assert drain(stream, new) == [(CLUSTER_LOAD_ASSIGNMENT, ["c"], [])]
