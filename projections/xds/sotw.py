@@ -1,20 +1,30 @@
 """State-of-the-world xDS, one stream at a time: requests in, the next response out.
 
 The counterpart of `projections.xds.delta` for `StreamAggregatedResources`. Per type URL:
-- `resource_names` is the whole subscription; empty means wildcard until a non-empty list was sent
-  (legacy wildcard), `*` means wildcard;
+- `resource_names` is the whole subscription; `*` means wildcard, and for the types Envoy asks for by
+  wildcard (`WILDCARD_TYPES`: listeners, clusters, rate-limit configs) so does an empty list until a
+  non-empty one was sent (legacy wildcard); for the others an empty list asks for nothing (Envoy asks
+  again for every type it ever watched when it reconnects, with no names for those it no longer watches);
 - a request whose `response_nonce` is not the last nonce sent for that type is stale and ignored
   entirely (the client will answer the newer response). A nonce on the first request, before this
   stream sent anything for the type, comes from an older stream: the request is treated as initial;
-- every response carries every subscribed resource that exists (what Envoy needs for LDS and CDS,
-  where an absent resource means deleted, and what envoyproxy/ratelimit needs for RateLimitConfig);
+- a response of a full-state type (`SOTW_FULL_STATE`: LDS and CDS, where an absent resource means
+  deleted, and RateLimitConfig, which envoyproxy/ratelimit reads whole) carries every subscribed resource
+  that exists; one of another type (route configurations, endpoints, secrets) carries only those that
+  changed or were asked for anew: Envoy applies such a response watch by watch and stops at the first it
+  refuses, so a resource it refuses, sent again with every change, would hold back the others. Of a
+  refused response of several such resources, each goes out again alone (Envoy kept what it had): those
+  it takes reach it, and the one it refuses is not sent again until it changes;
 - `version_info` is a hash of the (name, version) pairs sent, recorded when the response is built:
   a NACK does not trigger a resend of the same content;
 - the first request of a wildcard type is answered even when there is nothing to send, and so is a
-  request whose subscription grew (names asked for again are sent again);
+  request whose subscription grew (names asked for again are sent again); a request of another type is
+  answered only with resources (it has no way to say "does not exist");
+- a request repeating the nonce of a response already answered (Envoy does, with a new subscription) is
+  no ACK: only the first answer to a response says whether the client took it;
 - make-before-break: the additions go out in `ADD_ORDER` with removed resources still present in the
   full-state types, then the removals go out in the reverse order;
-- every Cluster response makes the ClusterLoadAssignments go out again (cluster warming).
+- every Cluster response makes every ClusterLoadAssignment go out again (cluster warming).
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from projections.xds.resources import (
     CLUSTER,
     CLUSTER_LOAD_ASSIGNMENT,
     SOTW_FULL_STATE,
+    WILDCARD_TYPES,
     ResourceSet,
     VersionedResource,
     order_for_adds,
@@ -51,16 +62,40 @@ def version_info_of(resources: Iterable[VersionedResource]) -> str:
 
 
 class SotwSubscription:
-    __slots__ = ("acked_version", "explicit", "must_respond", "names", "nonce", "sent", "version_info", "wildcard")
+    __slots__ = (
+        "acked_version",
+        "asked",
+        "explicit",
+        "isolating",
+        "must_respond",
+        "names",
+        "nonce",
+        "partial",
+        "resend_all",
+        "sent",
+        "type_url",
+        "version_info",
+        "wildcard",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, type_url: str) -> None:
+        self.type_url = type_url
+        self.partial = type_url not in SOTW_FULL_STATE
+        """Whether a response carries only what changed (see the module's docstring)."""
         self.wildcard = False
         self.explicit = False
         self.names: frozenset[str] = frozenset()
         self.nonce = ""
         self.version_info = ""
         self.sent: dict[str, VersionedResource] = {}
+        """What the client was last sent of each name it wants (for a partial type: over every response)."""
         self.must_respond = False
+        self.asked: set[str] = set()
+        """Names asked for anew (partial types): sent even if unchanged."""
+        self.resend_all = False
+        """Everything wanted goes out again (partial types: endpoints after a Cluster response)."""
+        self.isolating: set[str] = set()
+        """Names of a refused response of several (partial types), to send again one per response."""
         self.acked_version = ""
 
     def update(self, resource_names: Iterable[str]) -> None:
@@ -68,16 +103,61 @@ class SotwSubscription:
         first = not self.nonce and not self.must_respond and not self.explicit and not self.wildcard
         if names:
             self.explicit = True
-        wildcard = WILDCARD in names or (not names and not self.explicit)
+        wildcard = WILDCARD in names or (not names and not self.explicit and self.type_url in WILDCARD_TYPES)
         explicit = names - {WILDCARD}
-        if (wildcard and not self.wildcard) or (explicit - self.names) or first:
+        added = explicit - self.names
+        if (wildcard and not self.wildcard) or added or first:
             self.must_respond = True
+        if self.partial:
+            self.asked |= added
+            self.resend_all |= wildcard and not self.wildcard
         self.wildcard, self.names = wildcard, explicit
 
     def view(self, available: Mapping[str, VersionedResource]) -> list[VersionedResource]:
         if self.wildcard:
             return sorted(available.values(), key=lambda r: r.name)
         return [available[n] for n in sorted(self.names) if n in available]
+
+    def due(self, view: list[VersionedResource]) -> list[VersionedResource]:
+        """Of `view` (everything the client wants), what a partial type's response carries now."""
+        if self.resend_all:
+            candidates = view
+        else:
+            candidates = [
+                r
+                for r in view
+                if r.name in self.asked or (sent := self.sent.get(r.name)) is None or sent.version != r.version
+            ]
+        if self.isolating:
+            self.isolating.intersection_update(r.name for r in candidates)  # the others need no more sending
+            if self.isolating:
+                alone = min(self.isolating)
+                self.isolating.discard(alone)
+                if self.resend_all:  # what does not go out now stays due
+                    self.asked.update(r.name for r in candidates)
+                    self.resend_all = False
+                return [r for r in candidates if r.name == alone]
+        return candidates
+
+    def record_sent(self, view: list[VersionedResource], resources: Iterable[VersionedResource]) -> None:
+        """`resources` (of `view`) went out: what the client holds of each name it wants."""
+        if self.partial:
+            wanted = {r.name for r in view}
+            self.sent = {n: r for n, r in self.sent.items() if n in wanted}
+            for resource in resources:
+                self.sent[resource.name] = resource
+                self.asked.discard(resource.name)
+            self.resend_all = False
+        else:
+            self.sent = {r.name: r for r in view}
+
+    def refused(self, response: SentResponse) -> None:
+        """The client NACKed `response`. A partial type's client kept what it had: of several resources, each
+        goes out again alone (`isolating`); one alone is not sent again until it changes (no loop)."""
+        if self.partial and len(response.resources) > 1:
+            for name, _ in response.resources:
+                self.sent.pop(name, None)
+                self.isolating.add(name)
 
 
 class SotwStream:
@@ -105,7 +185,7 @@ class SotwStream:
         """Apply one request; returns the ACK/NACK it carries. A stale request changes nothing."""
         subscription = self.subscriptions.get(type_url)
         if subscription is None:
-            subscription = self.subscriptions[type_url] = SotwSubscription()
+            subscription = self.subscriptions[type_url] = SotwSubscription(type_url)
         if response_nonce and subscription.nonce and response_nonce != subscription.nonce:
             return None  # stale: a newer response is on its way to the client
         subscription.update(resource_names)
@@ -113,7 +193,10 @@ class SotwStream:
             return None
         self._awaiting_answer.pop(type_url, None)
         answered = self._sent.get(type_url, {}).pop(response_nonce, None)
+        if answered is None:
+            return None  # answered before: this request only changes the subscription
         if has_error:
+            subscription.refused(answered)
             return Acknowledgement(
                 kind="nack",
                 type_url=type_url,
@@ -165,28 +248,41 @@ class SotwStream:
     def _maybe_respond(self, type_url: str, view: list[VersionedResource]) -> SotwResponse | None:
         subscription = self.subscriptions[type_url]
         version_info = version_info_of(view)
-        if not subscription.must_respond and version_info == subscription.version_info:
+        if (
+            not subscription.must_respond
+            and version_info == subscription.version_info
+            and not subscription.isolating
+            and not subscription.asked
+            and not subscription.resend_all
+        ):
             return None
         if not view and not subscription.sent and not subscription.wildcard and not subscription.must_respond:
             return None
-        if not view and not subscription.wildcard and type_url not in SOTW_FULL_STATE:
+        resources = subscription.due(view) if subscription.partial else view
+        if subscription.partial and not resources:
             # Nothing to say: a partial-state type has no deletion signal and no "does not exist" answer.
             subscription.must_respond = False
+            subscription.version_info = version_info
+            subscription.record_sent(view, ())
             return None
         self._nonces += 1
         response = SotwResponse(
-            type_url=type_url, nonce=str(self._nonces), version_info=version_info, resources=tuple(view)
+            type_url=type_url, nonce=str(self._nonces), version_info=version_info, resources=tuple(resources)
         )
         subscription.must_respond = False
         self._awaiting_answer[type_url] = self._now
         subscription.nonce = response.nonce
         subscription.version_info = version_info
-        subscription.sent = {r.name: r for r in view}
+        subscription.record_sent(view, resources)
         if type_url == CLUSTER and (endpoints := self.subscriptions.get(CLUSTER_LOAD_ASSIGNMENT)) is not None:
             endpoints.must_respond = True
+            endpoints.resend_all = True
         sent = self._sent.setdefault(type_url, {})
         sent[response.nonce] = SentResponse(
-            type_url=type_url, nonce=response.nonce, resources=tuple((r.name, r.version) for r in view), removed=()
+            type_url=type_url,
+            nonce=response.nonce,
+            resources=tuple((r.name, r.version) for r in resources),
+            removed=(),
         )
         while len(sent) > REMEMBERED_RESPONSES:
             del sent[next(iter(sent))]
