@@ -109,7 +109,7 @@ class SotwSubscription:
         if (wildcard and not self.wildcard) or added or first:
             self.must_respond = True
         if self.partial:
-            self.asked |= added
+            self.asked = (self.asked | added) & explicit  # asked for and not yet sent (or not there yet)
             self.resend_all |= wildcard and not self.wildcard
         self.wildcard, self.names = wildcard, explicit
 
