@@ -42,10 +42,12 @@ class LatestValues(Generic[K, V]):
         self._values: dict[K, V] = {}
         self._watches: dict[K, set[Watch[K, V]]] = {}
         self._settled: V | None = None
+        self._withheld: set[K] = set()
 
     def publish(self, key: K, value: V) -> None:
         """Set the latest value of `key` and wake its watchers. Never blocks, whatever the watchers do."""
         self._values[key] = value
+        self._withheld.discard(key)
         for watch in self._watches.get(key, ()):
             watch.changed.set()
 
@@ -59,9 +61,18 @@ class LatestValues(Generic[K, V]):
                 for watch in watches:
                     watch.changed.set()
 
+    def withhold(self, key: K) -> None:
+        """`key` has a value that could not be published (its producer failed): until it is, it reads as its
+        last value, or None if it never had one, also once settled."""
+        self._withheld.add(key)
+
     def get(self, key: K) -> V | None:
-        """The latest value of `key`; for a key never published, None until `settle`, then what it was given."""
-        return self._values.get(key, self._settled)
+        """The latest value of `key`; for a key never published, None until `settle`, then what it was given
+        (unless withheld)."""
+        found = self._values.get(key)
+        if found is not None or key in self._withheld:
+            return found
+        return self._settled
 
     def has(self, key: K) -> bool:
         """Whether `key` was published."""

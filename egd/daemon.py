@@ -80,23 +80,31 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
 GC_THRESHOLDS = (50_000, 20, 100)
 
 
-async def after_start_up(
-    follower: Follower, stages: Sequence[ChangedGateways], bus: LatestValues[str, ResourceSet]
-) -> None:
-    """Once start-up's work is done (the state loaded and caught up, translated, and built by every stage):
-    - every node group not published is known to have nothing (`LatestValues.settle`): its Envoys, held until
-      then, are answered; one that still holds the configuration of a Gateway deleted while egd was away is
-      told to remove it;
-    - the cyclic collector (off from the start of `serve`) is turned on, what is alive frozen first
-      (`gc.freeze`: no collection scans it again). Start-up makes the daemon's long-lived objects and little
-      garbage: a collector running meanwhile would scan those objects twice or more as they pile up, about a
-      quarter of the CPU time of a restart, and they would weigh on every full collection afterwards."""
+async def collect_after_start_up(follower: Follower, stages: Sequence[ChangedGateways]) -> None:
+    """Turn the cyclic collector (off from the start of `serve`) on once start-up's work is done: the state
+    loaded and caught up, translated, and built by every stage; what is alive then is frozen first
+    (`gc.freeze`: no collection scans it again). Start-up makes the daemon's long-lived objects and little
+    garbage: a collector running meanwhile would scan those objects twice or more as they pile up, about a
+    quarter of the CPU time of a restart, and they would weigh on every full collection afterwards."""
     await follower.caught_up.wait()
     for changed in stages:
         await changed.drained()
-    bus.settle(ResourceSet())
     gc.freeze()
     gc.enable()
+
+
+async def settle_once_translated(
+    follower: Follower, stages: Sequence[ChangedGateways], bus: LatestValues[str, ResourceSet]
+) -> None:
+    """Once the whole state is translated (at start-up; if that failed, when a translation next works) and
+    built by every stage, a node group never published is known to have nothing (`LatestValues.settle`): its
+    Envoys, held until then, are answered, and one that still holds the configuration of a Gateway deleted
+    while egd was away is told to remove it. Before that, an Envoy is never told it has nothing: a failed
+    translation must not wipe the fleet."""
+    await follower.translated.wait()
+    for changed in stages:
+        await changed.drained()
+    bus.settle(ResourceSet())
 
 
 # On SIGTERM, how long streams already open may go on before they are closed (Envoys then reconnect to
@@ -106,7 +114,7 @@ DRAIN_GRACE_SECONDS = 0.5
 
 async def serve(options: ServeOptions) -> None:
     gc.set_threshold(*GC_THRESHOLDS)
-    gc.disable()  # until start-up has built what the daemon keeps (`after_start_up`)
+    gc.disable()  # until start-up has built what the daemon keeps (`collect_after_start_up`)
     data_dir = DataDir(options.data_dir)
     lock_fd = data_dir.lock()
     embedded: NatsServerProcess | None = None
@@ -213,11 +221,14 @@ async def serve(options: ServeOptions) -> None:
             tasks.add(asyncio.create_task(snapshotter.run(follower.caught_up), name="snapshotter"))
         if recorder is not None:
             tasks.add(asyncio.create_task(recorder.run(), name="delivery-audit"))
-        started_up = asyncio.create_task(
-            after_start_up(follower, [publisher.changed, ratelimit.changed], bus), name="after-start-up"
-        )
+        stages = [publisher.changed, ratelimit.changed]
+        after_start_up = {
+            asyncio.create_task(collect_after_start_up(follower, stages), name="collector"),
+            asyncio.create_task(settle_once_translated(follower, stages, bus), name="settle"),
+        }
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        started_up.cancel()
+        for waiting in after_start_up:
+            waiting.cancel()
         log.info("egd draining: no new xDS streams; connected Envoys are let go to reconnect elsewhere")
         await xds_server.stop(grace=DRAIN_GRACE_SECONDS)
         xds_server = None

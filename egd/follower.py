@@ -75,6 +75,9 @@ class Follower:
         self._held: list[Changes] = []  # translated, not yet handed to `on_translated`
         self._held_since = 0.0
         self._translation_failed = False  # then the next translation is of the whole state
+        self.translated = asyncio.Event()
+        """Set once a translation of the whole state worked and its changes reached `on_translated`: at start-up,
+        or, when that failed, with the next translation that works."""
 
     def pending(self) -> bool:
         """Records folded whose changes have not reached `on_translated` yet."""
@@ -197,6 +200,8 @@ class Follower:
         held, self._held = self._held, []
         for changes in held:
             self.on_translated(changes)
+        if held and not self._translation_failed:  # the last one worked: of the whole state, if any had failed
+            self.translated.set()
 
     def _translation_of(self, batch: list[StateChange] | None) -> Changes | None:
         """`batch` translated (None: the whole state); the whole state after a failed translation. None when
@@ -229,8 +234,11 @@ class Follower:
         and nothing was replayed)."""
         folded = time.perf_counter()
         self.watch.advance(self.pipeline.state.last_seq)
-        changes = self._translation_of(None) or Changes()
+        translated = self._translation_of(None)
+        changes = translated or Changes()
         self.on_translated(changes)
+        if translated is not None:
+            self.translated.set()
         self.caught_up.set()
         state = self.pipeline.state
         log.info(

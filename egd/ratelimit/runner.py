@@ -73,7 +73,8 @@ class RateLimitRunner:
         self.service.set_configs([])
         self._server: grpc.aio.Server | None = None
         self.changed = ChangedGateways()
-        bus.publish(node_group, ResourceSet())
+        # nothing published before the log is translated: a rate-limit service reconnecting to a restarting egd
+        # keeps its configuration (it reloads whole from every response) until egd knows it (`LatestValues.settle`)
 
     async def start_server(self, address: str, *, tls: ServerTls | None = None) -> int:
         """Serve ShouldRateLimit on `address` (`host:port`), over `tls` when given; the port it listens on."""

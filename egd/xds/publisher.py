@@ -56,6 +56,7 @@ class XdsPublisher:
                 update = self.fleet.apply(gateway) if gateway is not None else self.fleet.remove(name)
             except XdsBuildError as failed:
                 # one Gateway's defect must not stop the others (nor the daemon, on every restart after it)
+                self.bus.withhold(name)  # never read as "nothing": its Envoys keep what they have
                 self.metrics.xds_build_failures.labels(gateway=name).inc()
                 log.error(
                     "xds build failed: the Gateway's Envoys keep their last configuration",

@@ -192,6 +192,7 @@ async def test_a_translation_that_raises_stops_nothing_and_the_next_one_translat
     follower = Follower(jetstream_store, pipeline, metrics, watch, handed.append)
     async with running(follower):
         assert handed[0].gateways == ("default/gw",)
+        assert follower.translated.is_set()
         with capture_logs() as logs:
             await jetstream_store.append(appends("poison"))
             assert await watch.wait_for(3, within=10)
@@ -216,8 +217,15 @@ async def test_a_translation_that_raises_stops_nothing_and_the_next_one_translat
 async def test_a_translation_that_raises_at_start_up_does_not_stop_it(
     jetstream_store: JetStreamEventStore, nats_server: NatsServerProcess
 ) -> None:
+    """It starts, but does not claim the state translated (`Follower.translated`: the Envoys of Gateways it has
+    not translated must not be told they have nothing) until a translation works."""
     await jetstream_store.append(appends("poison"))
     metrics = Metrics()
-    follower = Follower(jetstream_store, PoisonedPipeline(), metrics, SequenceWatch(), lambda _: None)
+    handed: list[Changes] = []
+    follower = Follower(jetstream_store, PoisonedPipeline(), metrics, SequenceWatch(), handed.append)
     async with running(follower):  # it started
         assert metrics.registry.get_sample_value("egd_translation_failures_total") == 1
+        assert not follower.translated.is_set()
+        await jetstream_store.append([Append(event=deleted("poison"))])
+        await asyncio.wait_for(follower.translated.wait(), timeout=10)
+        assert len(handed) == 2  # start-up's nothing, then the whole state

@@ -97,6 +97,22 @@ async def test_once_everything_is_published_a_node_without_config_is_told_it_has
     assert names(await fresh.recv()) == names(await held.recv()) == ["l"]
 
 
+async def test_a_node_whose_configuration_could_not_be_built_is_not_told_it_has_none(
+    server: Server, channel: Any
+) -> None:
+    """A Gateway whose xDS build failed (`LatestValues.withhold`) is not known to have nothing: its reconnecting
+    Envoys keep what they hold, also once everything else is published, until its configuration is."""
+    held = await open_stream(channel)
+    kept = listener("l", 10000, "r")
+    await held.send(delta_request(LISTENER, node=node(), initial_resource_versions={"l": versioned(kept).version}))
+    server.bus.withhold(GROUP)
+    server.bus.settle(resource_set([]))
+    assert await held.nothing_within()
+    server.bus.publish(GROUP, resource_set([kept]))
+    assert (await held.recv()).resources == []  # the first wildcard request's answer: it holds "l" already
+    assert await held.nothing_within()
+
+
 async def test_explicit_wildcard_and_names_subscribe_and_unsubscribe(server: Server, channel: Any) -> None:
     server.bus.publish(GROUP, resource_set([cluster("a"), cluster("b"), cluster("c")]))
     stream = await open_stream(channel)
