@@ -314,11 +314,11 @@ class AggregatedDiscoveryServicer:
             log.exception("xds.hook_failed", hook=getattr(hook, "__name__", repr(hook)))
 
 
-MAX_REQUEST_BYTES = 256 * 1024 * 1024
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
 """The largest request accepted (grpc's default is 4 MiB): a reconnecting Envoy reports every resource it holds
 of a type in `initial_resource_versions`, about 120 bytes each (a SotW client names every route configuration
 or cluster it watches), and must get through whatever it holds, or it reconnects in a loop with its
-configuration frozen."""
+configuration frozen. 64 MiB: half a million resources, and a bound on what one peer can make egd hold."""
 
 
 async def start_xds_server(

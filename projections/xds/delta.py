@@ -9,9 +9,9 @@ What the client holds (`held`) is recorded when a response is *built*, not when 
 when the response is NACKed: the client then holds what it had ACKed. Envoy refuses a response whole, so of a
 NACKed response of several resources each is sent again alone (`isolating`): those the client takes reach it,
 and the one it refuses is found. A version NACKed alone is `rejected`: not sent again (no loop) until the
-client asks for it again (subscribes to it, or unsubscribes and subscribes again), or another version of it
-is sent, or it is gone (removed, or no longer wanted), or after a reconnect, when `initial_resource_versions`
-says what the client really holds.
+client asks for it again (subscribes to it, or unsubscribes and subscribes again), or it changes (if only back
+to what the client holds), or it is gone (removed, or no longer wanted), or after a reconnect, when
+`initial_resource_versions` says what the client really holds.
 
 Rules (see /work/shared/XDS-NOTES.md, sections 3 to 9):
 - legacy wildcard: until a non-empty `resource_names_subscribe` for a type, an empty one means `*`;
@@ -145,7 +145,7 @@ class DeltaSubscription:
         pages)."""
         self.rejected: dict[str, str] = {}
         """name -> a version the client NACKed when it was sent alone: not sent again, until the client asks for
-        the name again, another version of it goes out, or it is gone."""
+        the name again, it changes, or it is gone."""
         self.isolating: set[str] = set()
         """Names of a NACKed response of several resources, to send again one per response (see `refused`)."""
         self._dirty: set[str] | None = None
@@ -238,8 +238,10 @@ class DeltaSubscription:
         return self.wildcard or name in self.names
 
     def _due(self, name: str, resource: VersionedResource) -> bool:
-        if self.rejected and self.rejected.get(name) == resource.version:  # (almost always empty: the send loop)
-            return False
+        if self.rejected and (refused := self.rejected.get(name)) is not None:  # (almost always empty)
+            if refused == resource.version:
+                return False
+            del self.rejected[name]  # it changed since (if only back to what the client holds): should it come back
         return name in self.forced or self.held.get(name) != resource.version
 
     def _updates(self, available: Mapping[str, VersionedResource]) -> Iterable[VersionedResource]:

@@ -235,3 +235,16 @@ def test_a_reconnecting_client_subscribing_to_the_endpoints_of_a_cluster_sent_me
     )
     stream.apply_request(type_url=CLUSTER, response_nonce=cluster_update.nonce)
     assert drain(stream, new) == [(CLUSTER_LOAD_ASSIGNMENT, ["c"], [])]
+
+
+def test_a_refused_version_goes_out_again_after_the_resource_went_back_to_what_the_client_holds() -> None:
+    """v1 taken, v2 refused, back to v1 (nothing to send: the client holds it), then v2 again (its cause gone
+    meanwhile, say): v2 goes out."""
+    stream = DeltaStream()
+    stream.apply_request(type_url=LISTENER)
+    v1 = resource_set([listener("a", 1, "r")])
+    v2 = resource_set([listener("a", 2, "r")])
+    assert drain(stream, v1) == [(LISTENER, ["a"], [])]
+    refuse_alone(stream, v2)
+    assert drain(stream, v1) == []
+    assert drain(stream, v2) == [(LISTENER, ["a"], [])]
