@@ -61,6 +61,10 @@ def version_info_of(resources: Iterable[VersionedResource]) -> str:
     return digest.hexdigest()[:16]
 
 
+_GONE = VersionedResource(name="", version="", body=b"")
+"""What `sent` gives for a name it does not hold (no version is empty)."""
+
+
 class SotwSubscription:
     __slots__ = (
         "acked_version",
@@ -71,6 +75,7 @@ class SotwSubscription:
         "names",
         "nonce",
         "partial",
+        "rejected",
         "resend_all",
         "sent",
         "type_url",
@@ -96,6 +101,9 @@ class SotwSubscription:
         """Everything wanted goes out again (partial types: endpoints after a Cluster response)."""
         self.isolating: set[str] = set()
         """Names of a refused response of several (partial types), to send again one per response."""
+        self.rejected: dict[str, str] = {}
+        """name -> a version the client refused alone (partial types): not sent again, even with everything
+        (`resend_all`), until it changes or the client asks for the name anew."""
         self.acked_version = ""
 
     def update(self, resource_names: Iterable[str]) -> None:
@@ -109,7 +117,11 @@ class SotwSubscription:
         if (wildcard and not self.wildcard) or added or first:
             self.must_respond = True
         if self.partial:
-            self.asked = (self.asked | added) & explicit  # asked for and not yet sent (or not there yet)
+            self.asked |= added  # asked for and not yet sent (or not there yet)
+            if not wildcard:
+                self.asked &= explicit
+            for name in added:
+                self.rejected.pop(name, None)
             self.resend_all |= wildcard and not self.wildcard
         self.wildcard, self.names = wildcard, explicit
 
@@ -128,6 +140,10 @@ class SotwSubscription:
                 for r in view
                 if r.name in self.asked or (sent := self.sent.get(r.name)) is None or sent.version != r.version
             ]
+        if self.rejected:
+            for name in [n for n, version in self.rejected.items() if self.sent.get(n, _GONE).version != version]:
+                del self.rejected[name]  # changed since, or gone
+            candidates = [r for r in candidates if self.rejected.get(r.name) != r.version]
         if self.isolating:
             self.isolating.intersection_update(r.name for r in candidates)  # the others need no more sending
             if self.isolating:
@@ -153,11 +169,16 @@ class SotwSubscription:
 
     def refused(self, response: SentResponse) -> None:
         """The client NACKed `response`. A partial type's client kept what it had: of several resources, each
-        goes out again alone (`isolating`); one alone is not sent again until it changes (no loop)."""
-        if self.partial and len(response.resources) > 1:
-            for name, _ in response.resources:
-                self.sent.pop(name, None)
-                self.isolating.add(name)
+        goes out again alone (`isolating`); one alone is `rejected`, not sent again until it changes (no loop)."""
+        if not self.partial:
+            return
+        if len(response.resources) == 1:
+            name, version = response.resources[0]
+            self.rejected[name] = version
+            return
+        for name, _ in response.resources:
+            self.sent.pop(name, None)
+            self.isolating.add(name)
 
 
 class SotwStream:
@@ -187,7 +208,12 @@ class SotwStream:
         if subscription is None:
             subscription = self.subscriptions[type_url] = SotwSubscription(type_url)
         if response_nonce and subscription.nonce and response_nonce != subscription.nonce:
-            return None  # stale: a newer response is on its way to the client
+            # stale: a newer response is on its way to the client. A refusal still says what it kept (a late
+            # NACK, after the answer timeout: of a partial type's response of several, the others go out again)
+            refused = self._sent.get(type_url, {}).pop(response_nonce, None) if has_error else None
+            if refused is not None:
+                subscription.refused(refused)
+            return None
         subscription.update(resource_names)
         if not response_nonce or not subscription.nonce:
             return None
