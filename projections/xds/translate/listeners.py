@@ -335,17 +335,24 @@ def build_listener(
 
 
 def _add_l4_chains(chains: _Chains, l4: ir.L4Listener, telemetry: ir.Telemetry | None) -> None:
-    if l4.protocol == "TLS" and l4.tls is None:  # passthrough: one chain per route, by SNI
+    if l4.protocol == "TLS":  # one chain per route, by SNI: TLS ends here (Terminate) or passes through
+        tls = _downstream_tls(l4.tls, http=False) if l4.tls is not None else None
         for route in l4.routes:
             names = chains.claim(route.sni_hostnames)
-            if names is not None:
-                chain = lc.FilterChain(name=route.name, filters=[_tcp_proxy(route.name, route, telemetry)])
-                _secure(chain, None, names)
-                chains.chains.append(chain)
+            if names is None:
+                continue
+            if tls is None:
+                filters = [_tcp_proxy(route.name, route, telemetry)]
+            else:
+                limit = connection_limit_filter(l4.client, _stat_prefix(l4.name))
+                filters = [*limit, _tcp_proxy(l4.name, route, telemetry, l4.client)]  # the listener's stats
+            chain = lc.FilterChain(name=route.name, filters=filters)
+            _secure(chain, tls, names)
+            chains.chains.append(chain)
         return
     if not l4.routes:
         return
-    names = chains.claim([l4.hostname] if l4.protocol == "TLS" and l4.hostname else [])
+    names = chains.claim([])
     if names is None:
         return
     filters = [
@@ -353,7 +360,7 @@ def _add_l4_chains(chains: _Chains, l4: ir.L4Listener, telemetry: ir.Telemetry |
         _tcp_proxy(l4.name, l4.routes[0], telemetry, l4.client),
     ]
     chain = lc.FilterChain(name=l4.name, filters=filters)
-    _secure(chain, _downstream_tls(l4.tls, http=False) if l4.tls is not None else None, names)
+    _secure(chain, None, names)
     chains.chains.append(chain)
 
 

@@ -34,10 +34,10 @@ pytestmark = pytest.mark.slow
 SECURE_HOST = "secure.example.com"
 
 
-async def start_tcp_echo() -> tuple[asyncio.Server, int]:
+async def start_tcp_echo(prefix: bytes = b"echo:") -> tuple[asyncio.Server, int]:
     async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         data = await reader.read(1024)
-        writer.write(b"echo:" + data)
+        writer.write(prefix + data)
         await writer.drain()
         writer.close()
 
@@ -245,6 +245,81 @@ async def test_gateway_api_through_real_envoy(
         assert sum(p.resources for p in pushed) == 1
         assert {CLUSTER, LISTENER} <= {a.type_url for _, a in recorded.acks}
         assert recorded.nacks == []
+
+
+async def test_a_tls_terminate_listener_routes_each_tlsroute_by_server_name(
+    server: Server, recorded: Recorded, tmp_path: Path
+) -> None:
+    """TLSRoutes on a listener that terminates TLS: one filter chain each, by the route's hostnames, all with the
+    listener's certificate (Envoy Gateway's translation); a server name no route has gets no chain."""
+    port = pick_free_port()
+    certificate = self_signed("*.t.example.com")
+    first, first_port = await start_tcp_echo(b"one:")
+    second, second_port = await start_tcp_echo(b"two:")
+
+    def tls_route(name: str, hostname: str, backend: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "gateway.networking.k8s.io/v1alpha2",
+            "kind": "TLSRoute",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {
+                "parentRefs": [{"name": "eg", "sectionName": "term"}],
+                "hostnames": [hostname],
+                "rules": [{"backendRefs": [{"name": backend, "port": 80}]}],
+            },
+        }
+
+    listener = {
+        "name": "term",
+        "protocol": "TLS",
+        "port": port,
+        "tls": {"mode": "Terminate", "certificateRefs": [{"name": "term-cert"}]},
+    }
+    chain, key = certificate
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "term-cert", "namespace": "default"},
+        "type": "kubernetes.io/tls",
+        "data": {"tls.crt": base64.b64encode(chain).decode(), "tls.key": base64.b64encode(key).decode()},
+    }
+    GatewayFeed(server.bus).publish(
+        [
+            *gateway([listener]),
+            secret,
+            *service("one", first_port),
+            *service("two", second_port),
+            tls_route("z-first", "a.t.example.com", "one"),  # sorts after the other: routes were taken by name
+            tls_route("a-second", "b.t.example.com", "two"),
+        ]
+    )
+    context = ssl.create_default_context(cadata=chain.decode())
+
+    async def answer(server_name: str) -> bytes:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context, server_hostname=server_name)
+        except (OSError, ssl.SSLError):
+            return b""
+        writer.write(b"ping")
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(100), 3)
+        writer.close()
+        return data
+
+    try:
+        async with run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="terminate"):
+
+            async def serving() -> bool:
+                return await answer("a.t.example.com") == b"one:ping"
+
+            await eventually(serving, what="TLS terminated and proxied")
+            assert await answer("b.t.example.com") == b"two:ping"
+            assert await answer("c.t.example.com") == b""
+            assert recorded.nacks == []
+    finally:
+        for echo in (first, second):
+            echo.close()
+            await echo.wait_closed()
 
 
 def on_loopback(gateway: GatewayIR, ports: dict[int, int], certificate: tuple[bytes, bytes]) -> GatewayIR:
