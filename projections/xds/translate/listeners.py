@@ -337,8 +337,10 @@ def build_listener(
 def _add_l4_chains(chains: _Chains, l4: ir.L4Listener, telemetry: ir.Telemetry | None) -> None:
     if l4.protocol == "TLS":  # one chain per route, by SNI: TLS ends here (Terminate) or passes through
         tls = _downstream_tls(l4.tls, http=False) if l4.tls is not None else None
+        listener_names = [l4.hostname] if l4.hostname else []
         for route in l4.routes:
-            names = chains.claim(route.sni_hostnames)
+            # a route without hostnames of its own (a TCPRoute, say) takes the listener's
+            names = chains.claim(list(route.sni_hostnames) or listener_names)
             if names is None:
                 continue
             if tls is None:
