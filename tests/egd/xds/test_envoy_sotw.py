@@ -3,7 +3,6 @@ speak) → real HTTP: changes reach it, and a route configuration it refuses hol
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,8 +26,9 @@ from tests.egd.xds.envoy_process import Envoy, run_envoy
 
 
 @asynccontextmanager
-async def sotw_envoy(tmp_path: Path, daemon: Daemon, gateway: str = "default/edge") -> AsyncIterator[Envoy]:
-    """An Envoy with the bootstrap `egd bootstrap` prints, switched to state-of-the-world ADS."""
+async def sotw_envoy(tmp_path: Path, daemon: Daemon) -> AsyncIterator[Envoy]:
+    """An Envoy of `default/edge` with the bootstrap `egd bootstrap` prints, switched to state-of-the-world ADS."""
+    gateway = "default/edge"
     bootstrap: dict[str, Any] = build_bootstrap(
         gateway=gateway,
         xds_addresses=[XdsAddress(host="127.0.0.1", port=daemon.xds_port)],
@@ -147,5 +147,4 @@ spec:
 """,
             )
             await wait_for(f"http://127.0.0.1:{port_b}/two", "two /two")
-            await asyncio.sleep(0.2)
             await wait_for(f"http://127.0.0.1:{port_a}/one", "one /one")  # a keeps what it had
