@@ -203,7 +203,8 @@ class SotwStream:
         error_message: str = "",
         has_error: bool = False,
     ) -> Acknowledgement | None:
-        """Apply one request; returns the ACK/NACK it carries. A stale request changes nothing."""
+        """Apply one request; returns the ACK/NACK it carries. A stale request changes nothing but, when it is a
+        refusal, what the client is known to hold."""
         subscription = self.subscriptions.get(type_url)
         if subscription is None:
             subscription = self.subscriptions[type_url] = SotwSubscription(type_url)
