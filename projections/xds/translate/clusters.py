@@ -232,3 +232,66 @@ def build_cluster(
         cluster.track_cluster_stats.per_endpoint_stats = metrics.per_endpoint_stats
         cluster.track_cluster_stats.request_response_sizes = metrics.request_response_sizes_stats
     return cluster
+
+
+def build_split_cluster(name: str) -> Any:
+    """The cluster of a UDP route over several backends (Envoy's UDP proxy takes one cluster): its endpoints
+    (`build_split_load_assignment`) are the backends', one locality each, weighted as the route weighs them, as
+    Envoy Gateway merges a route's backends."""
+    cluster = cluster_pb2.Cluster(name=name, connect_timeout=CONNECT_TIMEOUT, type=cluster_pb2.Cluster.EDS)
+    cluster.eds_cluster_config.eds_config.CopyFrom(ads_source())
+    cluster.eds_cluster_config.service_name = name
+    cluster.common_lb_config.locality_weighted_lb_config.SetInParent()
+    return cluster
+
+
+def build_split_load_assignment(name: str, backends: Sequence[tuple[ir.Destination, int]]) -> Any:
+    """The endpoints of `build_split_cluster(name)`: each backend's (destination, weight) as one locality."""
+    localities = []
+    for destination, weight in backends:
+        locality = endpoint_components_pb2.LocalityLbEndpoints(
+            locality=base_pb2.Locality(sub_zone=destination.name),
+            lb_endpoints=[
+                endpoint_components_pb2.LbEndpoint(
+                    endpoint=endpoint_components_pb2.Endpoint(address=_address(endpoint, destination.protocol))
+                )
+                for endpoint in destination.endpoints
+            ],
+        )
+        locality.load_balancing_weight.value = weight
+        localities.append(locality)
+    return endpoint_pb2.ClusterLoadAssignment(cluster_name=name, endpoints=localities)
+
+
+def weighted_destinations(route: ir.L4Route) -> tuple[tuple[str, int], ...]:
+    """The destinations `route` sends to, with their weights (added up per destination), in route order."""
+    weights: dict[str, int] = {}
+    for backend in route.backends:
+        if backend.weight > 0:
+            weights[backend.destination] = weights.get(backend.destination, 0) + backend.weight
+    return tuple(weights.items())
+
+
+UdpSplit = tuple[str, tuple[tuple[ir.Destination, int], ...]]
+"""A UDP route's split cluster: its name, and the destinations with their weights."""
+
+
+def udp_splits(gateway: ir.GatewayIR) -> list[UdpSplit]:
+    """The UDP routes of `gateway` over several destinations (each a split cluster, `build_split_cluster`): their
+    names, with the destinations and weights. A destination resolved by DNS has no place in the split's
+    endpoints (EDS takes addresses) and gets no traffic."""
+    by_name = {d.name: d for d in gateway.destinations}
+    splits: list[UdpSplit] = []
+    for listener in gateway.l4:
+        if listener.protocol != "UDP" or not listener.routes:
+            continue
+        route = listener.routes[0]  # the one the listener serves (`listeners._udp_listener`)
+        weighted = weighted_destinations(route)
+        if len(weighted) > 1:
+            backends = tuple(
+                (found, weight)
+                for name, weight in weighted
+                if (found := by_name.get(name)) is not None and not resolves_by_dns(found)
+            )
+            splits.append((route.name, backends))
+    return splits

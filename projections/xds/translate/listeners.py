@@ -45,7 +45,7 @@ from projections.xds.translate.clienttraffic import (
     client_late_header_filters,
     connection_limit_filter,
 )
-from projections.xds.translate.clusters import ads_source
+from projections.xds.translate.clusters import ads_source, weighted_destinations
 from projections.xds.translate.credentials import credential_injector_http_filters
 from projections.xds.translate.extensions import with_extension_filters
 from projections.xds.translate.names import INVALID_BACKEND_CLUSTER, cluster_name, listener_name
@@ -194,8 +194,11 @@ def _address(group: SocketGroup) -> Any:
 def _udp_listener(group: SocketGroup) -> Any:
     listener = group.l4[0]
     route = listener.routes[0] if listener.routes else None
-    backends = [b for b in route.backends if b.weight > 0] if route is not None else []
-    target = cluster_name(backends[0].destination) if backends else INVALID_BACKEND_CLUSTER
+    weighted = weighted_destinations(route) if route is not None else ()
+    if route is not None and len(weighted) > 1:
+        target = route.name  # the route's split cluster (`clusters.udp_splits`): the UDP proxy takes one cluster
+    else:
+        target = cluster_name(weighted[0][0]) if weighted else INVALID_BACKEND_CLUSTER
     action = extension_pb2.TypedExtensionConfig(name="route", typed_config=packed(udp_route_pb2.Route(cluster=target)))
     proxy = udp_proxy_pb2.UdpProxyConfig(
         stat_prefix=_stat_prefix(listener.name),

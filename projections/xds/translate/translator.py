@@ -23,7 +23,7 @@ A cache entry is only ever kept for what the latest IR has, so memory follows th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -45,7 +45,16 @@ from projections.xds.resources import (
     versioned,
 )
 from projections.xds.translate import vhds
-from projections.xds.translate.clusters import build_cluster, build_load_assignment, resolves_by_dns, zone_weights
+from projections.xds.translate.clusters import (
+    UdpSplit,
+    build_cluster,
+    build_load_assignment,
+    build_split_cluster,
+    build_split_load_assignment,
+    resolves_by_dns,
+    udp_splits,
+    zone_weights,
+)
 from projections.xds.translate.credentials import credential_secrets
 from projections.xds.translate.listeners import SocketGroup, build_listener, rate_limit_types
 from projections.xds.translate.names import cluster_name, http_route_configuration_name, listener_name
@@ -233,8 +242,10 @@ class XdsTranslator:
         tracing = gateway.telemetry.tracing if gateway.telemetry is not None else None
         collectors = gateway.telemetry.collectors if gateway.telemetry is not None else ()
         metrics = _cluster_metrics(gateway)
+        splits = udp_splits(gateway)
         destinations_key = (
             gateway.destinations,  # compared item by item, by identity first: cheap when they are the same
+            tuple((name, tuple((d.name, weight) for d, weight in backends)) for name, backends in splits),
             http2,
             global_limits,
             tuple(v.hash for v in gateway.cluster_variants),
@@ -249,9 +260,9 @@ class XdsTranslator:
             by_type[CLUSTER_LOAD_ASSIGNMENT] = previous.by_type.get(CLUSTER_LOAD_ASSIGNMENT, {})
         else:
             by_type[CLUSTER] = self._build_clusters(
-                gateway, http2, previous, global_limits, jwks, tracing, collectors, metrics
+                gateway, http2, previous, global_limits, splits, jwks, tracing, collectors, metrics
             )
-            by_type[CLUSTER_LOAD_ASSIGNMENT] = self._build_load_assignments(gateway, previous)
+            by_type[CLUSTER_LOAD_ASSIGNMENT] = self._build_load_assignments(gateway, previous, splits)
             self._destinations_key = destinations_key
         self._unpatched = ResourceSet(by_type={t: m for t, m in by_type.items() if m})
         outcomes: dict[str, str | None] = {}
@@ -395,6 +406,7 @@ class XdsTranslator:
         http2: frozenset[str],
         previous: ResourceSet,
         global_limits: bool,
+        splits: Sequence[UdpSplit],
         jwks: tuple[RemoteJWKSCluster, ...] = (),
         tracing: ir.Tracing | None = None,
         collectors: tuple[ir.Collector, ...] = (),
@@ -440,10 +452,14 @@ class XdsTranslator:
                     metrics=metrics,
                 )
                 put(settings.name, target.hash + settings.hash + backend_tls_key + stats, build)
+        for name, _ in splits:
+            put(name, "", partial(build_split_cluster, name))
         self._clusters = kept
         return out.result()
 
-    def _build_load_assignments(self, gateway: ir.GatewayIR, previous: ResourceSet) -> dict[str, VersionedResource]:
+    def _build_load_assignments(
+        self, gateway: ir.GatewayIR, previous: ResourceSet, splits: Sequence[UdpSplit]
+    ) -> dict[str, VersionedResource]:
         kept: dict[str, tuple[str, VersionedResource]] = {}
         out = _TypeBuilder(previous.of_type(CLUSTER_LOAD_ASSIGNMENT))
         for destination in gateway.destinations:
@@ -465,6 +481,13 @@ class XdsTranslator:
                 built = build_load_assignment(target, name=variant.name, zone_weights=weights)
                 cached = (key, _same_or(cached, versioned(built)))
             kept[variant.name] = cached
+            out.put(cached[1])
+        for name, backends in splits:
+            key = "".join(f"{destination.hash}:{weight};" for destination, weight in backends)
+            cached = self._load_assignments.get(name)
+            if cached is None or cached[0] != key:
+                cached = (key, _same_or(cached, versioned(build_split_load_assignment(name, backends))))
+            kept[name] = cached
             out.put(cached[1])
         self._load_assignments = kept
         return out.result()

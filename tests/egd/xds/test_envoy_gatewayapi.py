@@ -10,7 +10,7 @@ import json
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import msgspec
@@ -320,6 +320,87 @@ async def test_a_tls_terminate_listener_routes_each_tlsroute_by_server_name(
         for echo in (first, second):
             echo.close()
             await echo.wait_closed()
+
+
+class UdpEcho(asyncio.DatagramProtocol):
+    """Answers each datagram with `prefix` + the datagram."""
+
+    def __init__(self, prefix: bytes) -> None:
+        self.prefix = prefix
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        assert self.transport is not None
+        self.transport.sendto(self.prefix + data, addr)
+
+
+async def udp_answer(port: int) -> bytes:
+    """One datagram to 127.0.0.1:`port` from a new socket (a new source port: a new session for Envoy's UDP
+    proxy, which picks a backend per session); its answer, or b"" after a second."""
+    loop = asyncio.get_running_loop()
+    answered: asyncio.Future[bytes] = loop.create_future()
+
+    class Client(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+            if not answered.done():
+                answered.set_result(data)
+
+    transport, _ = await loop.create_datagram_endpoint(Client, remote_addr=("127.0.0.1", port))
+    try:
+        transport.sendto(b"ping")
+        return await asyncio.wait_for(answered, 1.0)
+    except TimeoutError:
+        return b""
+    finally:
+        transport.close()
+
+
+async def test_a_udproute_over_two_backends_reaches_both(server: Server, recorded: Recorded, tmp_path: Path) -> None:
+    """Envoy's UDP proxy takes one cluster: a UDPRoute over several backends gets a cluster of its own whose
+    localities are the backends, weighted as the route weighs them (Envoy Gateway merges them likewise)."""
+    loop = asyncio.get_running_loop()
+    port = pick_free_port()
+    echoes = {}
+    for name in ("one", "two"):
+        echo_port = pick_free_port()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda name=name: UdpEcho(f"{name}:".encode()), local_addr=("127.0.0.1", echo_port)
+        )
+        echoes[name] = (transport, echo_port)
+    documents = [*gateway([{"name": "udp", "protocol": "UDP", "port": port}])]
+    for name, (_, echo_port) in echoes.items():
+        for document in service(name, echo_port):
+            for each in document.get("spec", document).get("ports", []):
+                each["protocol"] = "UDP"
+            documents.append(document)
+    documents.append(
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1alpha2",
+            "kind": "UDPRoute",
+            "metadata": {"name": "split", "namespace": "default"},
+            "spec": {
+                "parentRefs": [{"name": "eg", "sectionName": "udp"}],
+                "rules": [{"backendRefs": [{"name": "one", "port": 80}, {"name": "two", "port": 80}]}],
+            },
+        }
+    )
+    GatewayFeed(server.bus).publish(documents)
+    try:
+        async with run_envoy(tmp_path, gateway=GROUP, xds_port=server.port, node_id="udp-split"):
+
+            async def serving() -> bool:
+                return (await udp_answer(port)).endswith(b":ping")
+
+            await eventually(serving, what="UDP proxied")
+            answers = [await udp_answer(port) for _ in range(40)]
+            assert {b"one:ping", b"two:ping"} <= set(answers), answers
+            assert recorded.nacks == []
+    finally:
+        for transport, _ in echoes.values():
+            transport.close()
 
 
 def on_loopback(gateway: GatewayIR, ports: dict[int, int], certificate: tuple[bytes, bytes]) -> GatewayIR:

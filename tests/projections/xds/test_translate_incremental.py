@@ -3,12 +3,17 @@ and a change touches only the resources that depend on it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import msgspec
+import yaml
 from google.protobuf import any_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from projections import ir
+from projections.gatewayapi.offline import resources_from_documents
+from projections.gatewayapi.translator import translate
 from projections.xds.resources import (
     CLUSTER,
     CLUSTER_LOAD_ASSIGNMENT,
@@ -25,6 +30,7 @@ from projections.xds.translate.render import decode_resource
 from projections.xds.translate.routes import build_route_configuration
 from tests.projections.xds.gateway_ir import GATEWAY, gateway_irs, with_route
 
+TESTDATA = Path(__file__).resolve().parents[2] / "testdata" / "xds"
 PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -326,3 +332,25 @@ def test_a_route_moved_across_its_virtual_host_keeps_the_records_in_between() ->
         translator.update(gateway)
         moved = _edited(gateway, edit, 1)
         assert translator.apply(moved).resources == build_resource_set(moved)
+
+
+def test_a_udp_route_reweighted_or_split_anew_updates_its_own_cluster_and_endpoints() -> None:
+    """A UDPRoute over several backends has a split cluster (Envoy's UDP proxy takes one): a new weight, or a
+    second backend already used elsewhere, changes no destination, yet must reach the split's endpoints."""
+    documents = list(yaml.safe_load_all((TESTDATA / "udproute-weighted-backends.in.yaml").read_text()))
+
+    def gateway_with(backend_refs: list[dict[str, object]]) -> ir.GatewayIR:
+        route = next(d for d in documents if d["kind"] == "UDPRoute")
+        route["spec"]["rules"][0]["backendRefs"] = backend_refs
+        resources = resources_from_documents([(d, f"document {i}") for i, d in enumerate(documents)])
+        return translate(resources).gateways["envoy-gateway/gateway-1"]
+
+    one = {"name": "dns", "port": 53}
+    two = {"name": "dns-2", "port": 53}
+    steps = [[one], [{**one, "weight": 3}, {**two, "weight": 1}], [{**one, "weight": 1}, {**two, "weight": 1}]]
+    translator = XdsTranslator()
+    for step in steps:
+        gateway = gateway_with(step)
+        translator.apply(gateway)
+        assert translator.resources == build_resource_set(gateway)
+    assert "udproute/default/udproute-weighted" in translator.resources.of_type(CLUSTER_LOAD_ASSIGNMENT)
