@@ -234,14 +234,28 @@ def build_cluster(
     return cluster
 
 
-def build_split_cluster(name: str) -> Any:
+def build_split_cluster(
+    name: str, backends: Sequence[tuple[ir.Destination, int]], metrics: ir.Metrics | None = None
+) -> Any:
     """The cluster of a UDP route over several backends (Envoy's UDP proxy takes one cluster): its endpoints
     (`build_split_load_assignment`) are the backends', one locality each, weighted as the route weighs them, as
-    Envoy Gateway merges a route's backends."""
-    cluster = cluster_pb2.Cluster(name=name, connect_timeout=CONNECT_TIMEOUT, type=cluster_pb2.Cluster.EDS)
-    cluster.eds_cluster_config.eds_config.CopyFrom(ads_source())
-    cluster.eds_cluster_config.service_name = name
+    Envoy Gateway merges a route's backends. Over EDS; resolved by DNS, with the endpoints inline, when a backend
+    is (an fqdn Backend). `metrics` as for `build_cluster`."""
+    cluster = cluster_pb2.Cluster(name=name, connect_timeout=CONNECT_TIMEOUT)
+    if any(resolves_by_dns(destination) for destination, _ in backends):
+        cluster.type = cluster_pb2.Cluster.STRICT_DNS
+        cluster.dns_lookup_family = cluster_pb2.Cluster.V4_PREFERRED
+        cluster.dns_refresh_rate.CopyFrom(DNS_REFRESH_RATE)
+        cluster.respect_dns_ttl = True
+        cluster.load_assignment.CopyFrom(build_split_load_assignment(name, backends))
+    else:
+        cluster.type = cluster_pb2.Cluster.EDS
+        cluster.eds_cluster_config.eds_config.CopyFrom(ads_source())
+        cluster.eds_cluster_config.service_name = name
     cluster.common_lb_config.locality_weighted_lb_config.SetInParent()
+    if metrics is not None and metrics.tracks_cluster_stats:
+        cluster.track_cluster_stats.per_endpoint_stats = metrics.per_endpoint_stats
+        cluster.track_cluster_stats.request_response_sizes = metrics.request_response_sizes_stats
     return cluster
 
 
@@ -278,8 +292,7 @@ UdpSplit = tuple[str, tuple[tuple[ir.Destination, int], ...]]
 
 def udp_splits(gateway: ir.GatewayIR) -> list[UdpSplit]:
     """The UDP routes of `gateway` over several destinations (each a split cluster, `build_split_cluster`): their
-    names, with the destinations and weights. A destination resolved by DNS has no place in the split's
-    endpoints (EDS takes addresses) and gets no traffic."""
+    names, with the destinations and weights."""
     by_name = {d.name: d for d in gateway.destinations}
     splits: list[UdpSplit] = []
     for listener in gateway.l4:
@@ -288,10 +301,6 @@ def udp_splits(gateway: ir.GatewayIR) -> list[UdpSplit]:
         route = listener.routes[0]  # the one the listener serves (`listeners._udp_listener`)
         weighted = weighted_destinations(route)
         if len(weighted) > 1:
-            backends = tuple(
-                (found, weight)
-                for name, weight in weighted
-                if (found := by_name.get(name)) is not None and not resolves_by_dns(found)
-            )
+            backends = tuple((found, weight) for name, weight in weighted if (found := by_name.get(name)) is not None)
             splits.append((route.name, backends))
     return splits

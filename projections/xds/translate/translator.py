@@ -190,6 +190,11 @@ class _TypeBuilder:
         return self._previous if unchanged and isinstance(self._previous, dict) else self.resources
 
 
+def _split_key(backends: Sequence[tuple[ir.Destination, int]]) -> str:
+    """What a UDP route's split cluster and its endpoints are built from."""
+    return "".join(f"{destination.hash}:{weight};" for destination, weight in backends)
+
+
 def _same_or(cached: tuple[object, VersionedResource] | None, fresh: VersionedResource) -> VersionedResource:
     """The cached resource when `fresh` has its version (the IR changed elsewhere): unchanged stays identical."""
     return cached[1] if cached is not None and cached[1].version == fresh.version else fresh
@@ -452,8 +457,8 @@ class XdsTranslator:
                     metrics=metrics,
                 )
                 put(settings.name, target.hash + settings.hash + backend_tls_key + stats, build)
-        for name, _ in splits:
-            put(name, "", partial(build_split_cluster, name))
+        for name, backends in splits:
+            put(name, _split_key(backends) + stats, partial(build_split_cluster, name, backends, metrics))
         self._clusters = kept
         return out.result()
 
@@ -483,7 +488,9 @@ class XdsTranslator:
             kept[variant.name] = cached
             out.put(cached[1])
         for name, backends in splits:
-            key = "".join(f"{destination.hash}:{weight};" for destination, weight in backends)
+            if any(resolves_by_dns(destination) for destination, _ in backends):
+                continue  # endpoints inline, resolved by DNS (`build_split_cluster`)
+            key = _split_key(backends)
             cached = self._load_assignments.get(name)
             if cached is None or cached[0] != key:
                 cached = (key, _same_or(cached, versioned(build_split_load_assignment(name, backends))))

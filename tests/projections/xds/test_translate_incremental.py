@@ -25,6 +25,7 @@ from projections.xds.resources import (
     diff,
 )
 from projections.xds.translate import XdsFleet, XdsTranslator, build_resource_set
+from projections.xds.translate.clusters import build_split_cluster
 from projections.xds.translate.names import http_route_configuration_name
 from projections.xds.translate.render import decode_resource
 from projections.xds.translate.routes import build_route_configuration
@@ -354,3 +355,13 @@ def test_a_udp_route_reweighted_or_split_anew_updates_its_own_cluster_and_endpoi
         translator.apply(gateway)
         assert translator.resources == build_resource_set(gateway)
     assert "udproute/default/udproute-weighted" in translator.resources.of_type(CLUSTER_LOAD_ASSIGNMENT)
+
+
+def test_a_udp_split_cluster_tracks_the_stats_route_clusters_do() -> None:
+    """An EnvoyProxy's per-endpoint and request/response-size stats apply to a UDP route's split cluster as to the
+    clusters it replaces."""
+    backends = ((ir.Destination(name="service/default/a/53", protocol="UDP"), 1),)
+    metrics = ir.Metrics(per_endpoint_stats=True, request_response_sizes_stats=True)
+    cluster = build_split_cluster("udproute/default/r", backends, metrics)
+    assert cluster.track_cluster_stats.per_endpoint_stats and cluster.track_cluster_stats.request_response_sizes
+    assert not build_split_cluster("udproute/default/r", backends).HasField("track_cluster_stats")
