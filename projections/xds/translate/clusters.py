@@ -293,14 +293,22 @@ UdpSplit = tuple[str, tuple[tuple[ir.Destination, int], ...]]
 def udp_splits(gateway: ir.GatewayIR) -> list[UdpSplit]:
     """The UDP routes of `gateway` over several destinations (each a split cluster, `build_split_cluster`): their
     names, with the destinations and weights."""
+    split_routes = [
+        (route.name, weighted)
+        for listener in gateway.l4
+        if listener.protocol == "UDP" and listener.routes
+        for route in listener.routes[:1]  # the one the listener serves (`listeners._udp_listener`)
+        if len(weighted := weighted_destinations(route)) > 1
+    ]
+    if not split_routes:  # the common case: no destination looked up (this runs on every xDS build)
+        return []
     by_name = {d.name: d for d in gateway.destinations}
-    splits: list[UdpSplit] = []
-    for listener in gateway.l4:
-        if listener.protocol != "UDP" or not listener.routes:
-            continue
-        route = listener.routes[0]  # the one the listener serves (`listeners._udp_listener`)
-        weighted = weighted_destinations(route)
-        if len(weighted) > 1:
-            backends = tuple((found, weight) for name, weight in weighted if (found := by_name.get(name)) is not None)
-            splits.append((route.name, backends))
-    return splits
+    return [
+        (
+            name,
+            tuple(
+                (found, weight) for destination, weight in weighted if (found := by_name.get(destination)) is not None
+            ),
+        )
+        for name, weighted in split_routes
+    ]
